@@ -1,0 +1,59 @@
+"""The task protocol: how the app evaluates a user's models.
+
+A config's `task.entry` names a `package.module:callable`; calling it with `task.options` returns
+an object with this interface. The demo uses the same mechanism (`cnc.demo.task:DigitsTask`).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Task(Protocol):
+    class_names: list[str]
+
+    def load_model(self, checkpoint: str) -> Any:
+        """Build the torch.nn.Module for a checkpoint path (load it with weights_only=True)."""
+
+    def eval_data(self) -> tuple[Any, np.ndarray]:
+        """(inputs, labels): a deterministic evaluation set; inputs a tensor batchable by index."""
+
+    def attributes(self) -> dict[str, list[str]]:
+        """Categorical attributes per evaluation instance, for subgroup rows (may be empty)."""
+
+    def render_instance(self, index: int) -> dict:
+        """One instance for display: {"kind": "image", "pixels": 2-D list} or {"kind": "text",
+        "text": str}."""
+
+
+class TaskError(RuntimeError):
+    """User task code failed; the message says which entry point and why."""
+
+
+def load_entry_point(spec: str) -> Any:
+    """Resolve 'package.module:attr' to the object it names."""
+    if ":" not in spec:
+        raise TaskError(f"entry point '{spec}' must look like 'package.module:function'.")
+    module_name, attr = spec.split(":", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # user code may raise anything on import
+        raise TaskError(f"cannot import '{module_name}' for entry point '{spec}': {exc}") from exc
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise TaskError(f"'{module_name}' has no attribute '{attr}' (entry point '{spec}').") from None
+    return obj
+
+
+def make_task(entry: str, options: dict | None = None) -> Task:
+    factory = load_entry_point(entry)
+    try:
+        return factory(**(options or {}))
+    except Exception as exc:
+        raise TaskError(f"task entry point '{entry}' raised {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,147 @@
+"""The YAML config: schema (pydantic), validation with clear errors, and path resolution.
+
+Why pydantic: it reports every unknown key, wrong type and missing field with its location,
+which we turn into one readable paragraph naming the file, the field and the fix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cnc.experiment import Experiment, ExperimentError, parse_experiment, read_data_file
+
+DEFAULT_CACHE_DIR = ".cnc-cache"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScalarOutput(_Strict):
+    """An extra per-instance scalar the task computes (compared by difference / ratio)."""
+
+    name: str
+    description: str = ""
+
+
+class TaskSection(_Strict):
+    entry: str = Field(description="package.module:callable returning a cnc.task.Task")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for entry")
+    activation_sample: int = Field(256, ge=1, description="instances in the fixed activation sample")
+    latency_runs: int = Field(0, ge=0, description="measure latency with this many runs (0: off)")
+
+
+class Defaults(_Strict):
+    color: Optional[str] = None
+    size: Optional[str] = None
+    x: Optional[str] = None
+    y: Optional[str] = None
+
+
+class ConfigFile(_Strict):
+    title: str = "Compress and Compare"
+    experiment: Union[str, dict[str, Any]] = Field(
+        description="path to an experiment file (YAML/JSON) or Tracker directory, or the experiment inline"
+    )
+    build: Optional[str] = Field(
+        None, description="entry point called with the experiment path when the file is missing"
+    )
+    task: Optional[TaskSection] = None
+    cache_dir: Optional[str] = None
+    defaults: Defaults = Field(default_factory=Defaults)
+
+
+class ConfigError(ValueError):
+    """A bad config; the message is one paragraph naming file, field and fix."""
+
+
+@dataclass
+class Config:
+    title: str
+    experiment: Experiment
+    path: Path | None
+    experiment_path: Path | None
+    cache_dir: Path
+    task: TaskSection | None = None
+    defaults: Defaults = field(default_factory=Defaults)
+
+
+def _format_validation(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(ConfigFile.model_fields) if len(err["loc"]) == 1 else "see the config reference"
+            lines.append(f"unknown key '{loc}' (allowed: {allowed})")
+        elif err["type"] == "missing":
+            lines.append(f"missing required key '{loc}'")
+        else:
+            lines.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+    return f"{path}: invalid config: " + "; ".join(lines) + ". Fix these keys; README 'Config reference' lists them."
+
+
+def _expand(value: str, cache_dir: Path, base: Path) -> Path:
+    p = Path(value.replace("{cache_dir}", str(cache_dir))).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config:
+    """Read and validate a config; `cache_dir` (from the CLI) overrides the file's.
+
+    A model-info JSON or experiment file given directly becomes a metrics-only config.
+    """
+    from cnc.task import load_entry_point
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "experiment.yaml"
+    data = read_data_file(path)
+    base = path.parent.resolve()
+    if isinstance(data, dict) and "models" in data:  # an experiment, not a config
+        exp = parse_experiment(data, where=str(path), base_dir=base)
+        cdir = Path(cache_dir or DEFAULT_CACHE_DIR).resolve()
+        return Config(title=path.stem, experiment=exp, path=None, experiment_path=path, cache_dir=cdir)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a YAML mapping with at least 'experiment'.")
+    try:
+        cf = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(path, exc)) from None
+    cdir = Path(cache_dir) if cache_dir else _expand(cf.cache_dir or DEFAULT_CACHE_DIR, Path(DEFAULT_CACHE_DIR), Path.cwd())
+    cdir = cdir.resolve()
+    if isinstance(cf.experiment, dict):
+        exp = parse_experiment(cf.experiment, where=f"{path} (experiment)", base_dir=base)
+        exp_path = None
+    else:
+        exp_path = _expand(cf.experiment, cdir, base)
+        target = exp_path / "experiment.yaml" if exp_path.is_dir() else exp_path
+        if not target.exists() and cf.build:
+            load_entry_point(cf.build)(target)
+        if not target.exists():
+            raise ConfigError(
+                f"{path}: 'experiment' points at {target}, which does not exist. "
+                f"Fix: correct the path (relative paths are relative to the config file)."
+            )
+        exp = parse_experiment(read_data_file(target), where=str(target), base_dir=target.parent)
+        exp_path = target
+    _check_defaults(path, cf.defaults, exp)
+    return Config(
+        title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
+        cache_dir=cdir, task=cf.task, defaults=cf.defaults,
+    )
+
+
+def _check_defaults(path: Path, defaults: Defaults, exp: Experiment) -> None:
+    for key in ("color", "size", "x", "y"):
+        name = getattr(defaults, key)
+        if name is not None and name not in exp.metrics:
+            raise ConfigError(
+                f"{path}: defaults.{key} is '{name}', which is not a metric of the experiment "
+                f"(metrics: {', '.join(exp.metrics)}). Fix: use one of those names."
+            )
+
+
+__all__ = ["Config", "ConfigError", "ExperimentError", "load_config"]

@@ -1,0 +1,100 @@
+"""The one object views read from: the experiment, its config and the cached summaries.
+
+Pages and callbacks get an `AppContext`; they never touch torch or the raw cache. Summaries are
+memoized in memory (bounded) on top of the disk cache, so repeated views cost nothing.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnc.config import Config
+from cnc.experiment import Experiment
+from cnc.precompute import config_task_hash
+from cnc.store import SummaryStore
+
+
+class _LRU:
+    def __init__(self, size: int):
+        self.size = size
+        self.data: OrderedDict = OrderedDict()
+
+    def get(self, key: Any, make) -> Any:
+        if key in self.data:
+            self.data.move_to_end(key)
+            return self.data[key]
+        value = make()
+        if value is not None:
+            self.data[key] = value
+            if len(self.data) > self.size:
+                self.data.popitem(last=False)
+        return value
+
+
+@dataclass
+class AppContext:
+    config: Config
+    store: SummaryStore
+    _memo: _LRU = field(default_factory=lambda: _LRU(256), repr=False)
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.config.experiment
+
+    @property
+    def title(self) -> str:
+        return self.config.title
+
+    @property
+    def task_hash(self) -> str | None:
+        return config_task_hash(self.config)
+
+    def _model_hash(self, model_id: str) -> str | None:
+        m = self.experiment.models.get(model_id)
+        if m is None or self.task_hash is None:
+            return None
+        source = m.checkpoint or m.outputs
+        return self.store.file_hash(source) if source else None
+
+    def _summary(self, kind: str, model_id: str) -> Any:
+        th, ch = self.task_hash, self._model_hash(model_id)
+        if th is None or ch is None:
+            return None
+        return self._memo.get((kind, th, ch), lambda: self.store.get(kind, th, ch))
+
+    def outputs(self, model_id: str) -> dict | None:
+        """{"probs", "preds", "scalars"} for a model, or None when not (yet) computed."""
+        return self._summary("outputs", model_id)
+
+    def params(self, model_id: str) -> dict | None:
+        return self._summary("params", model_id)
+
+    def activations(self, model_id: str) -> dict | None:
+        return self._summary("activations", model_id)
+
+    def task_data(self) -> dict | None:
+        th = self.task_hash
+        return None if th is None else self._memo.get(("task", th), lambda: self.store.get_task(th))
+
+    def instance(self, index: int) -> dict | None:
+        th = self.task_hash
+        if th is None:
+            return None
+        items = self._memo.get(("instances", th), lambda: self.store.get_instances(th))
+        return items[index] if items is not None and 0 <= index < len(items) else None
+
+    def status(self, model_id: str) -> str:
+        """'ready', 'pending', 'failed: <why>', 'no data' (no checkpoint/outputs or no task)."""
+        m = self.experiment.models.get(model_id)
+        if m is None:
+            return "unknown model"
+        if self.task_hash is None or not (m.checkpoint or m.outputs):
+            return "no data"
+        ch = self._model_hash(model_id)
+        if ch is None:
+            return f"failed: file missing or unreadable: {m.checkpoint or m.outputs}"
+        if self.store.is_done(self.task_hash, ch):
+            return "ready"
+        err = self.store.get_error(self.task_hash, ch)
+        return f"failed: {err}" if err else "pending"

@@ -1,0 +1,108 @@
+"""Performance Comparison page (`/compare`): selected models vs a base, Behaviors and Layers tabs.
+
+The page owns the model list, the base and the tab (URL keys `models`, `base`, `tab`); the tabs
+are components (cnc.ui.behaviors, cnc.ui.layers) that read the `selection` store.
+"""
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+
+from cnc.context import AppContext
+from cnc.ui import behaviors, layers
+from cnc.ui.ids import cid, url_part
+from cnc.ui.notices import notices as notice_box
+from cnc.urlstate import pick, split_list
+
+TABS = ("behaviors", "layers")
+SELECTION = cid("compare", "selection")
+MODELS = cid("compare", "models")
+BASE = cid("compare", "base")
+TAB = cid("compare", "tab")
+
+
+def default_base(ctx: AppContext, models: list[str]) -> str | None:
+    """The selected model nearest the root (ties: first selected)."""
+    if not models:
+        return None
+    return min(models, key=lambda m: (ctx.experiment.depth(m), models.index(m)))
+
+
+def ordered(models: list[str], base: str | None) -> list[str]:
+    return ([base] if base in models else []) + [m for m in models if m != base]
+
+
+def selection_from_query(ctx: AppContext, query: dict, notices: list[str]) -> tuple[list[str], str | None, str]:
+    raw = split_list(query.get("models"))
+    models = [m for m in dict.fromkeys(raw) if m in ctx.experiment.models]
+    if len(models) < len(raw):
+        notices.append(f"Ignored {len(raw) - len(models)} unknown or repeated model id(s) from the link.")
+    base = pick(query.get("base"), models, default_base(ctx, models), notices, "base")
+    tab = pick(query.get("tab"), TABS, "behaviors", notices, "tab")
+    return models, base, tab
+
+
+def url_params(ctx: AppContext, models: list[str], base: str | None, tab: str) -> dict:
+    return {
+        "models": models or None,
+        "base": base if base != default_base(ctx, models) else None,
+        "tab": tab if tab != "behaviors" else None,
+    }
+
+
+def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
+    models, base, tab = selection_from_query(ctx, query, notices)
+    options = [{"label": f"{m.label} ({m.id})" if m.tag else m.id, "value": m.id}
+               for m in ctx.experiment.models.values()]
+    tab_notices: list[str] = []
+    body = [
+        behaviors.layout(ctx, query, tab_notices),
+        layers.layout(ctx, query, tab_notices),
+    ]
+    return html.Div([
+        notice_box(notices + tab_notices),
+        dcc.Store(id=url_part("compare"), data=url_params(ctx, models, base, tab)),
+        dcc.Store(id=SELECTION, data={"models": ordered(models, base), "base": base}),
+        html.Div([
+            html.Label(["Models", dcc.Dropdown(id=MODELS, options=options, value=models, multi=True,
+                                               placeholder="Pick two or more models to compare")],
+                       className="control wide"),
+            html.Label(["Base model", dcc.Dropdown(id=BASE, options=_base_options(ctx, models), value=base,
+                                                   clearable=False)], className="control"),
+        ], className="controls"),
+        html.Div(_hint(models), id=cid("compare", "hint"), className="hint"),
+        dcc.Tabs(id=TAB, value=tab, children=[
+            dcc.Tab(label="Behaviors", value="behaviors", children=body[0]),
+            dcc.Tab(label="Layers", value="layers", children=body[1]),
+        ]),
+    ], className="compare-page")
+
+
+def _base_options(ctx: AppContext, models: list[str]) -> list[dict]:
+    return [{"label": ctx.experiment.models[m].label, "value": m} for m in models]
+
+
+def _hint(models: list[str]) -> str:
+    if len(models) < 2:
+        return ("Select two or more models (here, or on the Overview with Compare) to see what "
+                "compression changed relative to a base model.")
+    return ""
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.callback(
+        Output(SELECTION, "data"), Output(url_part("compare"), "data"),
+        Output(BASE, "options"), Output(BASE, "value"), Output(cid("compare", "hint"), "children"),
+        Input(MODELS, "value"), Input(BASE, "value"), Input(TAB, "value"),
+        State(SELECTION, "data"),
+        prevent_initial_call=True,
+    )
+    def update_selection(models, base, tab, current):
+        models = [m for m in (models or []) if m in ctx.experiment.models]
+        if base not in models:
+            base = default_base(ctx, models)
+        selection = {"models": ordered(models, base), "base": base}
+        return (selection if selection != current else no_update,
+                url_params(ctx, models, base, tab), _base_options(ctx, models), base, _hint(models))
+
+    behaviors.register(app, ctx)
+    layers.register(app, ctx)

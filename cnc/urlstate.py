@@ -1,0 +1,104 @@
+"""View state in the URL query string (pure; no Dash).
+
+Each UI component owns a few query keys and validates its own values; this module only parses
+and builds query strings, and shortens long ones: a query longer than `MAX_QUERY` is stored
+server-side and replaced by `?view=<id>` (a content hash, so the same state gets the same id).
+URL values are data: they are never used as paths or code.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from typing import Any, Iterable
+from urllib.parse import parse_qsl, urlencode
+
+MAX_QUERY = 1500
+MAX_INPUT = 200_000  # longer queries are ignored outright
+_VIEW_ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+def parse_query(search: str | None) -> dict[str, str]:
+    """'?a=1&b=x,y' -> {"a": "1", "b": "x,y"}; malformed pieces are skipped, last value wins."""
+    if not search or len(search) > MAX_INPUT:
+        return {}
+    try:
+        pairs = parse_qsl(search.lstrip("?"), keep_blank_values=False, max_num_fields=500)
+    except ValueError:
+        return {}
+    return {k: v for k, v in pairs}
+
+
+def build_query(params: dict[str, Any]) -> str:
+    """Deterministic query string ('' when empty); lists are comma-joined; None is omitted."""
+    clean = {}
+    for key in sorted(params):
+        value = params[key]
+        if value is None or value == [] or value == "":
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(_fmt(v) for v in value)
+        clean[key] = _fmt(value)
+    return "?" + urlencode(clean, safe=",:;~") if clean else ""
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def split_list(value: str | None) -> list[str]:
+    return [x for x in (value or "").split(",") if x]
+
+
+def parse_float(value: str | None) -> float | None:
+    """A finite float or None (for 'nan', 'inf', junk)."""
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def pick(value: str | None, allowed: Iterable[str], default: str | None, notices: list[str], key: str) -> str | None:
+    """`value` if it is one of `allowed`, else the default with a notice (None value: silent)."""
+    allowed = list(allowed)
+    if value is None:
+        return default
+    if value in allowed:
+        return value
+    notices.append(f"Ignored {key}={value[:60]!r} from the link: not a known value.")
+    return default
+
+
+class ViewStore:
+    """Long view states kept server-side (any mapping-like store: a diskcache works)."""
+
+    def __init__(self, backend: Any):
+        self.backend = backend
+
+    def shorten(self, query: str) -> str:
+        if len(query) <= MAX_QUERY:
+            return query
+        view_id = hashlib.sha256(query.encode()).hexdigest()[:12]
+        self.backend[("view", view_id)] = query
+        return "?" + urlencode({"view": view_id})
+
+    def expand(self, search: str | None) -> tuple[str, list[str]]:
+        """Resolve '?view=<id>' to the stored query; unknown ids give '' and a notice."""
+        params = parse_query(search)
+        view_id = params.get("view")
+        if view_id is None:
+            return search or "", []
+        if not _VIEW_ID.match(view_id):
+            return "", ["Ignored a malformed view id in the link."]
+        try:
+            stored = self.backend.get(("view", view_id))
+        except Exception:
+            stored = None
+        if stored is None:
+            return "", [f"The saved view {view_id} is no longer available; showing defaults."]
+        return stored, []

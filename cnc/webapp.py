@@ -1,0 +1,68 @@
+"""Builds the Dash app: header, navigation, a small router and each page's callbacks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Input, Output, State, dcc, html, no_update
+
+from cnc.context import AppContext
+from cnc.pages import compare, overview
+from cnc.ui import urlsync
+from cnc.ui.ids import PAGE, URL, url_part
+from cnc.urlstate import ViewStore, parse_query
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+PAGES = {"/": overview, "/compare": compare}
+RENDERED = "rendered-path"
+
+
+def build_app(ctx: AppContext) -> dash.Dash:
+    app = dash.Dash(
+        __name__, title=ctx.title, assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True, update_title=None,
+    )
+    views = ViewStore(ctx.store.cache)
+    app.layout = html.Div([
+        dcc.Location(id=URL, refresh=False),
+        dcc.Store(id=RENDERED),
+        _header(ctx),
+        html.Main(id=PAGE, className="page"),
+    ])
+
+    @app.callback(
+        Output(PAGE, "children"), Output(RENDERED, "data"),
+        Input(URL, "pathname"), Input(URL, "search"),
+        State(RENDERED, "data"), State(url_part(dash.ALL), "data"),
+    )
+    def route(pathname, search, rendered, parts):
+        if pathname == rendered and urlsync.same_state(search or "", parts, views):
+            return no_update, no_update
+        page = PAGES.get(pathname or "/")
+        if page is None:
+            return html.Div([html.H2("Page not found"), dcc.Link("Back to the overview", href="/")],
+                            className="notice"), pathname
+        expanded, notices = views.expand(search)
+        return page.layout(ctx, parse_query(expanded), notices), pathname
+
+    urlsync.register(app, views)
+    for page in PAGES.values():
+        page.register(app, ctx)
+
+    @app.server.route("/health")
+    def health():
+        return {"status": "ok", "models": len(ctx.experiment.models)}
+
+    return app
+
+
+def _header(ctx: AppContext) -> html.Header:
+    return html.Header([
+        html.Div("Compress and Compare", className="brand"),
+        html.Div(ctx.title, className="title"),
+        html.Nav([
+            dcc.Link("Overview", href="/", className="nav-link"),
+            dcc.Link("Compare", href="/compare", className="nav-link"),
+        ]),
+        html.Div(f"{len(ctx.experiment.models)} models", className="model-count"),
+    ], className="header")

@@ -34,6 +34,10 @@ def _models_in_order(config: Config) -> list:
     return sorted(exp.models.values(), key=lambda m: exp.depth(m.id))  # roots set shared edges
 
 
+def _kinds(model) -> tuple[str, ...]:
+    return ("outputs", "params", "activations") if model.checkpoint else ("outputs",)
+
+
 def pending_models(config: Config, store: SummaryStore) -> list[str]:
     """Ids of models whose summaries are not yet (successfully) cached."""
     th = config_task_hash(config)
@@ -45,7 +49,7 @@ def pending_models(config: Config, store: SummaryStore) -> list[str]:
         if source is None:
             continue
         ch = store.file_hash(source)
-        if ch is None or not store.is_done(th, ch) and store.get_error(th, ch) is None:
+        if ch is None or not store.is_complete(th, ch, _kinds(m)) and store.get_error(th, ch) is None:
             out.append(m.id)
     return out
 
@@ -71,7 +75,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
             msg = f"file not found or unreadable: {source}"
             report.failed[m.id] = msg
             continue
-        if store.is_done(th, ch):
+        if store.is_complete(th, ch, _kinds(m)):
             report.skipped.append(m.id)
         else:
             todo.append((m, ch))

@@ -106,6 +106,10 @@ class SummaryStore:
     def is_done(self, th: str, ch: str) -> bool:
         return self._get(("done", th, ch)) is not None
 
+    def is_complete(self, th: str, ch: str, kinds: tuple[str, ...] = KINDS) -> bool:
+        """Done and every summary still readable (a corrupt entry makes it incomplete)."""
+        return self.is_done(th, ch) and all(self._get((k, th, ch)) is not None for k in kinds)
+
     def mark_done(self, th: str, ch: str) -> None:
         self.cache.delete(("error", th, ch), retry=True)
         self._set(("done", th, ch), True)

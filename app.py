@@ -4,80 +4,9 @@
     python app.py --config exp.yaml      # your experiment (config, experiment file, model-info
                                          # JSON of the original system, or a Tracker directory)
 """
-from __future__ import annotations
-
-import argparse
-import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env = os.environ.get
-    p = argparse.ArgumentParser(
-        description="Compress and Compare: a web app to compare compressed variants of a model.",
-        epilog="Every flag can also be set by an environment variable (CNC_CONFIG, CNC_HOST, CNC_PORT, "
-               "CNC_CACHE_DIR).",
-    )
-    p.add_argument("--config", default=env("CNC_CONFIG", str(DEMO_CONFIG)),
-                   help="YAML config, experiment file (YAML/JSON), original model-info JSON, or Tracker "
-                        "directory (default: the embedded demo)")
-    p.add_argument("--host", default=env("CNC_HOST", "127.0.0.1"),
-                   help="interface to serve on (default 127.0.0.1; 0.0.0.0 to share on the network)")
-    p.add_argument("--port", type=int, default=int(env("CNC_PORT", "8050")), help="port (default 8050)")
-    p.add_argument("--cache-dir", default=env("CNC_CACHE_DIR"),
-                   help="directory for precomputed summaries (default: the config's cache_dir or .cnc-cache)")
-    p.add_argument("--precompute-only", action="store_true",
-                   help="evaluate and summarize every model into the cache, then exit (no server)")
-    p.add_argument("--no-precompute", action="store_true",
-                   help="serve immediately; models not yet cached show as pending")
-    p.add_argument("--debug", action="store_true", help="Dash debug mode (hot reload, dev tools)")
-    return p.parse_args(argv)
-
-
-def load(config_path: str, cache_dir: str | None, precompute: bool = True, progress: bool = True):
-    """Config -> AppContext, precomputing what is missing. Raises ConfigError/ExperimentError."""
-    from cnc.config import load_config
-    from cnc.context import AppContext
-    from cnc.precompute import precompute as run_precompute
-    from cnc.store import SummaryStore
-
-    config = load_config(config_path, cache_dir=cache_dir)
-    store = SummaryStore(config.cache_dir)
-    if precompute:
-        report = run_precompute(config, store, progress=progress)
-        if report.failed:
-            print(f"[cnc] {len(report.failed)} model(s) could not be summarized; they show a notice in the app.",
-                  file=sys.stderr)
-    return AppContext(config=config, store=store)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from cnc.config import ConfigError
-    from cnc.experiment import ExperimentError
-    from cnc.task import TaskError
-
-    args = parse_args(argv)
-    try:
-        ctx = load(args.config, args.cache_dir, precompute=not args.no_precompute)
-    except (ConfigError, ExperimentError, TaskError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for w in ctx.experiment.warnings:
-        print(f"[cnc] warning: {w}", file=sys.stderr)
-    if args.precompute_only:
-        print(f"[cnc] cache ready in {ctx.config.cache_dir}", file=sys.stderr)
-        return 0
-    from cnc.webapp import build_app
-
-    app = build_app(ctx)
-    print(f"[cnc] serving {len(ctx.experiment.models)} models on http://{args.host}:{args.port}", file=sys.stderr)
-    app.run(host=args.host, port=args.port, debug=args.debug)
-    return 0
-
+from cnc.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

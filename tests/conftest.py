@@ -25,7 +25,7 @@ def demo_cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_ctx(demo_cache_dir):
     """AppContext of the real demo: trained, compressed and precomputed (minutes, once)."""
-    from app import load
+    from cnc.cli import load
 
     return load(str(ROOT / "configs" / "demo.yaml"), str(demo_cache_dir), progress=False)
 

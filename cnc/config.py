@@ -96,8 +96,8 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     from cnc.task import load_entry_point
 
     path = Path(path)
-    if path.is_dir():
-        path = path / "experiment.yaml"
+    if path.is_dir():  # a Tracker directory: its config when it has one, else its experiment
+        path = path / "config.yaml" if (path / "config.yaml").exists() else path / "experiment.yaml"
     data = read_data_file(path)
     base = path.parent.resolve()
     if isinstance(data, dict) and "models" in data:  # an experiment, not a config

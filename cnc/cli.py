@@ -66,7 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.precompute_only:
         print(f"[cnc] cache ready in {ctx.config.cache_dir}", file=sys.stderr)
         return 0
+    from cnc.auth import load_credentials
     from cnc.webapp import build_app
+
+    try:
+        protected = bool(load_credentials())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not protected and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("[cnc] WARNING: serving on a network interface WITHOUT authentication. Set CNC_AUTH=user:password "
+              "or CNC_AUTH_FILE to protect this instance.", file=sys.stderr)
 
     app = build_app(ctx)
     print(f"[cnc] serving {len(ctx.experiment.models)} models on http://{args.host}:{args.port}", file=sys.stderr)

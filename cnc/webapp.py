@@ -6,6 +6,7 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, dcc, html, no_update
 
+from cnc.auth import load_credentials, protect
 from cnc.context import AppContext
 from cnc.pages import compare, overview
 from cnc.ui import urlsync
@@ -48,6 +49,8 @@ def build_app(ctx: AppContext) -> dash.Dash:
     urlsync.register(app, views)
     for page in PAGES.values():
         page.register(app, ctx)
+
+    protect(app.server, load_credentials())
 
     @app.server.route("/health")
     def health():

@@ -169,12 +169,20 @@ def _parse_metric(raw: Any, where: str) -> Metric:
         name=name,
         format=raw.get("format") or None,
         unit=str(raw.get("unit") or ""),
-        min=None if is_missing(raw.get("min")) else float(raw["min"]),
-        max=None if is_missing(raw.get("max")) else float(raw["max"]),
+        min=_bound(raw.get("min"), where, name, "min"),
+        max=_bound(raw.get("max"), where, name, "max"),
         higher_is_better=_guess_direction(name) if hib is None else bool(hib),
         primary=bool(raw.get("primary", False)),
         description=str(raw.get("description") or ""),
     )
+
+
+def _bound(raw: Any, where: str, metric: str, key: str) -> float | None:
+    if is_missing(raw):
+        return None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
+    raise ExperimentError(f"{where}: metric '{metric}' has {key} = {raw!r}; Fix: give a number or omit it.")
 
 
 def _parse_operation(raw: Any, where: str) -> Operation:
@@ -223,6 +231,9 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
         raise ExperimentError(f"{where}: 'models' must be a list of models; found {type(raw_models).__name__}.")
     warnings: list[str] = []
     metrics: dict[str, Metric] = {}
+    for section in ("metrics", "operations"):
+        if not isinstance(data.get(section) or [], list):
+            raise ExperimentError(f"{where}: '{section}' must be a list; found {type(data[section]).__name__}.")
     for raw in data.get("metrics") or []:
         m = _parse_metric(raw, where)
         metrics[m.name] = m

@@ -29,11 +29,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="evaluate and summarize every model into the cache, then exit (no server)")
     p.add_argument("--no-precompute", action="store_true",
                    help="serve immediately; models not yet cached show as pending")
+    p.add_argument("--read-only", action="store_true", default=env("CNC_READ_ONLY", "") not in ("", "0"),
+                   help="never write summaries from the web server (no background precompute); env CNC_READ_ONLY=1")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (hot reload, dev tools)")
     return p.parse_args(argv)
 
 
-def load(config_path: str, cache_dir: str | None, precompute: bool = True, progress: bool = True):
+def load(config_path: str, cache_dir: str | None, precompute: bool = True, progress: bool = True,
+         background: bool = False):
     """Config -> AppContext, precomputing what is missing. Raises ConfigError/ExperimentError."""
     from cnc.config import load_config
     from cnc.context import AppContext
@@ -47,7 +50,7 @@ def load(config_path: str, cache_dir: str | None, precompute: bool = True, progr
         if report.failed:
             print(f"[cnc] {len(report.failed)} model(s) could not be summarized; they show a notice in the app.",
                   file=sys.stderr)
-    return AppContext(config=config, store=store)
+    return AppContext(config=config, store=store, background=background)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     try:
-        ctx = load(args.config, args.cache_dir, precompute=not args.no_precompute)
+        ctx = load(args.config, args.cache_dir, precompute=not (args.no_precompute or args.read_only),
+                   background=not args.read_only)
     except (ConfigError, ExperimentError, TaskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

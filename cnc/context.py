@@ -6,11 +6,11 @@ memoized in memory (bounded) on top of the disk cache, so repeated views cost no
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any
 
 from cnc.config import Config
 from cnc.experiment import Experiment
+from cnc.live import LiveExperiment
 from cnc.precompute import config_task_hash
 from cnc.store import SummaryStore
 
@@ -32,15 +32,40 @@ class _LRU:
         return value
 
 
-@dataclass
 class AppContext:
-    config: Config
-    store: SummaryStore
-    _memo: _LRU = field(default_factory=lambda: _LRU(256), repr=False)
+    """`background=True` (the server) reloads a changed experiment and precomputes new models in
+    a background thread; tests and benchmarks use the default, a fixed experiment."""
+
+    def __init__(self, config: Config, store: SummaryStore, background: bool = False):
+        self.store = store
+        self.live = LiveExperiment(config, store, background=background)
+        self._memo = _LRU(256)
+
+    @property
+    def config(self) -> Config:
+        self.live.check()
+        return self.live.config
 
     @property
     def experiment(self) -> Experiment:
         return self.config.experiment
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the experiment is reloaded (a key for per-experiment memos)."""
+        return self.live.version
+
+    def status_line(self) -> str:
+        """One line for the header: background work and reload problems."""
+        self.live.check()
+        p, parts = self.live.progress, []
+        if p.running:
+            parts.append(f"Summarizing new models: {p.done} of {p.total} ({p.current})")
+        if p.errors:
+            parts.append(f"{len(p.errors)} model(s) failed to summarize")
+        if self.live.reload_error:
+            parts.append(f"Experiment file has an error; showing the last good version. {self.live.reload_error}")
+        return " · ".join(parts)
 
     @property
     def title(self) -> str:

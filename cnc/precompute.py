@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -55,7 +56,8 @@ def pending_models(config: Config, store: SummaryStore) -> list[str]:
 
 
 def precompute(config: Config, store: SummaryStore, progress: bool = True,
-               only: list[str] | None = None) -> PrecomputeReport:
+               only: list[str] | None = None, on_model: Callable[[int, int, str], None] | None = None,
+               ) -> PrecomputeReport:
     """Summarize every model that has a checkpoint (or precomputed outputs) and is not cached."""
     from tqdm import tqdm
 
@@ -88,8 +90,10 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     sample_index = store.get_task(th)["sample_index"]
     edges = store.get_edges(th) or {"params": {}, "activations": {}}
     bar = tqdm(todo, desc="precompute", unit="model", file=sys.stderr, disable=not progress)
-    for m, ch in bar:
+    for i, (m, ch) in enumerate(bar):
         bar.set_postfix_str(m.id)
+        if on_model is not None:
+            on_model(i, len(todo), m.id)
         try:
             if m.checkpoint is not None:
                 _summarize_checkpoint(store, th, ch, task, m.checkpoint, inputs, sample_index, edges)

@@ -16,6 +16,8 @@ from cnc.urlstate import ViewStore, parse_query
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PAGES = {"/": overview, "/compare": compare}
 RENDERED = "rendered-path"
+STATUS = "status-line"
+STATUS_TICK = "status-tick"
 
 
 def build_app(ctx: AppContext) -> dash.Dash:
@@ -28,8 +30,13 @@ def build_app(ctx: AppContext) -> dash.Dash:
         dcc.Location(id=URL, refresh=False),
         dcc.Store(id=RENDERED),
         _header(ctx),
+        dcc.Interval(id=STATUS_TICK, interval=3000),
         html.Main(id=PAGE, className="page"),
     ])
+
+    @app.callback(Output(STATUS, "children"), Input(STATUS_TICK, "n_intervals"))
+    def status(_):
+        return ctx.status_line()
 
     @app.callback(
         Output(PAGE, "children"), Output(RENDERED, "data"),
@@ -68,4 +75,5 @@ def _header(ctx: AppContext) -> html.Header:
             dcc.Link("Compare", href="/compare", className="nav-link"),
         ]),
         html.Div(f"{len(ctx.experiment.models)} models", className="model-count"),
+        html.Div(id=STATUS, className="status-line"),
     ], className="header")

@@ -10,6 +10,7 @@ import os
 from cnc.cli import DEMO_CONFIG, load
 from cnc.webapp import build_app
 
-ctx = load(os.environ.get("CNC_CONFIG", str(DEMO_CONFIG)), os.environ.get("CNC_CACHE_DIR"), precompute=False)
+ctx = load(os.environ.get("CNC_CONFIG", str(DEMO_CONFIG)), os.environ.get("CNC_CACHE_DIR"), precompute=False,
+           background=os.environ.get("CNC_READ_ONLY", "") in ("", "0"))
 app = build_app(ctx)
 server = app.server

@@ -1,0 +1,107 @@
+"""Live experiments: pick up models logged while the app runs and precompute them in the
+background, one process at a time per cache directory, without blocking any request."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from cnc.config import Config, load_config
+from cnc.precompute import pending_models, precompute
+from cnc.store import SummaryStore
+
+CHECK_EVERY = 1.0  # seconds between file-change checks
+
+
+@dataclass
+class Progress:
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    current: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class LiveExperiment:
+    """Holds the current Config; reloads it when its files change (bad edits are reported, and
+    the last good experiment is kept)."""
+
+    def __init__(self, config: Config, store: SummaryStore, background: bool = True):
+        self.config = config
+        self.store = store
+        self.background = background
+        self.reload_error: str | None = None
+        self.progress = Progress()
+        self.version = 0
+        self._stamp = self._files_stamp()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def _files_stamp(self) -> tuple:
+        paths = [p for p in (self.config.path, self.config.experiment_path) if p is not None]
+        stamp = []
+        for p in paths:
+            try:
+                st = os.stat(p)
+                stamp.append((str(p), st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamp.append((str(p), None, None))
+        return tuple(stamp)
+
+    def check(self, force: bool = False) -> bool:
+        """Reload if the files changed; returns True when a new experiment was loaded."""
+        now = time.monotonic()
+        if not force and now - self._checked < CHECK_EVERY:
+            return False
+        self._checked = now
+        stamp = self._files_stamp()
+        if stamp == self._stamp and not force:
+            return False
+        with self._lock:
+            self._stamp = stamp
+            source = self.config.path or self.config.experiment_path
+            if source is None:
+                return False
+            try:
+                new = load_config(source, cache_dir=self.config.cache_dir)
+            except Exception as exc:  # a half-edited or broken file: keep serving the last good one
+                self.reload_error = f"{exc}"
+                return False
+            self.config, self.reload_error = new, None
+            self.version += 1
+        self.start_background()
+        return True
+
+    def start_background(self) -> None:
+        if not self.background or (self._thread is not None and self._thread.is_alive()):
+            return
+        if not pending_models(self.config, self.store):
+            return
+        self._thread = threading.Thread(target=self._run, name="cnc-precompute", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        lock = FileLock(str(Path(self.config.cache_dir) / "precompute.lock"))
+        try:
+            lock.acquire(timeout=0)  # another worker/process is on it: let it work
+        except Timeout:
+            return
+        try:
+            self.progress = Progress(running=True)
+
+            def step(i: int, total: int, model_id: str) -> None:
+                self.progress.done, self.progress.total, self.progress.current = i, total, model_id
+
+            report = precompute(self.config, self.store, progress=False, on_model=step)
+            self.progress.errors.update(report.failed)
+            self.progress.done = self.progress.total
+        except Exception as exc:  # a task that cannot even start: report, keep serving
+            self.progress.errors["(task)"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.progress.running = False
+            lock.release()

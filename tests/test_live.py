@@ -1,0 +1,32 @@
+"""Models logged while the app runs appear, and are summarized in the background."""
+import time
+
+from cnc import Tracker
+from cnc.cli import load
+from tests.tiny_task import make_model
+
+
+def test_new_models_appear_and_precompute_in_background(tmp_path):
+    t = Tracker(tmp_path / "run", task="tests.tiny_task:TinyTask")
+    t.log_model("base", metrics={"Acc": 0.9}, model=make_model())
+    ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False, background=True)
+    assert list(ctx.experiment.models) == ["base"] and ctx.status("base") == "ready"
+
+    t.log_model("late", base="base", operation="prune", metrics={"Acc": 0.8}, model=make_model())
+    assert ctx.live.check(force=True)
+    assert "late" in ctx.experiment.models and ctx.version == 1
+    deadline = time.time() + 60
+    while ctx.status("late") != "ready" and time.time() < deadline:
+        time.sleep(0.2)
+    assert ctx.status("late") == "ready"
+    assert ctx.outputs("late")["probs"].shape == (40, 3)
+
+
+def test_broken_edit_keeps_last_good_experiment(tmp_path):
+    t = Tracker(tmp_path / "run")
+    t.log_model("a", metrics={"Acc": 0.9})
+    ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False, background=True)
+    (tmp_path / "run" / "experiment.yaml").write_text("models: [{id: a}, {id: a}]\n")
+    assert not ctx.live.check(force=True)
+    assert list(ctx.experiment.models) == ["a"]
+    assert "duplicate model id" in ctx.status_line()

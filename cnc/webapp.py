@@ -26,7 +26,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         suppress_callback_exceptions=True, update_title=None,
     )
     views = ViewStore(ctx.store.cache)
-    app.layout = html.Div([
+    app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
         dcc.Location(id=URL, refresh=False),
         dcc.Store(id=RENDERED),
         _header(ctx),

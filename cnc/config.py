@@ -68,6 +68,12 @@ class Config:
     task: TaskSection | None = None
     defaults: Defaults = field(default_factory=Defaults)
 
+    @property
+    def folder(self) -> Path | None:
+        """The config's folder (entry points next to it are importable)."""
+        source = self.path or self.experiment_path
+        return source.parent.resolve() if source is not None else None
+
 
 def _format_validation(path: Path, exc: ValidationError) -> str:
     lines = []
@@ -119,7 +125,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
         exp_path = _expand(cf.experiment, cdir, base)
         target = exp_path / "experiment.yaml" if exp_path.is_dir() else exp_path
         if not target.exists() and cf.build:
-            load_entry_point(cf.build)(target)
+            load_entry_point(cf.build, base)(target)
         if not target.exists():
             raise ConfigError(
                 f"{path}: 'experiment' points at {target}, which does not exist. "

@@ -84,7 +84,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     if not todo:
         return report
 
-    task = make_task(config.task.entry, config.task.options)
+    task = make_task(config.task.entry, config.task.options, search_path=config.folder)
     inputs, labels = task.eval_data()
     _ensure_task_data(store, th, task, inputs, labels, config.task.activation_sample)
     sample_index = store.get_task(th)["sample_index"]

@@ -6,6 +6,8 @@ an object with this interface. The demo uses the same mechanism (`cnc.demo.task:
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,8 +35,11 @@ class TaskError(RuntimeError):
     """User task code failed; the message says which entry point and why."""
 
 
-def load_entry_point(spec: str) -> Any:
-    """Resolve 'package.module:attr' to the object it names."""
+def load_entry_point(spec: str, search_path: str | Path | None = None) -> Any:
+    """Resolve 'package.module:attr' to the object it names; `search_path` (the config's folder)
+    is importable too, so a task module can sit next to its config."""
+    if search_path is not None and str(search_path) not in sys.path:
+        sys.path.append(str(search_path))
     if ":" not in spec:
         raise TaskError(f"entry point '{spec}' must look like 'package.module:function'.")
     module_name, attr = spec.split(":", 1)
@@ -51,8 +56,8 @@ def load_entry_point(spec: str) -> Any:
     return obj
 
 
-def make_task(entry: str, options: dict | None = None) -> Task:
-    factory = load_entry_point(entry)
+def make_task(entry: str, options: dict | None = None, search_path: str | Path | None = None) -> Task:
+    factory = load_entry_point(entry, search_path)
     try:
         return factory(**(options or {}))
     except Exception as exc:

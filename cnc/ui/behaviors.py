@@ -1,12 +1,536 @@
-"""Placeholder until the behaviors tab lands."""
+"""Behaviors tab of the Performance Comparison page: "which inputs did compression break?".
+
+Rows are classes, subgroups, instances or compression-identified exemplars; one column per
+selected model (base first) shows a comparison metric with an inline bar, and a pinned header row
+shows each model's distribution. The table is an AG Grid with the infinite row model: the server
+filters, sorts and pages (cnc.analysis.behaviors); the browser only ever holds one block of rows.
+Per-(selection, base) arrays and per-view orderings are memoized (bounded) so paging, sorting and
+filtering stay cheap. URL keys: brows battr bmetric brel bfilt bmin bflips bsort bdir bi.
+"""
 from __future__ import annotations
 
-from dash import html
+import base64
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+import dash_ag_grid as dag
+import numpy as np
+import plotly.graph_objects as go
+from dash import ALL, Input, Output, State, dcc, html, no_update
+
+from cnc.analysis import behaviors as B
+from cnc.context import AppContext
+from cnc.ui.ids import cid, url_part
+from cnc.urlstate import parse_float
+
+NAME = "behaviors"
+SELECTION = cid("compare", "selection")
+STATE = cid(NAME, "state")
+STATUS = cid(NAME, "status")
+TABLE = cid(NAME, "table")
+DETAIL = cid(NAME, "detail")
+BODY = cid(NAME, "body")
+CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips")}
+WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips")}
+BLOCK = 100
+MAX_HEIGHT = 600  # px; taller tables scroll (and page) inside the grid
+MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "instances": "Instances",
+               "exemplars": "Exemplars (changed by many models)"}
+NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
+           "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
+           "evaluation data) or per-model `outputs` to the config to use this tab.")
 
 
-def layout(ctx, query: dict, notices: list[str]) -> html.Div:
-    return html.Div("Coming soon.", className="hint")
+# ----------------------------------------------------------------------------- memoized data
+
+class _LRU:
+    """Bounded memo shared by request threads (the lock guards the dict, not the computation)."""
+
+    def __init__(self, size: int):
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get_or(self, key: Any, make) -> Any:
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        value = make()
+        with self.lock:
+            self.data[key] = value
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+        return value
 
 
-def register(app, ctx) -> None:
-    return None
+_TABLES = _LRU(4)  # per (context, task, selection, base, readiness): InstanceTable | None
+_VIEWS = _LRU(8)  # per (table, view state): filtered + sorted View
+
+
+def table_for(ctx: AppContext, models: list[str]) -> B.InstanceTable | None:
+    """Per-instance arrays for a selection (base first); None without task data or base outputs."""
+    task = ctx.task_data()
+    if task is None or not models:
+        return None
+    statuses = tuple(ctx.status(m) for m in models)
+    key = (id(ctx), ctx.task_hash, tuple(models), statuses)
+    return _TABLES.get_or(key, lambda: B.build_table(task["labels"], models, ctx.outputs, ctx.status))
+
+
+def view_for(ctx: AppContext, table: B.InstanceTable, state: B.ViewState) -> B.View:
+    task = ctx.task_data() or {}
+
+    def make():
+        return table, B.build_view(table, state, B.metric_specs(table.scalars), task.get("class_names", []),
+                                   task.get("attributes", {}))
+
+    owner, view = _VIEWS.get_or((id(table), state.key()), make)
+    return view if owner is table else make()[1]  # an id reused after eviction: never serve a stale view
+
+
+# ----------------------------------------------------------------------------- URL state
+
+def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: list[str]) -> tuple[B.ViewState, int | None]:
+    """Validated view state and open instance from the URL; bad values get a notice."""
+    task = ctx.task_data() or {}
+    attrs = list(task.get("attributes", {}))
+    specs = B.metric_specs(_scalar_names(ctx, models))
+    s = B.ViewState()
+
+    def take(key: str, allowed, default):
+        value = query.get(key)
+        if value is None:
+            return default
+        if value in allowed:
+            return value
+        notices.append(f"Ignored {key}={value[:60]!r} from the link: not a known value.")
+        return default
+
+    s.mode = take("brows", B.ROW_MODES, "classes")
+    if s.mode == "subgroups" and not attrs:
+        notices.append("This task declares no instance attributes, so subgroup rows are not available.")
+        s.mode = "classes"
+    s.attribute = take("battr", attrs, attrs[0] if attrs else None)
+    s.metric = take("bmetric", specs, "error")
+    s.rel = take("brel", ("0", "1"), "0") == "1"
+    s.filt = take("bfilt", B.FILTERS, "all")
+    if query.get("bmin") is not None:
+        s.threshold = parse_float(query["bmin"])
+        if s.threshold is None:
+            notices.append("Ignored the row threshold in the link: not a number.")
+    s.min_flips = _int(query.get("bflips"), 1, 1, 1000, notices, "bflips")
+    s.sort = take("bsort", sort_keys(s.mode, models), None)
+    s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
+    inst = _int(query.get("bi"), None, 0, len(task.get("labels", [])) - 1, notices, "bi")
+    return s, inst
+
+
+def _int(value: str | None, default, lo: int, hi: int, notices: list[str], key: str):
+    if value is None:
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = None
+    if n is None or not lo <= n <= hi:
+        notices.append(f"Ignored {key}={value[:20]!r} from the link: out of range.")
+        return default
+    return n
+
+
+def sort_keys(mode: str, models: list[str]) -> list[str]:
+    """What rows can be sorted by in a row mode: a model's value, the row order, flips or size."""
+    return [*models, "row", "flips" if mode in B.INSTANCE_MODES else "n"]
+
+
+def url_params(state: B.ViewState, inst: int | None) -> dict:
+    """The URL share of this tab (defaults omitted)."""
+    return {
+        "brows": state.mode if state.mode != "classes" else None,
+        "battr": state.attribute if state.mode == "subgroups" else None,
+        "bmetric": state.metric if state.metric != "error" else None,
+        "brel": "1" if state.rel else None,
+        "bfilt": state.filt if state.filt != "all" else None,
+        "bmin": state.threshold,
+        "bflips": state.min_flips if state.min_flips != 1 else None,
+        "bsort": state.sort,
+        "bdir": "asc" if state.sort and not state.desc else None,
+        "bi": inst,
+    }
+
+
+def state_to_dict(state: B.ViewState, inst: int | None) -> dict:
+    return {**vars(state), "inst": inst}
+
+
+def state_from_dict(data: dict | None) -> tuple[B.ViewState, int | None]:
+    data = dict(data or {})
+    inst = data.pop("inst", None)
+    return B.ViewState(**data), inst
+
+
+def _scalar_names(ctx: AppContext, models: list[str]) -> list[str]:
+    out = ctx.outputs(models[0]) if models else None
+    return sorted((out or {}).get("scalars") or {})
+
+
+# ----------------------------------------------------------------------------- layout
+
+def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
+    task = ctx.task_data()
+    if task is None:
+        return html.Div([html.H4("No per-instance data"), html.P(NO_TASK)], className="bh-empty")
+    from cnc.pages.compare import ordered, selection_from_query  # the page owns the selection
+
+    models, base, _ = selection_from_query(ctx, query, [])
+    models = ordered(models, base)
+    state, inst = state_from_query(ctx, query, notices, models)
+    if state.mode not in B.INSTANCE_MODES:
+        inst = None
+    specs = B.metric_specs(_scalar_names(ctx, models))
+    attrs = list(task.get("attributes", {}))
+    grid, status = render_table(ctx, models, state, version=0)
+    return html.Div([
+        dcc.Store(id=url_part(NAME), data=url_params(state, inst)),
+        dcc.Store(id=STATE, data=state_to_dict(state, inst)),
+        html.Div([
+            _control("Rows", dcc.Dropdown(id=CONTROL["mode"], clearable=False, value=state.mode, options=[
+                {"label": MODE_LABELS[m], "value": m, "disabled": m == "subgroups" and not attrs}
+                for m in B.ROW_MODES])),
+            _control("Attribute", dcc.Dropdown(id=CONTROL["attr"], clearable=False, value=state.attribute,
+                                               options=[{"label": a, "value": a} for a in attrs]),
+                     WRAP["attr"], visible=state.mode == "subgroups"),
+            _control("Metric", dcc.Dropdown(id=CONTROL["metric"], clearable=False, value=state.metric, options=[
+                {"label": s.label, "value": s.id, "title": s.help} for s in specs.values()]), wide=True),
+            _control("Values", dcc.RadioItems(id=CONTROL["rel"], value="rel" if state.rel else "abs",
+                                              options=[{"label": "Absolute", "value": "abs"},
+                                                       {"label": "Relative to base", "value": "rel"}],
+                                              inline=True, className="bh-radio")),
+            _control("Instances", dcc.Dropdown(id=CONTROL["filt"], clearable=False, value=state.filt, options=[
+                {"label": label, "value": k} for k, label in B.FILTER_LABELS.items()]),
+                WRAP["filt"], visible=state.mode in B.INSTANCE_MODES, wide=True),
+            _control("Changed in ≥ models", dcc.Input(id=CONTROL["flips"], type="number", min=1, step=1,
+                                                      value=state.min_flips, debounce=True),
+                     WRAP["flips"], visible=state.mode == "exemplars"),
+            _control("Any model ≥", dcc.Input(id=CONTROL["min"], type="number", value=state.threshold,
+                                              debounce=True, placeholder="off"),
+                     title="Keep rows where at least one compared model's shown value reaches this "
+                           "(raw units: 0.05 means 5% or 5 pp)"),
+        ], className="bh-controls"),
+        html.Div(status, id=STATUS, className="bh-status"),
+        html.Div([
+            html.Div(grid, id=TABLE, className="bh-table"),
+            html.Div(detail_panel(ctx, models, inst), id=DETAIL, className="bh-detail"),
+        ], id=BODY, className=body_class(state)),
+    ], className="bh-tab")
+
+
+def body_class(state: B.ViewState) -> str:
+    """The instance detail panel only shows next to instance rows."""
+    return "bh-body bh-has-detail" if state.mode in B.INSTANCE_MODES else "bh-body"
+
+
+def _control(label: str, control, wrap_id: dict | None = None, visible: bool = True, wide: bool = False,
+             title: str | None = None):
+    kwargs = {"id": wrap_id} if wrap_id else {}
+    if title:
+        kwargs["title"] = title
+    return html.Label([html.Span(label, className="bh-label"), control],
+                      className="bh-control" + (" bh-wide" if wide else ""),
+                      style=None if visible else {"display": "none"}, **kwargs)
+
+
+def render_table(ctx: AppContext, models: list[str], state: B.ViewState, version: int | str) -> tuple[list, list]:
+    """(table children, status lines) for a selection and view state."""
+    if not models:
+        return [], [html.Div("Pick models above to compare their behaviour.", className="hint")]
+    table = table_for(ctx, models)
+    status = missing_notes(ctx, models, table)
+    if table is None:
+        return [], status
+    view = view_for(ctx, table, state)
+    status.append(html.Div(summary_text(view, table), className="bh-summary"))
+    return [grid(ctx, view, version)], status
+
+
+def missing_notes(ctx: AppContext, models: list[str], table: B.InstanceTable | None) -> list:
+    notes = []
+    if table is None and models:
+        why = B.why_missing(ctx.outputs(models[0]), len((ctx.task_data() or {}).get("labels", [])), ctx.status(models[0]))
+        notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
+    for mid, why in (table.missing.items() if table else []):
+        notes.append(f"{mid} is left out: {why}.")
+    return [html.Div(n, className="notice notice-info") for n in notes]
+
+
+def summary_text(view: B.View, table: B.InstanceTable) -> str:
+    mode = "relative to the base" if view.state.rel else "absolute values"
+    fmt = view.spec.rel_fmt if view.state.rel else view.spec.abs_fmt
+    span = f"distributions span {B.format_number(view.edges[0], fmt)} … {B.format_number(view.edges[-1], fmt)}"
+    if view.instance_rows:
+        rows = f"{view.row_count:,} of {table.n:,} instances"
+    else:
+        what = "classes" if view.state.mode == "classes" else f"{view.state.attribute} subgroups"
+        rows = f"{view.row_count:,} {what} over {table.n:,} instances"
+    return f"{rows} · {view.spec.label} ({mode}) · {len(view.models)} models · {span}"
+
+
+def grid(ctx: AppContext, view: B.View, version: int | str) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=cid(NAME, "grid", v=version),
+        rowModelType="infinite",
+        columnDefs=column_defs(ctx, view),
+        defaultColDef={"sortable": True, "resizable": True, "sortingOrder": ["desc", "asc", None],
+                       "suppressHeaderMenuButton": True, "wrapHeaderText": True, "autoHeaderHeight": True},
+        getRowId="params.data.id",
+        rowClassRules={"bh-spark-row": "params.node.rowPinned"},
+        dashGridOptions={
+            "rowBuffer": 0, "cacheBlockSize": BLOCK, "maxBlocksInCache": 20, "infiniteInitialRowCount": BLOCK,
+            "maxConcurrentDatasourceRequests": 1, "pinnedTopRowData": [spark_row(view)],
+            "tooltipShowDelay": 300, "suppressCellFocus": True, "rowHeight": 34,
+        },
+        className="ag-theme-quartz bh-grid",
+        style={"height": f"{min(MAX_HEIGHT, 44 + 34 * (view.row_count + 1) + 4)}px", "width": "100%"},
+    )
+
+
+def column_defs(ctx: AppContext, view: B.View) -> list[dict]:
+    sort_col = _col_for_sort(view)
+
+    def col(field: str, header: str, **kw) -> dict:
+        d = {"field": field, "colId": field, "headerName": header, **kw}
+        if field == sort_col:
+            d["sort"] = "desc" if view.state.desc else "asc"
+        return d
+
+    if view.instance_rows:
+        cols = [col("row", "Instance", pinned="left", width=95),
+                col("label", "True label", width=95, sortable=False),
+                col("base_pred", "Base predicts", width=100, sortable=False),
+                col("flips", "Flips", width=80,
+                    headerTooltip="In how many compared models the prediction differs from the base's")]
+    else:
+        header = "Class" if view.state.mode == "classes" else (view.state.attribute or "Subgroup")
+        cols = [col("row", header, pinned="left", width=150), col("n", "Instances", width=105)]
+    for j, mid in enumerate(view.models):
+        model = ctx.experiment.models.get(mid)
+        label = model.label if model else mid
+        op = model.operation.label() if model and model.operation else "root model"
+        cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110,
+                        headerTooltip=f"{mid} · {op}", cellClass="bh-cell",
+                        cellStyle={"function": "params.data ? {'backgroundImage': params.data['c" + str(j) + "_bg']} : {}"}))
+    return cols
+
+
+def _col_for_sort(view: B.View) -> str | None:
+    s = view.state.sort
+    if s in view.models:
+        return f"c{view.models.index(s)}"
+    return s if s in ("flips", "n", "row") else None
+
+
+def sort_from_model(sort_model: list[dict] | None, models: list[str]) -> tuple[str | None, bool]:
+    """AG Grid sortModel -> (sort key, descending)."""
+    if not sort_model:
+        return None, True
+    col, direction = sort_model[0].get("colId"), sort_model[0].get("sort")
+    if isinstance(col, str) and col.startswith("c") and col[1:].isdigit() and int(col[1:]) < len(models):
+        key = models[int(col[1:])]
+    elif col in ("flips", "n", "row"):
+        key = col
+    else:
+        return None, True
+    return key, direction != "asc"
+
+
+BAR_COLORS = {1: "#d1495b", -1: "#2e86ab", 0: "#9aa7b4"}
+
+
+def bar_css(fraction: float, harm: int) -> str:
+    """A bar as a CSS gradient: from the middle for signed values, else from the left."""
+    c = BAR_COLORS[harm]
+    if fraction < 0:
+        a, b = 50 + fraction * 50, 50
+    else:
+        a, b = 50, 50 + fraction * 50
+    return f"linear-gradient(90deg,transparent {a:.1f}%,{c} {a:.1f}%,{c} {b:.1f}%,transparent {b:.1f}%)"
+
+
+def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
+    """Page rows with an id and a bar background per model cell."""
+    rows = B.page_rows(view, table, start, end, class_names)
+    for row in rows:
+        row["id"] = f"i{row['i']}" if view.instance_rows else f"g{row['row']}"
+        for j in range(len(view.models)):
+            f, h = row.pop(f"c{j}_b"), row.pop(f"c{j}_h")
+            if not view.signed:  # unsigned values: bars grow from the left edge
+                row[f"c{j}_bg"] = (f"linear-gradient(90deg,{BAR_COLORS[h]} {f * 100:.1f}%,"
+                                   f"transparent {f * 100:.1f}%)")
+            else:
+                row[f"c{j}_bg"] = bar_css(f, h)
+    return rows
+
+
+def spark_row(view: B.View) -> dict:
+    """The pinned header row: each model's distribution over the shown rows as an SVG sparkline."""
+    row = {"id": "hist", "row": "Distribution"}
+    for j in range(len(view.models)):
+        svg = base64.b64encode(B.sparkline_svg(view.hists[j]).encode()).decode()
+        row[f"c{j}_bg"] = f"url(data:image/svg+xml;base64,{svg})"
+        row[f"c{j}"] = ""
+    return row
+
+
+# ----------------------------------------------------------------------------- instance detail
+
+def instance_figure(pixels: list) -> go.Figure:
+    """A small grayscale heatmap of an image instance (row 0 at the top)."""
+    fig = go.Figure(go.Heatmap(z=pixels, colorscale="Greys", showscale=False, hoverinfo="skip"))
+    fig.update_layout(margin=dict(l=4, r=4, t=4, b=4), height=180, width=180,
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
+    if inst is None:
+        return [html.Div("Click an instance (Instances or Exemplars rows) to see it with each model's "
+                         "prediction.", className="hint")]
+    task = ctx.task_data() or {}
+    labels, names = task.get("labels", []), task.get("class_names", [])
+    if not 0 <= inst < len(labels):
+        return [html.Div("That instance is not in the evaluation set.", className="hint")]
+    label = int(labels[inst])
+    shown = ctx.instance(inst)
+    if shown and shown.get("kind") == "image":
+        body = dcc.Graph(figure=instance_figure(shown["pixels"]), config={"displayModeBar": False,
+                                                                          "staticPlot": True}, className="bh-image")
+    elif shown and shown.get("kind") == "text":
+        body = html.Blockquote(str(shown.get("text", "")), className="bh-text")
+    else:
+        body = html.Div("No rendering stored for this instance.", className="hint")
+    rows = B.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
+    table = html.Table([
+        html.Thead(html.Tr([html.Th("Model"), html.Th("Predicts"), html.Th("P(true)"), html.Th("Top classes")])),
+        html.Tbody([_detail_row(ctx, r, k == 0) for k, r in enumerate(rows)]),
+    ], className="bh-detail-table")
+    return [html.H4(f"Instance #{inst}"), body,
+            html.Div(["True label: ", html.B(B.class_name(names, label))], className="bh-true"), table]
+
+
+def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
+    model = ctx.experiment.models.get(r["model"])
+    name = (model.label if model else r["model"]) + (" (base)" if is_base else "")
+    if r["pred"] is None:
+        return html.Tr([html.Td(name), html.Td("no outputs", colSpan=3, className="hint")])
+    mark = "✓" if r["correct"] else "✗"
+    top = ", ".join(f"{c} {p:.0%}" for c, p in r["top"])
+    return html.Tr([html.Td(name), html.Td(f"{mark} {r['pred']}", className="ok" if r["correct"] else "bad"),
+                    html.Td(B.format_number(r["true_prob"], ".2f")), html.Td(top)])
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: dict | None,
+                version: int | str) -> tuple:
+    """Controls or selection changed: new state, URL part, table, status and detail."""
+    models = (selection or {}).get("models") or []
+    state, inst = state_from_dict(current)
+    state.mode = values["mode"] if values["mode"] in B.ROW_MODES else "classes"
+    state.attribute = values["attr"] or state.attribute
+    state.metric = values["metric"] or "error"
+    state.rel = values["rel"] == "rel"
+    state.filt = values["filt"] if values["filt"] in B.FILTERS else "all"
+    thr = values["min"]
+    state.threshold = float(thr) if isinstance(thr, (int, float)) and np.isfinite(thr) else None
+    flips = values["flips"]
+    state.min_flips = int(flips) if isinstance(flips, (int, float)) and flips >= 1 else 1
+    if state.sort not in sort_keys(state.mode, models):
+        state.sort = None
+    if state.metric not in B.metric_specs(_scalar_names(ctx, models)):
+        state.metric = "error"
+    if state.mode not in B.INSTANCE_MODES:
+        inst = None
+    children, status = render_table(ctx, models, state, version)
+    return state, inst, children, status, detail_panel(ctx, models, inst)
+
+
+def on_rows(ctx: AppContext, request: dict | None, selection: dict | None, current: dict | None) -> tuple[dict, dict | None]:
+    """A block request from the grid -> (response, new state dict or None if unchanged)."""
+    models = (selection or {}).get("models") or []
+    state, inst = state_from_dict(current)
+    request = request or {}
+    sort, desc = sort_from_model(request.get("sortModel"), models)
+    changed = (sort, desc) != (state.sort, state.desc) and not (sort is None and state.sort is None)
+    state.sort, state.desc = sort, desc
+    table = table_for(ctx, models)
+    if table is None:
+        return {"rowData": [], "rowCount": 0}, None
+    view = view_for(ctx, table, state)
+    start, end = int(request.get("startRow") or 0), int(request.get("endRow") or BLOCK)
+    names = (ctx.task_data() or {}).get("class_names", [])
+    response = {"rowData": rows_for(view, table, start, end, names), "rowCount": view.row_count}
+    return response, (state_to_dict(state, inst) if changed else None)
+
+
+def register(app, ctx: AppContext) -> None:
+    """Callbacks (registered even without a task: they never fire while the controls are absent)."""
+    @app.callback(
+        Output(STATE, "data"), Output(url_part(NAME), "data"), Output(TABLE, "children"),
+        Output(STATUS, "children"), Output(DETAIL, "children"),
+        Output(WRAP["attr"], "style"), Output(WRAP["filt"], "style"), Output(WRAP["flips"], "style"),
+        Output(BODY, "className"),
+        Input(SELECTION, "data"), *(Input(CONTROL[k], "value") for k in CONTROL),
+        State(STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def update(selection, mode, attr, metric, rel, filt, thr, flips, current):
+        values = dict(mode=mode, attr=attr, metric=metric, rel=rel, filt=filt, min=thr, flips=flips)
+        # a fresh grid id per change: the grid remounts and drops its cached blocks (unique across workers)
+        version = uuid.uuid4().hex[:10]
+        state, inst, children, status, detail = on_controls(ctx, selection, values, current, version)
+        hide = {"display": "none"}
+        return (state_to_dict(state, inst), url_params(state, inst), children, status, detail,
+                None if state.mode == "subgroups" else hide,
+                None if state.mode in B.INSTANCE_MODES else hide,
+                None if state.mode == "exemplars" else hide, body_class(state))
+
+    @app.callback(
+        Output(cid(NAME, "grid", v=ALL), "getRowsResponse"),
+        Output(STATE, "data", allow_duplicate=True), Output(url_part(NAME), "data", allow_duplicate=True),
+        Input(cid(NAME, "grid", v=ALL), "getRowsRequest"),
+        State(SELECTION, "data"), State(STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def rows(requests, selection, current):
+        responses, new_state = [], None
+        for request in requests:
+            if request is None:
+                responses.append(no_update)
+                continue
+            response, changed = on_rows(ctx, request, selection, current)
+            responses.append(response)
+            new_state = changed or new_state
+        if new_state is None:
+            return responses, no_update, no_update
+        state, inst = state_from_dict(new_state)
+        return responses, new_state, url_params(state, inst)
+
+    @app.callback(
+        Output(DETAIL, "children", allow_duplicate=True),
+        Output(STATE, "data", allow_duplicate=True), Output(url_part(NAME), "data", allow_duplicate=True),
+        Input(cid(NAME, "grid", v=ALL), "cellClicked"),
+        State(SELECTION, "data"), State(STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def clicked(clicks, selection, current):
+        click = next((c for c in clicks if c), None)
+        row_id = str((click or {}).get("rowId") or "")
+        state, _ = state_from_dict(current)
+        if state.mode not in B.INSTANCE_MODES or not row_id.startswith("i") or not row_id[1:].isdigit():
+            return no_update, no_update, no_update
+        inst = int(row_id[1:])
+        models = (selection or {}).get("models") or []
+        return detail_panel(ctx, models, inst), state_to_dict(state, inst), url_params(state, inst)

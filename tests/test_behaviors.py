@@ -1,0 +1,196 @@
+"""Behaviour comparison metrics against hand-computed values (cnc.analysis.behaviors)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cnc.analysis import behaviors as B
+
+CLASSES = ["zero", "one", "two"]
+LABELS = np.array([0, 0, 1, 2])  # class "two" has a single instance
+BASE = np.array([[0.7, 0.2, 0.1], [0.6, 0.4, 0.0], [0.6, 0.4, 0.0], [0.1, 0.1, 0.8]], np.float32)
+A = np.array([[0.4, 0.6, 0.0], [0.6, 0.4, 0.0], [0.2, 0.8, 0.0], [0.0, 0.6, 0.4]], np.float32)
+OUTPUTS = {
+    "base": {"probs": BASE, "preds": np.array([0, 0, 0, 2]),
+             "scalars": {"loss": np.array([1.0, 2.0, 3.0, 4.0], np.float32)}},
+    "a": {"probs": A, "preds": np.array([1, 0, 1, 1]),
+          "scalars": {"loss": np.array([2.0, 2.0, 1.5, 8.0], np.float32)}},
+    "same": None,  # filled below: identical to the base
+    "pending": None,
+}
+OUTPUTS["same"] = dict(OUTPUTS["base"])
+ATTRS = {"ink": ["light", "dark", "dark", "light"]}
+
+
+def table(models=("base", "a", "same")):
+    return B.build_table(LABELS, list(models), OUTPUTS.get, status=lambda m: "pending")
+
+
+def values(metric, mode="classes", rel=False, models=("base", "a", "same")):
+    t = table(models)
+    specs = B.metric_specs(t.scalars)
+    state = B.ViewState(mode=mode, attribute="ink" if mode == "subgroups" else None, metric=metric, rel=rel)
+    view = B.build_view(t, state, specs, CLASSES, ATTRS)
+    return view.shown
+
+
+def test_error_rate_and_change_per_class():
+    abs_ = values("error")
+    np.testing.assert_allclose(abs_[0], [0.0, 1.0, 0.0])
+    np.testing.assert_allclose(abs_[1], [0.5, 0.0, 1.0])
+    rel = values("error", rel=True)
+    np.testing.assert_allclose(rel[1], [0.5, -1.0, 1.0])
+    assert np.all(rel[0] == 0) and np.all(rel[2] == 0)  # identical model: exactly zero change
+
+
+def test_percent_more_errors_is_undefined_when_base_has_none():
+    more = values("moreerr")
+    assert math.isnan(more[1, 0]) and math.isnan(more[1, 2])  # base made no errors there
+    assert more[1, 1] == pytest.approx(-1.0)
+    assert np.all(more[2] == 0)
+
+
+def test_flip_rate():
+    flip = values("flip")
+    np.testing.assert_allclose(flip[1], [0.5, 1.0, 1.0])
+    assert np.all(flip[0] == 0) and np.all(flip[2] == 0)
+
+
+def test_confidence_difference_absolute_difference_and_ratio():
+    conf = values("conf")
+    np.testing.assert_allclose(conf[0], [0.65, 0.4, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(values("conf", rel=True)[1], [-0.15, 0.4, -0.4], rtol=1e-5)
+    np.testing.assert_allclose(values("confabs")[1], [0.15, 0.4, 0.4], rtol=1e-5)
+    np.testing.assert_allclose(values("confratio")[1], [0.5 / 0.65, 2.0, 0.5], rtol=1e-5)
+    np.testing.assert_allclose(values("confratio", rel=True)[1], [0.5 / 0.65 - 1, 1.0, -0.5], rtol=1e-5)
+    assert np.all(values("confratio")[2] == 1.0)
+
+
+def test_mse_and_kl_with_zero_probabilities_per_instance():
+    t = table()
+    assert t.mse[1, 0] == pytest.approx((0.09 + 0.16 + 0.01) / 3, rel=1e-5)
+    # model gives 0 where the base gives 0.1: clipped at EPS, large but finite
+    kl0 = 0.7 * math.log(0.7 / 0.4) + 0.2 * math.log(0.2 / 0.6) + 0.1 * math.log(0.1 / B.EPS)
+    assert t.kl[1, 0] == pytest.approx(kl0, rel=1e-5)
+    # both give 0 to class two: that class contributes nothing
+    assert t.kl[1, 2] == pytest.approx(0.6 * math.log(3) + 0.4 * math.log(0.5), rel=1e-5)
+    assert t.kl[1, 1] == 0.0
+    assert np.all(t.kl[2] == 0) and np.all(t.mse[2] == 0) and np.all(np.isfinite(t.kl))
+
+
+def test_single_instance_class_equals_instance_values():
+    t = table()
+    assert values("kl")[1, 2] == pytest.approx(float(t.kl[1, 3]))
+    assert values("mse")[1, 2] == pytest.approx(float(t.mse[1, 3]))
+
+
+def test_scalars_difference_absolute_difference_ratio():
+    assert values("sc:loss", rel=True)[1, 0] == pytest.approx(0.5)  # mean(2,2) - mean(1,2)
+    assert values("scabs:loss")[1, 1] == pytest.approx(1.5)
+    assert values("scratio:loss")[1, 2] == pytest.approx(2.0)
+    assert np.all(values("sc:loss", rel=True)[2] == 0)
+
+
+def test_subgroups_rows():
+    err = values("error", mode="subgroups")
+    np.testing.assert_allclose(err[1], [0.0, 1.0])  # rows "dark" (i1, i2), "light" (i0, i3)
+    np.testing.assert_allclose(err[0], [0.5, 0.0])
+
+
+def test_missing_models_are_reported_not_fatal():
+    t = table(("base", "pending", "a"))
+    assert t.models == ["base", "a"]
+    assert "pending" in t.missing["pending"]
+    assert B.build_table(LABELS, ["pending"], OUTPUTS.get) is None
+
+
+def test_instance_filters_sort_and_exemplars():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    newerr = B.build_view(t, B.ViewState(mode="instances", filt="newerr"), specs, CLASSES, ATTRS)
+    assert sorted(newerr.order.tolist()) == [0, 3]  # base right, "a" wrong
+    fixed = B.build_view(t, B.ViewState(mode="instances", filt="fixed"), specs, CLASSES, ATTRS)
+    assert fixed.order.tolist() == [2]
+    ex = B.build_view(t, B.ViewState(mode="exemplars"), specs, CLASSES, ATTRS)
+    assert ex.order.tolist() == [3, 0, 2]  # one flip each; ties by mean KL (i3 > i0 > i2)
+    by_kl = B.build_view(t, B.ViewState(mode="instances", metric="kl", sort="a", desc=True), specs, CLASSES, ATTRS)
+    assert by_kl.order.tolist()[:2] == [3, 0]
+    flips = B.build_view(t, B.ViewState(mode="instances", sort="flips"), specs, CLASSES, ATTRS)
+    assert flips.order.tolist()[-1] == 1
+
+
+def test_threshold_filter_on_any_model():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    view = B.build_view(t, B.ViewState(metric="flip", threshold=0.75), specs, CLASSES, ATTRS)
+    assert view.order.tolist() == [1, 2]
+
+
+def test_page_rows_and_bars():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    view = B.build_view(t, B.ViewState(metric="error", rel=True), specs, CLASSES, ATTRS)
+    rows = B.page_rows(view, t, 0, 10, CLASSES)
+    assert [r["row"] for r in rows] == CLASSES
+    assert rows[0]["c1"] == "+50.0 pp" and rows[0]["c1_b"] == 0.5 and rows[0]["c1_h"] == 1
+    assert rows[1]["c1_h"] == -1 and rows[0]["c2"] == "+0.0 pp"
+    inst = B.build_view(t, B.ViewState(mode="instances"), specs, CLASSES, ATTRS)
+    row = B.page_rows(inst, t, 3, 4, CLASSES)[0]
+    assert row["i"] == 3 and row["label"] == "two" and row["flips"] == 1
+
+
+def test_format_and_sparkline():
+    assert B.format_number(float("nan"), ".1%") == "—"
+    assert B.format_number(-0.0, "+.3f") == "+0.000"
+    svg = B.sparkline_svg(np.array([0, 3, 1]))
+    assert svg.startswith("<svg") and svg.count("<rect") == 3
+
+
+def test_instance_detail_top_probabilities():
+    rows = B.instance_detail(0, 0, CLASSES, ["base", "a"], [OUTPUTS["base"], OUTPUTS["a"]], top_k=2)
+    assert rows[0]["pred"] == "zero" and rows[0]["correct"] is True
+    assert rows[1]["top"][0] == ("one", pytest.approx(0.6))
+
+
+def test_instance_rows_use_words_for_binary_metrics():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    view = B.build_view(t, B.ViewState(mode="instances", metric="error", rel=True), specs, CLASSES, ATTRS)
+    rows = B.page_rows(view, t, 0, 4, CLASSES)
+    assert [r["c1"] for r in rows] == ["new error", "same", "fixed", "new error"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_outputs_base_is_zero_relative_and_groups_average_instances(seed):
+    rng = np.random.default_rng(seed)
+    n, c = 50, 4
+    labels = rng.integers(0, c, n)
+    outs = {}
+    for k, mid in enumerate(("b", "x", "y")):
+        p = rng.dirichlet(np.full(c, 0.3), n).astype(np.float32)
+        p[rng.random((n, c)) < 0.2] = 0.0  # exact zeros
+        p[p.sum(1) == 0, 0] = 1.0
+        p /= p.sum(1, keepdims=True)
+        outs[mid] = {"probs": p, "preds": p.argmax(1), "scalars": {}}
+    t = B.build_table(labels, ["b", "x", "y"], outs.get)
+    specs = B.metric_specs()
+    names = [str(i) for i in range(c)]
+    for metric in ("error", "flip", "conf", "confabs", "mse", "kl"):
+        for rel in (False, True):
+            groups = B.build_view(t, B.ViewState(metric=metric, rel=rel), specs, names, {}).shown
+            inst = B.build_view(t, B.ViewState(mode="instances", metric=metric, rel=rel), specs, names, {}).shown
+            assert np.all(np.isfinite(inst))
+            if rel or specs[metric].base_value == 0.0:
+                assert np.all(groups[0][np.isfinite(groups[0])] == 0)
+            for k in range(c):
+                if (labels == k).any():
+                    np.testing.assert_allclose(groups[:, k], inst[:, labels == k].mean(axis=1), rtol=1e-5, atol=1e-7)
+
+
+def test_values_rounding_to_zero_lose_their_minus_sign():
+    assert B.format_number(-0.0001, "+.3f") == "+0.000"
+    assert B.format_number(-0.0001, ".1%") == "0.0%"
+    assert B.format_number(-0.002, "+.3f") == "-0.002"
+    assert B.format_number(-2e-9, ".2e") == "-2.00e-09"

@@ -1,0 +1,132 @@
+"""Behaviors tab in headless Chromium: synthetic outputs (fast) and the real demo (issue 5)."""
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlparse
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+
+from cnc.bench.behaviors import SyntheticOutputs
+from tests.conftest import screenshot, wait_for
+
+MODELS = ["root0", "m2", "m3", "m4"]
+
+
+def query_of(driver) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(driver.current_url).query).items()}
+
+
+def wait_until(predicate, timeout: float = 20):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def header(driver, text: str):
+    for el in driver.find_elements("css selector", ".bh-grid .ag-header-cell"):
+        if text in el.text:
+            return el
+    raise AssertionError(f"no header {text!r}")
+
+
+def header_texts(driver) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.bh-grid .ag-header-cell')].map(e => e.innerText.trim())")
+
+
+def choose(driver, index: int, text: str) -> None:
+    """Pick `text` in the index-th control's dropdown (hidden controls count)."""
+    control = driver.find_elements("css selector", ".bh-controls .bh-control")[index]
+    driver.execute_script("arguments[0].querySelector('button, [role=combobox], input').click()", control)
+    option = next(o for o in wait_for(driver, "[role='option']") if o.text == text)
+    driver.execute_script("arguments[0].click()", option)
+    if any(o.is_displayed() for o in driver.find_elements("css selector", "[role='option']")):
+        ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    time.sleep(0.3)
+
+
+def test_metrics_only_experiment_explains(synthetic_ctx, serve, chrome):
+    chrome.get(serve(synthetic_ctx) + "/compare?models=root0,m2")
+    wait_for(chrome, ".bh-empty")
+    assert "no evaluation task" in chrome.find_element("css selector", ".bh-empty").text
+    chrome.find_elements("css selector", ".compare-page .controls .control")[1].click()
+    option = wait_for(chrome, "[role='option']", count=2)[-1]
+    chrome.execute_script("arguments[0].click()", option)
+    wait_until(lambda: query_of(chrome).get("base") == "m2")  # the selection store changed
+    time.sleep(1)
+    errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")
+
+
+def test_synthetic_instances_sort_filter_and_detail(synthetic_ctx, serve, chrome):
+    SyntheticOutputs(MODELS, n=20_000, classes=10).attach(synthetic_ctx)
+    url = serve(synthetic_ctx)
+    chrome.get(url + "/compare?models=" + ",".join(MODELS) + "&brows=instances&bmetric=kl")
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='i']", count=5)
+    rendered = len(chrome.find_elements("css selector", ".bh-grid .ag-row"))
+    assert rendered < 200  # paged: the browser never holds the whole table
+    header(chrome, "Flips").click()
+    wait_until(lambda: query_of(chrome).get("bsort") == "flips")
+    first = chrome.find_element("css selector", ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    flips = int(first.find_element("css selector", "[col-id='flips']").text)
+    assert flips == len(MODELS) - 1 or flips >= 2
+    first.find_element("css selector", "[col-id='flips']").click()
+    wait_for(chrome, ".bh-detail .bh-image .main-svg")
+    wait_until(lambda: "bi" in query_of(chrome))
+    assert "Instance #" in chrome.find_element("css selector", ".bh-detail").text
+    screenshot(chrome, "behaviors_synthetic_instances")
+    # a copied link reopens the same view
+    link = chrome.current_url
+    chrome.get("about:blank")
+    chrome.get(link)
+    wait_for(chrome, ".bh-detail h4")
+    wait_for(chrome, ".bh-grid .ag-header-cell[aria-sort='descending']")
+    # switch the row mode with the control: subgroups, relative to the base
+    choose(chrome, 0, "Subgroups")
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=3)
+    choose(chrome, 2, "Error rate")
+    chrome.find_elements("css selector", ".bh-radio input")[1].click()
+    wait_until(lambda: query_of(chrome).get("brows") == "subgroups" and query_of(chrome).get("brel") == "1")
+    assert "bmetric" not in query_of(chrome) and "bi" not in query_of(chrome)
+    header(chrome, "ink density")
+    wait_until(lambda: "pp" in chrome.find_element("css selector", ".bh-grid .ag-center-cols-container").text)
+    screenshot(chrome, "behaviors_synthetic_subgroups")
+
+
+def test_demo_subgroups_and_exemplars(demo_ctx, serve, chrome):
+    ids = demo_ctx.experiment.models
+    assert {"base", "mag90", "mag99"} <= set(ids)
+    url = serve(demo_ctx)
+    chrome.get(url + "/compare?models=base,mag90,mag99&brows=subgroups&brel=1")
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=2)
+    cells = chrome.find_elements("css selector", ".bh-grid .ag-center-cols-container [col-id='c2']")
+    assert any("pp" in c.text for c in cells)  # change in error rate per subgroup
+    screenshot(chrome, "behaviors_demo_subgroups")
+    chrome.get(url + "/compare?models=base,mag90,mag99&brows=instances&bsort=flips")
+    wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    row = chrome.find_element("css selector", ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    assert int(row.find_element("css selector", "[col-id='flips']").text) == 2
+    row.find_element("css selector", "[col-id='flips']").click()
+    wait_for(chrome, ".bh-detail .bh-image")
+    assert "True label" in chrome.find_element("css selector", ".bh-detail").text
+    screenshot(chrome, "behaviors_demo_instance")
+
+
+def test_demo_exemplars_and_base_change(demo_ctx, serve, chrome):
+    models = "base,mag50,mag70,mag90-ft,layer90,taylor90-ft,base-int8s"
+    chrome.get(serve(demo_ctx) + f"/compare?models={models}&brows=exemplars&bmetric=flip&bflips=2")
+    wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    flips = [int(c.text) for c in chrome.find_elements("css selector", ".bh-grid .ag-center-cols-container [col-id='flips']")]
+    assert flips and flips == sorted(flips, reverse=True) and min(flips) >= 2
+    screenshot(chrome, "behaviors_demo_exemplars")
+    # the page's base control drives the columns: the new base comes first
+    chrome.find_elements("css selector", ".compare-page .controls .control")[1].click()
+    option = next(o for o in wait_for(chrome, "[role='option']") if "Magnitude 50%" in o.text)
+    chrome.execute_script("arguments[0].click()", option)
+    wait_until(lambda: header_texts(chrome)[:2] == ["Instance", "True label"]
+               and "Magnitude 50% (base)" in header_texts(chrome))
+    assert query_of(chrome)["base"] == "mag50" and query_of(chrome)["brows"] == "exemplars"

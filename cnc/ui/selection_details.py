@@ -1,0 +1,508 @@
+"""Selection Details (Overview page): the selected models' metrics and a grouped bar chart that
+explains how they differ (DESIGN.md section 4), with Refine Comparison when more than two
+variables remain.
+
+State: the chart's metric and the refinement live in the URL (keys `smetric`, `svars`, `sval`,
+`sxmod`, `sflat`; store `url_part("selection")`). A refinement is made for one selection (its
+variable and value indexes point into that selection's explanation), so the refinement store
+records the selection it belongs to and a changed selection starts from the automatic chart.
+
+Callbacks are thin: `panel_content` (pure logic over the context) computes everything shown.
+Inputs from the page: `cid("overview", "selection")` (selected ids).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from dash import ALL, Input, Output, State, dcc, html, no_update
+
+from cnc.analysis.comparability import Explanation, explain_selection, refine
+from cnc.analysis.filters import enabled_models, parse_filters
+from cnc.context import AppContext
+from cnc.experiment import Experiment
+from cnc.format import MISSING, format_metric
+from cnc.ui.ids import cid, url_part
+from cnc.ui.selection_chart import bar_figure, value_text
+from cnc.urlstate import build_query, split_list
+
+NAME = "selection"
+SELECTION = cid("overview", "selection")  # owned by the Overview page
+METRIC = cid(NAME, "metric")
+COMPARE = cid(NAME, "compare")
+SUMMARY = cid(NAME, "summary")
+TABLE = cid(NAME, "table")
+NOTE = cid(NAME, "note")
+GRAPH = cid(NAME, "graph")
+CHART_BOX = cid(NAME, "chart-box")
+REFINE_BOX = cid(NAME, "refine")
+REFINE_STATE = cid(NAME, "refine-state")
+MODE = cid(NAME, "mode")
+VARS = cid(NAME, "vars")
+VALUES_BOX = cid(NAME, "values-box")
+XMOD = cid(NAME, "xmod")
+RESET = cid(NAME, "reset")
+BODY = cid(NAME, "body")
+EMPTY = cid(NAME, "empty")
+
+OVERVIEW_SELECTION_KEY = "sel"  # the Overview page's URL key for the selection
+MAX_TABLE_ROWS = 200
+MAX_VARIABLE_COLUMNS = 4
+MAX_HELD_LISTED = 3
+_MEMO_SIZE = 64
+_NO_VARS = "none"  # `svars=none`: the user unticked every variable
+
+
+def values_id(k: int | Any) -> dict:
+    return cid(NAME, "values", index=k)
+
+
+# ---------------------------------------------------------------- state
+
+@dataclass(frozen=True)
+class Refinement:
+    """What the user kept in Refine Comparison. `variables=None` means automatic (the first two);
+    dropped values are (variable index, value index) pairs into the full explanation."""
+
+    variables: tuple[int, ...] | None = None
+    dropped_values: tuple[tuple[int, int], ...] = ()
+    dropped_models: tuple[str, ...] = ()
+    flatten: bool = False
+
+    def params(self) -> dict:
+        vars_ = None
+        if self.variables is not None:
+            vars_ = list(self.variables) if self.variables else _NO_VARS
+        return {
+            "svars": vars_,
+            "sval": [f"{k}:{j}" for k, j in self.dropped_values] or None,
+            "sxmod": list(self.dropped_models) or None,
+            "sflat": 1 if self.flatten else None,
+        }
+
+    def to_data(self, selection: list[str]) -> dict:
+        return {"selection": list(selection),
+                "vars": None if self.variables is None else list(self.variables),
+                "xval": [list(p) for p in self.dropped_values],
+                "xmod": list(self.dropped_models), "flat": self.flatten}
+
+
+def refinement_from_data(data: dict | None, selection: list[str]) -> Refinement:
+    """The stored refinement if it was made for this selection, else the automatic one."""
+    if not data or list(data.get("selection") or []) != list(selection):
+        return Refinement()
+    vars_ = data.get("vars")
+    return Refinement(
+        variables=None if vars_ is None else tuple(int(k) for k in vars_),
+        dropped_values=tuple((int(k), int(j)) for k, j in data.get("xval") or []),
+        dropped_models=tuple(data.get("xmod") or []),
+        flatten=bool(data.get("flat")),
+    )
+
+
+def default_metric(ctx: AppContext) -> str | None:
+    """The config's colour metric (what the map shows), else the first metric."""
+    exp = ctx.experiment
+    color = ctx.config.defaults.color
+    if color in exp.metrics:
+        return color
+    return next(iter(exp.metrics), None)
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def refinement_from_query(query: dict[str, str], explanation: Explanation, notices: list[str]) -> Refinement:
+    """Validated refinement: indexes outside this selection's explanation and models outside the
+    selection are dropped with a notice."""
+    variables = explanation.variables
+    n = len(variables)
+    bad: list[str] = []
+    vars_: tuple[int, ...] | None = None
+    raw = query.get("svars")
+    if raw is not None:
+        if raw == _NO_VARS:
+            vars_ = ()
+        else:
+            picked = []
+            for item in split_list(raw):
+                k = _int(item)
+                if k is None or not 0 <= k < n or k in picked:
+                    bad.append(item)
+                else:
+                    picked.append(k)
+            vars_ = tuple(picked) if picked or not bad else None
+    dropped = []
+    for item in split_list(query.get("sval")):
+        k, _, j = item.partition(":")
+        ki, ji = _int(k), _int(j)
+        if ki is None or ji is None or not 0 <= ki < n or not 0 <= ji < len(variables[ki].values):
+            bad.append(item)
+        elif (ki, ji) not in dropped:
+            dropped.append((ki, ji))
+    if bad:
+        notices.append(f"Ignored {len(bad)} refinement value(s) from the link that do not fit this selection: "
+                       f"{', '.join(b[:20] for b in bad[:5])}.")
+    raw_models = split_list(query.get("sxmod"))
+    models = [m for m in dict.fromkeys(raw_models) if m in explanation.rows]
+    if len(models) < len(raw_models):
+        notices.append(f"Ignored {len(raw_models) - len(models)} excluded model id(s) from the link that are "
+                       "not in the selection.")
+    flat = query.get("sflat")
+    if flat not in (None, "0", "1"):
+        notices.append(f"Ignored sflat={flat[:20]!r} from the link: expected 1 or 0.")
+    return Refinement(vars_, tuple(dropped), tuple(models), flat == "1")
+
+
+# ---------------------------------------------------------------- logic
+
+_memo: OrderedDict = OrderedDict()
+
+
+def explain(ctx: AppContext, selection: list[str]) -> Explanation:
+    """explain_selection, memoized per selection and experiment version (bounded)."""
+    key = (ctx.version, tuple(selection))
+    hit = _memo.get(key)
+    if hit is not None:
+        _memo.move_to_end(key)
+        return hit
+    value = explain_selection(ctx.experiment, selection)
+    _memo[key] = value
+    if len(_memo) > _MEMO_SIZE:
+        _memo.popitem(last=False)
+    return value
+
+
+def kept_models(explanation: Explanation, refinement: Refinement) -> list[str]:
+    """The selected models left after dropping models and values."""
+    dropped_models = set(refinement.dropped_models)
+    dropped = {}
+    for k, j in refinement.dropped_values:
+        if k < len(explanation.variables) and j < len(explanation.variables[k].values):
+            dropped.setdefault(k, set()).add(explanation.variables[k].values[j])
+    return [m for m, row in explanation.rows.items()
+            if m not in dropped_models and not any(row[k] in vals for k, vals in dropped.items())]
+
+
+def charted(explanation: Explanation, refinement: Refinement) -> tuple[Explanation, list[str]]:
+    """The explanation to chart after the refinement, and sentences saying what it left out."""
+    notes: list[str] = []
+    models = kept_models(explanation, refinement)
+    everyone = len(models) == len(explanation.rows)
+    variables = explanation.variables
+    if refinement.flatten:
+        return refine(explanation, keep_models=None if everyone else models, flatten=True), notes
+    wanted = refinement.variables
+    if wanted is not None and len(wanted) > 2:
+        notes.append("Only two variables can be charted (x axis and colour): charting the first two ticked.")
+        wanted = wanted[:2]
+    if wanted is None or (not explanation.needs_refinement and list(wanted) == list(range(len(variables)))):
+        result = explanation if everyone else refine(explanation, keep_models=models)
+    else:
+        result = refine(explanation, keep_variables=list(wanted), keep_models=models)
+    if result.needs_refinement:
+        full = result
+        result = refine(full, keep_variables=[0, 1])
+        first = next(iter(result.rows), None)
+        held = [f"{v.label} = {value_text(v, full.rows[first][k])}" if first else v.label
+                for k, v in enumerate(full.variables) if k >= 2]
+        if len(held) > MAX_HELD_LISTED:
+            held = held[:MAX_HELD_LISTED] + [f"{len(held) - MAX_HELD_LISTED} more held"]
+        names = " and ".join(v.label for v in result.variables)
+        notes.append(f"More than two variables differ. Charting {names or 'the models'} with "
+                     f"{', '.join(held)} (the most common); use Refine Comparison to pick another view.")
+    left_out = len(explanation.rows) - len(result.rows)
+    if left_out:
+        notes.append(f"Charting {len(result.rows)} of {len(explanation.rows)} selected models "
+                     "(the others are muted in the table).")
+    return result, notes
+
+
+@dataclass
+class PanelContent:
+    """Everything the panel shows for one selection, metric and refinement."""
+
+    selection: list[str]
+    metric: str | None
+    explanation: Explanation
+    chart: Explanation | None
+    figure: dict | None
+    notes: list[str] = field(default_factory=list)
+
+
+def panel_content(ctx: AppContext, selection: list[str], metric: str | None,
+                  refinement: Refinement | None = None) -> PanelContent:
+    """The panel's logic, callable without Dash: unknown ids are skipped, an unknown metric falls
+    back to the default."""
+    exp = ctx.experiment
+    selection = [m for m in dict.fromkeys(selection or []) if m in exp.models]
+    if metric not in exp.metrics:
+        metric = default_metric(ctx)
+    expl = explain(ctx, selection)
+    if len(selection) < 2:
+        return PanelContent(selection, metric, expl, None, None)
+    chart, notes = charted(expl, refinement or Refinement())
+    if not chart.rows:
+        notes.append("The refinement leaves no models to chart.")
+        return PanelContent(selection, metric, expl, None, None, notes)
+    m = exp.metrics.get(metric) if metric else None
+    values = {mid: exp.models[mid].metrics.get(metric) if metric else None for mid in chart.rows}
+    labels = {mid: exp.models[mid].label for mid in chart.rows}
+    if m is None:
+        notes.append("The experiment declares no metrics to chart.")
+        return PanelContent(selection, metric, expl, chart, None, notes)
+    if all(v is None for v in values.values()):
+        notes.append(f"No charted model has a {metric} value.")
+    figure = bar_figure(chart, values, m, labels, metric_name=metric or "")
+    return PanelContent(selection, metric, expl, chart, figure, notes)
+
+
+def url_params(ctx: AppContext, metric: str | None, refinement: Refinement) -> dict:
+    params = {"smetric": metric if metric != default_metric(ctx) else None}
+    params.update(refinement.params())
+    return params
+
+
+def compare_href(selection: list[str]) -> str:
+    return "/compare" + build_query({"models": selection})
+
+
+# ---------------------------------------------------------------- components
+
+def metric_table(exp: Experiment, content: PanelContent) -> html.Div:
+    """Selected models x (explaining variables, metrics); rows not charted are muted. Cells carry a
+    class only when they need one: at a few hundred rows the table is most of the callback's bytes."""
+    expl = content.explanation
+    charted_ids = set(content.chart.rows) if content.chart is not None else set(content.selection)
+    variables = expl.variables[:MAX_VARIABLE_COLUMNS]
+    head = [html.Th("Model")]
+    head += [html.Th(v.label, className="var-col", title=f"variable ({v.kind})") for v in variables]
+    metrics = list(exp.metrics.values())
+    head += [html.Th(m.name + (f" ({m.unit})" if m.unit else ""),
+                     className="current" if m.name == content.metric else None,
+                     title="higher is better" if m.higher_is_better else "lower is better")
+             for m in metrics]
+    rows = []
+    for mid in content.selection[:MAX_TABLE_ROWS]:
+        model = exp.models[mid]
+        cells = [html.Th(model.label, title=mid if model.label == mid else f"{model.label} ({mid})")]
+        row = expl.rows.get(mid, ())
+        cells += [html.Td(value_text(v, row[k]), className="var-col") for k, v in enumerate(variables)]
+        for m in metrics:
+            text = format_metric(m, model.metrics.get(m.name), with_unit=False)
+            cls = " ".join(c for c, on in (("current", m.name == content.metric), ("missing", text == MISSING)) if on)
+            cells.append(html.Td(text, className=cls or None))
+        rows.append(html.Tr(cells, className=None if mid in charted_ids else "not-charted"))
+    notes = []
+    if len(expl.variables) > len(variables):
+        notes.append(f"{len(expl.variables) - len(variables)} more variables differ (see Refine comparison).")
+    if len(content.selection) > MAX_TABLE_ROWS:
+        notes.append(f"… and {len(content.selection) - MAX_TABLE_ROWS} more selected models.")
+    return html.Div([
+        html.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], className="model-table sd-table"),
+        *[html.Div(n, className="hint") for n in notes],
+    ], className="sd-table-box")
+
+
+def summary_text(content: PanelContent) -> str:
+    n = len(content.selection)
+    if n == 0:
+        return ""
+    if n == 1:
+        return "1 model selected."
+    labels = [v.label for v in content.explanation.variables]
+    if not labels:
+        return f"{n} models selected; no operation or parameter tells them apart."
+    return f"{n} models selected, differing in: {', '.join(labels)}."
+
+
+def _refine_controls(expl: Explanation, refinement: Refinement, selection: list[str], exp: Experiment) -> dict:
+    """Property values of the Refine Comparison controls for this explanation."""
+    dropped = set(refinement.dropped_values)
+    boxes = []
+    for k, v in enumerate(expl.variables):
+        options = [{"label": value_text(v, val), "value": j} for j, val in enumerate(v.values)]
+        boxes.append(html.Div([
+            html.Span(v.label, className="sd-var-name"),
+            dcc.Checklist(id=values_id(k), options=options,
+                          value=[j for j in range(len(v.values)) if (k, j) not in dropped],
+                          className="sd-values", inline=True),
+        ], className="sd-var-values"))
+    auto = list(range(min(2, len(expl.variables))))
+    return {
+        "vars_options": [{"label": f"{v.label} ({v.kind}, {len(v.values)} values)", "value": k}
+                         for k, v in enumerate(expl.variables)],
+        "vars_value": auto if refinement.variables is None else list(refinement.variables),
+        "values": boxes,
+        "xmod_options": [{"label": exp.models[m].label if exp.models[m].label == m
+                          else f"{exp.models[m].label} ({m})", "value": m} for m in selection],
+        "xmod_value": list(refinement.dropped_models),
+        "mode": "flat" if refinement.flatten else "vars",
+        "open": expl.needs_refinement,
+        "shown": len(selection) >= 2 and bool(expl.variables),
+    }
+
+
+def _refine_box(props: dict) -> html.Details:
+    return html.Details([
+        html.Summary("Refine comparison"),
+        html.Div([
+            dcc.RadioItems(id=MODE, value=props["mode"], className="sd-mode", inline=True, options=[
+                {"label": "Chart up to two variables", "value": "vars"},
+                {"label": "One bar per model (recipe)", "value": "flat"},
+            ]),
+            html.Div([
+                html.Div("Variables (first ticked = x axis, second = colour; the others are held at their "
+                         "most common value)", className="sd-label"),
+                dcc.Checklist(id=VARS, options=props["vars_options"], value=props["vars_value"],
+                              className="sd-vars"),
+            ], className="sd-section sd-vars-section"),
+            html.Div([
+                html.Div("Values to include", className="sd-label"),
+                html.Div(props["values"], id=VALUES_BOX),
+            ], className="sd-section"),
+            html.Div([
+                html.Div("Leave out models", className="sd-label"),
+                dcc.Dropdown(id=XMOD, options=props["xmod_options"], value=props["xmod_value"], multi=True,
+                             placeholder="None left out", className="sd-xmod"),
+            ], className="sd-section"),
+            html.Button("Reset", id=RESET, className="btn small", title="Back to the automatic chart"),
+        ], className="sd-refine-body"),
+    ], id=REFINE_BOX, open=props["open"], className="sd-refine", hidden=not props["shown"])
+
+
+def _chart_style(content: PanelContent) -> dict:
+    return {} if content.figure is not None else {"display": "none"}
+
+
+def _empty_text(content: PanelContent) -> str:
+    if not content.selection:
+        return "Select models in the map or the scatterplot to see how they differ."
+    return ""
+
+
+def _initial_selection(ctx: AppContext, query: dict) -> list[str]:
+    """The selection the Overview renders from the same link (known ids passing its filters)."""
+    exp = ctx.experiment
+    known = [m for m in dict.fromkeys(split_list(query.get(OVERVIEW_SELECTION_KEY))) if m in exp.models]
+    enabled = set(enabled_models(exp, parse_filters(query, exp, [])))
+    return [m for m in known if m in enabled]
+
+
+def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
+    exp = ctx.experiment
+    selection = _initial_selection(ctx, query)
+    metric = query.get("smetric")
+    if metric is not None and metric not in exp.metrics:
+        notices.append(f"Ignored smetric={metric[:60]!r} from the link: not a known metric.")
+        metric = None
+    metric = metric or default_metric(ctx)
+    expl = explain(ctx, selection)
+    refinement = refinement_from_query(query, expl, notices) if len(selection) >= 2 else Refinement()
+    content = panel_content(ctx, selection, metric, refinement)
+    props = _refine_controls(expl, refinement, selection, exp)
+    n = len(selection)
+    return html.Div([
+        dcc.Store(id=url_part(NAME), data=url_params(ctx, metric, refinement)),
+        dcc.Store(id=REFINE_STATE, data=refinement.to_data(selection)),
+        html.Div([
+            html.H3("Selection Details", className="panel-title"),
+            html.Span(summary_text(content), id=SUMMARY, className="sd-summary"),
+            html.Div([html.Span("Chart metric", className="control-label"),
+                        dcc.Dropdown(id=METRIC, value=metric, clearable=False, className="sd-metric",
+                                     options=[{"label": m.name + (f" ({m.unit})" if m.unit else ""),
+                                               "value": m.name} for m in exp.metrics.values()])],
+                       className="sd-metric-pick"),
+            dcc.Link("Compare in detail →", id=COMPARE, href=compare_href(selection),
+                     className="btn small primary" + ("" if n >= 2 else " disabled"),
+                     title="Open the Performance Comparison page with the selected models"),
+        ], className="sd-head"),
+        html.Div(_empty_text(content), id=EMPTY, className="hint"),
+        html.Div(metric_table(exp, content) if n else None, id=TABLE, className="sd-table-wrap"),
+        html.Div([
+            html.Div([
+                html.Div([html.Div(t, className="sd-note") for t in content.notes], id=NOTE, className="sd-notes"),
+                html.Div(dcc.Graph(id=GRAPH, figure=content.figure or {}, config={"displaylogo": False},
+                                   className="sd-graph"),
+                         id=CHART_BOX, style=_chart_style(content)),
+            ], className="sd-chart-col"),
+            _refine_box(props),
+        ], id=BODY, className="sd-body"),
+    ], className="selection-details")
+
+
+# ---------------------------------------------------------------- callbacks
+
+def refinement_from_controls(mode: str | None, vars_value: list | None, kept: dict[int, list | None],
+                             n_values: list[int], xmod: list | None, auto: bool) -> Refinement:
+    """The refinement the controls show. `kept`: variable index -> ticked value indexes (a missing
+    variable keeps all); `auto`: the ticked variables are the automatic ones."""
+    dropped = tuple((k, j) for k, n in enumerate(n_values) if k in kept
+                    for j in range(n) if j not in set(kept[k] or []))
+    variables = None if auto else tuple(int(k) for k in vars_value or [])
+    return Refinement(variables, dropped, tuple(xmod or []), mode == "flat")
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.callback(
+        Output(VARS, "options"), Output(VARS, "value"), Output(VALUES_BOX, "children"),
+        Output(XMOD, "options"), Output(XMOD, "value"), Output(MODE, "value"),
+        Output(REFINE_BOX, "open"), Output(REFINE_BOX, "hidden"),
+        Input(RESET, "n_clicks"), Input(SELECTION, "data"),
+        prevent_initial_call=True,
+    )
+    def reset_controls(_reset, selection):
+        """A new selection (or Reset) starts from the automatic chart."""
+        sel = [m for m in dict.fromkeys(selection or []) if m in ctx.experiment.models]
+        expl = explain(ctx, sel)
+        p = _refine_controls(expl, Refinement(), sel, ctx.experiment)
+        return (p["vars_options"], p["vars_value"], p["values"], p["xmod_options"], p["xmod_value"],
+                p["mode"], p["open"], not p["shown"])
+
+    @app.callback(
+        Output(REFINE_STATE, "data"),
+        Input(MODE, "value"), Input(VARS, "value"), Input(values_id(ALL), "value"), Input(XMOD, "value"),
+        State(values_id(ALL), "id"), State(SELECTION, "data"), State(REFINE_STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def update_refinement(mode, vars_value, values, xmod, value_ids, selection, current):
+        sel = [m for m in dict.fromkeys(selection or []) if m in ctx.experiment.models]
+        expl = explain(ctx, sel)
+        auto = list(vars_value or []) == list(range(min(2, len(expl.variables))))
+        kept = {i["index"]: v for i, v in zip(value_ids, values)}
+        n_values = [len(v.values) for v in expl.variables]
+        new = refinement_from_controls(mode, vars_value, kept, n_values, xmod, auto)
+        if new == refinement_from_data(current, sel):  # e.g. controls reset for a new selection
+            return no_update
+        return new.to_data(sel)
+
+    @app.callback(
+        Output(TABLE, "children"), Output(NOTE, "children"), Output(GRAPH, "figure"),
+        Output(CHART_BOX, "style"), Output(SUMMARY, "children"), Output(EMPTY, "children"),
+        Output(COMPARE, "href"), Output(COMPARE, "className"), Output(url_part(NAME), "data"),
+        Input(SELECTION, "data"), Input(METRIC, "value"), Input(REFINE_STATE, "data"),
+        State(url_part(NAME), "data"),
+        prevent_initial_call=True,
+    )
+    def update_panel(selection, metric, refine_data, current_params):
+        sel = [m for m in dict.fromkeys(selection or []) if m in ctx.experiment.models]
+        refinement = refinement_from_data(refine_data, sel)
+        content = panel_content(ctx, sel, metric, refinement)
+        params = url_params(ctx, content.metric, refinement)
+        n = len(sel)
+        return (
+            metric_table(ctx.experiment, content) if n else None,
+            [html.Div(t, className="sd-note") for t in content.notes],
+            content.figure or {},
+            _chart_style(content),
+            summary_text(content),
+            _empty_text(content),
+            compare_href(sel),
+            "btn small primary" + ("" if n >= 2 else " disabled"),
+            params if params != current_params else no_update,
+        )

@@ -1,0 +1,109 @@
+"""Layers tab in headless Chromium: a tiny nested model (tree toggles) and the real demo."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cnc.config import Config, TaskSection
+from cnc.context import AppContext
+from cnc.store import SummaryStore
+from tests.conftest import screenshot, wait_for
+from tests.test_layers_callbacks import TinyCtx
+
+
+@pytest.fixture
+def tiny_app_ctx(tmp_path):
+    """A real AppContext whose store holds the tiny models' summaries (nested module names)."""
+    tiny = TinyCtx()
+    data = {"metrics": [{"name": "Accuracy", "format": ".1%"}], "operations": [{"name": "prune"}],
+            "models": []}
+    for m in tiny.experiment.models.values():
+        ckpt = tmp_path / f"{m.id}.pt"
+        ckpt.write_text(m.id)
+        data["models"].append({"id": m.id, "base": m.base, "tag": m.tag, "checkpoint": str(ckpt)})
+    from cnc.experiment import parse_experiment
+
+    config = Config(title="Tiny", experiment=parse_experiment(data), path=None, experiment_path=None,
+                    cache_dir=tmp_path / "cache", task=TaskSection(entry="tests.none:task"))
+    ctx = AppContext(config=config, store=SummaryStore(config.cache_dir))
+    for mid in ("base", "copy", "pruned"):
+        ch = ctx._model_hash(mid)
+        ctx.store.put("params", ctx.task_hash, ch, tiny.params(mid))
+        ctx.store.put("activations", ctx.task_hash, ch, tiny.activations(mid))
+        ctx.store.mark_done(ctx.task_hash, ch)
+    return ctx
+
+
+def rows(driver) -> list[str]:
+    """Full module names of the drawn rows (read in one go: the table re-renders under us)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.layers-row .module-name')).map(e => e.title)")
+
+
+def wait_until(cond, timeout: float = 20) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_tree_toggles_modes_and_url(tiny_app_ctx, serve, chrome):
+    from selenium.webdriver.common.by import By
+
+    url = serve(tiny_app_ctx)
+    chrome.get(f"{url}/compare?models=base,copy,pruned,late&tab=layers")
+    wait_for(chrome, ".layers-row", count=6)
+    assert rows(chrome) == ["features", "features.0", "features.1", "head", "head.1", "head.3"]
+    assert "Late: pending" in chrome.find_element(By.CSS_SELECTOR, ".layers").text
+    chrome.find_element(By.CSS_SELECTOR, "button.layers-toggle[title='Collapse features']").click()
+    wait_until(lambda: len(rows(chrome)) == 4)
+    wait_until(lambda: "lopen=head" in chrome.current_url)
+    chrome.find_element(By.XPATH, "//label[contains(., 'Weight distribution')]").click()
+    wait_for(chrome, "img.hist", count=6)
+    wait_until(lambda: "lmode=weights" in chrome.current_url)
+    screenshot(chrome, "layers_tiny_weights")
+    chrome.find_element(By.XPATH, "//button[contains(., 'Expand all')]").click()
+    wait_until(lambda: len(rows(chrome)) == 6)
+    # a pasted link reproduces the view
+    chrome.get(f"{url}/compare?models=base,pruned&tab=layers&lmode=activations&lopen=-")
+    wait_until(lambda: rows(chrome) == ["features", "head"])
+    # opened on the Behaviors tab, the Layers tab draws when it is first shown
+    chrome.get(f"{url}/compare?models=base,pruned")
+    wait_for(chrome, ".tab")
+    time.sleep(1)
+    assert rows(chrome) == []
+    next(t for t in chrome.find_elements(By.CSS_SELECTOR, ".tab") if t.text.strip() == "Layers").click()
+    wait_until(lambda: len(rows(chrome)) == 6)
+    wait_until(lambda: "tab=layers" in chrome.current_url)
+
+
+def test_demo_batchnorm_pruned_by_global_spared_by_layerwise(demo_ctx, serve, chrome):
+    from selenium.webdriver.common.by import By
+
+    for mid in ("base", "mag90", "layer90"):
+        assert mid in demo_ctx.experiment.models and demo_ctx.status(mid) == "ready"
+    url = serve(demo_ctx)
+    chrome.get(f"{url}/compare?models=base,mag90,layer90&tab=layers")
+    wait_for(chrome, ".layers-row", count=7)
+    screenshot(chrome, "layers_demo_sparsity")
+    by_name = {r.find_element(By.CSS_SELECTOR, ".module-name").get_attribute("title"): r
+               for r in chrome.find_elements(By.CSS_SELECTOR, ".layers-row")}
+    for bn in ("bn1", "bn2"):
+        cells = by_name[bn].find_elements(By.CSS_SELECTOR, ".layers-cell")
+        mag, layer = (float(c.find_element(By.CSS_SELECTOR, ".spars-bar").text.split("%")[0]) for c in cells[1:])
+        assert mag > 10 and layer == 0, (bn, mag, layer)
+    chrome.get(f"{url}/compare?models=base,mag90,layer90&tab=layers&lmode=weights&lsort=spread")
+    wait_for(chrome, "img.hist", count=21)
+    assert rows(chrome)[:2] in (["bn1", "bn2"], ["bn2", "bn1"])
+    screenshot(chrome, "layers_demo_weights_spread")
+    chrome.get(f"{url}/compare?models=base,mag90,layer90&tab=layers&lmode=weights&lsort=change&lsortby=mag90")
+    wait_for(chrome, "img.hist", count=21)
+    screenshot(chrome, "layers_demo_weights_change_mag90")
+    # quantized weights compare on their dequantized values: small changes, nothing missing
+    chrome.get(f"{url}/compare?models=base,mag90,layer90,base-int8s&tab=layers&lmode=activations")
+    wait_for(chrome, "img.hist", count=28)
+    assert "missing" not in chrome.find_element(By.CSS_SELECTOR, ".layers-table").text
+    screenshot(chrome, "layers_demo_activations")

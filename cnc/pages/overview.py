@@ -1,26 +1,289 @@
-"""Overview page (`/`): placeholder list of the experiment's models until the full view lands."""
+"""Compression Overview (`/`): Model Map, Model Scatterplot, Filters and Selection Details.
+
+The page parses and validates its URL state once (`state_from_query`), renders every component
+from it, and wires the cross-component callbacks: the shared selection (map, scatterplot,
+"select subtree", "select front", "clear"), the enabled-models store the filters write, and
+the URL part. URL keys: map, color, size, x, y, sel, f.<metric>.
+"""
 from __future__ import annotations
 
-from dash import html
+import re
+from dataclasses import dataclass, field
 
+from dash import Input, Output, State, callback_context, dcc, html, no_update
+
+from cnc.analysis.filters import Filter, enabled_models, filter_params, from_data, parse_filters
+from cnc.analysis.layout import MODES
 from cnc.context import AppContext
-from cnc.format import format_metric
+from cnc.experiment import Experiment
+from cnc.ui import filters as filter_ui
+from cnc.ui import legend, model_map, scatter, selection_details
+from cnc.ui.ids import cid, url_part
 from cnc.ui.notices import notices as notice_box
+from cnc.urlstate import build_query, pick, split_list
+
+SELECTION = cid("overview", "selection")
+ENABLED = cid("overview", "enabled")
+SUBTREE = cid("overview", "subtree")
+CLEAR = cid("overview", "clear")
+COMPARE = cid("overview", "compare")
+SEL_COUNT = cid("overview", "sel-count")
+PART = "overview"
+MAX_SELECTION = 5000
+
+
+@dataclass
+class OverviewState:
+    mode: str
+    color: str | None
+    size: str | None
+    x: str | None
+    y: str | None
+    filters: list[Filter] = field(default_factory=list)
+    selection: list[str] = field(default_factory=list)
+
+
+def _find(exp: Experiment, pattern: str, higher: bool | None) -> str | None:
+    for m in exp.metrics.values():
+        if re.search(pattern, m.name, re.IGNORECASE) and (higher is None or m.higher_is_better == higher):
+            return m.name
+    return None
+
+
+def default_state(ctx: AppContext) -> OverviewState:
+    """Config defaults, else size (or the first lower-is-better metric) vs accuracy (or the first
+    higher-is-better metric)."""
+    exp, d = ctx.experiment, ctx.config.defaults
+    names = list(exp.metrics)
+    first = names[0] if names else None
+    y = d.y or _find(exp, r"acc", True) or _find(exp, r".", True) or first
+    x = d.x or _find(exp, r"size", None) or _find(exp, r".", False) or next((n for n in names if n != y), first)
+    return OverviewState(mode="step", color=d.color or y, size=d.size or x, x=x, y=y)
+
+
+def state_from_query(ctx: AppContext, query: dict[str, str], notices: list[str]) -> OverviewState:
+    """Validated state: unknown metrics, ids and malformed values are dropped with a notice."""
+    exp, base = ctx.experiment, default_state(ctx)
+    metrics = list(exp.metrics)
+    state = OverviewState(
+        mode=pick(query.get("map"), MODES, base.mode, notices, "map"),
+        color=pick(query.get("color"), metrics, base.color, notices, "color"),
+        size=pick(query.get("size"), metrics, base.size, notices, "size"),
+        x=pick(query.get("x"), metrics, base.x, notices, "x"),
+        y=pick(query.get("y"), metrics, base.y, notices, "y"),
+        filters=parse_filters(query, exp, notices),
+    )
+    raw = split_list(query.get("sel"))[:MAX_SELECTION]
+    known = [m for m in dict.fromkeys(raw) if m in exp.models]
+    if len(known) < len(raw):
+        notices.append(f"Ignored {len(raw) - len(known)} unknown or repeated model id(s) in the link's selection.")
+    enabled = set(enabled_models(exp, state.filters))
+    state.selection = [m for m in known if m in enabled]
+    if len(state.selection) < len(known):
+        notices.append(f"Unselected {len(known) - len(state.selection)} model(s) that fail the link's filters.")
+    return state
+
+
+def state_params(ctx: AppContext, state: OverviewState) -> dict:
+    """The URL params of a state, defaults omitted."""
+    base = default_state(ctx)
+    params = {key: (getattr(state, key) if getattr(state, key) != getattr(base, key) else None)
+              for key in ("color", "size", "x", "y")}
+    params["map"] = state.mode if state.mode != base.mode else None
+    params["sel"] = state.selection or None
+    params.update(filter_params(state.filters))
+    return params
+
+
+def next_selection(exp: Experiment, trigger: str, current: list[str], enabled: list[str] | None,
+                   picked: list[str] | None = None) -> list[str]:
+    """The selection after a user action; only models passing the filters can be selected.
+
+    trigger: "replace" (map, scatter, front: `picked` becomes the selection), "subtree" (add every
+    descendant of the selected models), "clear", or "filter" (drop models that no longer pass).
+    """
+    ok = set(exp.models) if enabled is None else set(enabled)
+    if trigger == "clear":
+        return []
+    if trigger == "subtree":
+        grown = list(current)
+        for mid in current:
+            grown.extend(exp.subtree(mid) if mid in exp.models else [])
+        return [m for m in dict.fromkeys(grown) if m in ok]
+    if trigger == "replace":
+        picked_ok = [m for m in dict.fromkeys(picked or []) if m in ok]
+        keep = [m for m in current if m in set(picked_ok)]  # stable order for unchanged models
+        return keep + [m for m in picked_ok if m not in set(keep)]
+    return [m for m in current if m in ok]
+
+
+def compare_href(selection: list[str]) -> str:
+    return "/compare" + build_query({"models": selection})
+
+
+def _selection_bar(selection: list[str]) -> list:
+    n = len(selection)
+    return [
+        html.Span(f"{n} selected" if n else "Click, shift-click or shift-drag to select models",
+                  id=SEL_COUNT, className="sel-count"),
+        html.Button("Select subtree", id=SUBTREE, className="btn small", disabled=not n,
+                    title="Add every model derived from the selected ones"),
+        html.Button("Clear selection", id=CLEAR, className="btn small", disabled=not n),
+        dcc.Link("Compare selected →", id=COMPARE, href=compare_href(selection),
+                 className="btn small primary" + ("" if n >= 2 else " disabled")),
+    ]
 
 
 def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     exp = ctx.experiment
-    metrics = list(exp.metrics.values())
-    head = html.Tr([html.Th("Model"), html.Th("Operation")] + [html.Th(m.name) for m in metrics])
-    rows = [
-        html.Tr([html.Td(m.label, className="model-label"),
-                 html.Td(m.operation.label() if m.operation else "—")]
-                + [html.Td(format_metric(metric, m.metrics.get(metric.name))) for metric in metrics])
-        for m in exp.models.values()
-    ]
-    return html.Div([notice_box(notices), html.Table([html.Thead(head), html.Tbody(rows)],
-                                                      className="model-table")])
+    state = state_from_query(ctx, query, notices)
+    enabled_list = enabled_models(exp, state.filters)
+    enabled = set(enabled_list)
+    details_notices: list[str] = []
+    details = selection_details.layout(ctx, query, details_notices)
+    return html.Div([
+        notice_box(notices + details_notices),
+        dcc.Store(id=url_part(PART), data=state_params(ctx, state)),
+        dcc.Store(id=SELECTION, data=state.selection),
+        dcc.Store(id=ENABLED, data=enabled_list),
+        html.Div([
+            model_map.mode_control(state.mode),
+            *legend.controls(exp, state.color, state.size),
+            html.Div(legend.legend(exp, state.color, state.size), id=legend.LEGEND, className="legends"),
+        ], className="controls toolbar"),
+        filter_ui.component(exp, state.filters, len(enabled_list)),
+        html.Div(_selection_bar(state.selection), className="selection-bar"),
+        html.Div([
+            html.Section([html.H3("Model Map", className="panel-title"),
+                          model_map.component(exp, state.mode, state.color, state.size, enabled)],
+                         className="panel map-panel"),
+            html.Section([html.H3("Model Scatterplot", className="panel-title"),
+                          scatter.component(exp, state.x, state.y, state.color, state.size, enabled,
+                                            state.selection)],
+                         className="panel scatter-panel"),
+        ], className="overview-grid"),
+        html.Section(details, className="panel details-panel"),
+    ], className="overview-page")
+
+
+def map_outputs(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: list[str] | None,
+                relayout: bool) -> tuple:
+    """Map elements (and a new viewport when the layout mode changed)."""
+    mode = mode if mode in MODES else "step"
+    ok = set(exp.models) if enabled is None else set(enabled)
+    return (model_map.elements(exp, mode, color, size, ok),
+            model_map.graph_layout(exp, mode) if relayout else no_update)
+
+
+def scatter_outputs(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
+                    enabled: list[str] | None, selection: list[str] | None) -> tuple:
+    ok = set(exp.models) if enabled is None else set(enabled)
+    front_ids = scatter.front(exp, x, y, ok)
+    sel = [m for m in selection or [] if m in ok]
+    return scatter.figure(exp, x, y, color, size, ok, sel, front_ids), scatter.front_list(exp, front_ids), front_ids
+
+
+def selection_after(exp: Experiment, trigger, prop: str, nodes, box, click, enabled, current, front_ids):
+    """The selection callback's logic: which control fired (`trigger` id, `prop`) -> new selection,
+    or no_update when nothing changes."""
+    current = current or []
+    if trigger == model_map.GRAPH:
+        new = next_selection(exp, "replace", current, enabled, model_map.node_models(exp, nodes))
+    elif trigger == scatter.GRAPH and prop == "clickData":
+        picked = scatter.selected_points(exp, {"points": (click or {}).get("points", [])})
+        if not picked:
+            return no_update
+        new = next_selection(exp, "replace", current, enabled, picked)
+    elif trigger == scatter.GRAPH:
+        new = next_selection(exp, "replace", current, enabled, scatter.selected_points(exp, box))
+    elif trigger == scatter.SELECT_FRONT:
+        new = next_selection(exp, "replace", current, enabled, front_ids)
+    elif trigger == SUBTREE:
+        new = next_selection(exp, "subtree", current, enabled)
+    elif trigger == CLEAR:
+        new = []
+    else:
+        new = next_selection(exp, "filter", current, enabled)
+    return new if new != current else no_update
+
+
+def selection_outputs(exp: Experiment, selection: list[str] | None, x, y, size) -> tuple:
+    """What a selection change updates: the scatter outline (a patch) and the selection bar."""
+    selection = selection or []
+    count, subtree, clear, compare = _selection_bar(selection)
+    return (scatter.selection_patch(exp, x, y, size, selection), count.children, subtree.disabled,
+            clear.disabled, compare.href, compare.className)
+
+
+def url_params(ctx: AppContext, mode, color, size, x, y, filters, selection) -> dict:
+    state = OverviewState(mode=mode, color=color, size=size, x=x, y=y,
+                          filters=from_data(filters, ctx.experiment), selection=list(selection or []))
+    return state_params(ctx, state)
 
 
 def register(app, ctx: AppContext) -> None:
-    return None
+    exp = ctx.experiment
+    filter_ui.register(app, exp, ENABLED)
+    model_map.register(app, SELECTION)
+
+    @app.callback(
+        Output(model_map.GRAPH, "elements"), Output(model_map.GRAPH, "layout"),
+        Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
+        Input(ENABLED, "data"),
+        prevent_initial_call=True,
+    )
+    def update_map(mode, color, size, enabled):
+        return map_outputs(exp, mode, color, size, enabled, relayout=callback_context.triggered_id == model_map.MODE)
+
+    @app.callback(
+        Output(scatter.GRAPH, "figure"), Output(scatter.FRONT, "children"), Output(scatter.FRONT_IDS, "data"),
+        Input(scatter.X, "value"), Input(scatter.Y, "value"), Input(legend.COLOR, "value"),
+        Input(legend.SIZE, "value"), Input(ENABLED, "data"), State(SELECTION, "data"),
+        prevent_initial_call=True,
+    )
+    def update_scatter(x, y, color, size, enabled, selection):
+        return scatter_outputs(exp, x, y, color, size, enabled, selection)
+
+    @app.callback(
+        Output(legend.LEGEND, "children"),
+        Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
+        prevent_initial_call=True,
+    )
+    def update_legend(color, size):
+        return legend.legend(exp, color, size)
+
+    @app.callback(
+        Output(SELECTION, "data"),
+        Input(model_map.GRAPH, "selectedNodeData"), Input(scatter.GRAPH, "selectedData"),
+        Input(scatter.GRAPH, "clickData"), Input(scatter.SELECT_FRONT, "n_clicks"),
+        Input(SUBTREE, "n_clicks"), Input(CLEAR, "n_clicks"), Input(ENABLED, "data"),
+        State(SELECTION, "data"), State(scatter.FRONT_IDS, "data"),
+        prevent_initial_call=True,
+    )
+    def update_selection(nodes, box, click, _front, _subtree, _clear, enabled, current, front_ids):
+        prop = callback_context.triggered[0]["prop_id"].rsplit(".", 1)[-1]
+        return selection_after(exp, callback_context.triggered_id, prop, nodes, box, click, enabled,
+                               current, front_ids)
+
+    @app.callback(
+        Output(scatter.GRAPH, "figure", allow_duplicate=True),
+        Output(SEL_COUNT, "children"), Output(SUBTREE, "disabled"), Output(CLEAR, "disabled"),
+        Output(COMPARE, "href"), Output(COMPARE, "className"),
+        Input(SELECTION, "data"), State(scatter.X, "value"), State(scatter.Y, "value"), State(legend.SIZE, "value"),
+        prevent_initial_call=True,
+    )
+    def show_selection(selection, x, y, size):
+        return selection_outputs(exp, selection, x, y, size)
+
+    @app.callback(
+        Output(url_part(PART), "data"),
+        Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
+        Input(scatter.X, "value"), Input(scatter.Y, "value"), Input(filter_ui.FILTERS, "data"),
+        Input(SELECTION, "data"), State(url_part(PART), "data"),
+        prevent_initial_call=True,
+    )
+    def update_url(mode, color, size, x, y, filters, selection, current):
+        params = url_params(ctx, mode, color, size, x, y, filters, selection)
+        return params if params != current else no_update
+
+    selection_details.register(app, ctx)

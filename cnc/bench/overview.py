@@ -1,0 +1,87 @@
+"""overview.*: server-side time and payload of the Overview's callbacks on synthetic experiments.
+
+Each record times one callback body (the functions the Dash callbacks call) and, where it sends
+a figure or elements, the JSON payload in bytes.
+"""
+from __future__ import annotations
+
+import json
+import random
+from types import SimpleNamespace
+
+import plotly.utils
+
+from cnc.analysis import encoding, layout
+from cnc.analysis.filters import Filter, enabled_models, to_data
+from cnc.bench import median_ms
+from cnc.config import Defaults
+from cnc.pages import overview
+from cnc.synthetic import make_experiment
+from cnc.ui import filters as filter_ui
+from cnc.ui import model_map
+
+
+def _bytes(obj) -> int:
+    return len(json.dumps(obj, cls=plotly.utils.PlotlyJSONEncoder))
+
+
+def _ctx(exp):
+    """Just what the page reads from an AppContext (no cache, no task)."""
+    return SimpleNamespace(experiment=exp, config=SimpleNamespace(defaults=Defaults()))
+
+
+def _cold_layout(exp) -> None:
+    layout.forest_layout.cache_clear()
+    encoding.tooltips.cache_clear()
+    layout.forest_layout(exp, "step")
+    layout.forest_layout(exp, "op")
+    encoding.tooltips(exp)
+
+
+def scenarios(quick: bool) -> list[dict]:
+    out = []
+    for n in (100, 1000) if quick else (100, 1000, 5000):
+        exp = make_experiment(n, seed=1)
+        ctx = _ctx(exp)
+        rng = random.Random(0)
+        ids = list(exp.models)
+        filters = [Filter("Accuracy", 0.8, None), Filter("Latency", None, 6.0)]
+        enabled = enabled_models(exp, filters)
+        selection = rng.sample(enabled, min(len(enabled), max(2, n // 20)))
+
+        def rec(what: str, fn, payload=None, **extra) -> None:
+            record = {"scenario": f"overview.{what}", "models": n, "ms": median_ms(fn)}
+            if payload is not None:
+                record["bytes"] = _bytes(payload)
+            record.update(extra)
+            out.append(record)
+
+        rec("layout_cold", lambda: _cold_layout(exp))
+        elements, relayout = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, True)
+        rec("map_update", lambda: overview.map_outputs(exp, "op", "Latency", "Size", enabled, True),
+            payload=[elements, relayout])
+        fig = overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection)
+        rec("axis_change", lambda: overview.scatter_outputs(exp, "Latency", "Accuracy", "Accuracy", "Size",
+                                                            enabled, selection), payload=fig[0])
+        rec("filter_change", lambda: enabled_models(exp, filters), payload=enabled)
+        rec("filter_cascade", lambda: (
+            enabled_models(exp, filters),
+            overview.selection_after(exp, None, "data", None, None, None, enabled, selection, []),
+            overview.map_outputs(exp, "step", "Accuracy", "Size", enabled, False),
+            overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection),
+        ), payload=[elements, fig[0]], note="enabled + selection + map + scatter callbacks together")
+        nodes = [{"id": f"n{ids.index(m)}"} for m in selection]
+        rec("selection_change", lambda: (
+            overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
+            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
+        ), payload=overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size")[0].to_plotly_json())
+        rec("subtree", lambda: overview.next_selection(exp, "subtree", selection, enabled))
+        rec("url_state", lambda: overview.url_params(ctx, "op", "Latency", "Size", "Size", "Accuracy",
+                                                      to_data(filters), selection))
+        rec("histogram", lambda: filter_ui.hist_figure(exp, filters[0]),
+            payload=filter_ui.hist_figure(exp, filters[0]))
+        rec("map_and_scatter", lambda: (
+            overview.map_outputs(exp, "step", "Accuracy", "Size", enabled, True),
+            overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection),
+        ), payload=[elements, fig[0]], note="payload of the map + scatter")
+    return out

@@ -1,0 +1,166 @@
+"""Filters (budgets): one card per metric with its histogram over all models and a range the user
+brushes on the histogram or types. Writes the filter list store and the enabled-models store.
+"""
+from __future__ import annotations
+
+from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
+
+from cnc.analysis.filters import Filter, enabled_models, from_data, histogram, to_data
+from cnc.experiment import Experiment, is_missing
+from cnc.ui.ids import cid
+from cnc.urlstate import parse_float
+
+FILTERS = cid("filters", "data")
+ADD = cid("filters", "add")
+CARDS = cid("filters", "cards")
+COUNT = cid("filters", "count")
+IN_RANGE, OUT_RANGE = "#4c78a8", "#d9d9d9"
+
+
+def _part(role: str, metric=ALL) -> dict:
+    return cid("filters", role, metric=metric)
+
+
+def count_text(n_pass: int, n_total: int) -> str:
+    return f"{n_pass} of {n_total} models pass"
+
+
+def hist_figure(exp: Experiment, f: Filter) -> dict:
+    counts, edges = histogram(exp.metric_values(f.metric))
+    centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    widths = [(b - a) * 0.92 for a, b in zip(edges, edges[1:])]
+    colors = [IN_RANGE if Filter(f.metric, f.lo, f.hi).passes(c) or not f.active else OUT_RANGE
+              for c in centers]
+    metric = exp.metrics[f.metric]
+    return {
+        "data": [{"type": "bar", "x": centers, "y": counts, "width": widths, "marker": {"color": colors},
+                  "hovertemplate": "%{y} models<extra></extra>"}],
+        "layout": {"margin": {"l": 4, "r": 4, "t": 2, "b": 20}, "height": 72, "bargap": 0,
+                   "dragmode": "select", "selectdirection": "h", "showlegend": False,
+                   "xaxis": {"tickfont": {"size": 9}, "fixedrange": True, "nticks": 5,
+                             "tickformat": metric.format or ""},
+                   "yaxis": {"visible": False, "fixedrange": True},
+                   "plot_bgcolor": "#fff", "paper_bgcolor": "rgba(0,0,0,0)", "uirevision": f.metric},
+    }
+
+
+def card(exp: Experiment, f: Filter) -> html.Div:
+    metric = exp.metrics[f.metric]
+    values = exp.metric_values(f.metric)
+    missing = sum(1 for v in values if is_missing(v))
+    present = [v for v in values if not is_missing(v)]
+    lo, hi = (f"{min(present):.4g}", f"{max(present):.4g}") if present else ("", "")
+    return html.Div([
+        html.Div([
+            html.Span(f"{metric.name}{f' ({metric.unit})' if metric.unit else ''}", className="filter-name"),
+            html.Span("higher is better" if metric.higher_is_better else "lower is better", className="filter-dir"),
+            html.Button("×", id=_part("remove", f.metric), className="filter-remove",
+                        title=f"Remove the {metric.name} filter"),
+        ], className="filter-title"),
+        dcc.Graph(id=_part("hist", f.metric), figure=hist_figure(exp, f), className="filter-hist",
+                  config={"displayModeBar": False}),
+        html.Div([
+            dcc.Input(id=_part("lo", f.metric), type="number", value=f.lo, debounce=True, step="any",
+                      placeholder=f"min {lo}", className="range-input"),
+            html.Span("to"),
+            dcc.Input(id=_part("hi", f.metric), type="number", value=f.hi, debounce=True, step="any",
+                      placeholder=f"max {hi}", className="range-input"),
+        ], className="filter-range"),
+        html.Div(f"{missing} model(s) without a value never pass", className="filter-note") if missing else None,
+    ], className="filter-card", **{"data-metric": f.metric})
+
+
+def add_options(exp: Experiment, filters: list[Filter]) -> list[dict]:
+    used = {f.metric for f in filters}
+    return [{"label": m.name, "value": m.name} for m in exp.metrics.values() if m.name not in used]
+
+
+def component(exp: Experiment, filters: list[Filter], n_pass: int) -> html.Div:
+    return html.Div([
+        html.Div([
+            html.Span("Filters", className="section-title"),
+            dcc.Dropdown(id=ADD, options=add_options(exp, filters), value=None, placeholder="+ Add filter…",
+                         clearable=False, searchable=True, className="add-filter"),
+            html.Span(count_text(n_pass, len(exp.models)), id=COUNT, className="pass-count"),
+        ], className="filters-head"),
+        html.Div([card(exp, f) for f in filters], id=CARDS, className="filter-cards"),
+        dcc.Store(id=FILTERS, data=to_data(filters)),
+    ], className="filters")
+
+
+def _by_metric(items: list[dict]) -> dict:
+    return {item["id"]["metric"]: item.get("value") for item in items}
+
+
+def apply_brush(selected: dict | None) -> tuple[float | None, float | None] | None:
+    """A horizontal brush on a histogram -> (lo, hi) rounded for humans; None if not a brush."""
+    rng = ((selected or {}).get("range") or {}).get("x")
+    if not (isinstance(rng, list) and len(rng) == 2):
+        return None
+    lo, hi = sorted(parse_float(v) for v in rng) if all(parse_float(v) is not None for v in rng) else (None, None)
+    if lo is None:
+        return None
+    return float(f"{lo:.4g}"), float(f"{hi:.4g}")
+
+
+def edit_values(exp: Experiment, current: list[Filter], los: dict, his: dict, brushed: dict) -> list[Filter]:
+    """New filters from typed bounds (`los`/`his`) and brushes (`brushed`: metric -> (lo, hi))."""
+    out = []
+    for f in current:
+        lo, hi = (brushed[f.metric] if f.metric in brushed
+                  else (parse_float(los.get(f.metric)), parse_float(his.get(f.metric))))
+        if lo is not None and hi is not None and lo > hi:
+            lo, hi = hi, lo
+        out.append(Filter(f.metric, lo, hi))
+    return out
+
+
+def register(app, exp: Experiment, enabled_id: dict) -> None:
+    @app.callback(
+        Output(CARDS, "children"), Output(FILTERS, "data"), Output(ADD, "value"), Output(ADD, "options"),
+        Input(ADD, "value"), Input(_part("remove"), "n_clicks"), State(FILTERS, "data"),
+        prevent_initial_call=True,
+    )
+    def add_or_remove(add, removes, data):
+        filters = from_data(data, exp)
+        trig = callback_context.triggered_id
+        if trig == ADD and add in exp.metrics and all(f.metric != add for f in filters):
+            filters.append(Filter(add))
+        elif isinstance(trig, dict) and trig.get("role") == "remove" and any(removes or []):
+            filters = [f for f in filters if f.metric != trig.get("metric")]
+        else:
+            return no_update, no_update, None, no_update
+        return [card(exp, f) for f in filters], to_data(filters), None, add_options(exp, filters)
+
+    @app.callback(
+        Output(FILTERS, "data", allow_duplicate=True), Output(_part("lo"), "value"),
+        Output(_part("hi"), "value"), Output(_part("hist"), "figure"),
+        Input(_part("lo"), "value"), Input(_part("hi"), "value"), Input(_part("hist"), "selectedData"),
+        State(FILTERS, "data"),
+        prevent_initial_call=True,
+    )
+    def change_range(_lo, _hi, _sel, data):
+        inputs = callback_context.inputs_list
+        los, his = _by_metric(inputs[0]), _by_metric(inputs[1])
+        trig = callback_context.triggered_id
+        brushed = {}
+        if isinstance(trig, dict) and trig.get("role") == "hist":
+            brush = apply_brush(_by_metric(inputs[2]).get(trig["metric"]))
+            if brush is None:
+                return (no_update,) * 4
+            brushed[trig["metric"]] = brush
+        filters = edit_values(exp, from_data(data, exp), los, his, brushed)
+        by_metric = {f.metric: f for f in filters}
+        order = [item["id"]["metric"] for item in inputs[0]]
+        shown = [by_metric.get(m, Filter(m)) for m in order]
+        return (to_data(filters), [f.lo for f in shown], [f.hi for f in shown],
+                [hist_figure(exp, f) for f in shown])
+
+    @app.callback(
+        Output(enabled_id, "data"), Output(COUNT, "children"),
+        Input(FILTERS, "data"), State(enabled_id, "data"),
+        prevent_initial_call=True,
+    )
+    def update_enabled(data, current):
+        enabled = enabled_models(exp, from_data(data, exp))
+        return (enabled if enabled != current else no_update), count_text(len(enabled), len(exp.models))

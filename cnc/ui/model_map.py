@@ -1,0 +1,199 @@
+"""Model Map: the experiment forest drawn with dash-cytoscape on preset (Python-computed) positions.
+
+Elements are compact: node ids are positional ("n12" is the 13th model) so selectors and the
+client never see user-provided ids, and tooltips are plain text rendered as text. Selection is
+shared through the overview's selection store; a clientside callback applies it to the live
+cytoscape instance (a selection change costs no payload and no server round trip for the map),
+and cytoscape's own events report the user's clicks and box selections back.
+"""
+from __future__ import annotations
+
+import dash_cytoscape as cyto
+from dash import Input, Output, State, dcc, html
+
+from cnc.analysis.encoding import colors, sizes, tooltips
+from cnc.analysis.layout import MODES, forest_layout
+from cnc.experiment import Experiment
+from cnc.ui.ids import cid
+
+GRAPH = cid("map", "graph")
+MODE = cid("map", "mode")
+INDEX = cid("map", "index")  # model ids in node order, for the clientside selection sync
+TOOLTIP = cid("map", "tooltip")
+SYNCED = cid("map", "synced")
+MAP_CLASS = "cnc-model-map"
+MODE_LABELS = {"step": "By step", "op": "By operation"}
+DX, DY = 160, 38  # grid spacing in model px
+NODE_PX = (10.0, 30.0)  # node diameter range of the size encoding
+VIEW = (750, 580)  # typical map viewport; only used to pick the initial zoom
+MIN_FIT_ZOOM = 0.75  # below this, fit the width only and start at the top (the user scrolls/zooms)
+MIN_START_ZOOM = 0.45
+PAD = 24
+MAX_LABEL = 22
+
+STYLESHEET = [
+    {"selector": "node[c]", "style": {
+        "width": "data(s)", "height": "data(s)", "background-color": "data(c)",
+        "label": "data(label)", "font-size": 11, "color": "#333", "text-valign": "bottom",
+        "text-margin-y": 3, "min-zoomed-font-size": 5, "border-width": 1, "border-color": "#ffffff",
+        "overlay-opacity": 0, "text-max-width": 140, "text-wrap": "ellipsis",
+    }},
+    {"selector": "node:selected", "style": {"border-width": 4, "border-color": "#d62728"}},
+    {"selector": "node.off", "style": {"opacity": 0.2}},
+    {"selector": "node.head", "style": {
+        "shape": "round-rectangle", "background-opacity": 0, "border-width": 0, "width": 140, "height": 18,
+        "label": "data(label)", "font-size": 13, "font-weight": "bold", "color": "#555",
+        "text-valign": "center", "events": "no",
+        "min-zoomed-font-size": 4,
+    }},
+    {"selector": "edge", "style": {
+        "curve-style": "taxi", "taxi-direction": "rightward", "taxi-turn": 26, "taxi-turn-min-distance": 4,
+        "width": "data(w)", "line-fill": "linear-gradient", "line-gradient-stop-colors": "data(g)",
+        "opacity": 0.75,
+    }},
+    {"selector": "edge.off", "style": {"opacity": 0.12}},
+]
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def elements(exp: Experiment, mode: str, color: str | None, size: str | None,
+             enabled: set[str] | None) -> list[dict]:
+    """Cytoscape elements: column headers, one node per model, one edge per base link.
+
+    The element set is the same for every mode, encoding and filter (unused headers are blank),
+    because dash-cytoscape reports a removed element as a selection change. Selection state is
+    not part of the elements: the clientside sync applies it (so cytoscape emits its events).
+    """
+    lay = forest_layout(exp, mode)
+    n_heads = max(len(forest_layout(exp, m).columns) for m in MODES)
+    node_colors, node_sizes, tips = colors(exp, color), sizes(exp, size, *NODE_PX), tooltips(exp)
+    index = {mid: i for i, mid in enumerate(exp.models)}
+    labels = lay.columns + [""] * (n_heads - len(lay.columns))
+    out: list[dict] = [
+        {"data": {"id": f"h{j}", "label": label}, "position": {"x": j * DX, "y": -DY},
+         "classes": "head", "selectable": False}
+        for j, label in enumerate(labels)
+    ]
+    edges: list[dict] = []
+    for i, (mid, model) in enumerate(exp.models.items()):
+        col, row = lay.positions[mid]
+        on = enabled is None or mid in enabled
+        out.append({"data": {"id": f"n{i}", "label": _short(model.label), "c": node_colors[i], "s": node_sizes[i],
+                             "tip": "\n".join(tips[i])},
+                    "position": {"x": col * DX, "y": round(row * DY, 1)},
+                    "selectable": on, "classes": "" if on else "off"})
+        if model.base is not None:
+            p = index[model.base]
+            base_on = enabled is None or model.base in enabled
+            edges.append({"data": {"id": f"e{i}", "source": f"n{p}", "target": f"n{i}",
+                                   "g": f"{node_colors[p]} {node_colors[i]}",
+                                   "w": round((node_sizes[p] + node_sizes[i]) / 16, 1)},
+                          "classes": "" if on and base_on else "off"})
+    return out + edges
+
+
+def node_models(exp: Experiment, node_data: list[dict] | None) -> list[str]:
+    """Model ids of cytoscape node data dicts ("n<i>"), ignoring headers and junk."""
+    ids = list(exp.models)
+    out = []
+    for d in node_data or []:
+        nid = str((d or {}).get("id", ""))
+        if nid[:1] == "n" and nid[1:].isdigit() and int(nid[1:]) < len(ids):
+            out.append(ids[int(nid[1:])])
+    return out
+
+
+def graph_layout(exp: Experiment, mode: str) -> dict:
+    """Fit the whole forest when it stays readable; otherwise start at the top-left corner at a
+    readable zoom (the user zooms out with the wheel)."""
+    lay = forest_layout(exp, mode)
+    width = max(1, len(lay.columns) - 1) * DX + 2 * PAD
+    height = (lay.n_rows + 1) * DY + 2 * PAD
+    fit_zoom = min(VIEW[0] / width, VIEW[1] / height)
+    if fit_zoom >= MIN_FIT_ZOOM:
+        return {"name": "preset", "fit": True, "padding": PAD, "animate": False}
+    zoom = round(min(MIN_FIT_ZOOM, max(VIEW[0] / width, MIN_START_ZOOM)), 3)
+    pan = {"x": PAD + NODE_PX[1] * zoom, "y": PAD + DY * zoom}
+    return {"name": "preset", "fit": False, "zoom": zoom, "pan": pan, "animate": False}
+
+
+def mode_control(mode: str) -> html.Div:
+    return html.Div([
+        html.Span("Map columns", className="control-label"),
+        dcc.RadioItems(id=MODE, options=[{"label": MODE_LABELS[m], "value": m} for m in MODES],
+                       value=mode, inline=True, className="segmented"),
+    ], className="control")
+
+
+def component(exp: Experiment, mode: str, color: str | None, size: str | None,
+              enabled: set[str] | None) -> html.Div:
+    return html.Div([
+        cyto.Cytoscape(
+            id=GRAPH, className=MAP_CLASS, elements=elements(exp, mode, color, size, enabled),
+            layout=graph_layout(exp, mode), stylesheet=STYLESHEET, boxSelectionEnabled=True,
+            autoungrabify=True, autoRefreshLayout=False, clearOnUnhover=True, minZoom=0.05, maxZoom=3,
+            style={"width": "100%", "height": "100%"},
+        ),
+        html.Div(id=TOOLTIP, className="map-tooltip", style={"display": "none"}),
+        dcc.Store(id=INDEX, data=list(exp.models)),
+        dcc.Store(id=SYNCED),
+    ], className="map-box")
+
+
+# Position the hover card next to the hovered node (text only: children is a plain string).
+_HOVER_JS = """
+function(d) {
+    if (!d || !d.tip) { return ["", {"display": "none"}]; }
+    var box = document.querySelector('.%(cls)s');
+    var cy = box && box._cyreg && box._cyreg.cy;
+    var left = 12, top = 12;
+    if (cy) {
+        var n = cy.getElementById(d.id);
+        if (n && n.length) {
+            var p = n.renderedPosition();
+            left = Math.max(4, Math.min(p.x + 18, box.clientWidth - 250));
+            top = p.y + 14 > box.clientHeight - 110 ? Math.max(4, p.y - 110) : p.y + 14;
+        }
+    }
+    return [d.tip, {"display": "block", "left": left + "px", "top": top + "px"}];
+}
+""" % {"cls": MAP_CLASS}
+
+# Apply the shared selection to cytoscape's own selection state (no round trip, no payload).
+_SYNC_JS = """
+function(selection, elements, ids) {
+    var box = document.querySelector('.%(cls)s');
+    var cy = box && box._cyreg && box._cyreg.cy;
+    if (!cy || !ids) { return window.dash_clientside.no_update; }
+    // Cytoscape caches its container's page position and refreshes it only on scroll/resize, so
+    // content shifting above the map (filter cards, notices) would make clicks hit the wrong node.
+    var refresh = function() { var c = box._cyreg && box._cyreg.cy; if (c) { c.renderer().invalidateContainerClientCoordsCache(); } };
+    if (!box._cncCoords) {
+        box._cncCoords = true;
+        ['mouseover', 'mousedown', 'wheel', 'touchstart'].forEach(function(t) { box.addEventListener(t, refresh, true); });
+    }
+    refresh();
+    var index = {};
+    ids.forEach(function(m, i) { index[m] = 'n' + i; });
+    var want = {};
+    (selection || []).forEach(function(m) { if (index[m]) { want[index[m]] = true; } });
+    cy.batch(function() {
+        cy.nodes(':selected').forEach(function(n) { if (!want[n.id()]) { n.unselect(); } });
+        Object.keys(want).forEach(function(id) {
+            var n = cy.getElementById(id);
+            if (n.length && !n.selected()) { n.select(); }
+        });
+    });
+    return (selection || []).length;
+}
+""" % {"cls": MAP_CLASS}
+
+
+def register(app, selection_id: dict) -> None:
+    app.clientside_callback(_HOVER_JS, Output(TOOLTIP, "children"), Output(TOOLTIP, "style"),
+                            Input(GRAPH, "mouseoverNodeData"), prevent_initial_call=True)
+    app.clientside_callback(_SYNC_JS, Output(SYNCED, "data"),
+                            Input(selection_id, "data"), Input(GRAPH, "elements"), State(INDEX, "data"))

@@ -1,0 +1,185 @@
+"""Overview callback logic called directly: URL state (round trips, hostile input), selection,
+map elements, scatter figure."""
+from __future__ import annotations
+
+import json
+
+import plotly.utils
+from dash import no_update
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnc.analysis.filters import Filter, enabled_models, to_data
+from cnc.pages import overview
+from cnc.pages.overview import OverviewState, next_selection, state_from_query, state_params
+from cnc.ui import model_map, scatter
+from cnc.urlstate import build_query, parse_query
+
+
+def roundtrip(ctx, state: OverviewState) -> tuple[OverviewState, list[str]]:
+    notices: list[str] = []
+    return state_from_query(ctx, parse_query(build_query(state_params(ctx, state))), notices), notices
+
+
+def test_defaults_are_size_vs_accuracy_and_omitted_from_url(synthetic_ctx):
+    state = state_from_query(synthetic_ctx, {}, [])
+    assert (state.x, state.y, state.color, state.size, state.mode) == ("Size", "Accuracy", "Accuracy", "Size", "step")
+    assert build_query(state_params(synthetic_ctx, state)) == ""
+
+
+def test_full_state_round_trips(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    filters = [Filter("Accuracy", 0.8, None), Filter("Latency", None, 8.0)]
+    enabled = enabled_models(exp, filters)
+    state = OverviewState(mode="op", color="Latency", size="Loss", x="Latency", y="Loss",
+                          filters=filters, selection=enabled[:5])
+    back, notices = roundtrip(synthetic_ctx, state)
+    assert back == state and notices == []
+
+
+def test_hostile_query_is_dropped_with_notices(synthetic_ctx):
+    notices: list[str] = []
+    query = parse_query("?map=radial&color=%3Cimg%20src=x%3E&x=&y=Nope&size=" + "Z" * 3000
+                        + "&sel=root0,ghost,root0,,m5&f.Accuracy=x:y&f.Nope=1:2&view=junk&zzz=1")
+    state = state_from_query(synthetic_ctx, query, notices)
+    default = state_from_query(synthetic_ctx, {}, [])
+    assert (state.mode, state.color, state.size, state.y) == (default.mode, default.color, default.size, default.y)
+    assert state.selection == ["root0", "m5"] and state.filters == []
+    text = " ".join(notices)
+    for word in ("map", "color", "Nope", "unknown or repeated", "Accuracy"):
+        assert word in text
+    assert all(len(n) < 300 for n in notices)
+
+
+def test_selection_failing_link_filters_is_dropped(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    fail = next(m for m, model in exp.models.items() if model.metrics["Accuracy"] < 0.8)
+    notices: list[str] = []
+    state = state_from_query(synthetic_ctx, {"f.Accuracy": "0.8:", "sel": f"root0,{fail}"}, notices)
+    assert fail not in state.selection and any("fail" in n for n in notices)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["map", "color", "size", "x", "y", "sel", "f.Accuracy", "f.x", "view"]),
+                       st.text(max_size=40), max_size=9))
+def test_any_query_gives_a_valid_state(synthetic_ctx, query):
+    exp = synthetic_ctx.experiment
+    state = state_from_query(synthetic_ctx, query, [])
+    assert state.mode in ("step", "op")
+    assert all(v in exp.metrics for v in (state.color, state.size, state.x, state.y))
+    assert set(state.selection) <= set(enabled_models(exp, state.filters))
+    again, notices = roundtrip(synthetic_ctx, state)
+    assert again == state and notices == []
+
+
+def test_next_selection(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    ids = list(exp.models)
+    enabled = ids[:30]
+    assert next_selection(exp, "replace", [], enabled, [ids[40], ids[3], ids[3], "ghost"]) == [ids[3]]
+    assert next_selection(exp, "replace", [ids[2], ids[1]], None, [ids[1], ids[5], ids[2]]) == [ids[2], ids[1], ids[5]]
+    sub = next_selection(exp, "subtree", ["root0"], None)
+    assert set(sub) == set(exp.subtree("root0")) and sub[0] == "root0"
+    assert set(next_selection(exp, "subtree", ["root0"], enabled)) <= set(enabled)
+    assert next_selection(exp, "clear", ids[:3], None) == []
+    assert next_selection(exp, "filter", [ids[1], ids[45]], enabled) == [ids[1]]
+
+
+def test_selection_from_each_control(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    ids = list(exp.models)
+    enabled = ids[:30]
+    nodes = [{"id": "n3"}, {"id": "n40"}, {"id": "h1"}, {"id": "nX"}, {"id": "n99999"}, {}]
+    assert overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []) == [ids[3]]
+    box = {"points": [{"curveNumber": 1, "customdata": ids[4]}, {"curveNumber": 0, "customdata": ids[50]},
+                      {"curveNumber": 1, "customdata": "ghost"}, {"curveNumber": 3}]}
+    assert overview.selection_after(exp, scatter.GRAPH, "selectedData", None, box, None, enabled, [], []) == [ids[4]]
+    assert overview.selection_after(exp, scatter.GRAPH, "selectedData", None, None, None, enabled, [ids[1]], []) == []
+    click = {"points": [{"curveNumber": 1, "customdata": ids[6]}]}
+    assert overview.selection_after(exp, scatter.GRAPH, "clickData", None, None, click, enabled, [ids[1]], []) == [ids[6]]
+    assert overview.selection_after(exp, scatter.GRAPH, "clickData", None, None, {"points": [{"curveNumber": 0}]},
+                                    enabled, [ids[1]], []) is no_update
+    assert overview.selection_after(exp, overview.CLEAR, "n_clicks", None, None, None, enabled, [ids[1]], []) == []
+    assert overview.selection_after(exp, scatter.SELECT_FRONT, "n_clicks", None, None, None, enabled, [],
+                                    [ids[2], ids[45]]) == [ids[2]]
+    assert overview.selection_after(exp, overview.ENABLED, "data", None, None, None, enabled, [ids[1]], []) is no_update
+
+
+def test_map_elements_encode_filters_and_selection(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    ids = list(exp.models)
+    enabled = ids[:30]
+    elements, relayout = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, True)
+    nodes = {e["data"]["id"]: e for e in elements if e["data"]["id"].startswith("n")}
+    assert len(nodes) == len(ids)
+    assert nodes["n1"]["selectable"] and nodes["n1"]["classes"] == ""
+    assert not nodes["n40"]["selectable"] and nodes["n40"]["classes"] == "off"
+    # the same element ids in every mode: dash-cytoscape reports removed elements as unselected
+    other = overview.map_outputs(exp, "step", "Loss", "Latency", None, False)[0]
+    assert [e["data"]["id"] for e in other] == [e["data"]["id"] for e in elements]
+    assert all(not e.get("selectable", True) for e in elements if e["data"]["id"].startswith("h"))
+    edges = [e for e in elements if e["data"]["id"].startswith("e")]
+    assert len(edges) == len(ids) - len(exp.roots)
+    assert relayout["name"] == "preset"
+    assert overview.map_outputs(exp, "step", "Accuracy", "Size", enabled, False)[1] is no_update
+    # user text never reaches ids or selectors
+    assert all(set(e["data"]["id"][1:]) <= set("0123456789") for e in elements)
+
+
+def test_scatter_figure(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    ids = list(exp.models)
+    fig, front_children, front_ids = overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", ids[:30], [ids[0]])
+    assert [t["name"] for t in fig["data"]] == ["filtered out", "models", "Pareto front", "selected"]
+    assert set(fig["data"][1]["customdata"]) <= set(ids[:30])
+    assert front_ids and set(front_ids) <= set(ids[:30])
+    assert fig["data"][2]["line"]["shape"] == "hv"
+    assert fig["data"][0]["type"] == "scatter"
+    assert len(fig["data"][3]["x"]) == 1
+    json.dumps(fig, cls=plotly.utils.PlotlyJSONEncoder)
+
+
+def test_scatter_uses_webgl_when_large():
+    from cnc.synthetic import make_experiment
+
+    exp = make_experiment(scatter.WEBGL_FROM + 10)
+    fig = scatter.figure(exp, "Size", "Accuracy", None, None, None, [], [])
+    assert fig["data"][1]["type"] == "scattergl"
+
+
+def test_hover_text_is_escaped():
+    from cnc.experiment import parse_experiment
+
+    exp = parse_experiment({"metrics": ["a", "b"], "models": [
+        {"id": "<b>x</b>", "tag": "<img src=x onerror=alert(1)>", "metrics": {"a": 1, "b": 2}}]})
+    fig = scatter.figure(exp, "a", "b", "a", "b", None, [], [])
+    assert "<img" not in fig["data"][1]["hovertext"][0] and "&lt;img" in fig["data"][1]["hovertext"][0]
+    el = model_map.elements(exp, "step", "a", "b", None)
+    node = next(e for e in el if e["data"]["id"] == "n0")
+    assert node["data"]["tip"].startswith("<img")  # plain text; the tooltip renders it as text
+
+
+def test_selection_outputs_patch_only_the_outline(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    patch, count, subtree_disabled, clear_disabled, href, cls = overview.selection_outputs(
+        exp, ["root0", "m5"], "Size", "Accuracy", "Size")
+    ops = patch.to_plotly_json()["operations"]
+    assert all(op["location"][:2] == ["data", 3] for op in ops)
+    assert count == "2 selected" and not subtree_disabled and not clear_disabled
+    assert href == "/compare?models=root0,m5" and "disabled" not in cls
+    assert "disabled" in overview.selection_outputs(exp, ["root0"], "Size", "Accuracy", "Size")[5]
+
+
+def test_url_params_from_controls(synthetic_ctx):
+    params = overview.url_params(synthetic_ctx, "op", "Accuracy", "Size", "Size", "Accuracy",
+                                 to_data([Filter("Latency", None, 5.0)]), ["m3"])
+    assert build_query(params) == "?f.Latency=:5&map=op&sel=m3"
+
+
+def test_page_layout_renders_for_hostile_queries(synthetic_ctx):
+    for search in ("", "?sel=" + ",".join(f"m{i}" for i in range(60)), "?f.Accuracy=0.99:1&sel=root0",
+                   "?x=%00&y=%ff&map=op&color=Loss&f.Loss=:"):
+        notices: list[str] = []
+        page = overview.layout(synthetic_ctx, parse_query(search), notices)
+        assert page is not None
+        json.dumps(page.to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)

@@ -23,7 +23,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
 from cnc.ui.ids import cid, url_part
-from cnc.urlstate import parse_float
+from cnc.urlstate import parse_float, pick
 
 NAME = "behaviors"
 SELECTION = cid("compare", "selection")
@@ -99,13 +99,7 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
     s = B.ViewState()
 
     def take(key: str, allowed, default):
-        value = query.get(key)
-        if value is None:
-            return default
-        if value in allowed:
-            return value
-        notices.append(f"Ignored {key}={value[:60]!r} from the link: not a known value.")
-        return default
+        return pick(query.get(key), allowed, default, notices, key)
 
     s.mode = take("brows", B.ROW_MODES, "classes")
     if s.mode == "subgroups" and not attrs:

@@ -19,12 +19,10 @@ CY = "var b = document.querySelector('.cnc-model-map'); var cy = b && b._cyreg &
 
 
 @pytest.fixture
-def overview_ctx(request):
-    """The real demo when it can be built here, else the synthetic experiment."""
-    try:
-        return request.getfixturevalue("demo_ctx")
-    except Exception:  # demo unavailable (no torch data / still being written): metrics-only
-        return request.getfixturevalue("synthetic_ctx")
+def overview_ctx(demo_ctx):
+    """The real demo (39 models): the Overview must show every one of them."""
+    assert len(demo_ctx.experiment.models) >= 30
+    return demo_ctx
 
 
 def cy_eval(driver, expr: str):

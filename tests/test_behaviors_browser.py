@@ -33,6 +33,11 @@ def header(driver, text: str):
     raise AssertionError(f"no header {text!r}")
 
 
+def texts(driver, css: str) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim())", css)
+
+
 def header_texts(driver) -> list[str]:
     return driver.execute_script(
         "return [...document.querySelectorAll('.bh-grid .ag-header-cell')].map(e => e.innerText.trim())")
@@ -103,8 +108,8 @@ def test_demo_subgroups_and_exemplars(demo_ctx, serve, chrome):
     url = serve(demo_ctx)
     chrome.get(url + "/compare?models=base,mag90,mag99&brows=subgroups&brel=1")
     wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=2)
-    cells = chrome.find_elements("css selector", ".bh-grid .ag-center-cols-container [col-id='c2']")
-    assert any("pp" in c.text for c in cells)  # change in error rate per subgroup
+    wait_until(lambda: any("pp" in t for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='c2']")))
+    # (change in error rate per subgroup, in percentage points)
     screenshot(chrome, "behaviors_demo_subgroups")
     chrome.get(url + "/compare?models=base,mag90,mag99&brows=instances&bsort=flips")
     wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
@@ -120,7 +125,8 @@ def test_demo_exemplars_and_base_change(demo_ctx, serve, chrome):
     models = "base,mag50,mag70,mag90-ft,layer90,taylor90-ft,base-int8s"
     chrome.get(serve(demo_ctx) + f"/compare?models={models}&brows=exemplars&bmetric=flip&bflips=2")
     wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
-    flips = [int(c.text) for c in chrome.find_elements("css selector", ".bh-grid .ag-center-cols-container [col-id='flips']")]
+    time.sleep(0.5)  # let the grid settle; texts are read in one script (no stale elements)
+    flips = [int(t) for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='flips']") if t]
     assert flips and flips == sorted(flips, reverse=True) and min(flips) >= 2
     screenshot(chrome, "behaviors_demo_exemplars")
     # the page's base control drives the columns: the new base comes first

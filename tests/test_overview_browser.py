@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -30,7 +30,9 @@ def cy_eval(driver, expr: str):
 
 
 def wait_until(driver, fn, timeout: float = 20):
-    return WebDriverWait(driver, timeout).until(lambda d: fn(d))
+    """Wait for fn(driver); elements going stale while a page re-renders just mean 'not yet'."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: fn(d))
 
 
 def query(driver) -> dict:
@@ -141,6 +143,11 @@ def test_overview_end_to_end(overview_ctx, serve, chrome):
         wait_until(chrome, lambda d: "sel" not in query(d))
     finally:
         screenshot(chrome, "overview_5_cleared")
+
+    # Browser back restores the selection, and the re-rendered map outlines it again.
+    chrome.back()
+    wait_until(chrome, lambda d: len((query(d).get("sel") or "").split(",")) == n_pass)
+    wait_until(chrome, lambda d: cy_eval(d, "cy.nodes(':selected').length") == n_pass)
 
     # Browser back steps to the previous view state.
     chrome.find_element(By.XPATH, "//label[.//span[text()='By step']]").click()

@@ -165,28 +165,37 @@ function(d) {
 # Apply the shared selection to cytoscape's own selection state (no round trip, no payload).
 _SYNC_JS = """
 function(selection, elements, ids) {
-    var box = document.querySelector('.%(cls)s');
-    var cy = box && box._cyreg && box._cyreg.cy;
-    if (!cy || !ids) { return window.dash_clientside.no_update; }
-    // Cytoscape caches its container's page position and refreshes it only on scroll/resize, so
-    // content shifting above the map (filter cards, notices) would make clicks hit the wrong node.
-    var refresh = function() { var c = box._cyreg && box._cyreg.cy; if (c) { c.renderer().invalidateContainerClientCoordsCache(); } };
-    if (!box._cncCoords) {
-        box._cncCoords = true;
-        ['mouseover', 'mousedown', 'wheel', 'touchstart'].forEach(function(t) { box.addEventListener(t, refresh, true); });
-    }
-    refresh();
+    if (!ids) { return window.dash_clientside.no_update; }
     var index = {};
     ids.forEach(function(m, i) { index[m] = 'n' + i; });
     var want = {};
     (selection || []).forEach(function(m) { if (index[m]) { want[index[m]] = true; } });
-    cy.batch(function() {
-        cy.nodes(':selected').forEach(function(n) { if (!want[n.id()]) { n.unselect(); } });
-        Object.keys(want).forEach(function(id) {
-            var n = cy.getElementById(id);
-            if (n.length && !n.selected()) { n.select(); }
+    // After a page re-render (a pasted link, back/forward) the new map may not be mounted yet:
+    // retry briefly until cytoscape holds the nodes, then apply the selection.
+    var apply = function(attempt) {
+        var box = document.querySelector('.%(cls)s');
+        var cy = box && box._cyreg && box._cyreg.cy;
+        if (!cy || (ids.length && !cy.getElementById('n' + (ids.length - 1)).length)) {
+            if (attempt < 40) { setTimeout(function() { apply(attempt + 1); }, 100); }
+            return;
+        }
+        // Cytoscape caches its container's page position and refreshes it only on scroll/resize, so
+        // content shifting above the map (filter cards, notices) would make clicks hit the wrong node.
+        var refresh = function() { var c = box._cyreg && box._cyreg.cy; if (c) { c.renderer().invalidateContainerClientCoordsCache(); } };
+        if (!box._cncCoords) {
+            box._cncCoords = true;
+            ['mouseover', 'mousedown', 'wheel', 'touchstart'].forEach(function(t) { box.addEventListener(t, refresh, true); });
+        }
+        refresh();
+        cy.batch(function() {
+            cy.nodes(':selected').forEach(function(n) { if (!want[n.id()]) { n.unselect(); } });
+            Object.keys(want).forEach(function(id) {
+                var n = cy.getElementById(id);
+                if (n.length && !n.selected()) { n.select(); }
+            });
         });
-    });
+    };
+    apply(0);
     return (selection || []).length;
 }
 """ % {"cls": MAP_CLASS}

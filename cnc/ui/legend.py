@@ -17,16 +17,16 @@ def metric_options(exp: Experiment) -> list[dict]:
     return [{"label": f"{m.name} ({m.unit})" if m.unit else m.name, "value": m.name} for m in exp.metrics.values()]
 
 
+def metric_picker(label: str, id_: dict, options: list[dict], value: str | None) -> html.Div:
+    """A labelled metric dropdown (encodings, scatter axes)."""
+    return html.Div([html.Span(label, className="control-label"),
+                     dcc.Dropdown(id=id_, options=options, value=value, clearable=False, className="metric-pick")],
+                    className="control")
+
+
 def controls(exp: Experiment, color: str | None, size: str | None) -> list[html.Div]:
     opts = metric_options(exp)
-    return [
-        html.Div([html.Span("Colour", className="control-label"),
-                  dcc.Dropdown(id=COLOR, options=opts, value=color, clearable=False, className="metric-pick")],
-                 className="control"),
-        html.Div([html.Span("Size", className="control-label"),
-                  dcc.Dropdown(id=SIZE, options=opts, value=size, clearable=False, className="metric-pick")],
-                 className="control"),
-    ]
+    return [metric_picker("Colour", COLOR, opts, color), metric_picker("Size", SIZE, opts, size)]
 
 
 def legend(exp: Experiment, color: str | None, size: str | None) -> list:

@@ -15,7 +15,7 @@ from cnc.analysis.encoding import colors, sizes, tooltips
 from cnc.analysis.pareto import pareto_front, step_shape
 from cnc.experiment import Experiment, is_missing
 from cnc.ui.ids import cid
-from cnc.ui.legend import metric_options
+from cnc.ui.legend import metric_options, metric_picker
 
 GRAPH = cid("scatter", "graph")
 X = cid("scatter", "x")
@@ -145,14 +145,7 @@ def component(exp: Experiment, x: str | None, y: str | None, color: str | None, 
     opts = metric_options(exp)
     front_ids = front(exp, x, y, enabled)
     return html.Div([
-        html.Div([
-            html.Div([html.Span("x", className="control-label"),
-                      dcc.Dropdown(id=X, options=opts, value=x, clearable=False, className="metric-pick")],
-                     className="control"),
-            html.Div([html.Span("y", className="control-label"),
-                      dcc.Dropdown(id=Y, options=opts, value=y, clearable=False, className="metric-pick")],
-                     className="control"),
-        ], className="controls compact"),
+        html.Div([metric_picker("x", X, opts, x), metric_picker("y", Y, opts, y)], className="controls compact"),
         dcc.Graph(id=GRAPH, figure=figure(exp, x, y, color, size, enabled, selection, front_ids),
                   config={"displaylogo": False, "modeBarButtonsToRemove": ["autoScale2d", "toImage"]},
                   className="scatter-graph"),

@@ -240,7 +240,7 @@ def render_body(ctx: AppContext, selection: dict | None, state: dict,
         state = {**state, "sortby": None}
     kind = "activations" if state["mode"] == "activations" else "params"
     table = layer_table(ctx, models, base, kind)
-    missing = [f"{ctx.experiment.models[m].label}: {ctx.status(m)}" for m, cells in
+    missing = [f"{ctx.experiment.models[m].label}: {_why_no_layers(ctx, m)}" for m, cells in
                zip(models, table.present.T) if not cells.any()]
     notes = [html.Div(f"No layer summaries for {text}.", className="notice notice-info") for text in missing]
     if not table.tree.names:
@@ -405,6 +405,13 @@ def _controls(state: dict, sortby_options: list[dict]) -> html.Div:
         html.Div([html.Button("Expand all", id=EXPAND, className="btn"),
                   html.Button("Collapse all", id=COLLAPSE, className="btn")], className="control buttons"),
     ], className="layers-controls")
+
+
+def _why_no_layers(ctx: AppContext, model_id: str) -> str:
+    model = ctx.experiment.models[model_id]
+    if model.checkpoint is None and model.outputs:
+        return "it has precomputed outputs only; layer summaries need a PyTorch checkpoint"
+    return ctx.status(model_id)
 
 
 def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:

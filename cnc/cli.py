@@ -45,12 +45,15 @@ def load(config_path: str, cache_dir: str | None, precompute: bool = True, progr
 
     config = load_config(config_path, cache_dir=cache_dir)
     store = SummaryStore(config.cache_dir)
+    failed: dict[str, str] = {}
     if precompute:
-        report = run_precompute(config, store, progress=progress)
-        if report.failed:
-            print(f"[cnc] {len(report.failed)} model(s) could not be summarized; they show a notice in the app.",
+        failed = run_precompute(config, store, progress=progress).failed
+        if failed:
+            print(f"[cnc] {len(failed)} model(s) could not be summarized; they show a notice in the app.",
                   file=sys.stderr)
-    return AppContext(config=config, store=store, background=background)
+    ctx = AppContext(config=config, store=store, background=background)
+    ctx.live.progress.errors.update(failed)
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,8 @@ class AppContext:
         if p.running:
             parts.append(f"Summarizing new models: {p.done} of {p.total} ({p.current})")
         if p.errors:
-            parts.append(f"{len(p.errors)} model(s) failed to summarize")
+            names = ", ".join(sorted(p.errors)[:3]) + ("…" if len(p.errors) > 3 else "")
+            parts.append(f"{len(p.errors)} model(s) failed to summarize ({names}); see Compare for details")
         if self.live.reload_error:
             parts.append(f"Experiment file has an error; showing the last good version. {self.live.reload_error}")
         return " · ".join(parts)

@@ -30,3 +30,13 @@ def test_broken_edit_keeps_last_good_experiment(tmp_path):
     assert not ctx.live.check(force=True)
     assert list(ctx.experiment.models) == ["a"]
     assert "duplicate model id" in ctx.status_line()
+
+
+def test_startup_failures_show_in_the_header(tmp_path):
+    t = Tracker(tmp_path / "run", task="tests.tiny_task:TinyTask")
+    t.log_model("base", metrics={"Acc": 0.9}, model=make_model())
+    t.log_model("broken", base="base", operation="prune", metrics={"Acc": 0.8}, model=make_model())
+    (tmp_path / "run" / "checkpoints" / "broken.pt").write_bytes(b"not a checkpoint")
+    ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False)
+    assert "1 model(s) failed to summarize (broken)" in ctx.status_line()
+    assert ctx.status("broken").startswith("failed: ") and ctx.status("base") == "ready"

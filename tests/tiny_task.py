@@ -22,13 +22,18 @@ def save_checkpoint(path, seed: int = 0, prune: float = 0.0) -> None:
 class TinyTask:
     class_names = ["a", "b", "c"]
 
-    def __init__(self, n: int = 40, fail_on: str | None = None):
+    def __init__(self, n: int = 40, fail_on: str | None = None, delay: float = 0.0):
         g = torch.Generator().manual_seed(0)
         self.x = torch.randn(n, 4, generator=g)
         self.y = (self.x[:, 0] > 0).long() + (self.x[:, 1] > 1).long()
         self.fail_on = fail_on
+        self.delay = delay  # seconds per model load: lets tests interrupt a precompute mid-way
 
     def load_model(self, checkpoint: str) -> torch.nn.Module:
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
         if self.fail_on and self.fail_on in str(checkpoint):
             raise RuntimeError("boom: user code failed")
         model = make_model()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -120,6 +122,7 @@ class _Memo:
 
 # bounded for large models: a 500-module pack is ~7 MB, a comparison ~1 MB, a row of images ~20 KB
 _PACKS, _COMPARISONS, _TABLES, _SVGS = _Memo(64), _Memo(128), _Memo(16), _Memo(2048)
+_POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="cnc-layers")
 
 
 def layer_table(ctx: AppContext, models: list[str], base: str, kind: str) -> L.LayerTable:
@@ -131,9 +134,13 @@ def layer_table(ctx: AppContext, models: list[str], base: str, kind: str) -> L.L
              for m, s in zip(models, summaries)]
     b = models.index(base)
     base_summary, base_pack = summaries[b], packs[b]
-    comps = [None if p is None else _COMPARISONS.get((kind, m, base), (s, base_summary),
-                                                     lambda p=p: L.compare(p, base_pack))
-             for m, s, p in zip(models, summaries, packs)]
+    def comparison(m: str, s: Any, p: L.Packed | None) -> L.Comparison | None:
+        if p is None:
+            return None
+        return _COMPARISONS.get((kind, m, base), (s, base_summary), lambda: L.compare(p, base_pack))
+
+    # numpy releases the GIL: comparing models in parallel uses every core on a base switch
+    comps = list(_POOL.map(comparison, models, summaries, packs))
     return _TABLES.get((kind, tuple(models), base), tuple(comps),
                        lambda: L.build_table(models, b, packs, comps))
 

@@ -194,3 +194,62 @@ def test_values_rounding_to_zero_lose_their_minus_sign():
     assert B.format_number(-0.0001, ".1%") == "0.0%"
     assert B.format_number(-0.002, "+.3f") == "-0.002"
     assert B.format_number(-2e-9, ".2e") == "-2.00e-09"
+
+
+# ----------------------------------------------------------------------------- drill-down to a group
+
+def test_group_instances_of_a_class_and_a_subgroup():
+    t = table()
+    assert B.group_instances(t, B.Group("class", "0"), ATTRS).tolist() == [0, 1]
+    assert B.group_instances(t, B.Group("class", "2"), ATTRS).tolist() == [3]
+    assert B.group_instances(t, B.Group("attr", "dark", "ink"), ATTRS).tolist() == [1, 2]
+    assert B.group_instances(t, B.Group("attr", "light", "ink"), ATTRS).tolist() == [0, 3]
+    assert B.group_instances(t, B.Group("attr", "nope", "ink"), ATTRS).size == 0
+
+
+def test_group_keys_round_trip_and_unknown_values_are_refused():
+    t = table()
+    for key in ("class:2", "attr:ink:dark"):
+        assert B.parse_group(key, CLASSES, ATTRS, t).key == key
+        assert B.parse_group(key, CLASSES, ATTRS).key == key  # without a table: the raw attribute values
+    assert B.parse_group("class:two", CLASSES, ATTRS).key == "class:2"  # a hand-written class name
+    assert B.parse_group("class:007", CLASSES, ATTRS, n_classes=8).key == "class:7"
+    for bad in ("class:3", "class:-1", "class:", "attr:ink:grey", "attr:size:big", "attr:ink", "8", "", None,
+                "class:" + "9" * 40):
+        assert B.parse_group(bad, CLASSES, ATTRS, t) is None, bad
+
+
+def test_attribute_names_and_values_with_colons():
+    attrs = {"a": ["x:y", "z"], "a:b": ["c", "x:y"]}
+    assert B.Group.from_key("attr:a:b:c", attrs) == B.Group("attr", "c", "a:b")  # the longest name wins
+    assert B.parse_group("attr:a:x:y", [], attrs) == B.Group("attr", "x:y", "a")
+    assert B.parse_group("attr:a:b:x:y", [], attrs) == B.Group("attr", "x:y", "a:b")
+
+
+def test_group_labels_and_rows():
+    assert B.Group("class", "8").label([str(d) for d in range(10)]) == "class 8"
+    assert B.Group("class", "1").label(["class 0", "class 1"]) == "class 1"
+    assert B.Group("attr", "high", "ink density").label([]) == "ink density = high"
+    assert B.group_for_row("classes", None, 1, CLASSES) == B.Group("class", "1")
+    assert B.group_for_row("subgroups", "ink", 0, ["dark", "light"]) == B.Group("attr", "dark", "ink")
+    assert B.group_for_row("classes", None, 5, CLASSES) is None
+    assert B.group_for_row("instances", None, 0, CLASSES) is None
+
+
+def test_instance_views_restricted_to_a_group_keep_filters_and_sort():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    view = B.build_view(t, B.ViewState(mode="instances", group="class:0"), specs, CLASSES, ATTRS)
+    assert view.order.tolist() == [0, 1] and view.group_size == 2 and view.group == B.Group("class", "0")
+    assert view.hists.sum(axis=1).tolist() == [2, 2, 2]  # distributions over the group's instances only
+    newerr = B.build_view(t, B.ViewState(mode="instances", filt="newerr", group="attr:ink:light"), specs,
+                          CLASSES, ATTRS)
+    assert newerr.order.tolist() == [0, 3] and newerr.group_size == 2
+    by_kl = B.build_view(t, B.ViewState(mode="instances", metric="kl", sort="a", group="attr:ink:light"), specs,
+                         CLASSES, ATTRS)
+    assert by_kl.order.tolist() == [3, 0]
+    ex = B.build_view(t, B.ViewState(mode="exemplars", group="attr:ink:dark"), specs, CLASSES, ATTRS)
+    assert ex.order.tolist() == [2]
+    # a group key means nothing for group rows: ignored there
+    classes = B.build_view(t, B.ViewState(mode="classes", group="class:0"), specs, CLASSES, ATTRS)
+    assert classes.order.tolist() == [0, 1, 2] and classes.group is None

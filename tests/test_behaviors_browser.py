@@ -136,3 +136,60 @@ def test_demo_exemplars_and_base_change(demo_ctx, serve, chrome):
     wait_until(lambda: header_texts(chrome)[:2] == ["Instance", "True label"]
                and "Magnitude 50% (base)" in header_texts(chrome))
     assert query_of(chrome)["base"] == "mag50" and query_of(chrome)["brows"] == "exemplars"
+
+
+def test_demo_drill_from_a_class_row_to_its_instances(demo_ctx, serve, chrome):
+    labels = demo_ctx.task_data()["labels"]
+    n, in_class = len(labels), int((labels == 8).sum())
+    url = serve(demo_ctx)
+    chrome.get(url + "/compare?models=base,mag90&brel=1")
+    cell = ".bh-grid .ag-pinned-left-cols-container .ag-row[row-id='g8'] [col-id='row']"
+    wait_for(chrome, cell)
+    ActionChains(chrome).move_to_element(chrome.find_element("css selector", cell)).perform()
+    time.sleep(0.3)
+    screenshot(chrome, "behaviors_demo_drill_classes")  # the hovered row shows "instances →"
+    chrome.find_element("css selector", cell).click()
+    wait_until(lambda: query_of(chrome).get("bgroup") == "class:8" and query_of(chrome).get("brows") == "instances")
+    assert query_of(chrome).get("brel") == "1"  # the metric view carries over
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='i']", count=3)
+    chip = chrome.find_element("css selector", ".bh-chip")
+    assert chip.is_displayed() and "Only class 8" in chip.text
+    summary = chrome.find_element("css selector", ".bh-summary").text
+    assert f"{in_class} of {in_class} instances in class 8 ({n:,} in all)" in summary
+    time.sleep(0.5)
+    shown = [t for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='label']") if t]
+    assert shown and set(shown) == {"8"}
+    screenshot(chrome, "behaviors_demo_drill_class8")
+    # a copied link reopens the restricted view
+    link = chrome.current_url
+    chrome.get("about:blank")
+    chrome.get(link)
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='i']", count=3)
+    assert "Only class 8" in chrome.find_element("css selector", ".bh-chip").text
+    # the chip's x removes the restriction, keeping instance rows
+    chrome.find_element("css selector", ".bh-chip-x").click()
+    wait_until(lambda: "bgroup" not in query_of(chrome) and query_of(chrome).get("brows") == "instances")
+    wait_until(lambda: f"of {n:,} instances" in chrome.find_element("css selector", ".bh-summary").text)
+    assert not chrome.find_element("css selector", ".bh-chip").is_displayed()
+    time.sleep(0.5)
+    assert len(set(texts(chrome, ".bh-grid .ag-center-cols-container [col-id='label']")) - {""}) > 1
+    screenshot(chrome, "behaviors_demo_drill_removed")
+
+
+def test_demo_drill_from_a_subgroup_row_and_back(demo_ctx, serve, chrome):
+    attrs = demo_ctx.task_data()["attributes"]["ink density"]
+    high = sum(v == "high" for v in attrs)
+    chrome.get(serve(demo_ctx) + "/compare?models=base,mag90,mag99&brows=subgroups&battr=ink+density&bfilt=newerr")
+    rows = wait_for(chrome, ".bh-grid .ag-pinned-left-cols-container .ag-row[row-id^='g']", count=3)
+    row_id = next(r.get_attribute("row-id") for r in rows if r.text.strip() == "high")
+    chrome.find_element("css selector", f".bh-grid .ag-center-cols-container .ag-row[row-id='{row_id}'] [col-id='n']").click()
+    wait_until(lambda: query_of(chrome).get("bgroup") == "attr:ink density:high")
+    assert query_of(chrome).get("bfilt") == "newerr" and "battr" not in query_of(chrome)
+    wait_until(lambda: "Only ink density = high" in chrome.find_element("css selector", ".bh-chip").text)
+    wait_until(lambda: f"instances in ink density = high" in chrome.find_element("css selector", ".bh-summary").text)
+    assert f"of {high} instances" in chrome.find_element("css selector", ".bh-summary").text
+    screenshot(chrome, "behaviors_demo_drill_subgroup")
+    chrome.back()  # history: the subgroup rows again, without the chip
+    wait_until(lambda: query_of(chrome).get("brows") == "subgroups" and "bgroup" not in query_of(chrome))
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=3)
+    assert not chrome.find_element("css selector", ".bh-chip").is_displayed()

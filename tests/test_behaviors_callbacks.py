@@ -120,3 +120,87 @@ def test_sort_key_of_another_row_mode_is_dropped(ctx):
     notices = []
     state, _ = ui.state_from_query(ctx, {"brows": "classes", "bsort": "flips"}, notices, MODELS)
     assert state.sort is None and notices
+
+
+# ----------------------------------------------------------------------------- drill-down to a group
+
+SELECTION = {"models": MODELS, "base": "root0"}
+INSTANCES = dict(mode="instances", attr="ink density", metric="error", rel="rel", filt="newerr", min=None, flips=1)
+
+
+def group_state(ctx, **query_kw):
+    state, _ = ui.state_from_query(ctx, query_kw, [], MODELS)
+    return ui.state_to_dict(state, None)
+
+
+def all_rows(ctx, current):
+    resp, _ = ui.on_rows(ctx, {"startRow": 0, "endRow": 1000, "sortModel": []}, SELECTION, current)
+    return resp
+
+
+def test_clicking_a_class_row_shows_only_its_instances(ctx):
+    current = group_state(ctx, brel="1", bmetric="error", bsort="m3")
+    drilled = ui.on_group_click(ctx, {"rowId": "g3", "colId": "row", "value": "class 3"}, SELECTION, current)
+    assert drilled["mode"] == "instances" and drilled["group"] == "class:3"
+    assert drilled["rel"] and drilled["metric"] == "error" and drilled["sort"] == "m3"  # carried over
+    # the click switches the row-mode control; `update` then renders the restricted instance view
+    values = dict(INSTANCES, filt="all")
+    state, inst, children, status, _ = ui.on_controls(ctx, SELECTION, values, drilled, version=5)
+    assert state.group == "class:3" and inst is None
+    url = ui.url_params(state, inst)
+    assert url["brows"] == "instances" and url["bgroup"] == "class:3" and url["bsort"] == "m3"
+    labels = ctx.task_data()["labels"]
+    resp = all_rows(ctx, ui.state_to_dict(state, inst))
+    assert resp["rowCount"] == int((labels == 3).sum()) > 0
+    assert {r["label"] for r in resp["rowData"]} == {"class 3"}
+    assert "instances in class 3" in json.dumps([s.to_plotly_json() for s in status], default=str)
+    assert ui.chip_text(ctx, state) == "Only class 3"
+
+
+def test_clicking_a_subgroup_row_keeps_the_instance_filter(ctx):
+    current = group_state(ctx, brows="subgroups", bfilt="newerr")
+    attrs = ctx.task_data()["attributes"]["ink density"]
+    names = sorted(set(attrs))
+    drilled = ui.on_group_click(ctx, {"rowId": "g1", "colId": "n"}, SELECTION, current)
+    assert drilled["group"] == f"attr:ink density:{names[1]}" and drilled["filt"] == "newerr"
+    state, *_ = ui.on_controls(ctx, SELECTION, INSTANCES, drilled, version=6)
+    resp = all_rows(ctx, ui.state_to_dict(state, None))
+    members = {i for i, v in enumerate(attrs) if v == names[1]}
+    assert resp["rowData"] and {r["i"] for r in resp["rowData"]} <= members
+    unfiltered = all_rows(ctx, ui.state_to_dict(ui.on_controls(ctx, SELECTION, dict(INSTANCES, filt="all"),
+                                                              drilled, version=7)[0], None))
+    assert unfiltered["rowCount"] == len(members) > resp["rowCount"]
+
+
+def test_clicks_that_are_not_a_group_drill_do_nothing(ctx):
+    classes = group_state(ctx)
+    for click in ({"rowId": "hist", "colId": "row"}, {"rowId": "g2", "colId": "c1"}, {"rowId": "g99", "colId": "row"},
+                  None, {"rowId": "gx", "colId": "row"}):
+        assert ui.on_group_click(ctx, click, SELECTION, classes) is None, click
+    instances = group_state(ctx, brows="instances")
+    assert ui.on_group_click(ctx, {"rowId": "g2", "colId": "row"}, SELECTION, instances) is None
+
+
+def test_removing_the_chip_or_leaving_instance_rows_drops_the_restriction(ctx):
+    drilled = group_state(ctx, brows="instances", bgroup="class:2")
+    state, *_ = ui.on_controls(ctx, SELECTION, dict(INSTANCES, filt="all"), drilled, version=8, drop_group=True)
+    assert state.group is None and "bgroup" not in {k for k, v in ui.url_params(state, None).items() if v}
+    assert all_rows(ctx, ui.state_to_dict(state, None))["rowCount"] == 500
+    state, *_ = ui.on_controls(ctx, SELECTION, dict(INSTANCES, mode="classes"), drilled, version=9)
+    assert state.group is None and ui.chip_text(ctx, state) is None
+
+
+def test_group_restriction_from_the_url_is_validated(ctx):
+    notices = []
+    tree = ui.layout(ctx, query(brows="instances", bgroup="attr:ink density:heavy"), notices)
+    assert not notices and by_id(tree, ui.STATE).data["group"] == "attr:ink density:heavy"
+    assert by_id(tree, ui.CHIP_LABEL).children == "Only ink density = heavy"
+    assert by_id(tree, ui.CHIP).style is None
+    for bad in (dict(brows="instances", bgroup="class:10"), dict(brows="instances", bgroup="attr:ink density:x"),
+                dict(brows="instances", bgroup="<script>"), dict(brows="classes", bgroup="class:1")):
+        notices = []
+        tree = ui.layout(ctx, query(**bad), notices)
+        assert len(notices) == 1 and by_id(tree, ui.STATE).data["group"] is None, bad
+        assert by_id(tree, ui.CHIP).style == {"display": "none"}
+    tree = ui.layout(ctx, query(brows="exemplars", bgroup="class:1"), [])
+    assert by_id(tree, ui.url_part("behaviors")).data["bgroup"] == "class:1"

@@ -4,7 +4,8 @@ Answers "which inputs did compression break?": per-instance comparison arrays ar
 per (selection, base) by `build_table` (streaming one model's outputs at a time, so memory stays
 at one probability matrix plus a few N-length vectors per model), then any row mode (classes,
 subgroups, instances, exemplars), metric, sort and filter is a cheap vector operation on them
-(`build_view`), and paging is a slice (`page_rows`).
+(`build_view`), and paging is a slice (`page_rows`). Instance rows can be restricted to one class or
+subgroup (`Group`, "which instances of class 8 broke?"), a boolean mask over the same arrays.
 
 Conventions
 - Every metric has an absolute value per model and row; the value *relative to the base* is the
@@ -288,6 +289,90 @@ def relative(values: np.ndarray, spec: MetricSpec) -> np.ndarray:
     return values - base
 
 
+# ----------------------------------------------------------------------------- drill-down
+
+@dataclass(frozen=True)
+class Group:
+    """A class (by index) or a subgroup (attribute = value) whose instances a view can show alone.
+
+    Its `key` is the URL form: "class:8" or "attr:ink density:high" (attribute names may contain
+    colons: parsing matches the declared names).
+    """
+
+    kind: str  # "class" or "attr"
+    value: str  # the class index as text, or the attribute value
+    attribute: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"class:{self.value}" if self.kind == "class" else f"attr:{self.attribute}:{self.value}"
+
+    @classmethod
+    def from_key(cls, text: str | None, attributes: Iterable[str], class_names: list[str] = ()) -> Group | None:
+        """Syntax only (values are not checked): "class:<index or name>" / "attr:<attribute>:<value>"."""
+        kind, _, rest = (text or "").partition(":")
+        if kind == "class":
+            if rest.isdigit() and len(rest) < 10:
+                return cls("class", str(int(rest)))
+            return cls("class", str(list(class_names).index(rest))) if rest in class_names else None
+        if kind == "attr":  # the longest declared attribute name that prefixes the rest
+            attr = max((a for a in attributes if rest.startswith(f"{a}:")), key=len, default=None)
+            return cls("attr", rest[len(attr) + 1:], attr) if attr is not None else None
+        return None
+
+    def label(self, class_names: list[str]) -> str:
+        """"class 8" / "ink density = high" (a class name that already says "class" is kept as is)."""
+        if self.kind == "attr":
+            return f"{self.attribute} = {self.value}"
+        name = class_name(class_names, int(self.value))
+        return name if name.lower().startswith("class ") else f"class {name}"
+
+
+def group_for_row(mode: str, attribute: str | None, index: int, names: list[str]) -> Group | None:
+    """The group behind row `index` of a class or subgroup view (None for other rows)."""
+    if not 0 <= index < len(names):
+        return None
+    if mode == "classes":
+        return Group("class", str(index))
+    if mode == "subgroups" and attribute is not None:
+        return Group("attr", names[index], attribute)
+    return None
+
+
+def parse_group(text: str | None, class_names: list[str], attributes: dict[str, list[str]],
+                table: InstanceTable | None = None, n_classes: int = 0) -> Group | None:
+    """A group from its key, or None when malformed or unknown.
+
+    A class is its index (or, for hand-written links, its exact name); it must be below the number
+    of classes (class names, `n_classes`, or the table's labels). A subgroup needs a declared
+    attribute and one of its values (checked on the table's cached subgroup names when given).
+    """
+    group = Group.from_key(text, attributes, class_names)
+    if group is None:
+        return None
+    if group.kind == "class":
+        n = max(len(class_names), n_classes, int(table.labels.max(initial=-1)) + 1 if table is not None else 0)
+        return group if int(group.value) < n else None
+    known = grouping(table, "subgroups", class_names, attributes, group.attribute).names if table is not None \
+        else attributes[group.attribute]
+    return group if group.value in known else None
+
+
+def group_mask(table: InstanceTable, group: Group, attributes: dict[str, list[str]]) -> np.ndarray:
+    """bool[N]: which instances belong to the group (the subgroup codes are cached per attribute)."""
+    if group.kind == "class":
+        return table.labels == int(group.value)
+    g = grouping(table, "subgroups", [], attributes, group.attribute)
+    if group.value not in g.names:
+        return np.zeros(table.n, dtype=bool)
+    return g.codes == g.names.index(group.value)
+
+
+def group_instances(table: InstanceTable, group: Group, attributes: dict[str, list[str]]) -> np.ndarray:
+    """Indices of the group's instances, ascending."""
+    return np.flatnonzero(group_mask(table, group, attributes))
+
+
 # ----------------------------------------------------------------------------- views
 
 @dataclass
@@ -303,10 +388,11 @@ class ViewState:
     min_flips: int = 1  # exemplars: prediction changed in at least this many models
     sort: str | None = None  # a model id, "flips", "n" or "row"; None = natural order
     desc: bool = True
+    group: str | None = None  # instance modes: only instances of this `Group` (its key)
 
     def key(self) -> tuple:
         return (self.mode, self.attribute, self.metric, self.rel, self.filt, self.threshold,
-                self.min_flips, self.sort, self.desc)
+                self.min_flips, self.sort, self.desc, self.group)
 
 
 @dataclass
@@ -324,6 +410,8 @@ class View:
     signed: bool  # some shown value is negative: bars grow from the middle
     edges: np.ndarray  # shared histogram bin edges
     hists: np.ndarray  # int[M, bins] distribution of each model's shown values over filtered rows
+    group: Group | None = None  # the class or subgroup instance rows are restricted to
+    group_size: int = 0  # instances in that group (before the other filters)
 
     @property
     def instance_rows(self) -> bool:
@@ -342,7 +430,9 @@ def build_view(table: InstanceTable, state: ViewState, specs: dict[str, MetricSp
     g = grouping(table, mode, class_names, attributes, state.attribute)
     values = metric_values(table, state.metric, g)
     shown = relative(values, spec) if state.rel else values
-    keep = _row_mask(table, state, shown, g)
+    group = parse_group(state.group, class_names, attributes, table) if state.mode in INSTANCE_MODES else None
+    within = group_mask(table, group, attributes) if group else None
+    keep = _row_mask(table, state, shown, g, within)
     order = np.flatnonzero(keep)
     order = _sort(table, state, shown, g, order)
     sub = shown if order.size == shown.shape[1] else shown[:, order]  # rows kept, in any order
@@ -351,12 +441,16 @@ def build_view(table: InstanceTable, state: ViewState, specs: dict[str, MetricSp
     scale = float(max(abs(lo), abs(hi))) if np.isfinite(lo) else 0.0
     signed = bool(np.isfinite(lo) and lo < 0)
     edges, hists = _histograms(sub)
-    return View(state, spec, table.models, g.names, g.counts, shown, order, scale, signed, edges, hists)
+    return View(state, spec, table.models, g.names, g.counts, shown, order, scale, signed, edges, hists,
+                group, int(within.sum()) if within is not None else 0)
 
 
-def _row_mask(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping) -> np.ndarray:
+def _row_mask(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping,
+              within: np.ndarray | None = None) -> np.ndarray:
     n_rows = shown.shape[1]
     keep = g.counts > 0  # empty groups (e.g. a class absent from the evaluation set) are hidden
+    if within is not None:
+        keep &= within
     if state.mode in INSTANCE_MODES:
         wrong_any = ~table.correct[1:].all(axis=0) if len(table.models) > 1 else np.zeros(n_rows, bool)
         right_any = table.correct[1:].any(axis=0) if len(table.models) > 1 else np.zeros(n_rows, bool)
@@ -430,7 +524,7 @@ def format_number(value: float, fmt: str) -> str:
 def page_rows(view: View, table: InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
     """Row dicts for rows [start, end) of a view: value strings and bar fractions per model.
 
-    Keys: "row" (label), "n", and per model column `c<j>` (text), `c<j>_b` (bar fraction in
+    Keys: "row" (label), "n", "g" (group index), and per model column `c<j>` (text), `c<j>_b` (bar fraction in
     [-1, 1]), `c<j>_h` (harm: 1 bad, -1 good, 0 neutral). Instance rows also carry "i", "label",
     "base_pred" and "flips".
     """
@@ -443,7 +537,7 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
             row.update(i=r, row=f"#{r}", label=class_name(class_names, int(table.labels[r])),
                        base_pred=class_name(class_names, int(table.preds[0, r])), flips=int(table.flips[r]))
         else:
-            row.update(row=view.names[r], n=int(view.counts[r]))
+            row.update(g=r, row=view.names[r], n=int(view.counts[r]))
         for j in range(len(view.models)):
             v = float(view.shown[j, r])
             words = _INSTANCE_WORDS.get((view.spec.id, view.state.rel)) if view.instance_rows else None

@@ -21,6 +21,7 @@ from cnc.analysis import behaviors as B
 from cnc.bench import median_ms
 from cnc.synthetic import make_experiment
 from cnc.ui import behaviors as ui
+from cnc.ui.behaviors_grid import col_for_sort
 
 CHUNK = 10_000
 
@@ -122,7 +123,7 @@ def scenarios(quick: bool) -> list[dict]:
         if clear:
             ui._VIEWS.data.clear()
         children, status = ui.render_table(ctx, models, state, version="bench")
-        sort = ui._col_for_sort(view := ui.view_for(ctx, table, state))
+        sort = col_for_sort(view := ui.view_for(ctx, table, state))
         request = {"startRow": 0, "endRow": 100,
                    "sortModel": [{"colId": sort, "sort": "desc" if state.desc else "asc"}] if sort else []}
         response, _ = ui.on_rows(ctx, request, selection, ui.state_to_dict(state, None))
@@ -137,6 +138,22 @@ def scenarios(quick: bool) -> list[dict]:
 
     records = [{"scenario": name, "models": n_models, "ms": median_ms(lambda s=state: cold(s)), "instances": n,
                 "classes": classes} for name, state in cases.items()]
+
+    def drill(group_view: B.ViewState, row: int) -> None:
+        """A class / subgroup row clicked: the click handler, then its restricted instance view."""
+        clicked = ui.on_group_click(ctx, {"rowId": f"g{row}", "colId": "row"}, selection,
+                                    ui.state_to_dict(group_view, None))
+        assert clicked is not None and clicked["group"], "the click must drill down"
+        cold(ui.state_from_dict(clicked)[0])
+
+    drills = {  # error change, sorted by the last model: which of the group's instances broke
+        "behaviors.drill_group": (B.ViewState(mode="classes", rel=True, sort=models[-1]), 8),
+        "behaviors.drill_subgroup": (B.ViewState(mode="subgroups", attribute="ink density", rel=True,
+                                                 filt="newerr", sort=models[-1]), 0),
+    }
+    for name, (group_view, row) in drills.items():
+        records.append({"scenario": name, "models": n_models, "instances": n, "classes": classes,
+                        "ms": median_ms(lambda v=group_view, r=row: drill(v, r))})
     ui._VIEWS.data.clear()
     deep = B.build_view(table, B.ViewState(mode="instances", sort=models[1]), specs, task["class_names"],
                         task["attributes"])

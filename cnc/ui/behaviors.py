@@ -5,23 +5,23 @@ selected model (base first) shows a comparison metric with an inline bar, and a 
 shows each model's distribution. The table is an AG Grid with the infinite row model: the server
 filters, sorts and pages (cnc.analysis.behaviors); the browser only ever holds one block of rows.
 Per-(selection, base) arrays and per-view orderings are memoized (bounded) so paging, sorting and
-filtering stay cheap. URL keys: brows battr bmetric brel bfilt bmin bflips bsort bdir bi.
+filtering stay cheap. Clicking a class or subgroup row drills down to its instances (a removable
+"Only class 8 ×" chip). URL keys: brows battr bmetric brel bfilt bmin bflips bsort bdir bgroup bi.
 """
 from __future__ import annotations
 
-import base64
 import threading
 import uuid
 from collections import OrderedDict
 from typing import Any
 
-import dash_ag_grid as dag
 import numpy as np
 import plotly.graph_objects as go
-from dash import ALL, Input, Output, State, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
+from cnc.ui.behaviors_grid import BLOCK, DRILL_COLUMNS, grid, grid_id, rows_for, sort_from_model
 from cnc.ui.ids import cid, url_part
 from cnc.urlstate import parse_float, pick
 
@@ -34,8 +34,9 @@ DETAIL = cid(NAME, "detail")
 BODY = cid(NAME, "body")
 CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips")}
 WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips")}
-BLOCK = 100
-MAX_HEIGHT = 600  # px; taller tables scroll (and page) inside the grid
+CHIP = cid(NAME, "chip")
+CHIP_LABEL = cid(NAME, "chip", part="label")
+UNCHIP = cid(NAME, "unchip")
 MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "instances": "Instances",
                "exemplars": "Exemplars (changed by many models)"}
 NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
@@ -116,8 +117,25 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
     s.min_flips = _int(query.get("bflips"), 1, 1, 1000, notices, "bflips")
     s.sort = take("bsort", sort_keys(s.mode, models), None)
     s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
+    s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
     inst = _int(query.get("bi"), None, 0, len(task.get("labels", [])) - 1, notices, "bi")
     return s, inst
+
+
+def _group_from_query(text: str | None, mode: str, task: dict, notices: list[str]) -> str | None:
+    """The canonical key of a valid group restriction from the link, else None (with a notice)."""
+    if text is None:
+        return None
+    if mode not in B.INSTANCE_MODES:
+        notices.append("Ignored the class/subgroup restriction in the link: it applies to instance rows only.")
+        return None
+    labels = task.get("labels", [])
+    group = B.parse_group(text, task.get("class_names", []), task.get("attributes", {}),
+                          n_classes=int(np.max(labels)) + 1 if len(labels) else 0)
+    if group is None:
+        notices.append(f"Ignored bgroup={text[:60]!r} from the link: no such class or subgroup.")
+        return None
+    return group.key
 
 
 def _int(value: str | None, default, lo: int, hi: int, notices: list[str], key: str):
@@ -150,6 +168,7 @@ def url_params(state: B.ViewState, inst: int | None) -> dict:
         "bflips": state.min_flips if state.min_flips != 1 else None,
         "bsort": state.sort,
         "bdir": "asc" if state.sort and not state.desc else None,
+        "bgroup": state.group if state.mode in B.INSTANCE_MODES else None,
         "bi": inst,
     }
 
@@ -212,12 +231,32 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                      title="Keep rows where at least one compared model's shown value reaches this "
                            "(raw units: 0.05 means 5% or 5 pp)"),
         ], className="bh-controls"),
+        group_chip(ctx, state),
         html.Div(status, id=STATUS, className="bh-status"),
         html.Div([
             html.Div(grid, id=TABLE, className="bh-table"),
             html.Div(detail_panel(ctx, models, inst), id=DETAIL, className="bh-detail"),
         ], id=BODY, className=body_class(state)),
     ], className="bh-tab")
+
+
+def group_chip(ctx: AppContext, state: B.ViewState) -> html.Div:
+    """The "Only class 8 ×" chip (always in the layout, hidden without a restriction)."""
+    label = chip_text(ctx, state)
+    return html.Div([
+        html.Span(label or "", id=CHIP_LABEL, className="bh-chip-label"),
+        html.Button("×", id=UNCHIP, n_clicks=0, className="bh-chip-x", title="Show the instances of all groups",
+                    **{"aria-label": "Remove the restriction"}),
+    ], id=CHIP, className="bh-chip", style=None if label else {"display": "none"})
+
+
+def chip_text(ctx: AppContext, state: B.ViewState) -> str | None:
+    """"Only class 8" / "Only ink density = high" (plain text: attribute values are user data)."""
+    if not state.group or state.mode not in B.INSTANCE_MODES:
+        return None
+    task = ctx.task_data() or {}
+    group = B.Group.from_key(state.group, task.get("attributes", {}), task.get("class_names", []))
+    return f"Only {group.label(task.get('class_names', []))}" if group else None
 
 
 def body_class(state: B.ViewState) -> str:
@@ -244,7 +283,8 @@ def render_table(ctx: AppContext, models: list[str], state: B.ViewState, version
     if table is None:
         return [], status
     view = view_for(ctx, table, state)
-    status.append(html.Div(summary_text(view, table), className="bh-summary"))
+    names = (ctx.task_data() or {}).get("class_names", [])
+    status.append(html.Div(summary_text(view, table, names), className="bh-summary"))
     return [grid(ctx, view, version)], status
 
 
@@ -258,122 +298,19 @@ def missing_notes(ctx: AppContext, models: list[str], table: B.InstanceTable | N
     return [html.Div(n, className="notice notice-info") for n in notes]
 
 
-def summary_text(view: B.View, table: B.InstanceTable) -> str:
+def summary_text(view: B.View, table: B.InstanceTable, class_names: list[str] = ()) -> str:
     mode = "relative to the base" if view.state.rel else "absolute values"
     fmt = view.spec.rel_fmt if view.state.rel else view.spec.abs_fmt
     span = f"distributions span {B.format_number(view.edges[0], fmt)} … {B.format_number(view.edges[-1], fmt)}"
-    if view.instance_rows:
+    if view.instance_rows and view.group:
+        rows = (f"{view.row_count:,} of {view.group_size:,} instances in {view.group.label(list(class_names))} "
+                f"({table.n:,} in all)")
+    elif view.instance_rows:
         rows = f"{view.row_count:,} of {table.n:,} instances"
     else:
         what = "classes" if view.state.mode == "classes" else f"{view.state.attribute} subgroups"
         rows = f"{view.row_count:,} {what} over {table.n:,} instances"
     return f"{rows} · {view.spec.label} ({mode}) · {len(view.models)} models · {span}"
-
-
-def grid(ctx: AppContext, view: B.View, version: int | str) -> dag.AgGrid:
-    return dag.AgGrid(
-        id=cid(NAME, "grid", v=version),
-        rowModelType="infinite",
-        columnDefs=column_defs(ctx, view),
-        defaultColDef={"sortable": True, "resizable": True, "sortingOrder": ["desc", "asc", None],
-                       "suppressHeaderMenuButton": True, "wrapHeaderText": True, "autoHeaderHeight": True},
-        getRowId="params.data.id",
-        rowClassRules={"bh-spark-row": "params.node.rowPinned"},
-        dashGridOptions={
-            "rowBuffer": 0, "cacheBlockSize": BLOCK, "maxBlocksInCache": 20, "infiniteInitialRowCount": BLOCK,
-            "maxConcurrentDatasourceRequests": 1, "pinnedTopRowData": [spark_row(view)],
-            "tooltipShowDelay": 300, "suppressCellFocus": True, "rowHeight": 34,
-        },
-        className="ag-theme-quartz bh-grid",
-        style={"height": f"{min(MAX_HEIGHT, 44 + 34 * (view.row_count + 1) + 4)}px", "width": "100%"},
-    )
-
-
-def column_defs(ctx: AppContext, view: B.View) -> list[dict]:
-    sort_col = _col_for_sort(view)
-
-    def col(field: str, header: str, **kw) -> dict:
-        d = {"field": field, "colId": field, "headerName": header, **kw}
-        if field == sort_col:
-            d["sort"] = "desc" if view.state.desc else "asc"
-        return d
-
-    if view.instance_rows:
-        cols = [col("row", "Instance", pinned="left", width=95),
-                col("label", "True label", width=95, sortable=False),
-                col("base_pred", "Base predicts", width=100, sortable=False),
-                col("flips", "Flips", width=80,
-                    headerTooltip="In how many compared models the prediction differs from the base's")]
-    else:
-        header = "Class" if view.state.mode == "classes" else (view.state.attribute or "Subgroup")
-        cols = [col("row", header, pinned="left", width=150), col("n", "Instances", width=105)]
-    for j, mid in enumerate(view.models):
-        model = ctx.experiment.models.get(mid)
-        label = model.label if model else mid
-        op = model.operation.label() if model and model.operation else "root model"
-        cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110,
-                        headerTooltip=f"{mid} · {op}", cellClass="bh-cell",
-                        cellStyle={"function": "params.data ? {'backgroundImage': params.data['c" + str(j) + "_bg']} : {}"}))
-    return cols
-
-
-def _col_for_sort(view: B.View) -> str | None:
-    s = view.state.sort
-    if s in view.models:
-        return f"c{view.models.index(s)}"
-    return s if s in ("flips", "n", "row") else None
-
-
-def sort_from_model(sort_model: list[dict] | None, models: list[str]) -> tuple[str | None, bool]:
-    """AG Grid sortModel -> (sort key, descending)."""
-    if not sort_model:
-        return None, True
-    col, direction = sort_model[0].get("colId"), sort_model[0].get("sort")
-    if isinstance(col, str) and col.startswith("c") and col[1:].isdigit() and int(col[1:]) < len(models):
-        key = models[int(col[1:])]
-    elif col in ("flips", "n", "row"):
-        key = col
-    else:
-        return None, True
-    return key, direction != "asc"
-
-
-BAR_COLORS = {1: "#d1495b", -1: "#2e86ab", 0: "#9aa7b4"}
-
-
-def bar_css(fraction: float, harm: int) -> str:
-    """A bar as a CSS gradient: from the middle for signed values, else from the left."""
-    c = BAR_COLORS[harm]
-    if fraction < 0:
-        a, b = 50 + fraction * 50, 50
-    else:
-        a, b = 50, 50 + fraction * 50
-    return f"linear-gradient(90deg,transparent {a:.1f}%,{c} {a:.1f}%,{c} {b:.1f}%,transparent {b:.1f}%)"
-
-
-def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
-    """Page rows with an id and a bar background per model cell."""
-    rows = B.page_rows(view, table, start, end, class_names)
-    for row in rows:
-        row["id"] = f"i{row['i']}" if view.instance_rows else f"g{row['row']}"
-        for j in range(len(view.models)):
-            f, h = row.pop(f"c{j}_b"), row.pop(f"c{j}_h")
-            if not view.signed:  # unsigned values: bars grow from the left edge
-                row[f"c{j}_bg"] = (f"linear-gradient(90deg,{BAR_COLORS[h]} {f * 100:.1f}%,"
-                                   f"transparent {f * 100:.1f}%)")
-            else:
-                row[f"c{j}_bg"] = bar_css(f, h)
-    return rows
-
-
-def spark_row(view: B.View) -> dict:
-    """The pinned header row: each model's distribution over the shown rows as an SVG sparkline."""
-    row = {"id": "hist", "row": "Distribution"}
-    for j in range(len(view.models)):
-        svg = base64.b64encode(B.sparkline_svg(view.hists[j]).encode()).decode()
-        row[f"c{j}_bg"] = f"url(data:image/svg+xml;base64,{svg})"
-        row[f"c{j}"] = ""
-    return row
 
 
 # ----------------------------------------------------------------------------- instance detail
@@ -428,8 +365,12 @@ def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
 # ----------------------------------------------------------------------------- callbacks
 
 def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: dict | None,
-                version: int | str) -> tuple:
-    """Controls or selection changed: new state, URL part, table, status and detail."""
+                version: int | str, drop_group: bool = False) -> tuple:
+    """Controls or selection changed (or the group chip was removed): new state, table, status, detail.
+
+    A class/subgroup restriction survives metric, value and filter changes but not leaving the
+    instance row modes (group rows restricted to one group would say nothing).
+    """
     models = (selection or {}).get("models") or []
     state, inst = state_from_dict(current)
     state.mode = values["mode"] if values["mode"] in B.ROW_MODES else "classes"
@@ -447,8 +388,37 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
         state.metric = "error"
     if state.mode not in B.INSTANCE_MODES:
         inst = None
+    if drop_group or state.mode not in B.INSTANCE_MODES:
+        state.group = None
     children, status = render_table(ctx, models, state, version)
     return state, inst, children, status, detail_panel(ctx, models, inst)
+
+
+def on_group_click(ctx: AppContext, click: dict | None, selection: dict | None, current: dict | None) -> dict | None:
+    """A click on a class or subgroup row's name or size -> the state of its instance rows, else None.
+
+    Metric, relative toggle, instance filter, threshold and a model sort carry over; the row
+    mode becomes "instances" restricted to the clicked group.
+    """
+    state, _ = state_from_dict(current)
+    row_id = str((click or {}).get("rowId") or "")
+    if state.mode in B.INSTANCE_MODES or (click or {}).get("colId") not in DRILL_COLUMNS \
+            or not row_id.startswith("g") or not row_id[1:].isdigit():
+        return None
+    models = (selection or {}).get("models") or []
+    table = table_for(ctx, models)
+    if table is None:
+        return None
+    task = ctx.task_data() or {}
+    names = B.grouping(table, state.mode, task.get("class_names", []), task.get("attributes", {}),
+                       state.attribute).names
+    group = B.group_for_row(state.mode, state.attribute, int(row_id[1:]), names)
+    if group is None:
+        return None
+    state.mode, state.group = "instances", group.key
+    if state.sort not in sort_keys(state.mode, models):
+        state.sort, state.desc = None, True
+    return state_to_dict(state, None)
 
 
 def on_rows(ctx: AppContext, request: dict | None, selection: dict | None, current: dict | None) -> tuple[dict, dict | None]:
@@ -475,26 +445,29 @@ def register(app, ctx: AppContext) -> None:
         Output(STATE, "data"), Output(url_part(NAME), "data"), Output(TABLE, "children"),
         Output(STATUS, "children"), Output(DETAIL, "children"),
         Output(WRAP["attr"], "style"), Output(WRAP["filt"], "style"), Output(WRAP["flips"], "style"),
-        Output(BODY, "className"),
-        Input(SELECTION, "data"), *(Input(CONTROL[k], "value") for k in CONTROL),
+        Output(BODY, "className"), Output(CHIP_LABEL, "children"), Output(CHIP, "style"),
+        Input(SELECTION, "data"), *(Input(CONTROL[k], "value") for k in CONTROL), Input(UNCHIP, "n_clicks"),
         State(STATE, "data"),
         prevent_initial_call=True,
     )
-    def update(selection, mode, attr, metric, rel, filt, thr, flips, current):
+    def update(selection, mode, attr, metric, rel, filt, thr, flips, _unchip, current):
         values = dict(mode=mode, attr=attr, metric=metric, rel=rel, filt=filt, min=thr, flips=flips)
         # a fresh grid id per change: the grid remounts and drops its cached blocks (unique across workers)
         version = uuid.uuid4().hex[:10]
-        state, inst, children, status, detail = on_controls(ctx, selection, values, current, version)
+        state, inst, children, status, detail = on_controls(ctx, selection, values, current, version,
+                                                            drop_group=callback_context.triggered_id == UNCHIP)
         hide = {"display": "none"}
+        chip = chip_text(ctx, state)
         return (state_to_dict(state, inst), url_params(state, inst), children, status, detail,
                 None if state.mode == "subgroups" else hide,
                 None if state.mode in B.INSTANCE_MODES else hide,
-                None if state.mode == "exemplars" else hide, body_class(state))
+                None if state.mode == "exemplars" else hide, body_class(state),
+                chip or "", None if chip else hide)
 
     @app.callback(
-        Output(cid(NAME, "grid", v=ALL), "getRowsResponse"),
+        Output(grid_id(ALL), "getRowsResponse"),
         Output(STATE, "data", allow_duplicate=True), Output(url_part(NAME), "data", allow_duplicate=True),
-        Input(cid(NAME, "grid", v=ALL), "getRowsRequest"),
+        Input(grid_id(ALL), "getRowsRequest"),
         State(SELECTION, "data"), State(STATE, "data"),
         prevent_initial_call=True,
     )
@@ -515,16 +488,20 @@ def register(app, ctx: AppContext) -> None:
     @app.callback(
         Output(DETAIL, "children", allow_duplicate=True),
         Output(STATE, "data", allow_duplicate=True), Output(url_part(NAME), "data", allow_duplicate=True),
-        Input(cid(NAME, "grid", v=ALL), "cellClicked"),
+        Output(CONTROL["mode"], "value"),
+        Input(grid_id(ALL), "cellClicked"),
         State(SELECTION, "data"), State(STATE, "data"),
         prevent_initial_call=True,
     )
     def clicked(clicks, selection, current):
         click = next((c for c in clicks if c), None)
+        drilled = on_group_click(ctx, click, selection, current)
+        if drilled is not None:  # the row-mode change re-renders everything through `update`
+            return no_update, drilled, no_update, drilled["mode"]
         row_id = str((click or {}).get("rowId") or "")
         state, _ = state_from_dict(current)
         if state.mode not in B.INSTANCE_MODES or not row_id.startswith("i") or not row_id[1:].isdigit():
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         inst = int(row_id[1:])
         models = (selection or {}).get("models") or []
-        return detail_panel(ctx, models, inst), state_to_dict(state, inst), url_params(state, inst)
+        return detail_panel(ctx, models, inst), state_to_dict(state, inst), url_params(state, inst), no_update

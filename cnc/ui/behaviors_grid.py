@@ -1,0 +1,132 @@
+"""The Behaviors tab's AG Grid: columns, server-paged row blocks with inline bars, sparkline row.
+
+Split from cnc.ui.behaviors (which owns state, layout and callbacks) because it is the one part
+that speaks AG Grid: the infinite row model asks for blocks, and every cell's bar is a CSS
+gradient computed here, so the browser never holds more than a block of rows.
+"""
+from __future__ import annotations
+
+import base64
+
+import dash_ag_grid as dag
+
+from cnc.analysis import behaviors as B
+from cnc.context import AppContext
+from cnc.ui.ids import cid
+
+BLOCK = 100
+MAX_HEIGHT = 600  # px; taller tables scroll (and page) inside the grid
+ROW_PX = 34
+BAR_COLORS = {1: "#d1495b", -1: "#2e86ab", 0: "#9aa7b4"}
+DRILL_COLUMNS = ("row", "n")  # clicking these cells of a class / subgroup row lists its instances
+
+
+def grid_id(version) -> dict:
+    """The grid's id; a fresh version per view remounts it (dropping cached blocks)."""
+    return cid("behaviors", "grid", v=version)
+
+
+def grid(ctx: AppContext, view: B.View, version: int | str) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=grid_id(version),
+        rowModelType="infinite",
+        columnDefs=column_defs(ctx, view),
+        defaultColDef={"sortable": True, "resizable": True, "sortingOrder": ["desc", "asc", None],
+                       "suppressHeaderMenuButton": True, "wrapHeaderText": True, "autoHeaderHeight": True},
+        getRowId="params.data.id",
+        rowClassRules={"bh-spark-row": "params.node.rowPinned"},
+        dashGridOptions={
+            "rowBuffer": 0, "cacheBlockSize": BLOCK, "maxBlocksInCache": 20, "infiniteInitialRowCount": BLOCK,
+            "maxConcurrentDatasourceRequests": 1, "pinnedTopRowData": [spark_row(view)],
+            "tooltipShowDelay": 300, "suppressCellFocus": True, "rowHeight": ROW_PX,
+        },
+        className="ag-theme-quartz bh-grid",
+        style={"height": f"{min(MAX_HEIGHT, 44 + ROW_PX * (view.row_count + 1) + 4)}px", "width": "100%"},
+    )
+
+
+def column_defs(ctx: AppContext, view: B.View) -> list[dict]:
+    sort_col = col_for_sort(view)
+
+    def col(field: str, header: str, **kw) -> dict:
+        d = {"field": field, "colId": field, "headerName": header, **kw}
+        if field == sort_col:
+            d["sort"] = "desc" if view.state.desc else "asc"
+        return d
+
+    if view.instance_rows:
+        cols = [col("row", "Instance", pinned="left", width=95),
+                col("label", "True label", width=95, sortable=False),
+                col("base_pred", "Base predicts", width=100, sortable=False),
+                col("flips", "Flips", width=80,
+                    headerTooltip="In how many compared models the prediction differs from the base's")]
+    else:
+        classes = view.state.mode == "classes"
+        header = "Class" if classes else (view.state.attribute or "Subgroup")
+        hint = f"Click a {'class' if classes else 'subgroup'} to list its instances"
+        cols = [col("row", header, pinned="left", width=170, cellClass="bh-drill", headerTooltip=hint),
+                col("n", "Instances", width=105, cellClass="bh-drill-n", headerTooltip=hint)]
+    for j, mid in enumerate(view.models):
+        model = ctx.experiment.models.get(mid)
+        label = model.label if model else mid
+        op = model.operation.label() if model and model.operation else "root model"
+        cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110,
+                        headerTooltip=f"{mid} · {op}", cellClass="bh-cell",
+                        cellStyle={"function": "params.data ? {'backgroundImage': params.data['c" + str(j) + "_bg']} : {}"}))
+    return cols
+
+
+def col_for_sort(view: B.View) -> str | None:
+    s = view.state.sort
+    if s in view.models:
+        return f"c{view.models.index(s)}"
+    return s if s in ("flips", "n", "row") else None
+
+
+def sort_from_model(sort_model: list[dict] | None, models: list[str]) -> tuple[str | None, bool]:
+    """AG Grid sortModel -> (sort key, descending)."""
+    if not sort_model:
+        return None, True
+    col, direction = sort_model[0].get("colId"), sort_model[0].get("sort")
+    if isinstance(col, str) and col.startswith("c") and col[1:].isdigit() and int(col[1:]) < len(models):
+        key = models[int(col[1:])]
+    elif col in ("flips", "n", "row"):
+        key = col
+    else:
+        return None, True
+    return key, direction != "asc"
+
+
+def bar_css(fraction: float, harm: int) -> str:
+    """A bar as a CSS gradient: from the middle for signed values, else from the left."""
+    c = BAR_COLORS[harm]
+    if fraction < 0:
+        a, b = 50 + fraction * 50, 50
+    else:
+        a, b = 50, 50 + fraction * 50
+    return f"linear-gradient(90deg,transparent {a:.1f}%,{c} {a:.1f}%,{c} {b:.1f}%,transparent {b:.1f}%)"
+
+
+def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
+    """Page rows with an id ("i<instance>" or "g<group index>") and a bar background per model cell."""
+    rows = B.page_rows(view, table, start, end, class_names)
+    for row in rows:
+        row["id"] = f"i{row['i']}" if view.instance_rows else f"g{row['g']}"
+        for j in range(len(view.models)):
+            f, h = row.pop(f"c{j}_b"), row.pop(f"c{j}_h")
+            if not view.signed:  # unsigned values: bars grow from the left edge
+                row[f"c{j}_bg"] = (f"linear-gradient(90deg,{BAR_COLORS[h]} {f * 100:.1f}%,"
+                                   f"transparent {f * 100:.1f}%)")
+            else:
+                row[f"c{j}_bg"] = bar_css(f, h)
+    return rows
+
+
+def spark_row(view: B.View) -> dict:
+    """The pinned header row: each model's distribution over the shown rows as an SVG sparkline."""
+    row = {"id": "hist", "row": "Distribution"}
+    for j in range(len(view.models)):
+        svg = base64.b64encode(B.sparkline_svg(view.hists[j]).encode()).decode()
+        row[f"c{j}_bg"] = f"url(data:image/svg+xml;base64,{svg})"
+        row[f"c{j}"] = ""
+    return row

@@ -125,14 +125,17 @@ def test_demo_exemplars_and_base_change(demo_ctx, serve, chrome):
     models = "base,mag50,mag70,mag90-ft,layer90,taylor90-ft,base-int8s"
     chrome.get(serve(demo_ctx) + f"/compare?models={models}&brows=exemplars&bmetric=flip&bflips=2")
     wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
-    time.sleep(0.5)  # let the grid settle; texts are read in one script (no stale elements)
-    flips = [int(t) for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='flips']") if t]
-    assert flips and flips == sorted(flips, reverse=True) and min(flips) >= 2
+    # texts are read in one script (no stale elements), once the grid has drawn its rows
+    read = lambda: [int(t) for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='flips']") if t]  # noqa: E731
+    wait_until(lambda: len(read()) > 0)
+    flips = read()
+    assert flips == sorted(flips, reverse=True) and min(flips) >= 2
     screenshot(chrome, "behaviors_demo_exemplars")
     # the page's base control drives the columns: the new base comes first
     chrome.find_elements("css selector", ".compare-page .controls .control")[1].click()
-    option = next(o for o in wait_for(chrome, "[role='option']") if "Magnitude 50%" in o.text)
-    chrome.execute_script("arguments[0].click()", option)
+    wait_until(lambda: any("Magnitude 50%" in t for t in texts(chrome, "[role='option']")))
+    chrome.execute_script("[...document.querySelectorAll(\"[role='option']\")]"
+                          ".find(o => o.innerText.includes('Magnitude 50%')).click()")
     wait_until(lambda: header_texts(chrome)[:2] == ["Instance", "True label"]
                and "Magnitude 50% (base)" in header_texts(chrome))
     assert query_of(chrome)["base"] == "mag50" and query_of(chrome)["brows"] == "exemplars"

@@ -440,6 +440,7 @@ class _Column:
     keys: dict[Any, tuple]  # value -> sort key
     op: str | None = None  # the (numbered) operation of a presence / parameter variable
     param: str | None = None
+    owner: str | None = None  # display only: the one operation a parameter of an operation-type step belongs to
 
     def distinct(self) -> tuple:
         return tuple(sorted(set(self.values.values()), key=self.keys.__getitem__))
@@ -466,10 +467,10 @@ def _value_key(value: Any, name_rank: dict[str, int]) -> tuple:
 def _columns_from_search(tree: _Tree, plan: list[_Step], selected: list[str]) -> list[_Column]:
     """Replay the plan: each step's variables get their values on the models it advances, and
     every model inherits its ancestors' values ("none" where nothing was set)."""
-    specs: list[tuple[str, str | None, str | None]] = []  # (kind, op, param)
+    specs: list[tuple[str, str | None, str | None, str | None]] = []  # (kind, op, param, owner)
     own: dict[int, dict[int, Any]] = {}
     if tree.virtual_root:
-        specs.append(("base", None, None))
+        specs.append(("base", None, None, None))
         for t in tree.table0:
             own[t] = {0: tree.ids[t]}
     for step in plan:
@@ -477,13 +478,15 @@ def _columns_from_search(tree: _Tree, plan: list[_Step], selected: list[str]) ->
         head = len(specs)
         if step.kind == "presence":
             name = tree.name[members[0]]
-            specs.append(("presence", name, None))
-            specs.extend(("parameter", name, p) for p in step.params)
+            specs.append(("presence", name, None, None))
+            specs.extend(("parameter", name, p, None) for p in step.params)
             for i in members:
                 own.setdefault(i, {})[head] = name
         else:
-            specs.append(("operation", None, None))
-            specs.extend(("parameter", None, p) for p in step.params)  # no op: never merged
+            specs.append(("operation", None, None, None))
+            for p in step.params:  # no op: never merged
+                owners = {tree.name[i] for i in members if p in tree.params[i]}
+                specs.append(("parameter", None, p, owners.pop() if len(owners) == 1 else None))
             for i in members:
                 own.setdefault(i, {})[head] = tree.name[i]
         for k, p in enumerate(step.params, start=head + 1):
@@ -497,7 +500,7 @@ def _columns_from_search(tree: _Tree, plan: list[_Step], selected: list[str]) ->
                 values[k][m] = v
             i = tree.parent[i]
     columns: list[_Column] = []
-    for (kind, op, param), vals in zip(specs, values):
+    for (kind, op, param, owner), vals in zip(specs, values):
         full = {m: vals.get(m, NONE) for m in selected}
         keys = {v: _value_key(v, tree.name_rank) for v in set(full.values())}
         if kind == "base":
@@ -507,7 +510,7 @@ def _columns_from_search(tree: _Tree, plan: list[_Step], selected: list[str]) ->
             columns.append(_Column("operation", OPERATION_LABEL, full, keys))
         else:
             label = param if kind == "parameter" else op
-            columns.append(_Column(kind, label, full, keys, op, param))
+            columns.append(_Column(kind, label, full, keys, op, param, owner))
     return _merge_same_identity(columns)
 
 
@@ -551,7 +554,7 @@ def _drop_constant(columns: list[_Column]) -> list[_Column]:
 
 def _restrict(columns: list[_Column], models: list[str]) -> list[_Column]:
     return [
-        _Column(c.kind, c.label, {m: c.values[m] for m in models}, c.keys, c.op, c.param)
+        _Column(c.kind, c.label, {m: c.values[m] for m in models}, c.keys, c.op, c.param, c.owner)
         for c in columns
     ]
 
@@ -710,12 +713,21 @@ def _mergeable(a: _Column, b: _Column) -> bool:
     return a.kind != "sequence" and b.kind != "sequence"
 
 
+def _part_label(col: _Column) -> str:
+    """A parameter inside a merged variable names its operation ("quantize int8 mode"): alone,
+    "mode" would not say what it belongs to."""
+    op = col.op or col.owner
+    if col.kind == "parameter" and op and op not in col.label:
+        return f"{op} {col.label}"
+    return col.label
+
+
 def _part(col: _Column, value: Any) -> str:
     """How one variable's value reads inside a merged value ("amount 0.5", "fine-tune")."""
     if value == NONE:
         return ""
     if col.kind == "parameter":
-        return f"{col.label} {_fmt(value)}"
+        return f"{_part_label(col)} {_fmt(value)}"
     return _fmt(value)
 
 
@@ -731,11 +743,14 @@ def _merge_pair(columns: list[_Column], i: int, j: int) -> list[_Column]:
     values, keys = {}, {}
     for m in a.values:
         va, vb = a.values[m], b.values[m]
-        value = _PART_JOIN.join(p for p in (_part(a, va), _part(b, vb)) if p) or NONE
+        part_b = _part(b, vb)
+        if vb != NONE and b.kind == "parameter" and va == (b.op or b.owner):  # "quantize int8 & mode static"
+            part_b = f"{b.label} {_fmt(vb)}"
+        value = _PART_JOIN.join(p for p in (_part(a, va), part_b) if p) or NONE
         values[m] = value
         key = (a.keys[va], b.keys[vb])
         keys[value] = min(keys.get(value, key), key)
-    merged = _Column("sequence", f"{a.label}{_PART_JOIN}{b.label}", values, keys)
+    merged = _Column("sequence", f"{_part_label(a)}{_PART_JOIN}{_part_label(b)}", values, keys)
     first, second = min(i, j), max(i, j)
     out = list(columns)
     out[first] = merged

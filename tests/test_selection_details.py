@@ -266,3 +266,16 @@ def _walk(component):
     for child in children if isinstance(children, list | tuple) else [children]:
         if hasattr(child, "to_plotly_json"):
             yield from _walk(child)
+
+
+def test_many_single_colour_bars_turn_horizontal():
+    """QA: one bar per recipe had overlapping rotated labels; long lists read as rows instead."""
+
+    ids = [f"m{i}" for i in range(14)]
+    recipes = tuple(f"magnitude prune(amount={i / 20:g}) → fine-tune(epochs=3)" for i in range(14))
+    expl = Explanation(variables=[Variable("sequence", "recipe", recipes)],
+                       rows={m: (r,) for m, r in zip(ids, recipes)}, needs_refinement=False)
+    fig = bar_figure(expl, {m: 0.5 + i / 100 for i, m in enumerate(ids)}, None)
+    assert {t["orientation"] for t in fig["data"]} == {"h"}
+    assert fig["layout"]["yaxis"]["type"] == "category" and fig["layout"]["height"] > 380
+    assert fig["data"][0]["x"][0] == 0.5 and "fine-tune" in fig["data"][0]["y"][0]

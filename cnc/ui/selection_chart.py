@@ -168,6 +168,8 @@ def bar_figure(
                              palette[color], show_legend=c_var is not None and k == 0))
 
     x_title = escape(x_var.label) if x_var is not None else "model"
+    if c_var is None and len(x_order) > _UPRIGHT_UP_TO:
+        return _horizontal(traces, x_order, x_of, x_title, metric, metric_name)
     return {
         "data": traces,
         "layout": {
@@ -190,6 +192,32 @@ def bar_figure(
             "showlegend": c_var is not None,
             "legend": {"title": {"text": escape(c_var.label) + "  " if c_var else "", "side": "left"},
                        "orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
+            "hoverlabel": {"align": "left"},
+        },
+    }
+
+
+def _horizontal(traces: list[dict], order: list[str], x_of: dict[str, str], title: str,
+                metric: Metric | None, metric_name: str) -> dict:
+    """Many single-colour bars (e.g. one per recipe): horizontal, so long labels read as lines
+    instead of overlapping rotated ticks."""
+    for t in traces:
+        t["x"], t["y"] = t["y"], [wrap(x_of[m], 90) for m in t["customdata"]]
+        t["orientation"] = "h"
+    return {
+        "data": traces,
+        "layout": {
+            "barmode": "group", "bargap": 0.25, "height": max(380, 28 * len(order) + 90),
+            "margin": {"l": 10, "r": 48, "t": 20, "b": 40}, "font": {"size": 12},
+            "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
+            "uniformtext": {"mode": "hide", "minsize": 9},
+            "yaxis": {"type": "category", "categoryorder": "array", "autorange": "reversed",
+                      "categoryarray": [wrap(x, 90) for x in order], "title": {"text": title},
+                      "automargin": True, "tickfont": {"size": 11}},
+            "xaxis": {"title": {"text": _axis_title(metric, metric_name)}, "zeroline": True,
+                      "tickformat": tick_format(metric), "gridcolor": "#eef0f3", "automargin": True,
+                      "rangemode": "tozero"},
+            "showlegend": False,
             "hoverlabel": {"align": "left"},
         },
     }

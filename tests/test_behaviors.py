@@ -45,11 +45,81 @@ def test_error_rate_and_change_per_class():
     assert np.all(rel[0] == 0) and np.all(rel[2] == 0)  # identical model: exactly zero change
 
 
-def test_percent_more_errors_is_undefined_when_base_has_none():
+def test_percent_more_errors_marks_new_errors_where_base_has_none():
+    # per class: base errors 0, 1/1, 0; "a" errors 1/2, 0, 1/1; "same" copies the base
     more = values("moreerr")
-    assert math.isnan(more[1, 0]) and math.isnan(more[1, 2])  # base made no errors there
-    assert more[1, 1] == pytest.approx(-1.0)
-    assert np.all(more[2] == 0)
+    assert more[1].tolist() == [math.inf, -1.0, math.inf]  # classes 0 and 2: errors the base never made
+    assert more[2].tolist() == [0.0, 0.0, 0.0]  # no errors in base or model: +0%, not "—"
+    assert more[0].tolist() == [0.0, 0.0, 0.0]
+    np.testing.assert_array_equal(values("moreerr", rel=True), more)  # relative to the base's 0: the same
+
+
+def test_more_errors_hand_computed():
+    err = np.array([[0.0, 0.5, 0.2, 0.0, np.nan],
+                    [0.1, 1.0, 0.1, 0.0, 0.3]])
+    out = B.more_errors(err)
+    assert out[0, :4].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert out[1, :4].tolist() == [math.inf, 1.0, -0.5, 0.0]  # new errors, +100%, −50%, +0%
+    assert np.isnan(out[:, 4]).all()  # an empty group stays undefined
+
+
+def test_new_errors_sort_first_pass_thresholds_and_read_as_words():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    view = lambda **kw: B.build_view(t, B.ViewState(metric="moreerr", **kw), specs, CLASSES, ATTRS)  # noqa: E731
+    assert view(sort="a").order.tolist() == [0, 2, 1]  # both "new errors" classes above −100%
+    assert view(sort="a", desc=False).order.tolist() == [1, 0, 2]
+    assert view(threshold=1.0).order.tolist() == [0, 2]  # +inf passes any "≥" threshold
+    assert view(threshold=1e9).order.tolist() == [0, 2]
+    assert view(threshold=0.0, direction="le").order.tolist() == [0, 1, 2]  # "same" is +0% everywhere
+    v = view()
+    rows = B.page_rows(v, t, 0, 3, CLASSES)
+    assert [r["c1"] for r in rows] == ["new errors", "-100%", "new errors"]
+    assert [r["c2"] for r in rows] == ["+0%", "+0%", "+0%"]
+    assert rows[0]["c1_b"] == 1.0 and rows[0]["c1_h"] == 1  # a full red bar
+    assert rows[1]["c1_b"] == -1.0 and rows[1]["c1_h"] == -1
+    assert v.scale == 1.0 and v.hists[1].sum() == 3  # inf counted in the top bin, not in the scale
+    assert v.hists[1][-1] == 2
+    inst = B.build_view(t, B.ViewState(mode="instances", metric="moreerr"), specs, CLASSES, ATTRS)
+    assert [r["c1"] for r in B.page_rows(inst, t, 0, 4, CLASSES)] == ["new errors", "+0%", "-100%", "new errors"]
+
+
+def test_threshold_direction_keeps_drops():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    build = lambda **kw: B.build_view(t, B.ViewState(metric="conf", rel=True, **kw), specs, CLASSES, ATTRS)  # noqa: E731
+    # "a" vs base, per class: −0.15, +0.4, −0.4; "same" is 0 everywhere
+    assert build(threshold=-0.3, direction="le").order.tolist() == [2]
+    assert build(threshold=-0.3).order.tolist() == [0, 1, 2]
+    assert build(threshold=0.3).order.tolist() == [1]
+    assert B.ViewState(direction="le").key() != B.ViewState().key()
+
+
+def test_threshold_steps_fit_the_metric():
+    t = table()
+    specs = B.metric_specs(t.scalars)
+    step = lambda metric, rel=False: B.threshold_step(  # noqa: E731
+        B.build_view(t, B.ViewState(metric=metric, rel=rel), specs, CLASSES, ATTRS))
+    for metric in ("error", "flip", "conf", "confabs", "confratio"):
+        assert step(metric) == 0.01 and step(metric, rel=True) == 0.01, metric
+    assert step("moreerr") == 0.1  # finite values up to 100%; "new errors" ignored
+    kl = B.build_view(t, B.ViewState(metric="kl"), specs, CLASSES, ATTRS)
+    assert B.threshold_step(kl) == 10.0 ** (math.floor(math.log10(kl.scale)) - 1)
+    mse = B.build_view(t, B.ViewState(metric="mse"), specs, CLASSES, ATTRS)
+    assert 0.01 * mse.scale < B.threshold_step(mse) <= 0.1 * mse.scale
+    flat = B.build_view(table(("base", "same")), B.ViewState(metric="kl"), specs, CLASSES, ATTRS)
+    assert B.threshold_step(flat) == 0.01  # all zeros: a small default
+
+
+@pytest.mark.parametrize("value, step, up, expected", [
+    (0.5, 0.01, True, 0.51), (0.5, 0.01, False, 0.49),  # the QA case: not 1.5 / 2
+    (None, 0.01, True, 0.01), (None, 0.1, False, -0.1),
+    (0.015, 0.01, True, 0.02), (0.015, 0.01, False, 0.01),  # off-grid values snap to it
+    (0.3, 0.1, True, 0.4), (0.01, 0.01, False, 0.0), (-0.2, 0.1, False, -0.3),
+    (3e-4, 1e-4, True, 4e-4), (0.7, 1.0, True, 1.0), (float("nan"), 0.01, True, 0.01),
+])
+def test_step_threshold(value, step, up, expected):
+    assert B.step_threshold(value, step, up) == pytest.approx(expected, abs=1e-15)
 
 
 def test_flip_rate():

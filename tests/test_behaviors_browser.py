@@ -196,3 +196,54 @@ def test_demo_drill_from_a_subgroup_row_and_back(demo_ctx, serve, chrome):
     wait_until(lambda: query_of(chrome).get("brows") == "subgroups" and "bgroup" not in query_of(chrome))
     wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=3)
     assert not chrome.find_element("css selector", ".bh-chip").is_displayed()
+
+
+def test_threshold_stepper_and_direction(synthetic_ctx, serve, chrome):
+    SyntheticOutputs(MODELS, n=2_000, classes=10).attach(synthetic_ctx)
+    chrome.get(serve(synthetic_ctx) + "/compare?models=" + ",".join(MODELS) + "&brows=instances&bmetric=confabs")
+    box = wait_for(chrome, ".bh-threshold input")[0]
+    assert not any(b.is_displayed() for b in chrome.find_elements("css selector", ".bh-threshold .dash-input-stepper"))
+    box.send_keys("0.5", Keys.ENTER)
+    wait_until(lambda: query_of(chrome).get("bmin") == "0.5")
+    chrome.find_element("css selector", ".bh-step-up").click()  # used to jump to 2 ("0 of … instances")
+    wait_until(lambda: query_of(chrome).get("bmin") == "0.51")
+    assert box.get_attribute("value") == "0.51"
+    wait_until(lambda: chrome.find_element("css selector", ".bh-summary").text.startswith(("1", "2", "3", "4", "5",
+                                                                                           "6", "7", "8", "9")))
+    chrome.find_element("css selector", ".bh-step-down").click()
+    chrome.find_element("css selector", ".bh-step-down").click()
+    wait_until(lambda: query_of(chrome).get("bmin") == "0.49")
+    screenshot(chrome, "behaviors_threshold_step")
+    # confidence drops: relative confidence, "≤ −0.2"
+    choose(chrome, 2, "Confidence on true label")
+    chrome.find_elements("css selector", ".bh-radio input")[1].click()
+    choose(chrome, 6, "≤")
+    box.clear()
+    box.send_keys("-0.2", Keys.ENTER)
+    wait_until(lambda: query_of(chrome).get("bcmp") == "le" and query_of(chrome).get("bmin") == "-0.2"
+               and query_of(chrome).get("bmetric") == "conf")
+    wait_until(lambda: any(t.startswith("-0.") for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='c3']")))
+    values = [float(t) for t in texts(chrome, ".bh-grid .ag-center-cols-container .bh-cell") if t]
+    assert values and min(values) <= -0.2
+    screenshot(chrome, "behaviors_threshold_drops")
+    link = chrome.current_url  # a copied link restores the direction
+    chrome.get("about:blank")
+    chrome.get(link)
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='i']")
+    assert "≤" in chrome.find_elements("css selector", ".bh-controls .bh-control")[6].text
+
+
+def test_demo_new_errors_sort_first_and_pass_the_threshold(demo_ctx, serve, chrome):
+    url = serve(demo_ctx) + "/compare?models=base,mag70,mag90&bmetric=moreerr&bsort=mag70"
+    chrome.get(url)
+    wait_until(lambda: len([t for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='c1']") if t]) >= 10)
+    mag70 = [t for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='c1']") if t]
+    assert "—" not in mag70
+    new = mag70.count("new errors")
+    assert new > 0 and mag70[:new] == ["new errors"] * new  # the classes compression broke come first
+    assert "and new errors" in chrome.find_element("css selector", ".bh-summary").text
+    screenshot(chrome, "behaviors_demo_new_errors")
+    chrome.get(url + "&bmin=1")
+    wait_until(lambda: "new errors" in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='c1']"))
+    shown = [t for t in texts(chrome, ".bh-grid .ag-center-cols-container [col-id='c1']") if t]
+    assert shown.count("new errors") == new

@@ -204,3 +204,61 @@ def test_group_restriction_from_the_url_is_validated(ctx):
         assert by_id(tree, ui.CHIP).style == {"display": "none"}
     tree = ui.layout(ctx, query(brows="exemplars", bgroup="class:1"), [])
     assert by_id(tree, ui.url_part("behaviors")).data["bgroup"] == "class:1"
+
+
+# ----------------------------------------------------------------------------- threshold: step and direction
+
+def test_threshold_direction_is_read_validated_and_written(ctx):
+    notices = []
+    tree = ui.layout(ctx, query(bmetric="conf", brel="1", bmin="-0.1", bcmp="le"), notices)
+    assert not notices
+    state = by_id(tree, ui.STATE).data
+    assert state["threshold"] == -0.1 and state["direction"] == "le"
+    assert by_id(tree, ui.CONTROL["dir"]).value == "le"
+    assert by_id(tree, ui.url_part("behaviors")).data["bcmp"] == "le"
+    notices = []
+    tree = ui.layout(ctx, query(bmin="0.2", bcmp="gt"), notices)
+    assert len(notices) == 1 and "bcmp" in notices[0]
+    assert by_id(tree, ui.STATE).data["direction"] == "ge"
+    assert by_id(tree, ui.url_part("behaviors")).data["bcmp"] is None  # the default is left out
+
+
+def test_threshold_direction_from_the_control_filters_drops(ctx):
+    values = dict(mode="instances", attr=None, metric="conf", rel="rel", filt="all", min=-0.2, flips=1)
+    le, *_ = ui.on_controls(ctx, SELECTION, dict(values, dir="le"), None, version=10)
+    ge, *_ = ui.on_controls(ctx, SELECTION, dict(values, dir="ge"), None, version=11)
+    bad, *_ = ui.on_controls(ctx, SELECTION, dict(values, dir="<script>"), None, version=12)
+    assert le.direction == "le" and ge.direction == "ge" and bad.direction == "ge"
+    assert ui.url_params(le, None)["bcmp"] == "le" and ui.url_params(ge, None)["bcmp"] is None
+    table = ui.table_for(ctx, MODELS)
+    drops = ui.view_for(ctx, table, le)
+    assert 0 < drops.row_count < ui.view_for(ctx, table, ge).row_count
+    assert (drops.shown[1:, drops.order] <= -0.2).any(axis=0).all()
+
+
+def test_threshold_steps_follow_the_metric(ctx):
+    tree = ui.layout(ctx, query(bmetric="conf"), [])
+    assert by_id(tree, ui.STEP).data == 0.01
+    assert by_id(tree, ui.STEPPER[True]).title == "Raise the threshold by 0.01"
+    kl = by_id(ui.layout(ctx, query(bmetric="kl"), []), ui.STEP).data
+    table = ui.table_for(ctx, MODELS)
+    state, _ = ui.state_from_query(ctx, {"bmetric": "kl"}, [], MODELS)
+    assert kl == ui.step_for(ctx, MODELS, state) == ui.B.threshold_step(ui.view_for(ctx, table, state))
+    assert ui.step_for(ctx, [], state) == 0.01
+
+
+def test_stepper_clicks_move_on_the_step_grid(ctx):
+    assert ui.on_step(0.5, 0.01, True) == 0.51  # the QA case: 0.5 then + used to give 2
+    assert ui.on_step(0.5, 0.01, False) == 0.49
+    assert ui.on_step(None, 0.01, True) == 0.01  # from "off"
+    assert ui.on_step(0.5, None, True) == 0.51 and ui.on_step(0.5, -1, True) == 0.51  # a bad step: 0.01
+    assert ui.on_step(float("nan"), 0.1, True) == 0.1
+
+
+def test_new_errors_are_named_in_rows_and_summary(ctx):
+    values = dict(mode="instances", attr=None, metric="moreerr", rel="abs", filt="newerr", min=1e6, flips=1, dir="ge")
+    state, _, _, status, _ = ui.on_controls(ctx, SELECTION, values, None, version=13)
+    assert "and new errors" in json.dumps([s.to_plotly_json() for s in status], default=str)
+    rows = all_rows(ctx, ui.state_to_dict(state, None))
+    assert rows["rowCount"] > 0  # base right, a model wrong: +inf passes even a huge threshold
+    assert all("new errors" in [r[f"c{j}"] for j in range(1, len(MODELS))] for r in rows["rowData"])

@@ -107,3 +107,37 @@ def test_demo_batchnorm_pruned_by_global_spared_by_layerwise(demo_ctx, serve, ch
     wait_for(chrome, "img.hist", count=28)
     assert "missing" not in chrome.find_element(By.CSS_SELECTOR, ".layers-table").text
     screenshot(chrome, "layers_demo_activations")
+
+
+def test_metrics_only_experiment_shows_the_explanation_without_controls(synthetic_ctx, serve, chrome):
+    from selenium.webdriver.common.by import By
+
+    url = serve(synthetic_ctx)
+    chrome.get(f"{url}/compare?models=root0,m2&tab=layers&lmode=weights")
+    wait_for(chrome, ".layers .layers-empty")
+    assert "metrics only" in chrome.find_element(By.CSS_SELECTOR, ".layers .layers-empty").text
+    assert not chrome.find_elements(By.CSS_SELECTOR, ".layers-controls")
+    screenshot(chrome, "layers_metrics_only")
+    # opened on the other tab, then switched: the explanation is already there
+    chrome.get(f"{url}/compare?models=root0,m2")
+    wait_for(chrome, ".tab")
+    next(t for t in chrome.find_elements(By.CSS_SELECTOR, ".tab") if t.text.strip() == "Layers").click()
+    wait_until(lambda: "tab=layers" in chrome.current_url)
+    assert chrome.find_element(By.CSS_SELECTOR, ".layers .layers-empty").is_displayed()
+    assert not chrome.find_elements(By.CSS_SELECTOR, ".layers-controls")
+    chrome.find_elements(By.CSS_SELECTOR, ".compare-page .controls .control")[1].click()  # a new base
+    option = wait_for(chrome, "[role='option']", count=2)[-1]
+    chrome.execute_script("arguments[0].click()", option)
+    wait_until(lambda: "base=m2" in chrome.current_url)
+    time.sleep(1)
+    assert chrome.find_element(By.CSS_SELECTOR, ".layers .layers-empty").is_displayed()
+    errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert not errors and not chrome.find_elements(By.CSS_SELECTOR, ".dash-fe-error__title")
+
+
+def test_unknown_open_modules_in_a_link_keep_the_default_expansion(tiny_app_ctx, serve, chrome):
+    url = serve(tiny_app_ctx)
+    chrome.get(f"{url}/compare?models=base,copy,pruned&tab=layers&lopen=ghost")
+    wait_for(chrome, ".layers-row", count=6)
+    assert rows(chrome) == ["features", "features.0", "features.1", "head", "head.1", "head.3"]
+    assert "unknown module" in chrome.find_element("css selector", "body").text

@@ -197,3 +197,30 @@ def test_sort_by_model_is_validated(ctx):
     assert [o["value"] for o in dropdown["props"]["options"]] == ["copy", "pruned"]
     body, _, part = ui.update(ctx, SEL, "layers", state(sort="change", sortby="copy"), ui.SORTBY, "copy")
     assert part == {"lsort": "change", "lsortby": "copy"}
+
+
+def test_metrics_only_layout_has_the_explanation_and_no_controls(synthetic_ctx):
+    for tab in ("layers", "behaviors"):  # opened on either tab: no callback needs to draw it later
+        page = as_json(ui.layout(synthetic_ctx, {"models": "root0,m5", "tab": tab, "lmode": "weights"}, []))
+        ids = [n["props"].get("id") for n in walk(page)]
+        assert ui.MODE not in ids and ui.SORT not in ids and ui.EXPAND not in ids, tab
+        assert not by_class(page, "layers-controls")
+        assert ui.NO_TASK in texts(page)
+        assert {"cnc": "url-part", "role": "layers"} not in ids  # no output of the callback: it never fires
+
+
+def test_open_list_of_only_unknown_names_falls_back_to_the_default(ctx):
+    notices: list[str] = []
+    page = as_json(ui.layout(ctx, {"models": "base,copy,pruned", "tab": "layers", "lopen": "ghost,other"}, notices))
+    assert any("2 unknown module" in n for n in notices)  # the notice stays
+    default = as_json(ui.layout(ctx, {"models": "base,copy,pruned", "tab": "layers"}, []))
+    names = lambda p: [n["props"]["title"] for n in by_class(p, "module-name")]  # noqa: E731
+    assert names(page) == names(default) == ["features", "features.0", "features.1", "head", "head.1", "head.3"]
+    part = next(n for n in walk(page) if n["props"].get("id") == {"cnc": "url-part", "role": "layers"})
+    assert "lopen" not in part["props"]["data"]
+    # through the callback too: the stored list is cleaned to the default
+    body, stored, part = ui.update(ctx, SEL, "layers", state(open=["ghost"]), None, None)
+    assert stored is None and "lopen" not in part and len(by_class(as_json(body), "layers-row")) == 6
+    # some names known: those are kept (and only those)
+    _, stored, part = ui.update(ctx, SEL, "layers", state(open=["ghost", "head"]), None, None)
+    assert stored == ["head"] and part == {"lopen": "head"}

@@ -19,8 +19,12 @@ Conventions
   below at `EPS` = 1e-7 inside the log (not renormalized). A class the base gives probability 0
   contributes 0; a class the model gives 0 but the base does not contributes p_b·log(p_b/EPS)
   (large but finite). Identical outputs give exactly 0.
-- "% more errors than base" is (err_model − err_base) / err_base, undefined (NaN, shown as "—")
-  when the base makes no errors in the row but the model does.
+- "% more errors than base" is (err_model − err_base) / err_base. Where the base makes no errors
+  in a row it is +0% if the model makes none either, and +∞ if the model does: compression
+  introduced errors there, the worst case. +∞ is shown as "new errors", sorts above every finite
+  value, passes any "≥" threshold and fails any "≤" one.
+- Row thresholds ("any model ≥ t" or "any model ≤ t") compare each compared (non-base) model's
+  shown value; undefined values (NaN) never pass.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ HIST_BINS = 16
 ROW_MODES = ("classes", "subgroups", "instances", "exemplars")
 INSTANCE_MODES = ("instances", "exemplars")
 FILTERS = ("all", "newerr", "fixed", "flipped")
+THRESHOLD_DIRECTIONS = ("ge", "le")  # keep rows where any model's value is >= / <= the threshold
 FILTER_LABELS = {
     "all": "All instances",
     "newerr": "Base right, a model wrong",
@@ -56,21 +61,24 @@ class MetricSpec:
     higher_is_worse: bool | None  # None: no harm direction (user scalars)
     base_value: float | None  # the base's own value when it is a constant (0 or 1), else None
     help: str = ""
+    step: float | None = None  # threshold stepper increment; None: adapt to the data's magnitude
+    inf_text: str | None = None  # how +inf reads (only metrics that define it)
 
 
 _BUILTIN = (
     MetricSpec("error", "Error rate", ".1%", "pp", True, None,
-               "Share of wrong predictions; relative: change in percentage points."),
+               "Share of wrong predictions; relative: change in percentage points.", step=0.01),
     MetricSpec("moreerr", "% more errors than base", "+.0%", "+.0%", True, 0.0,
-               "(model errors − base errors) / base errors."),
+               "(model errors − base errors) / base errors; \"new errors\" where the base made none.",
+               inf_text="new errors"),
     MetricSpec("flip", "Prediction flip rate", ".1%", ".1%", True, 0.0,
-               "Share of instances whose top-1 prediction differs from the base's."),
+               "Share of instances whose top-1 prediction differs from the base's.", step=0.01),
     MetricSpec("conf", "Confidence on true label", ".3f", "+.3f", False, None,
-               "Mean probability of the true class; relative: difference to the base."),
+               "Mean probability of the true class; relative: difference to the base.", step=0.01),
     MetricSpec("confabs", "|Δ confidence on true label|", ".3f", ".3f", True, 0.0,
-               "Mean absolute difference of the true-class probability."),
+               "Mean absolute difference of the true-class probability.", step=0.01),
     MetricSpec("confratio", "Confidence ratio (model / base)", ".3f", "+.1%", False, 1.0,
-               "Mean true-class probability of the model over the base's."),
+               "Mean true-class probability of the model over the base's.", step=0.01),
     MetricSpec("mse", "MSE of probabilities", ".2e", ".2e", True, 0.0,
                "Mean squared difference of the probability vectors."),
     MetricSpec("kl", "KL divergence (base ‖ model)", ".3g", ".3g", True, 0.0,
@@ -244,8 +252,7 @@ def metric_values(table: InstanceTable, metric: str, g: Grouping) -> np.ndarray:
     if metric == "error":
         return _group_means(~table.correct, g)
     if metric == "moreerr":
-        err = _group_means(~table.correct, g)
-        return _ratio(err, err[0]) - 1.0
+        return more_errors(_group_means(~table.correct, g))
     if metric == "flip":
         return _group_means(table.preds != table.preds[0], g)
     if metric == "conf":
@@ -271,6 +278,20 @@ def metric_values(table: InstanceTable, metric: str, g: Grouping) -> np.ndarray:
         means = _group_means(values, g)
         return _ratio(means, means[0])
     raise KeyError(metric)
+
+
+def more_errors(err: np.ndarray) -> np.ndarray:
+    """[M, rows] error rates -> (err − err_base) / err_base; base without errors: 0 or +inf.
+
+    +inf marks rows where compression introduced errors the base never made, so they sort and
+    filter as the worst rows instead of disappearing as undefined.
+    """
+    base = np.broadcast_to(err[0], err.shape)
+    zero = base < EPS
+    out = np.zeros(err.shape)
+    np.divide(err - base, np.where(zero, 1.0, base), out=out, where=~zero)
+    out[zero & (err >= EPS)] = np.inf
+    return np.where(np.isnan(err) | np.isnan(base), np.nan, out)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -384,14 +405,15 @@ class ViewState:
     metric: str = "error"
     rel: bool = False
     filt: str = "all"
-    threshold: float | None = None  # keep rows where any non-base model's shown value >= this
+    threshold: float | None = None  # keep rows where any non-base model's shown value is >= (or <=) this
+    direction: str = "ge"  # "ge" or "le": which side of the threshold is kept
     min_flips: int = 1  # exemplars: prediction changed in at least this many models
     sort: str | None = None  # a model id, "flips", "n" or "row"; None = natural order
     desc: bool = True
     group: str | None = None  # instance modes: only instances of this `Group` (its key)
 
     def key(self) -> tuple:
-        return (self.mode, self.attribute, self.metric, self.rel, self.filt, self.threshold,
+        return (self.mode, self.attribute, self.metric, self.rel, self.filt, self.threshold, self.direction,
                 self.min_flips, self.sort, self.desc, self.group)
 
 
@@ -437,9 +459,9 @@ def build_view(table: InstanceTable, state: ViewState, specs: dict[str, MetricSp
     order = _sort(table, state, shown, g, order)
     sub = shown if order.size == shown.shape[1] else shown[:, order]  # rows kept, in any order
     others = sub[1:] if sub.shape[0] > 1 and state.rel else sub  # the base is all zeros when relative
-    lo, hi = np.nanmin(others, initial=np.inf), np.nanmax(others, initial=-np.inf)
-    scale = float(max(abs(lo), abs(hi))) if np.isfinite(lo) else 0.0
-    signed = bool(np.isfinite(lo) and lo < 0)
+    finite = others[np.isfinite(others)]  # +inf ("new errors") draws a full bar, not the scale
+    scale = float(np.abs(finite).max()) if finite.size else 0.0
+    signed = bool(np.nanmin(others, initial=0.0) < 0)
     edges, hists = _histograms(sub)
     return View(state, spec, table.models, g.names, g.counts, shown, order, scale, signed, edges, hists,
                 group, int(within.sum()) if within is not None else 0)
@@ -465,7 +487,8 @@ def _row_mask(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grou
             keep &= table.flips >= max(1, state.min_flips)
     if state.threshold is not None and shown.shape[0] > 1:
         with np.errstate(invalid="ignore"):
-            keep &= (shown[1:] >= state.threshold).any(axis=0)
+            passes = shown[1:] <= state.threshold if state.direction == "le" else shown[1:] >= state.threshold
+            keep &= passes.any(axis=0)
     return keep
 
 
@@ -486,25 +509,53 @@ def _sort(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping
         key = shown[table.models.index(sort), order]
     else:
         return order
-    key = np.where(np.isfinite(key), key, -np.inf if state.desc else np.inf)  # undefined values last
-    idx = np.argsort(-key if state.desc else key, kind="stable")
+    # undefined values last in either direction; +inf ("new errors") is the largest value
+    idx = np.lexsort((-key if state.desc else key, np.isnan(key)))
     return order[idx]
 
 
 def _histograms(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-model histograms [M, bins] on shared edges (one bincount, NaNs left out)."""
+    """Per-model histograms [M, bins] on shared edges over the finite values (one bincount).
+
+    NaNs are left out; ±inf values are counted in the outermost bins.
+    """
     m = values.shape[0]
-    finite = np.isfinite(values)
-    if not finite.any():
+    finite, counted = np.isfinite(values), ~np.isnan(values)
+    if not counted.any():
         return np.linspace(0, 1, HIST_BINS + 1), np.zeros((m, HIST_BINS), dtype=np.int64)
-    lo, hi = float(values[finite].min()), float(values[finite].max())
+    lo, hi = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 0.0)
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, HIST_BINS + 1)
-    with np.errstate(invalid="ignore"):
-        bins = np.clip(((values - lo) * (HIST_BINS / (hi - lo))).astype(np.int64), 0, HIST_BINS - 1)
-    flat = (bins + HIST_BINS * np.arange(m)[:, None])[finite]
+    clipped = np.clip(np.where(counted, values, lo), lo, hi)
+    bins = np.clip(((clipped - lo) * (HIST_BINS / (hi - lo))).astype(np.int64), 0, HIST_BINS - 1)
+    flat = (bins + HIST_BINS * np.arange(m)[:, None])[counted]
     return edges, np.bincount(flat, minlength=m * HIST_BINS).reshape(m, HIST_BINS)
+
+
+def threshold_step(view: View) -> float:
+    """The threshold stepper's increment for a view: the metric's own (0.01 for rates and
+    probabilities), else a tenth of the largest shown value's order of magnitude (0.1 for values
+    up to ~9, 1e-4 for MSEs around 1e-3), so a few clicks move through the data's range."""
+    if view.spec.step is not None:
+        return view.spec.step
+    if not view.scale > 0:
+        return 0.01
+    return float(10.0 ** max(-12, min(12, math.floor(math.log10(view.scale)) - 1)))
+
+
+def step_threshold(value: float | None, step: float, up: bool) -> float:
+    """The next threshold on the step grid above (or below) `value` (from 0 when unset).
+
+    Snapping to the grid keeps typed values like 0.5 on round numbers (0.51, not 1.5); rounding
+    to the step's decimals drops float noise (0.1 + 0.2 reads 0.3)."""
+    if not step > 0:
+        raise ValueError("step must be positive")
+    v = 0.0 if value is None or not math.isfinite(value) else float(value)
+    k = v / step
+    n = math.floor(k + 1e-9) + 1 if up else math.ceil(k - 1e-9) - 1
+    decimals = max(0, -math.floor(math.log10(step))) + 1
+    return round(n * step, decimals) + 0.0  # + 0.0: no "-0"
 
 
 # ----------------------------------------------------------------------------- output
@@ -541,7 +592,10 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
         for j in range(len(view.models)):
             v = float(view.shown[j, r])
             words = _INSTANCE_WORDS.get((view.spec.id, view.state.rel)) if view.instance_rows else None
-            row[f"c{j}"] = words.get(round(v), "—") if words and math.isfinite(v) else format_number(v, fmt)
+            if words and math.isfinite(v):
+                row[f"c{j}"] = words.get(round(v), "—")
+            else:
+                row[f"c{j}"] = view.spec.inf_text if v == math.inf and view.spec.inf_text else format_number(v, fmt)
             row[f"c{j}_b"] = bar_fraction(v, view.scale)
             row[f"c{j}_h"] = harm(v, view.spec, view.state.rel)
         rows.append(row)
@@ -558,14 +612,17 @@ _INSTANCE_WORDS = {
 
 
 def bar_fraction(value: float, scale: float) -> float:
-    if not math.isfinite(value) or scale <= 0:
+    """value / scale in [-1, 1]; ±inf is a full bar, NaN none."""
+    if math.isinf(value):
+        return math.copysign(1.0, value)
+    if math.isnan(value) or scale <= 0:
         return 0.0
     return round(max(-1.0, min(1.0, value / scale)), 4)
 
 
 def harm(value: float, spec: MetricSpec, rel: bool) -> int:
     """1 when the value means the model is worse than the base, -1 better, 0 neutral/unknown."""
-    if spec.higher_is_worse is None or not math.isfinite(value):
+    if spec.higher_is_worse is None or math.isnan(value):
         return 0
     baseline = 0.0 if rel else spec.base_value
     if baseline is None:

@@ -6,7 +6,9 @@ shows each model's distribution. The table is an AG Grid with the infinite row m
 filters, sorts and pages (cnc.analysis.behaviors); the browser only ever holds one block of rows.
 Per-(selection, base) arrays and per-view orderings are memoized (bounded) so paging, sorting and
 filtering stay cheap. Clicking a class or subgroup row drills down to its instances (a removable
-"Only class 8 ×" chip). URL keys: brows battr bmetric brel bfilt bmin bflips bsort bdir bgroup bi.
+"Only class 8 ×" chip). The row threshold keeps rows where any compared model's value is ≥ or ≤ a
+number; its − / + buttons step by an amount that fits the metric (0.01 for rates and probabilities,
+adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips bsort bdir bgroup bi.
 """
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ STATUS = cid(NAME, "status")
 TABLE = cid(NAME, "table")
 DETAIL = cid(NAME, "detail")
 BODY = cid(NAME, "body")
-CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips")}
+CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips", "dir")}
+STEP = cid(NAME, "step")  # the threshold's current step (a store)
+STEPPER = {up: cid(NAME, "stepper", to="up" if up else "down") for up in (False, True)}
 WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips")}
 CHIP = cid(NAME, "chip")
 CHIP_LABEL = cid(NAME, "chip", part="label")
@@ -114,6 +118,7 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
         s.threshold = parse_float(query["bmin"])
         if s.threshold is None:
             notices.append("Ignored the row threshold in the link: not a number.")
+    s.direction = take("bcmp", B.THRESHOLD_DIRECTIONS, "ge")
     s.min_flips = _int(query.get("bflips"), 1, 1, 1000, notices, "bflips")
     s.sort = take("bsort", sort_keys(s.mode, models), None)
     s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
@@ -165,6 +170,7 @@ def url_params(state: B.ViewState, inst: int | None) -> dict:
         "brel": "1" if state.rel else None,
         "bfilt": state.filt if state.filt != "all" else None,
         "bmin": state.threshold,
+        "bcmp": state.direction if state.direction != "ge" else None,
         "bflips": state.min_flips if state.min_flips != 1 else None,
         "bsort": state.sort,
         "bdir": "asc" if state.sort and not state.desc else None,
@@ -204,9 +210,11 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     specs = B.metric_specs(_scalar_names(ctx, models))
     attrs = list(task.get("attributes", {}))
     grid, status = render_table(ctx, models, state, version=0)
+    step = step_for(ctx, models, state)
     return html.Div([
         dcc.Store(id=url_part(NAME), data=url_params(state, inst)),
         dcc.Store(id=STATE, data=state_to_dict(state, inst)),
+        dcc.Store(id=STEP, data=step),
         html.Div([
             _control("Rows", dcc.Dropdown(id=CONTROL["mode"], clearable=False, value=state.mode, options=[
                 {"label": MODE_LABELS[m], "value": m, "disabled": m == "subgroups" and not attrs}
@@ -226,10 +234,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
             _control("Changed in ≥ models", dcc.Input(id=CONTROL["flips"], type="number", min=1, step=1,
                                                       value=state.min_flips, debounce=True),
                      WRAP["flips"], visible=state.mode == "exemplars"),
-            _control("Any model ≥", dcc.Input(id=CONTROL["min"], type="number", value=state.threshold,
-                                              debounce=True, placeholder="off"),
-                     title="Keep rows where at least one compared model's shown value reaches this "
-                           "(raw units: 0.05 means 5% or 5 pp)"),
+            threshold_control(state, step),
         ], className="bh-controls"),
         group_chip(ctx, state),
         html.Div(status, id=STATUS, className="bh-status"),
@@ -238,6 +243,39 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
             html.Div(detail_panel(ctx, models, inst), id=DETAIL, className="bh-detail"),
         ], id=BODY, className=body_class(state)),
     ], className="bh-tab")
+
+
+def threshold_control(state: B.ViewState, step: float) -> html.Div:
+    """"Any model [≥|≤] [− value +]": own − / + buttons (Dash's step by 1 and its `step` prop
+    would mark typed values off the grid invalid), so the input accepts any number."""
+    return html.Div([
+        html.Span("Any model", className="bh-label"),
+        html.Div([
+            dcc.Dropdown(id=CONTROL["dir"], value=state.direction, clearable=False, searchable=False,
+                         options=[{"label": "≥", "value": "ge"}, {"label": "≤", "value": "le"}],
+                         className="bh-dir"),
+            html.Div([
+                dcc.Input(id=CONTROL["min"], type="number", value=state.threshold, debounce=True,
+                          placeholder="off", className="bh-threshold"),
+                html.Button("−", id=STEPPER[False], n_clicks=0, className="bh-step bh-step-down",
+                            title=step_title(step, False), **{"aria-label": "Lower the threshold"}),
+                html.Button("+", id=STEPPER[True], n_clicks=0, className="bh-step bh-step-up",
+                            title=step_title(step, True), **{"aria-label": "Raise the threshold"}),
+            ], className="bh-stepper"),
+        ], className="bh-threshold-row"),
+    ], className="bh-control", role="group", **{"aria-label": "Row threshold"},
+        title="Keep rows where at least one compared model's shown value is ≥ (or ≤) this, in raw units: "
+              "0.05 means 5% or 5 pp. Choose ≤ to find drops (confidence, ratios). Empty: off.")
+
+
+def step_title(step: float, up: bool) -> str:
+    return f"{'Raise' if up else 'Lower'} the threshold by {step:g}"
+
+
+def step_for(ctx: AppContext, models: list[str], state: B.ViewState) -> float:
+    """The threshold step for the shown view (0.01 without data)."""
+    table = table_for(ctx, models) if models else None
+    return B.threshold_step(view_for(ctx, table, state)) if table is not None else 0.01
 
 
 def group_chip(ctx: AppContext, state: B.ViewState) -> html.Div:
@@ -302,6 +340,8 @@ def summary_text(view: B.View, table: B.InstanceTable, class_names: list[str] = 
     mode = "relative to the base" if view.state.rel else "absolute values"
     fmt = view.spec.rel_fmt if view.state.rel else view.spec.abs_fmt
     span = f"distributions span {B.format_number(view.edges[0], fmt)} … {B.format_number(view.edges[-1], fmt)}"
+    if view.spec.inf_text and np.isposinf(view.shown[1:][:, view.order]).any():
+        span += f" and {view.spec.inf_text}"
     if view.instance_rows and view.group:
         rows = (f"{view.row_count:,} of {view.group_size:,} instances in {view.group.label(list(class_names))} "
                 f"({table.n:,} in all)")
@@ -380,6 +420,7 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     state.filt = values["filt"] if values["filt"] in B.FILTERS else "all"
     thr = values["min"]
     state.threshold = float(thr) if isinstance(thr, (int, float)) and np.isfinite(thr) else None
+    state.direction = values.get("dir") if values.get("dir") in B.THRESHOLD_DIRECTIONS else "ge"
     flips = values["flips"]
     state.min_flips = int(flips) if isinstance(flips, (int, float)) and flips >= 1 else 1
     if state.sort not in sort_keys(state.mode, models):
@@ -392,6 +433,13 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
         state.group = None
     children, status = render_table(ctx, models, state, version)
     return state, inst, children, status, detail_panel(ctx, models, inst)
+
+
+def on_step(value: Any, step: Any, up: bool) -> float:
+    """A − / + click on the threshold: the next value on the step grid (bad inputs: from 0, step 0.01)."""
+    number = float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+    size = float(step) if isinstance(step, (int, float)) and step > 0 else 0.01
+    return B.step_threshold(number, size, up)
 
 
 def on_group_click(ctx: AppContext, click: dict | None, selection: dict | None, current: dict | None) -> dict | None:
@@ -446,23 +494,36 @@ def register(app, ctx: AppContext) -> None:
         Output(STATUS, "children"), Output(DETAIL, "children"),
         Output(WRAP["attr"], "style"), Output(WRAP["filt"], "style"), Output(WRAP["flips"], "style"),
         Output(BODY, "className"), Output(CHIP_LABEL, "children"), Output(CHIP, "style"),
+        Output(STEP, "data"), Output(STEPPER[False], "title"), Output(STEPPER[True], "title"),
         Input(SELECTION, "data"), *(Input(CONTROL[k], "value") for k in CONTROL), Input(UNCHIP, "n_clicks"),
         State(STATE, "data"),
         prevent_initial_call=True,
     )
-    def update(selection, mode, attr, metric, rel, filt, thr, flips, _unchip, current):
-        values = dict(mode=mode, attr=attr, metric=metric, rel=rel, filt=filt, min=thr, flips=flips)
+    def update(selection, mode, attr, metric, rel, filt, thr, flips, direction, _unchip, current):
+        values = dict(mode=mode, attr=attr, metric=metric, rel=rel, filt=filt, min=thr, flips=flips, dir=direction)
         # a fresh grid id per change: the grid remounts and drops its cached blocks (unique across workers)
         version = uuid.uuid4().hex[:10]
         state, inst, children, status, detail = on_controls(ctx, selection, values, current, version,
                                                             drop_group=callback_context.triggered_id == UNCHIP)
         hide = {"display": "none"}
         chip = chip_text(ctx, state)
+        step = step_for(ctx, (selection or {}).get("models") or [], state)
         return (state_to_dict(state, inst), url_params(state, inst), children, status, detail,
                 None if state.mode == "subgroups" else hide,
                 None if state.mode in B.INSTANCE_MODES else hide,
                 None if state.mode == "exemplars" else hide, body_class(state),
-                chip or "", None if chip else hide)
+                chip or "", None if chip else hide, step, step_title(step, False), step_title(step, True))
+
+    @app.callback(
+        Output(CONTROL["min"], "value"),
+        Input(STEPPER[False], "n_clicks"), Input(STEPPER[True], "n_clicks"),
+        State(CONTROL["min"], "value"), State(STEP, "data"),
+        prevent_initial_call=True,
+    )
+    def stepped(_down, _up, value, step):
+        """− / +: the next threshold on the metric's step grid (the value change re-renders via `update`)."""
+        up = callback_context.triggered_id == STEPPER[True]
+        return on_step(value, step, up)
 
     @app.callback(
         Output(grid_id(ALL), "getRowsResponse"),

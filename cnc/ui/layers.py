@@ -44,6 +44,9 @@ SVG_W, SVG_H, SVG_UNITS = 120, 30, 60
 N_CAT = len(L.CATEGORIES)
 FLAT_LIMIT = 150  # rows of a sorted (flat) view
 SORT_PHRASES = {"change": "most changed", "spread": "most differently changed", "sparsity": "sparsest"}
+NO_TASK = ("This experiment has metrics only: it declares no task (model loader and evaluation data), so "
+           "there are no weights or activations to compare. Add a `task` section to the config and run the "
+           "precompute to use the Layers tab.")
 
 
 # ---------------------------------------------------------------- state (URL) -----------------
@@ -234,9 +237,7 @@ def render_body(ctx: AppContext, selection: dict | None, state: dict,
     """(body component, state cleaned of stale module names and sort model). Never raises on
     missing data: explains instead."""
     if ctx.task_hash is None:
-        return _explain("This experiment has metrics only: it declares no task (model loader and "
-                        "evaluation data), so there are no weights or activations to compare. Add a "
-                        "`task` section to the config and run the precompute to use the Layers tab."), state
+        return _explain(NO_TASK), state
     models = [m for m in (selection or {}).get("models", []) if m in ctx.experiment.models]
     base = (selection or {}).get("base")
     if not models or base not in models:
@@ -257,7 +258,8 @@ def render_body(ctx: AppContext, selection: dict | None, state: dict,
         known = [n for n in stored if n in table.tree.index]
         if len(known) < len(stored) and notices is not None:
             notices.append(f"Ignored {len(stored) - len(known)} unknown module name(s) in lopen from the link.")
-        stored = known
+        # none known (another model's names, a typo): the default expansion, not everything collapsed
+        stored = known if known or not stored else None
     state = {**state, "open": stored}
     sortby = models.index(state["sortby"]) if state.get("sortby") else None
     rows = L.visible_rows(table, state["sort"], open_set(table.tree, stored), sortby)
@@ -422,6 +424,11 @@ def _why_no_layers(ctx: AppContext, model_id: str) -> str:
 
 
 def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
+    """The tab from the URL. A metrics-only experiment gets the explanation alone (like the
+    Behaviors tab): no controls for data that cannot exist. None of the callback's outputs is in
+    the layout either (no url part: the tab has no URL state here), so Dash never fires it."""
+    if ctx.task_hash is None:
+        return html.Div(_explain(NO_TASK), className="layers")
     from cnc.pages.compare import ordered, selection_from_query  # the page owns the selection
 
     state = state_from_query(query, notices)

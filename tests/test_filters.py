@@ -57,7 +57,7 @@ def test_url_round_trip_with_awkward_metric_names():
 
 def test_hostile_filter_urls_are_dropped_with_notices():
     exp = exp3()
-    for raw in ["f.acc=abc:", "f.acc=1:2:3", "f.acc=nan:", "f.acc=:inf", "f.acc=5:1", "f.acc=0.5",
+    for raw in ["f.acc=abc:", "f.acc=1:2:3", "f.acc=nan:", "f.acc=:inf", "f.acc=0.5",
                 "f.nope=1:2", "f.%3Cscript%3E=1:2", "f.acc=" + "9" * 5000 + ":"]:
         notices: list[str] = []
         got = parse_filters(parse_query("?" + raw), exp, notices)

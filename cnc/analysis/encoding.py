@@ -1,7 +1,9 @@
 """Colour and size encodings of metrics, and hover text, shared by the map and the scatterplot.
 
 Colour is oriented by the metric's direction so "better" is always the bright end of the scale;
-missing values get a neutral grey (never the colour of zero). Ranges are the data's, so a metric
+missing values get a neutral grey (never the colour of zero). A missing size value gets the middle
+size (never the size of the smallest value) and renderers draw it hollow (`size_missing`). Ranges
+are the data's, so a metric
 declared 0..1 whose models span 0.90..0.95 still uses the whole scale.
 """
 from __future__ import annotations
@@ -67,9 +69,13 @@ class SizeScale:
     min_px: float = 14.0
     max_px: float = 40.0
 
+    @property
+    def missing_px(self) -> float:
+        return round((self.min_px + self.max_px) / 2, 1)
+
     def size(self, value: float | None) -> float:
         if is_missing(value):
-            return self.min_px
+            return self.missing_px
         t = 0.5 if self.hi == self.lo else (value - self.lo) / (self.hi - self.lo)
         return round(self.min_px + (self.max_px - self.min_px) * min(1.0, max(0.0, t)), 1)
 
@@ -97,6 +103,13 @@ def sizes(exp: Experiment, metric: str | None, min_px: float = 14.0, max_px: flo
     if scale is None:
         return [(min_px + max_px) / 2] * len(exp.models)
     return [scale.size(m.metrics.get(metric)) for m in exp.models.values()]
+
+
+def size_missing(exp: Experiment, metric: str | None) -> list[bool]:
+    """Per model: is its size value missing (drawn hollow)? All False when nothing is sized."""
+    if size_scale(exp, metric) is None:
+        return [False] * len(exp.models)
+    return [is_missing(m.metrics.get(metric)) for m in exp.models.values()]
 
 
 def shown_metrics(exp: Experiment) -> list[Metric]:

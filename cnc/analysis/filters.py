@@ -2,7 +2,9 @@
 
 Filters combine with AND. A model whose value is missing for a filtered metric does not pass: a
 budget cannot be confirmed for an unknown value. URL form: one key per filter, `f.<metric>=lo:hi`
-with either bound empty (so metric names may hold any character).
+with either bound empty (so metric names may hold any character), in the metric's stored unit.
+Users see and type bounds in the metric's displayed unit: a percentage metric (format ending in
+`%`) stores 0.9 but shows and accepts 90.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnc.experiment import Experiment, is_missing
+from cnc.experiment import Experiment, Metric, is_missing
+from cnc.format import format_metric
 from cnc.urlstate import parse_float
 
 PREFIX = "f."
@@ -68,17 +71,52 @@ def parse_filters(query: dict[str, str], exp: Experiment, notices: list[str]) ->
         parts = raw.split(":")
         lo = parse_float(parts[0]) if parts[0] else None
         hi = parse_float(parts[1]) if len(parts) == 2 and parts[1] else None
-        bad = (len(parts) != 2 or (parts[0] and lo is None) or (parts[1] and hi is None)
-               or (lo is not None and hi is not None and lo > hi))
-        if bad:
+        if len(parts) != 2 or (parts[0] and lo is None) or (parts[1] and hi is None):
             notices.append(f"Ignored the filter {metric[:60]!r}={raw[:40]!r} from the link: "
                            f"expected min:max (either may be empty).")
             continue
         if len(out) >= MAX_FILTERS:
             notices.append(f"Ignored filters beyond the first {MAX_FILTERS} from the link.")
             break
+        if lo is not None and hi is not None and lo > hi:
+            lo, hi = hi, lo  # as when typed reversed in the card
         out.append(Filter(metric, lo, hi))
     return out
+
+
+def display_factor(metric: Metric) -> float:
+    """Displayed value = stored value * factor: 100 for percentage formats, else 1."""
+    return 100.0 if (metric.format or "").endswith("%") else 1.0
+
+
+def to_display(metric: Metric, value: float | None) -> float | None:
+    """A stored bound as the user reads it (rounded so 0.9512 shows as 95.12, not 95.12000000000001)."""
+    factor = display_factor(metric)
+    if value is None or factor == 1:
+        return value
+    return float(f"{value * factor:.10g}")
+
+
+def from_display(metric: Metric, value: float | None) -> float | None:
+    """A typed bound (display unit) in the stored unit."""
+    factor = display_factor(metric)
+    if value is None or factor == 1:
+        return value
+    return float(f"{value / factor:.10g}")
+
+
+def range_warning(exp: Experiment, f: Filter) -> str | None:
+    """A sentence when a bound lies outside the data (a likely unit slip: "0.9" meant as 90%),
+    so "0 of N pass" is never silent."""
+    vals = [v for v in exp.metric_values(f.metric) if not is_missing(v)]
+    if not vals or f.metric not in exp.metrics:
+        return None
+    metric, lo, hi = exp.metrics[f.metric], min(vals), max(vals)
+    if f.lo is not None and f.lo > hi:
+        return f"Min is above every model (highest {format_metric(metric, hi)})."
+    if f.hi is not None and f.hi < lo:
+        return f"Max is below every model (lowest {format_metric(metric, lo)})."
+    return None
 
 
 def filter_params(filters: list[Filter]) -> dict[str, str]:

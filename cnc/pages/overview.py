@@ -185,7 +185,11 @@ def scatter_outputs(exp: Experiment, x: str | None, y: str | None, color: str | 
 
 def selection_after(exp: Experiment, trigger, prop: str, nodes, box, click, enabled, current, front_ids):
     """The selection callback's logic: which control fired (`trigger` id, `prop`) -> new selection,
-    or no_update when nothing changes."""
+    or no_update when nothing changes.
+
+    Scatter `selectedData`: a box or lasso carries its shape and replaces the selection; None is a
+    double-click deselect and clears it; a bare `{"points": []}` is what plotly emits when a redraw
+    (axis, encoding, filter change) drops its box, and leaves the selection alone."""
     current = current or []
     if trigger == model_map.GRAPH:
         new = next_selection(exp, "replace", current, enabled, model_map.node_models(exp, nodes))
@@ -195,6 +199,8 @@ def selection_after(exp: Experiment, trigger, prop: str, nodes, box, click, enab
             return no_update
         new = next_selection(exp, "replace", current, enabled, picked)
     elif trigger == scatter.GRAPH:
+        if box is not None and not scatter.is_user_selection(box):
+            return no_update  # a redraw dropped plotly's box: the app's selection stays
         new = next_selection(exp, "replace", current, enabled, scatter.selected_points(exp, box))
     elif trigger == scatter.SELECT_FRONT:
         new = next_selection(exp, "replace", current, enabled, front_ids)

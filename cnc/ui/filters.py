@@ -1,11 +1,17 @@
 """Filters (budgets): one card per metric with its histogram over all models and a range the user
 brushes on the histogram or types. Writes the filter list store and the enabled-models store.
+
+Bounds are typed and shown in the metric's displayed unit (percent for `%` formats) and stored in
+its own unit. Every redraw of a histogram clears plotly's brush and echoes an empty selection,
+which is ignored; a click on a histogram (no drag) clears that filter's range, clientside.
 """
 from __future__ import annotations
 
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
-from cnc.analysis.filters import Filter, enabled_models, from_data, histogram, to_data
+from cnc.analysis.filters import (Filter, display_factor, enabled_models, from_data, from_display, histogram,
+                                  range_warning, to_data, to_display)
 from cnc.experiment import Experiment, is_missing
 from cnc.ui.ids import cid
 from cnc.urlstate import parse_float
@@ -14,6 +20,7 @@ FILTERS = cid("filters", "data")
 ADD = cid("filters", "add")
 CARDS = cid("filters", "cards")
 COUNT = cid("filters", "count")
+CLEAR_HOOK = cid("filters", "clear-hook")
 IN_RANGE, OUT_RANGE = "#4c78a8", "#d9d9d9"
 
 
@@ -48,8 +55,9 @@ def card(exp: Experiment, f: Filter) -> html.Div:
     metric = exp.metrics[f.metric]
     values = exp.metric_values(f.metric)
     missing = sum(1 for v in values if is_missing(v))
-    present = [v for v in values if not is_missing(v)]
+    present = [to_display(metric, v) for v in values if not is_missing(v)]
     lo, hi = (f"{min(present):.4g}", f"{max(present):.4g}") if present else ("", "")
+    percent = display_factor(metric) != 1
     return html.Div([
         html.Div([
             html.Span(f"{metric.name}{f' ({metric.unit})' if metric.unit else ''}", className="filter-name"),
@@ -60,12 +68,14 @@ def card(exp: Experiment, f: Filter) -> html.Div:
         dcc.Graph(id=_part("hist", f.metric), figure=hist_figure(exp, f), className="filter-hist",
                   config={"displayModeBar": False}),
         html.Div([
-            dcc.Input(id=_part("lo", f.metric), type="number", value=f.lo, debounce=True, step="any",
-                      placeholder=f"min {lo}", className="range-input"),
+            dcc.Input(id=_part("lo", f.metric), type="number", value=to_display(metric, f.lo), debounce=True,
+                      step="any", placeholder=f"min {lo}", className="range-input"),
             html.Span("to"),
-            dcc.Input(id=_part("hi", f.metric), type="number", value=f.hi, debounce=True, step="any",
-                      placeholder=f"max {hi}", className="range-input"),
+            dcc.Input(id=_part("hi", f.metric), type="number", value=to_display(metric, f.hi), debounce=True,
+                      step="any", placeholder=f"max {hi}", className="range-input"),
+            html.Span("%", className="range-unit") if percent else None,
         ], className="filter-range"),
+        html.Div(range_warning(exp, f), id=_part("warn", f.metric), className="filter-warn"),
         html.Div(f"{missing} model(s) without a value never pass", className="filter-note") if missing else None,
     ], className="filter-card", **{"data-metric": f.metric})
 
@@ -85,6 +95,7 @@ def component(exp: Experiment, filters: list[Filter], n_pass: int) -> html.Div:
         ], className="filters-head"),
         html.Div([card(exp, f) for f in filters], id=CARDS, className="filter-cards"),
         dcc.Store(id=FILTERS, data=to_data(filters)),
+        dcc.Store(id=CLEAR_HOOK),
     ], className="filters")
 
 
@@ -104,15 +115,63 @@ def apply_brush(selected: dict | None) -> tuple[float | None, float | None] | No
 
 
 def edit_values(exp: Experiment, current: list[Filter], los: dict, his: dict, brushed: dict) -> list[Filter]:
-    """New filters from typed bounds (`los`/`his`) and brushes (`brushed`: metric -> (lo, hi))."""
+    """New filters from typed bounds (`los`/`his`, in the displayed unit) and brushes (`brushed`:
+    metric -> (lo, hi) in the stored unit, as on the histogram's axis)."""
     out = []
     for f in current:
+        metric = exp.metrics[f.metric]
         lo, hi = (brushed[f.metric] if f.metric in brushed
-                  else (parse_float(los.get(f.metric)), parse_float(his.get(f.metric))))
+                  else (from_display(metric, parse_float(los.get(f.metric))),
+                        from_display(metric, parse_float(his.get(f.metric)))))
         if lo is not None and hi is not None and lo > hi:
             lo, hi = hi, lo
         out.append(Filter(f.metric, lo, hi))
     return out
+
+
+def range_outputs(exp: Experiment, data: list | None, trigger, los: dict, his: dict, selected: dict,
+                  order: list[str]) -> tuple:
+    """The range callback's logic: (filters data, then per card in `order`: lo, hi, histogram,
+    warning). A histogram event that is not a brush (the echo of a redraw) changes nothing."""
+    brushed = {}
+    if isinstance(trigger, dict) and trigger.get("role") == "hist":
+        brush = apply_brush(selected.get(trigger.get("metric")))
+        if brush is None:
+            raise PreventUpdate
+        brushed[trigger["metric"]] = brush
+    filters = edit_values(exp, from_data(data, exp), los, his, brushed)
+    by_metric = {f.metric: f for f in filters}
+    shown = [by_metric.get(m, Filter(m)) for m in order]
+    return (to_data(filters), [to_display(exp.metrics[f.metric], f.lo) for f in shown],
+            [to_display(exp.metrics[f.metric], f.hi) for f in shown], [hist_figure(exp, f) for f in shown],
+            [range_warning(exp, f) for f in shown])
+
+
+# A plain click on a histogram (no drag) clears that filter's range: plotly reports it as a
+# selection event without data, which dcc.Graph drops, so listen here and empty the typed bounds.
+_CLEAR_JS = """
+function(figures) {
+    var attach = function(attempt) {
+        var pending = false;
+        document.querySelectorAll('.filter-hist').forEach(function(wrap) {
+            var gd = wrap.querySelector('.js-plotly-plot');
+            if (!gd || !gd.on) { pending = true; return; }
+            if (gd._cncClear) { return; }
+            gd._cncClear = true;
+            gd.on('plotly_selected', function(ev) {
+                if (ev) { return; }
+                var id = JSON.parse(wrap.id);
+                ['lo', 'hi'].forEach(function(role) {
+                    window.dash_clientside.set_props(Object.assign({}, id, {role: role}), {value: null});
+                });
+            });
+        });
+        if (pending && attempt < 50) { setTimeout(function() { attach(attempt + 1); }, 100); }
+    };
+    attach(0);
+    return (figures || []).length;
+}
+"""
 
 
 def register(app, exp: Experiment, enabled_id: dict) -> None:
@@ -134,27 +193,17 @@ def register(app, exp: Experiment, enabled_id: dict) -> None:
 
     @app.callback(
         Output(FILTERS, "data", allow_duplicate=True), Output(_part("lo"), "value"),
-        Output(_part("hi"), "value"), Output(_part("hist"), "figure"),
+        Output(_part("hi"), "value"), Output(_part("hist"), "figure"), Output(_part("warn"), "children"),
         Input(_part("lo"), "value"), Input(_part("hi"), "value"), Input(_part("hist"), "selectedData"),
         State(FILTERS, "data"),
         prevent_initial_call=True,
     )
     def change_range(_lo, _hi, _sel, data):
         inputs = callback_context.inputs_list
-        los, his = _by_metric(inputs[0]), _by_metric(inputs[1])
-        trig = callback_context.triggered_id
-        brushed = {}
-        if isinstance(trig, dict) and trig.get("role") == "hist":
-            brush = apply_brush(_by_metric(inputs[2]).get(trig["metric"]))
-            if brush is None:
-                return (no_update,) * 4
-            brushed[trig["metric"]] = brush
-        filters = edit_values(exp, from_data(data, exp), los, his, brushed)
-        by_metric = {f.metric: f for f in filters}
-        order = [item["id"]["metric"] for item in inputs[0]]
-        shown = [by_metric.get(m, Filter(m)) for m in order]
-        return (to_data(filters), [f.lo for f in shown], [f.hi for f in shown],
-                [hist_figure(exp, f) for f in shown])
+        return range_outputs(exp, data, callback_context.triggered_id, _by_metric(inputs[0]),
+                             _by_metric(inputs[1]), _by_metric(inputs[2]), [i["id"]["metric"] for i in inputs[0]])
+
+    app.clientside_callback(_CLEAR_JS, Output(CLEAR_HOOK, "data"), Input(_part("hist"), "figure"))
 
     @app.callback(
         Output(enabled_id, "data"), Output(COUNT, "children"),

@@ -63,4 +63,9 @@ def _size_legend(exp: Experiment, size: str | None) -> html.Div:
         px = scale.size(v)
         items.append(html.Span([html.Span(className="legend-dot", style={"width": f"{px}px", "height": f"{px}px"}),
                                 format_metric(m, v)], className="legend-size"))
+    if any(is_missing(v) for v in exp.metric_values(m.name)):
+        px = scale.missing_px
+        items.append(html.Span([html.Span(className="legend-dot missing", style={"width": f"{px}px", "height": f"{px}px"}),
+                                "missing"], className="legend-size legend-note",
+                               title="No value: drawn as a hollow dashed ring of the middle size"))
     return html.Div([html.Span(m.name, className="legend-title")] + items, className="legend")

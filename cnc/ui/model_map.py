@@ -5,13 +5,17 @@ client never see user-provided ids, and tooltips are plain text rendered as text
 shared through the overview's selection store; a clientside callback applies it to the live
 cytoscape instance (a selection change costs no payload and no server round trip for the map),
 and cytoscape's own events report the user's clicks and box selections back.
+
+The initial view is chosen in the browser, where the real viewport is known: the whole map when it
+fits at a readable zoom, else a readable zoom at its top-left corner. A "Fit" button always shows
+the whole map.
 """
 from __future__ import annotations
 
 import dash_cytoscape as cyto
 from dash import Input, Output, State, dcc, html
 
-from cnc.analysis.encoding import colors, sizes, tooltips
+from cnc.analysis.encoding import colors, size_missing, sizes, tooltips
 from cnc.analysis.layout import MODES, forest_layout
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
@@ -21,13 +25,13 @@ MODE = cid("map", "mode")
 INDEX = cid("map", "index")  # model ids in node order, for the clientside selection sync
 TOOLTIP = cid("map", "tooltip")
 SYNCED = cid("map", "synced")
+FIT = cid("map", "fit")
+VIEWED = cid("map", "viewed")
 MAP_CLASS = "cnc-model-map"
 MODE_LABELS = {"step": "By step", "op": "By operation"}
 DX, DY = 160, 38  # grid spacing in model px
 NODE_PX = (10.0, 30.0)  # node diameter range of the size encoding
-VIEW = (750, 580)  # typical map viewport; only used to pick the initial zoom
-MIN_FIT_ZOOM = 0.75  # below this, fit the width only and start at the top (the user scrolls/zooms)
-MIN_START_ZOOM = 0.45
+MIN_FIT_ZOOM = 0.5  # below this the whole map is not readable: start at this zoom, top-left
 PAD = 24
 MAX_LABEL = 22
 
@@ -37,6 +41,10 @@ STYLESHEET = [
         "label": "data(label)", "font-size": 11, "color": "#333", "text-valign": "bottom",
         "text-margin-y": 3, "min-zoomed-font-size": 5, "border-width": 1, "border-color": "#ffffff",
         "overlay-opacity": 0, "text-max-width": 140, "text-wrap": "ellipsis",
+    }},
+    # No size value: a hollow dashed ring of the middle size (never the size of the smallest value).
+    {"selector": "node[?m]", "style": {
+        "background-opacity": 0, "border-width": 2.5, "border-style": "dashed", "border-color": "data(c)",
     }},
     {"selector": "node:selected", "style": {"border-width": 4, "border-color": "#d62728"}},
     {"selector": "node.off", "style": {"opacity": 0.2}},
@@ -70,19 +78,23 @@ def elements(exp: Experiment, mode: str, color: str | None, size: str | None,
     lay = forest_layout(exp, mode)
     n_heads = max(len(forest_layout(exp, m).columns) for m in MODES)
     node_colors, node_sizes, tips = colors(exp, color), sizes(exp, size, *NODE_PX), tooltips(exp)
+    hollow = size_missing(exp, size)
     index = {mid: i for i, mid in enumerate(exp.models)}
     labels = lay.columns + [""] * (n_heads - len(lay.columns))
     out: list[dict] = [
         {"data": {"id": f"h{j}", "label": label}, "position": {"x": j * DX, "y": -DY},
-         "classes": "head", "selectable": False}
+         "classes": "head" if label else "head blank", "selectable": False}
         for j, label in enumerate(labels)
     ]
     edges: list[dict] = []
     for i, (mid, model) in enumerate(exp.models.items()):
         col, row = lay.positions[mid]
         on = enabled is None or mid in enabled
-        out.append({"data": {"id": f"n{i}", "label": _short(model.label), "c": node_colors[i], "s": node_sizes[i],
-                             "tip": "\n".join(tips[i])},
+        data = {"id": f"n{i}", "label": _short(model.label), "c": node_colors[i], "s": node_sizes[i],
+                "tip": "\n".join(tips[i])}
+        if hollow[i]:
+            data["m"] = 1
+        out.append({"data": data,
                     "position": {"x": col * DX, "y": round(row * DY, 1)},
                     "selectable": on, "classes": "" if on else "off"})
         if model.base is not None:
@@ -107,17 +119,11 @@ def node_models(exp: Experiment, node_data: list[dict] | None) -> list[str]:
 
 
 def graph_layout(exp: Experiment, mode: str) -> dict:
-    """Fit the whole forest when it stays readable; otherwise start at the top-left corner at a
-    readable zoom (the user zooms out with the wheel)."""
-    lay = forest_layout(exp, mode)
-    width = max(1, len(lay.columns) - 1) * DX + 2 * PAD
-    height = (lay.n_rows + 1) * DY + 2 * PAD
-    fit_zoom = min(VIEW[0] / width, VIEW[1] / height)
-    if fit_zoom >= MIN_FIT_ZOOM:
-        return {"name": "preset", "fit": True, "padding": PAD, "animate": False}
-    zoom = round(min(MIN_FIT_ZOOM, max(VIEW[0] / width, MIN_START_ZOOM)), 3)
-    pan = {"x": PAD + NODE_PX[1] * zoom, "y": PAD + DY * zoom}
-    return {"name": "preset", "fit": False, "zoom": zoom, "pan": pan, "animate": False}
+    """Place nodes at their preset positions and fit them; the browser then zooms in to a readable
+    level when the fit is too small (see `_VIEW_JS`). The mode is part of the dict so that a mode
+    change is a new layout (cytoscape re-runs a layout only when its options change)."""
+    mode = mode if mode in MODES else "step"
+    return {"name": "preset", "fit": True, "padding": PAD, "animate": False, "cncMode": mode}
 
 
 def mode_control(mode: str) -> html.Div:
@@ -138,8 +144,10 @@ def component(exp: Experiment, mode: str, color: str | None, size: str | None,
             style={"width": "100%", "height": "100%"},
         ),
         html.Div(id=TOOLTIP, className="map-tooltip", style={"display": "none"}),
+        html.Button("Fit", id=FIT, className="map-fit", title="Zoom to show the whole map"),
         dcc.Store(id=INDEX, data=list(exp.models)),
         dcc.Store(id=SYNCED),
+        dcc.Store(id=VIEWED),
     ], className="map-box")
 
 
@@ -188,7 +196,15 @@ function(selection, elements, ids) {
         }
         refresh();
         cy.batch(function() {
-            cy.nodes(':selected').forEach(function(n) { if (!want[n.id()]) { n.unselect(); } });
+            cy.nodes(':selected').forEach(function(n) {
+                if (want[n.id()]) { return; }
+                // A node that failed a filter is already unselectable, and cytoscape ignores
+                // unselect() on it: lift that for the call.
+                var locked = !n.selectable();
+                if (locked) { n.selectify(); }
+                n.unselect();
+                if (locked) { n.unselectify(); }
+            });
             Object.keys(want).forEach(function(id) {
                 var n = cy.getElementById(id);
                 if (n.length && !n.selected()) { n.select(); }
@@ -201,7 +217,43 @@ function(selection, elements, ids) {
 """ % {"cls": MAP_CLASS}
 
 
+# The initial view (and the view after each relayout, e.g. a new column mode): the whole map if it
+# is readable so, else a readable zoom at the top-left. The Fit button always fits the whole map.
+_VIEW_JS = """
+function(layout, fitClicks) {
+    var fitOnly = (window.dash_clientside.callback_context.triggered || []).some(function(t) {
+        return t.prop_id.indexOf('.n_clicks') > 0; });
+    var view = function(cy, force) {
+        var all = cy.elements().not('.blank');  // blank headers pad the other mode's columns
+        if (!all.length) { return; }
+        cy.fit(all, %(pad)d);
+        if (force || cy.zoom() >= %(min_zoom)s) { return; }
+        var bb = all.boundingBox(), z = Math.min(%(min_zoom)s, cy.maxZoom());
+        cy.zoom(z);
+        cy.pan({x: %(pad)d - bb.x1 * z, y: %(pad)d - bb.y1 * z});
+    };
+    var apply = function(attempt) {
+        var box = document.querySelector('.%(cls)s');
+        var cy = box && box._cyreg && box._cyreg.cy;
+        if (!cy || !cy.nodes().length) {
+            if (attempt < 50) { setTimeout(function() { apply(attempt + 1); }, 100); }
+            return;
+        }
+        if (fitOnly) { view(cy, true); return; }
+        if (!cy._cncView) {  // once per cytoscape instance: every later layout run (mode change)
+            cy._cncView = true;
+            cy.on('layoutstop', function() { view(cy, false); });
+        }
+        view(cy, false);
+    };
+    apply(0);
+    return window.dash_clientside.no_update;
+}
+""" % {"cls": MAP_CLASS, "pad": PAD, "min_zoom": MIN_FIT_ZOOM}
+
+
 def register(app, selection_id: dict) -> None:
+    app.clientside_callback(_VIEW_JS, Output(VIEWED, "data"), Input(GRAPH, "layout"), Input(FIT, "n_clicks"))
     app.clientside_callback(_HOVER_JS, Output(TOOLTIP, "children"), Output(TOOLTIP, "style"),
                             Input(GRAPH, "mouseoverNodeData"), prevent_initial_call=True)
     app.clientside_callback(_SYNC_JS, Output(SYNCED, "data"),

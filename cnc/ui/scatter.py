@@ -3,7 +3,9 @@
 Figures are plain dicts (no plotly.graph_objects validation: it costs tens of ms per figure at a
 thousand points). Traces: 0 models failing the filters (faint), 1 models passing them (the only
 selectable trace), 2 the Pareto front step line, 3 the selection outline. A selection change
-patches trace 3 only. Large experiments use WebGL.
+patches trace 3 only; the selection outline, not plotly's dimming, marks selected models (so
+unselected ones keep full opacity and never look filtered out). Models without a size value are
+drawn as hollow rings of the middle size. Large experiments use WebGL.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from html import escape
 
 from dash import Patch, dcc, html
 
-from cnc.analysis.encoding import colors, sizes, tooltips
+from cnc.analysis.encoding import colors, size_missing, sizes, tooltips
 from cnc.analysis.pareto import pareto_front, step_shape
 from cnc.experiment import Experiment, is_missing
 from cnc.ui.ids import cid
@@ -26,6 +28,9 @@ SELECT_FRONT = cid("scatter", "select-front")
 WEBGL_FROM = 500
 SELECTED_COLOR = "#d62728"
 MIN_PX, MAX_PX = 7.0, 22.0
+MISSING_LINE = 2.0  # ring width of a model without a size value
+# Plotly dims points outside a box selection; ours are outlined instead (trace 3).
+NO_DIM = {"selected": {"marker": {"opacity": 1}}, "unselected": {"marker": {"opacity": 1}}}
 
 
 def _axis_title(exp: Experiment, name: str | None) -> str:
@@ -58,26 +63,31 @@ def figure(exp: Experiment, x: str | None, y: str | None, color: str | None, siz
     kind = "scattergl" if len(exp.models) >= WEBGL_FROM else "scatter"
     pos = {mid: i for i, mid in enumerate(exp.models)}
     cols, szs, tips = colors(exp, color), sizes(exp, size, MIN_PX, MAX_PX), tooltips(exp)
+    hollow = size_missing(exp, size)
     pts = _xy(exp, x, y)
     on = [p for p in pts if enabled is None or p[0] in enabled]
     off = [p for p in pts if not (enabled is None or p[0] in enabled)]
 
-    def trace(points, name, alpha, line):
+    def trace(points, name, alpha, line_width, line_color):
         # Transparency is baked into the colours: WebGL traces blend a scalar opacity poorly.
         idx = [pos[p[0]] for p in points]
+        marker = {"color": [_rgba(cols[i], alpha) for i in idx], "size": [szs[i] for i in idx],
+                  "line": {"width": line_width, "color": line_color}}
+        if any(hollow[i] for i in idx):  # an open symbol's ring takes the marker colour
+            marker["symbol"] = ["circle-open" if hollow[i] else "circle" for i in idx]
+            marker["line"]["width"] = [MISSING_LINE if hollow[i] else line_width for i in idx]
         return {"type": kind, "mode": "markers", "name": name, "x": [p[1] for p in points],
                 "y": [p[2] for p in points], "customdata": [p[0] for p in points],
                 "hovertext": ["<br>".join(escape(t) for t in tips[i]) for i in idx], "hoverinfo": "text",
-                "marker": {"color": [_rgba(cols[i], alpha) for i in idx], "size": [szs[i] for i in idx],
-                           "line": line}}
+                "marker": marker, **NO_DIM}
 
     xy = {p[0]: p for p in pts}
     fx = [xy[m][1] for m in front_ids if m in xy]
     fy = [xy[m][2] for m in front_ids if m in xy]
     x_hib = exp.metrics[x].higher_is_better if x in exp.metrics else False
     data = [
-        trace(off, "filtered out", 0.2, {"width": 0}),
-        trace(on, "models", 1.0, {"width": 0.6, "color": "#ffffff"}),
+        trace(off, "filtered out", 0.2, 0, "#ffffff"),
+        trace(on, "models", 1.0, 0.6, "#ffffff"),
         {"type": "scatter", "mode": "lines", "name": "Pareto front", "x": fx, "y": fy, "hoverinfo": "skip",
          "line": {"shape": step_shape(x_hib), "color": "#444", "width": 1.5, "dash": "dot"}},
         selection_trace(exp, x, y, size, selection, kind),
@@ -110,7 +120,7 @@ def selection_trace(exp: Experiment, x: str | None, y: str | None, size: str | N
     trace = {"mode": "markers", "name": "selected", "hoverinfo": "skip",
              "x": [p[1] for p in pts], "y": [p[2] for p in pts],
              "marker": {"size": [szs[pos[p[0]]] + 7 for p in pts], "color": "rgba(0,0,0,0)",
-                        "line": {"color": SELECTED_COLOR, "width": 2.5}}}
+                        "line": {"color": SELECTED_COLOR, "width": 2.5}}, **NO_DIM}
     if kind:
         trace["type"] = kind
     return trace
@@ -121,6 +131,14 @@ def selection_patch(exp: Experiment, x: str | None, y: str | None, size: str | N
     patch = Patch()
     patch["data"][3].update(selection_trace(exp, x, y, size, selection))
     return patch
+
+
+def is_user_selection(selected_data: dict | None) -> bool:
+    """Did the user draw this selection? A box or lasso carries its shape (and maybe points); the
+    empty selection plotly reports when a redraw drops its box carries neither."""
+    if not isinstance(selected_data, dict):
+        return False
+    return bool(selected_data.get("points")) or "range" in selected_data or "lassoPoints" in selected_data
 
 
 def selected_points(exp: Experiment, selected_data: dict | None) -> list[str]:

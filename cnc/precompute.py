@@ -39,20 +39,22 @@ def _kinds(model) -> tuple[str, ...]:
     return ("outputs", "params", "activations") if model.checkpoint else ("outputs",)
 
 
+def _with_sources(config: Config, store: SummaryStore):
+    """(model, content hash or None when unreadable) for every model with a checkpoint or outputs,
+    roots first."""
+    for m in _models_in_order(config):
+        source = m.checkpoint or m.outputs
+        if source is not None:
+            yield m, store.file_hash(source)
+
+
 def pending_models(config: Config, store: SummaryStore) -> list[str]:
     """Ids of models whose summaries are not yet (successfully) cached."""
     th = config_task_hash(config)
     if th is None:
         return []
-    out = []
-    for m in _models_in_order(config):
-        source = m.checkpoint or m.outputs
-        if source is None:
-            continue
-        ch = store.file_hash(source)
-        if ch is None or not store.is_complete(th, ch, _kinds(m)) and store.get_error(th, ch) is None:
-            out.append(m.id)
-    return out
+    return [m.id for m, ch in _with_sources(config, store)
+            if ch is None or not store.is_complete(th, ch, _kinds(m)) and store.get_error(th, ch) is None]
 
 
 def precompute(config: Config, store: SummaryStore, progress: bool = True,
@@ -66,16 +68,11 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     if th is None:
         return report
     todo = []
-    for m in _models_in_order(config):
+    for m, ch in _with_sources(config, store):
         if only is not None and m.id not in only:
             continue
-        source = m.checkpoint or m.outputs
-        if source is None:
-            continue
-        ch = store.file_hash(source)
         if ch is None:
-            msg = f"file not found or unreadable: {source}"
-            report.failed[m.id] = msg
+            report.failed[m.id] = f"file not found or unreadable: {m.checkpoint or m.outputs}"
             continue
         if store.is_complete(th, ch, _kinds(m)):
             report.skipped.append(m.id)

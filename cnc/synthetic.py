@@ -1,7 +1,10 @@
 """Synthetic compression forests for benchmarks and scale tests (no torch needed)."""
 from __future__ import annotations
 
+import json
 import random
+from dataclasses import asdict
+from pathlib import Path
 
 from cnc.experiment import Experiment, parse_experiment
 
@@ -71,3 +74,17 @@ def _metrics(s: dict, rng: random.Random) -> dict:
         "Latency": round(s["lat"] * (1 + rng.gauss(0, 0.03)), 3),
         "Loss": None if rng.random() < 0.05 else round(1 - acc + rng.random() * 0.05, 4),
     }
+
+
+def write_experiment(n_models: int, path: str | Path, seed: int = 0) -> Path:
+    """A synthetic forest saved as an experiment JSON file (for app-level tests and benchmarks)."""
+    exp = make_experiment(n_models, seed=seed)
+    data = {
+        "metrics": [asdict(m) for m in exp.metrics.values()],
+        "operations": [asdict(o) for o in exp.operations.values()],
+        "models": [{"id": m.id, "base": m.base, "tag": m.tag, "metrics": m.metrics,
+                    "operation": asdict(m.operation) if m.operation else None} for m in exp.models.values()],
+    }
+    path = Path(path)
+    path.write_text(json.dumps(data))
+    return path

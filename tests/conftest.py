@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -13,6 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from cnc.bench.load import free_port  # noqa: E402  (used by tests through this module)
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +29,6 @@ def demo_ctx(demo_cache_dir):
     from cnc.cli import load
 
     return load(str(ROOT / "configs" / "demo.yaml"), str(demo_cache_dir), progress=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:
@@ -118,21 +113,10 @@ def wait_for(driver, css: str, timeout: float = 30, count: int = 1):
 @pytest.fixture
 def synthetic_ctx(tmp_path):
     """AppContext over a synthetic 60-model experiment without task (metrics only)."""
-    import json
-
     from cnc.config import load_config
     from cnc.context import AppContext
     from cnc.store import SummaryStore
-    from cnc.synthetic import make_experiment
+    from cnc.synthetic import write_experiment
 
-    exp = make_experiment(60)
-    data = {
-        "metrics": [vars(m) for m in exp.metrics.values()],
-        "operations": [vars(o) for o in exp.operations.values()],
-        "models": [{"id": m.id, "base": m.base, "tag": m.tag, "metrics": m.metrics,
-                    "operation": vars(m.operation) if m.operation else None} for m in exp.models.values()],
-    }
-    path = tmp_path / "exp.json"
-    path.write_text(json.dumps(data))
-    config = load_config(path, cache_dir=tmp_path / "cache")
+    config = load_config(write_experiment(60, tmp_path / "exp.json"), cache_dir=tmp_path / "cache")
     return AppContext(config=config, store=SummaryStore(config.cache_dir))

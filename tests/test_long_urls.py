@@ -1,5 +1,4 @@
 """Long view states (hundreds of selected models) live server-side behind a short ?view= id."""
-import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -7,7 +6,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from cnc.cli import load
-from cnc.synthetic import make_experiment
+from cnc.synthetic import write_experiment
 from cnc.urlstate import MAX_QUERY, ViewStore, build_query, parse_query
 from tests.conftest import screenshot, wait_for
 
@@ -26,12 +25,8 @@ def test_shorten_and_expand_round_trip():
 
 @pytest.fixture
 def big_ctx(tmp_path):
-    exp = make_experiment(600, seed=3)
-    data = {"metrics": [vars(m) for m in exp.metrics.values()],
-            "models": [{"id": m.id, "base": m.base, "tag": m.tag, "metrics": m.metrics,
-                        "operation": vars(m.operation) if m.operation else None} for m in exp.models.values()]}
-    (tmp_path / "big.json").write_text(json.dumps(data))
-    return load(str(tmp_path / "big.json"), str(tmp_path / "cache"), precompute=False)
+    path = write_experiment(600, tmp_path / "big.json", seed=3)
+    return load(str(path), str(tmp_path / "cache"), precompute=False)
 
 
 def test_long_selection_link_reopens_through_a_view_id(big_ctx, serve, chrome):

@@ -20,24 +20,13 @@ from pathlib import Path
 
 from cnc.bench import median_ms
 from cnc.experiment import load_experiment
-from cnc.synthetic import make_experiment
+from cnc.synthetic import write_experiment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def write_synthetic(n: int, folder: Path) -> Path:
-    exp = make_experiment(n)
-    data = {
-        "metrics": [{"name": m.name, "format": m.format, "unit": m.unit, "higher_is_better": m.higher_is_better,
-                     "primary": m.primary} for m in exp.metrics.values()],
-        "operations": [{"name": o.name, "parameters": o.parameters} for o in exp.operations.values()],
-        "models": [{"id": m.id, "base": m.base, "tag": m.tag, "metrics": m.metrics,
-                    "operation": {"name": m.operation.name, "parameters": m.operation.parameters}
-                    if m.operation else None} for m in exp.models.values()],
-    }
-    path = folder / f"exp{n}.json"
-    path.write_text(json.dumps(data))
-    return path
+    return write_experiment(n, folder / f"exp{n}.json")
 
 
 def _route_payload(pathname: str, search: str) -> bytes:

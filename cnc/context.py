@@ -5,31 +5,14 @@ memoized in memory (bounded) on top of the disk cache, so repeated views cost no
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from cnc.config import Config
 from cnc.experiment import Experiment
 from cnc.live import LiveExperiment
+from cnc.memo import Memo
 from cnc.precompute import config_task_hash
 from cnc.store import SummaryStore
-
-
-class _LRU:
-    def __init__(self, size: int):
-        self.size = size
-        self.data: OrderedDict = OrderedDict()
-
-    def get(self, key: Any, make) -> Any:
-        if key in self.data:
-            self.data.move_to_end(key)
-            return self.data[key]
-        value = make()
-        if value is not None:
-            self.data[key] = value
-            if len(self.data) > self.size:
-                self.data.popitem(last=False)
-        return value
 
 
 class AppContext:
@@ -39,7 +22,7 @@ class AppContext:
     def __init__(self, config: Config, store: SummaryStore, background: bool = False):
         self.store = store
         self.live = LiveExperiment(config, store, background=background)
-        self._memo = _LRU(256)
+        self._memo = Memo(256, keep_none=False)
 
     @property
     def config(self) -> Config:
@@ -87,7 +70,7 @@ class AppContext:
         th, ch = self.task_hash, self._model_hash(model_id)
         if th is None or ch is None:
             return None
-        return self._memo.get((kind, th, ch), lambda: self.store.get(kind, th, ch))
+        return self._memo.get_or((kind, th, ch), lambda: self.store.get(kind, th, ch))
 
     def outputs(self, model_id: str) -> dict | None:
         """{"probs", "preds", "scalars"} for a model, or None when not (yet) computed."""
@@ -101,13 +84,13 @@ class AppContext:
 
     def task_data(self) -> dict | None:
         th = self.task_hash
-        return None if th is None else self._memo.get(("task", th), lambda: self.store.get_task(th))
+        return None if th is None else self._memo.get_or(("task", th), lambda: self.store.get_task(th))
 
     def instance(self, index: int) -> dict | None:
         th = self.task_hash
         if th is None:
             return None
-        items = self._memo.get(("instances", th), lambda: self.store.get_instances(th))
+        items = self._memo.get_or(("instances", th), lambda: self.store.get_instances(th))
         return items[index] if items is not None and 0 <= index < len(items) else None
 
     def status(self, model_id: str) -> str:

@@ -119,6 +119,3 @@ class SummaryStore:
 
     def put_error(self, th: str, ch: str, message: str) -> None:
         self._set(("error", th, ch), message)
-
-    def close(self) -> None:
-        self.cache.close()

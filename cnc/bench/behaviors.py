@@ -121,7 +121,7 @@ def scenarios(quick: bool) -> list[dict]:
     def cold(state: B.ViewState, clear: bool = True) -> None:
         """What the server does when a control changes: new grid (columns, sparklines) + first block."""
         if clear:
-            ui._VIEWS.data.clear()
+            ui._VIEWS.clear()
         children, status = ui.render_table(ctx, models, state, version="bench")
         sort = col_for_sort(view := ui.view_for(ctx, table, state))
         request = {"startRow": 0, "endRow": 100,
@@ -154,7 +154,7 @@ def scenarios(quick: bool) -> list[dict]:
     for name, (group_view, row) in drills.items():
         records.append({"scenario": name, "models": n_models, "instances": n, "classes": classes,
                         "ms": median_ms(lambda v=group_view, r=row: drill(v, r))})
-    ui._VIEWS.data.clear()
+    ui._VIEWS.clear()
     deep = B.build_view(table, B.ViewState(mode="instances", sort=models[1]), specs, task["class_names"],
                         task["attributes"])
     records.append({"scenario": "behaviors.page_deep", "models": n_models, "instances": n, "classes": classes,

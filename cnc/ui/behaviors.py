@@ -12,9 +12,7 @@ adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips b
 """
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -23,6 +21,7 @@ from dash import ALL, Input, Output, State, callback_context, dcc, html, no_upda
 
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
+from cnc.memo import Memo
 from cnc.ui.behaviors_grid import BLOCK, DRILL_COLUMNS, grid, grid_id, rows_for, sort_from_model
 from cnc.ui.ids import cid, url_part
 from cnc.urlstate import parse_float, pick
@@ -50,27 +49,8 @@ NO_TASK = ("This experiment has no evaluation task, only logged metrics, so ther
 
 # ----------------------------------------------------------------------------- memoized data
 
-class _LRU:
-    """Bounded memo shared by request threads (the lock guards the dict, not the computation)."""
-
-    def __init__(self, size: int):
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get_or(self, key: Any, make) -> Any:
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        value = make()
-        with self.lock:
-            self.data[key] = value
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-        return value
-
-
-_TABLES = _LRU(4)  # per (context, task, selection, base, readiness): InstanceTable | None
-_VIEWS = _LRU(8)  # per (table, view state): filtered + sorted View
+_TABLES = Memo(4)  # per (context, task, selection, base, readiness): InstanceTable | None
+_VIEWS = Memo(8)  # per (table, view state): filtered + sorted View
 
 
 def table_for(ctx: AppContext, models: list[str]) -> B.InstanceTable | None:

@@ -11,16 +11,15 @@ from __future__ import annotations
 import base64
 import math
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
 from cnc.analysis import layers as L
 from cnc.context import AppContext
+from cnc.memo import Memo
 from cnc.ui.ids import cid, url_part
 from cnc.urlstate import pick, split_list
 
@@ -102,29 +101,8 @@ def toggled(tree: L.Tree, stored: Any, node: str) -> list[str]:
 
 # ---------------------------------------------------------------- data (memoized) -------------
 
-class _Memo:
-    """A small thread-safe LRU keyed by model ids; entries remember the summary objects they were
-    computed from, so a recomputed summary (new checkpoint) is never served stale."""
-
-    def __init__(self, size: int = 512):
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: tuple, sources: tuple, make: Callable[[], Any]) -> Any:
-        with self.lock:
-            hit = self.data.get(key)
-            if hit is not None and all(a is b for a, b in zip(hit[0], sources)):
-                self.data.move_to_end(key)
-                return hit[1]
-        value = make()
-        with self.lock:
-            self.data[key] = (sources, value)
-            if len(self.data) > self.size:
-                self.data.popitem(last=False)
-        return value
-
-
 # bounded for large models: a 500-module pack is ~7 MB, a comparison ~1 MB, a row of images ~20 KB
-_PACKS, _COMPARISONS, _TABLES, _SVGS = _Memo(64), _Memo(128), _Memo(16), _Memo(2048)
+_PACKS, _COMPARISONS, _TABLES, _SVGS = Memo(64), Memo(128), Memo(16), Memo(2048)
 _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="cnc-layers")
 
 
@@ -133,19 +111,19 @@ def layer_table(ctx: AppContext, models: list[str], base: str, kind: str) -> L.L
     expanding rows recomputes nothing; switching base recomputes only the comparisons."""
     read = ctx.params if kind == "params" else ctx.activations
     summaries = [read(m) for m in models]
-    packs = [None if s is None else _PACKS.get((kind, m), (s,), lambda s=s: L.pack(s))
+    packs = [None if s is None else _PACKS.get_or((kind, m), lambda s=s: L.pack(s), (s,))
              for m, s in zip(models, summaries)]
     b = models.index(base)
     base_summary, base_pack = summaries[b], packs[b]
     def comparison(m: str, s: Any, p: L.Packed | None) -> L.Comparison | None:
         if p is None:
             return None
-        return _COMPARISONS.get((kind, m, base), (s, base_summary), lambda: L.compare(p, base_pack))
+        return _COMPARISONS.get_or((kind, m, base), lambda: L.compare(p, base_pack), (s, base_summary))
 
     # numpy releases the GIL: comparing models in parallel uses every core on a base switch
     comps = list(_POOL.map(comparison, models, summaries, packs))
-    return _TABLES.get((kind, tuple(models), base), tuple(comps),
-                       lambda: L.build_table(models, b, packs, comps))
+    return _TABLES.get_or((kind, tuple(models), base), lambda: L.build_table(models, b, packs, comps),
+                          tuple(comps))
 
 
 def parameter_counts(ctx: AppContext, models: list[str]) -> dict[str, int]:
@@ -328,7 +306,7 @@ def row_svgs(table: L.LayerTable, r: int, scale: str) -> list[str | None]:
             out[c] = image
         return out
 
-    return _SVGS.get((id(table), r, scale), (table,), make)
+    return _SVGS.get_or((id(table), r, scale), make, (table,))
 
 
 def _name_cell(name: str, kind: str, depth: int, has_kids: bool, flat: bool, is_open: bool) -> dict:

@@ -12,7 +12,6 @@ Inputs from the page: `cid("overview", "selection")` (selected ids).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from cnc.analysis.comparability import Explanation, explain_selection, refine
 from cnc.analysis.filters import enabled_models, parse_filters
 from cnc.context import AppContext
+from cnc.memo import Memo
 from cnc.experiment import Experiment
 from cnc.format import MISSING, format_metric
 from cnc.ui.ids import cid, url_part
@@ -161,21 +161,12 @@ def refinement_from_query(query: dict[str, str], explanation: Explanation, notic
 
 # ---------------------------------------------------------------- logic
 
-_memo: OrderedDict = OrderedDict()
+_memo = Memo(_MEMO_SIZE)
 
 
 def explain(ctx: AppContext, selection: list[str]) -> Explanation:
     """explain_selection, memoized per selection and experiment version (bounded)."""
-    key = (ctx.version, tuple(selection))
-    hit = _memo.get(key)
-    if hit is not None:
-        _memo.move_to_end(key)
-        return hit
-    value = explain_selection(ctx.experiment, selection)
-    _memo[key] = value
-    if len(_memo) > _MEMO_SIZE:
-        _memo.popitem(last=False)
-    return value
+    return _memo.get_or((ctx.version, tuple(selection)), lambda: explain_selection(ctx.experiment, selection))
 
 
 def kept_models(explanation: Explanation, refinement: Refinement) -> list[str]:

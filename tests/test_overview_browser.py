@@ -174,7 +174,7 @@ def test_hostile_url_shows_notices(synthetic_ctx, serve, chrome):
 
 def box_select_scatter(driver) -> None:
     """Drag a box over the whole scatterplot."""
-    drag = driver.find_element(By.CSS_SELECTOR, ".scatter-graph .nsewdrag")
+    drag = wait_for(driver, ".scatter-graph .nsewdrag")[0]  # the plot may still be drawing
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", drag)
     w, h = drag.size["width"], drag.size["height"]
     ActionChains(driver).move_to_element_with_offset(drag, -w // 2 + 3, -h // 2 + 3).click_and_hold() \

@@ -11,7 +11,7 @@ from cnc.context import AppContext
 from cnc.pages import compare, overview
 from cnc.ui import urlsync
 from cnc.ui.ids import PAGE, URL, url_part
-from cnc.urlstate import ViewStore, parse_query
+from cnc.urlstate import open_views, parse_query
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PAGES = {"/": overview, "/compare": compare}
@@ -25,7 +25,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         __name__, title=ctx.title, assets_folder=str(ASSETS),
         suppress_callback_exceptions=True, update_title=None,
     )
-    views = ViewStore(ctx.store.cache)
+    views = open_views(ctx.config.cache_dir, ctx.config.views.max_age_days, ctx.config.views.max_mb)
     app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
         dcc.Location(id=URL, refresh=False),
         dcc.Store(id=RENDERED),

@@ -40,14 +40,14 @@ def load(config_path: str, cache_dir: str | None, precompute: bool = True, progr
     """Config -> AppContext, precomputing what is missing. Raises ConfigError/ExperimentError."""
     from cnc.config import load_config
     from cnc.context import AppContext
-    from cnc.precompute import precompute as run_precompute
+    from cnc.precompute_lock import precompute_locked
     from cnc.store import SummaryStore
 
     config = load_config(config_path, cache_dir=cache_dir)
     store = SummaryStore(config.cache_dir)
     failed: dict[str, str] = {}
     if precompute:
-        failed = run_precompute(config, store, progress=progress).failed
+        failed = precompute_locked(config, store, progress=progress).failed
         if failed:
             print(f"[cnc] {len(failed)} model(s) could not be summarized; they show a notice in the app.",
                   file=sys.stderr)

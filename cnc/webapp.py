@@ -8,6 +8,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.auth import load_credentials, protect
 from cnc.context import AppContext
+from cnc.not_found import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.ui import urlsync
 from cnc.ui.ids import PAGE, URL, url_part
@@ -58,6 +59,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         page.register(app, ctx)
 
     protect(app.server, load_credentials())
+    answer_404_off_pages(app, PAGES)
 
     @app.server.route("/health")
     def health():

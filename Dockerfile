@@ -1,7 +1,12 @@
 # Compress and Compare, served by gunicorn. Build: docker build -t cnc .
+# (CPU torch. CUDA torch: --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128, or the cuXXX index for your driver)
 # Run:  docker run -p 8050:8050 -v cnc-cache:/data/cache -v $PWD/my-exp:/data/experiment \
 #         -e CNC_CONFIG=/data/experiment/config.yaml cnc
 FROM python:3.11-slim
+
+# torch comes from PyTorch's own wheel index: the default index serves the multi-GB CUDA build
+# even with the version pinned. The pin itself is read from requirements.txt.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -13,6 +18,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 COPY requirements.txt .
+RUN pip install --index-url "${TORCH_INDEX}" "$(grep -E '^torch==' requirements.txt)"
 RUN pip install -r requirements.txt
 
 COPY app.py ./

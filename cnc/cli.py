@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -35,19 +36,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def load(config_path: str, cache_dir: str | None, precompute: bool = True, progress: bool = True,
          background: bool = False):
     """Config -> AppContext, precomputing what is missing. Raises ConfigError/ExperimentError."""
     from cnc.config import load_config
     from cnc.context import AppContext
-    from cnc.precompute import precompute as run_precompute
+    from cnc.precompute_lock import precompute_locked
     from cnc.store import SummaryStore
 
     config = load_config(config_path, cache_dir=cache_dir)
     store = SummaryStore(config.cache_dir)
     failed: dict[str, str] = {}
     if precompute:
-        failed = run_precompute(config, store, progress=progress).failed
+        failed = precompute_locked(config, store, progress=progress).failed
         if failed:
             print(f"[cnc] {len(failed)} model(s) could not be summarized; they show a notice in the app.",
                   file=sys.stderr)
@@ -62,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     from cnc.task import TaskError
 
     args = parse_args(argv)
+    if args.debug and not is_loopback(args.host):
+        print(f"error: --debug serves the Werkzeug debugger, which runs any code a visitor sends; refusing it on "
+              f"--host {args.host}. Fix: drop --debug, or use --host 127.0.0.1.", file=sys.stderr)
+        return 2
     try:
         ctx = load(args.config, args.cache_dir, precompute=not (args.no_precompute or args.read_only),
                    background=not args.read_only)
@@ -81,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not protected and args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not protected and not is_loopback(args.host):
         print("[cnc] WARNING: serving on a network interface WITHOUT authentication. Set CNC_AUTH=user:password "
               "or CNC_AUTH_FILE to protect this instance.", file=sys.stderr)
 

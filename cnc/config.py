@@ -5,6 +5,7 @@ which we turn into one readable paragraph naming the file, the field and the fix
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -12,6 +13,7 @@ from typing import Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cnc.experiment import Experiment, ExperimentError, parse_experiment, read_data_file
+from cnc.urlstate import VIEW_DAYS, VIEW_MB
 
 DEFAULT_CACHE_DIR = ".cnc-cache"
 
@@ -41,6 +43,30 @@ class Defaults(_Strict):
     y: Optional[str] = None
 
 
+class ViewsSection(_Strict):
+    """Saved long view states (`?view=<id>`): their own capped cache, expiring when unused."""
+
+    max_age_days: float = Field(VIEW_DAYS, gt=0, description="forget a saved view unused this long")
+    max_mb: float = Field(VIEW_MB, gt=0, description="size cap of the view store (oldest views go first)")
+
+
+VIEW_ENV = {"max_age_days": "CNC_VIEW_DAYS", "max_mb": "CNC_VIEW_MB"}
+
+
+def views_with_env(views: ViewsSection, env: dict | None = None) -> ViewsSection:
+    """Environment variables override the config file's `views` keys."""
+    env = os.environ if env is None else env
+    values = views.model_dump()
+    for key, var in VIEW_ENV.items():
+        if env.get(var):
+            values[key] = env[var]
+    try:
+        return ViewsSection.model_validate(values)
+    except ValidationError as exc:
+        bad = ", ".join(f"{VIEW_ENV[str(e['loc'][0])]}={e.get('input')!r} ({e['msg']})" for e in exc.errors())
+        raise ConfigError(f"environment: {bad}. Fix: a positive number.") from None
+
+
 class ConfigFile(_Strict):
     title: str = "Compress and Compare"
     experiment: Union[str, dict[str, Any]] = Field(
@@ -52,6 +78,7 @@ class ConfigFile(_Strict):
     task: Optional[TaskSection] = None
     cache_dir: Optional[str] = None
     defaults: Defaults = Field(default_factory=Defaults)
+    views: ViewsSection = Field(default_factory=ViewsSection)
 
 
 class ConfigError(ValueError):
@@ -67,6 +94,7 @@ class Config:
     cache_dir: Path
     task: TaskSection | None = None
     defaults: Defaults = field(default_factory=Defaults)
+    views: ViewsSection = field(default_factory=ViewsSection)
 
     @property
     def folder(self) -> Path | None:
@@ -109,7 +137,8 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     if isinstance(data, dict) and "models" in data:  # an experiment, not a config
         exp = parse_experiment(data, where=str(path), base_dir=base)
         cdir = Path(cache_dir or DEFAULT_CACHE_DIR).resolve()
-        return Config(title=path.stem, experiment=exp, path=None, experiment_path=path, cache_dir=cdir)
+        return Config(title=path.stem, experiment=exp, path=None, experiment_path=path, cache_dir=cdir,
+                      views=views_with_env(ViewsSection()))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a YAML mapping with at least 'experiment'.")
     try:
@@ -136,7 +165,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     _check_defaults(path, cf.defaults, exp)
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
-        cache_dir=cdir, task=cf.task, defaults=cf.defaults,
+        cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),
     )
 
 

@@ -6,12 +6,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from cnc.config import Config, load_config
-from cnc.precompute import pending_models, precompute
+from cnc.precompute import pending_models
+from cnc.precompute_lock import precompute_locked
 from cnc.store import SummaryStore
 
 CHECK_EVERY = 1.0  # seconds between file-change checks
@@ -86,22 +84,18 @@ class LiveExperiment:
         self._thread.start()
 
     def _run(self) -> None:
-        lock = FileLock(str(Path(self.config.cache_dir) / "precompute.lock"))
-        try:
-            lock.acquire(timeout=0)  # another worker/process is on it: let it work
-        except Timeout:
-            return
         try:
             self.progress = Progress(running=True)
 
             def step(i: int, total: int, model_id: str) -> None:
                 self.progress.done, self.progress.total, self.progress.current = i, total, model_id
 
-            report = precompute(self.config, self.store, progress=False, on_model=step)
-            self.progress.errors.update(report.failed)
+            # another worker/process holding the lock is on it: let it work
+            report = precompute_locked(self.config, self.store, wait=False, progress=False, on_model=step)
+            if report is not None:
+                self.progress.errors.update(report.failed)
             self.progress.done = self.progress.total
         except Exception as exc:  # a task that cannot even start: report, keep serving
             self.progress.errors["(task)"] = f"{type(exc).__name__}: {exc}"
         finally:
             self.progress.running = False
-            lock.release()

@@ -12,6 +12,7 @@ log into one directory at once and a crash never leaves a half-written experimen
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -25,6 +26,14 @@ from filelock import FileLock
 EXPERIMENT_FILE = "experiment.yaml"
 CONFIG_FILE = "config.yaml"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_stem(model_id: str) -> str:
+    """A readable, collision-free file name for an id: the sanitized id plus a short hash of the
+    id itself, so 'a b', 'a/b' and 'a_b' never share a file. (Directories written before keep
+    working: the experiment file records each model's path.)"""
+    digest = hashlib.sha256(model_id.encode()).hexdigest()[:10]
+    return f"{_SAFE.sub('_', model_id)[:80]}-{digest}"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -96,7 +105,7 @@ class Tracker:
         import torch
 
         state = model.state_dict() if hasattr(model, "state_dict") else model
-        rel = Path("checkpoints") / f"{_SAFE.sub('_', model_id)}.pt"
+        rel = Path("checkpoints") / f"{file_stem(model_id)}.pt"
         atomic_write(self.directory / rel, lambda fh: torch.save(state, fh))
         return rel.as_posix()
 
@@ -105,7 +114,7 @@ class Tracker:
             return str(Path(outputs).resolve())
         import numpy as np
 
-        rel = Path("outputs") / f"{_SAFE.sub('_', model_id)}.npz"
+        rel = Path("outputs") / f"{file_stem(model_id)}.npz"
         atomic_write(self.directory / rel, lambda fh: np.savez_compressed(fh, probs=np.asarray(outputs)))
         return rel.as_posix()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlencode
 
@@ -74,17 +75,32 @@ def pick(value: str | None, allowed: Iterable[str], default: str | None, notices
     return default
 
 
-class ViewStore:
-    """Long view states kept server-side (any mapping-like store: a diskcache works)."""
+VIEW_DAYS = 90  # default expiry of saved views (config `views.max_age_days`, env CNC_VIEW_DAYS)
+VIEW_MB = 64  # default size cap of the view store (config `views.max_mb`, env CNC_VIEW_MB)
 
-    def __init__(self, backend: Any):
+
+class ViewStore:
+    """Long view states kept server-side (any mapping-like store: a diskcache works).
+
+    With a diskcache backend each view expires `max_age` seconds after it was last saved or
+    opened. The server gives views their own cache (`open_views`), so browsers filling it up
+    can only evict other views, never precomputed summaries.
+    """
+
+    def __init__(self, backend: Any, max_age: float | None = None):
         self.backend = backend
+        self.max_age = max_age
 
     def shorten(self, query: str) -> str:
         if len(query) <= MAX_QUERY:
             return query
+        if len(query) > MAX_INPUT:  # would be ignored when opened: do not store it
+            return ""
         view_id = hashlib.sha256(query.encode()).hexdigest()[:12]
-        self.backend[("view", view_id)] = query
+        if hasattr(self.backend, "set"):
+            self.backend.set(("view", view_id), query, expire=self.max_age, retry=True)
+        else:
+            self.backend[("view", view_id)] = query
         return "?" + urlencode({"view": view_id})
 
     def expand(self, search: str | None) -> tuple[str, list[str]]:
@@ -97,8 +113,19 @@ class ViewStore:
             return "", ["Ignored a malformed view id in the link."]
         try:
             stored = self.backend.get(("view", view_id))
+            if stored is not None and hasattr(self.backend, "touch"):
+                self.backend.touch(("view", view_id), expire=self.max_age)  # a used link stays alive
         except Exception:
             stored = None
         if stored is None:
             return "", [f"The saved view {view_id} is no longer available; showing defaults."]
         return stored, []
+
+
+def open_views(cache_dir: str | Path, max_age_days: float = VIEW_DAYS, max_mb: float = VIEW_MB) -> ViewStore:
+    """The server's view store: its own diskcache under `cache_dir/views`, capped and expiring."""
+    import diskcache
+
+    cache = diskcache.Cache(str(Path(cache_dir) / "views"), size_limit=int(max_mb * 2 ** 20),
+                            eviction_policy="least-recently-used")
+    return ViewStore(cache, max_age=max_age_days * 86400)

@@ -8,10 +8,11 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.auth import load_credentials, protect
 from cnc.context import AppContext
+from cnc.not_found import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.ui import urlsync
 from cnc.ui.ids import PAGE, URL, url_part
-from cnc.urlstate import ViewStore, parse_query
+from cnc.urlstate import open_views, parse_query
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PAGES = {"/": overview, "/compare": compare}
@@ -25,7 +26,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         __name__, title=ctx.title, assets_folder=str(ASSETS),
         suppress_callback_exceptions=True, update_title=None,
     )
-    views = ViewStore(ctx.store.cache)
+    views = open_views(ctx.config.cache_dir, ctx.config.views.max_age_days, ctx.config.views.max_mb)
     app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
         dcc.Location(id=URL, refresh=False),
         dcc.Store(id=RENDERED),
@@ -58,6 +59,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         page.register(app, ctx)
 
     protect(app.server, load_credentials())
+    answer_404_off_pages(app, PAGES)
 
     @app.server.route("/health")
     def health():

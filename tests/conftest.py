@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnc.bench.load import free_port  # noqa: E402  (used by tests through this module)
+from cnc.bench.browser import LiveServer, free_port, wait_for  # noqa: E402,F401  (tests import them from here)
 
 
 @pytest.fixture(scope="session")
@@ -31,22 +28,6 @@ def demo_ctx(demo_cache_dir):
     return load(str(ROOT / "configs" / "demo.yaml"), str(demo_cache_dir), progress=False)
 
 
-class LiveServer:
-    """Serves a Dash app from a thread on loopback."""
-
-    def __init__(self, app):
-        from werkzeug.serving import make_server
-
-        self.port = free_port()
-        self.server = make_server("127.0.0.1", self.port, app.server, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-
-
 @pytest.fixture
 def serve():
     """serve(ctx) -> base URL of a live app for that context; stopped after the test."""
@@ -55,7 +36,7 @@ def serve():
     servers = []
 
     def start(ctx) -> str:
-        srv = LiveServer(build_app(ctx))
+        srv = LiveServer(build_app(ctx).server)
         servers.append(srv)
         return srv.url
 
@@ -67,27 +48,15 @@ def serve():
 @pytest.fixture
 def chrome():
     """Headless Debian Chromium via chromedriver; skipped only where CI has not installed it."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
+    pytest.importorskip("selenium.webdriver")
+    from cnc.bench.browser import chromium, chromium_paths
 
-    binary = shutil.which("chromium") or "/usr/bin/chromium"
-    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    if not (os.path.exists(binary) and os.path.exists(driver_path)):
+    if chromium_paths() is None:
         if os.environ.get("CI"):
             pytest.fail("chromium/chromedriver missing: .ci/run must install them")
         pytest.skip("chromium not installed")
-    profile = tempfile.mkdtemp(prefix="cnc-chrome-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={profile}"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium() as driver:
+        yield driver
 
 
 SCREENSHOTS = ROOT / "tests" / "screenshots"
@@ -99,15 +68,6 @@ def screenshot(driver, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
-
-
-def wait_for(driver, css: str, timeout: float = 30, count: int = 1):
-    """Wait until at least `count` elements match `css`; return them."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, timeout).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, css)) >= count)
-    return driver.find_elements(By.CSS_SELECTOR, css)
 
 
 @pytest.fixture

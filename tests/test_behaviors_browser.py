@@ -8,6 +8,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from cnc.bench.behaviors import SyntheticOutputs
+from cnc.bench.browser import choose
 from tests.conftest import screenshot, wait_for
 
 MODELS = ["root0", "m2", "m3", "m4"]
@@ -41,17 +42,6 @@ def texts(driver, css: str) -> list[str]:
 def header_texts(driver) -> list[str]:
     return driver.execute_script(
         "return [...document.querySelectorAll('.bh-grid .ag-header-cell')].map(e => e.innerText.trim())")
-
-
-def choose(driver, index: int, text: str) -> None:
-    """Pick `text` in the index-th control's dropdown (hidden controls count)."""
-    control = driver.find_elements("css selector", ".bh-controls .bh-control")[index]
-    driver.execute_script("arguments[0].querySelector('button, [role=combobox], input').click()", control)
-    option = next(o for o in wait_for(driver, "[role='option']") if o.text == text)
-    driver.execute_script("arguments[0].click()", option)
-    if any(o.is_displayed() for o in driver.find_elements("css selector", "[role='option']")):
-        ActionChains(driver).send_keys(Keys.ESCAPE).perform()
-    time.sleep(0.3)
 
 
 def test_metrics_only_experiment_explains(synthetic_ctx, serve, chrome):

@@ -85,6 +85,17 @@ def test_rows_are_paged_and_sort_goes_to_the_url(ctx):
     assert flips == sorted(flips, reverse=True) and changed["sort"] == "flips"
 
 
+@pytest.mark.parametrize("request_", [
+    {"startRow": 0, "endRow": 100_000}, {"startRow": 0, "endRow": "100000"}, {"startRow": -50, "endRow": 10 ** 30},
+    {"startRow": "x", "endRow": None}, {"startRow": 10 ** 30, "endRow": 10 ** 31}, {}])
+def test_a_browser_request_gets_at_most_one_block(ctx, request_):
+    """Regression: the grid trusted the browser's endRow, so one request could pull every row."""
+    state, _ = ui.state_from_query(ctx, {"brows": "instances"}, [], MODELS)
+    resp, _ = ui.on_rows(ctx, {**request_, "sortModel": []}, {"models": MODELS, "base": "root0"},
+                         ui.state_to_dict(state, None))
+    assert len(resp["rowData"]) <= ui.BLOCK and resp["rowCount"] == 500
+
+
 def test_controls_switch_rows_and_reset_sort_that_no_longer_applies(ctx):
     selection = {"models": MODELS, "base": "root0"}
     current = ui.state_to_dict(ui.state_from_query(ctx, {"brows": "instances", "bsort": "flips"}, [], MODELS)[0], 4)

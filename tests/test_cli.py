@@ -31,3 +31,19 @@ def test_model_info_json_precomputes_nothing_and_exits(tmp_path):
               str(tmp_path / "c"), "--precompute-only")
     assert res.returncode == 0, res.stderr
     assert "warning: operation 'Calibrate'" in res.stderr
+
+
+def test_debug_is_refused_on_a_network_interface(tmp_path):
+    """Regression: --debug with --host 0.0.0.0 exposed the Werkzeug debugger (remote code execution)."""
+    for host in ("0.0.0.0", "192.168.1.5", "::", "example.org"):
+        res = run("--debug", "--host", host, "--config", str(ROOT / "tests/fixtures/original_model_info.json"),
+                  "--cache-dir", str(tmp_path / "c"))
+        assert res.returncode == 2 and "refusing" in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert "serving" not in res.stderr
+
+
+def test_loopback_hosts():
+    from cnc.cli import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.org", ""))

@@ -1,8 +1,10 @@
 """Models logged while the app runs appear, and are summarized in the background."""
 import time
+from pathlib import Path
 
 from cnc import Tracker
 from cnc.cli import load
+from cnc.experiment import load_experiment
 from tests.tiny_task import make_model
 
 
@@ -36,7 +38,7 @@ def test_startup_failures_show_in_the_header(tmp_path):
     t = Tracker(tmp_path / "run", task="tests.tiny_task:TinyTask")
     t.log_model("base", metrics={"Acc": 0.9}, model=make_model())
     t.log_model("broken", base="base", operation="prune", metrics={"Acc": 0.8}, model=make_model())
-    (tmp_path / "run" / "checkpoints" / "broken.pt").write_bytes(b"not a checkpoint")
+    Path(load_experiment(tmp_path / "run" / "experiment.yaml").models["broken"].checkpoint).write_bytes(b"not a checkpoint")
     ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False)
     assert "1 model(s) failed to summarize (broken)" in ctx.status_line()
     assert ctx.status("broken").startswith("failed: ") and ctx.status("base") == "ready"

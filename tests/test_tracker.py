@@ -1,6 +1,7 @@
 """The logging API: atomic, concurrent-safe writes that the app loads."""
 import multiprocessing as mp
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +79,30 @@ def test_tracker_directory_with_task_precomputes(tmp_path):
     assert cfg.title == "tiny" and cfg.task.entry == "tests.tiny_task:TinyTask"
     report = precompute(cfg, SummaryStore(cfg.cache_dir), progress=False)
     assert sorted(report.computed) == ["base", "ext"], report.failed
+
+
+def test_ids_that_sanitize_alike_keep_their_own_files(tmp_path):
+    """Regression: 'a b', 'a/b' and 'a_b' shared checkpoints/a_b.pt; the last one overwrote the others."""
+    t = Tracker(tmp_path)
+    models = {mid: make_model() for mid in ("a b", "a/b", "a_b")}
+    for i, (mid, model) in enumerate(models.items()):
+        with torch.no_grad():
+            next(model.parameters()).fill_(float(i))
+        t.log_model(mid, model=model, outputs=np.full((4, 3), i / 3))
+    exp = load_experiment(tmp_path / "experiment.yaml")
+    assert len({exp.models[mid].checkpoint for mid in models}) == 3
+    assert len({exp.models[mid].outputs for mid in models}) == 3
+    for i, mid in enumerate(models):
+        state = torch.load(exp.models[mid].checkpoint, weights_only=True)
+        assert float(next(iter(state.values())).flatten()[0]) == float(i), mid
+        assert np.load(exp.models[mid].outputs)["probs"][0, 0] == pytest.approx(i / 3)
+
+
+def test_directories_written_before_file_hashes_still_load(tmp_path):
+    """Old Tracker directories name files by the bare sanitized id; the recorded paths still load."""
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(make_model().state_dict(), tmp_path / "checkpoints" / "a_b.pt")
+    (tmp_path / "experiment.yaml").write_text("models:\n  - {id: a b, checkpoint: checkpoints/a_b.pt}\n")
+    Tracker(tmp_path).log_model("c", base="a b")
+    exp = load_experiment(tmp_path / "experiment.yaml")
+    assert Path(exp.models["a b"].checkpoint) == tmp_path / "checkpoints" / "a_b.pt" and "c" in exp.models

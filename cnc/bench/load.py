@@ -1,96 +1,92 @@
-"""load.*: concurrent simulated users against a production server (gunicorn) on loopback, and
+"""load.*: simulated users replaying recorded browser traffic against gunicorn on loopback, and
 experiment parsing at scale.
 
-Each simulated user opens the app like a browser does (page, layout, dependencies) and then asks
-the router callback to render the Overview and the Compare page, as a pasted link would.
-Requests are bounded in count and time; only 127.0.0.1 is ever contacted.
+The traffic is recorded once per run from headless Chromium driving the demo (with its task):
+Overview, Selection Details, Compare with Behaviors (switch rows, sort, page) and Layers (open,
+switch mode, expand); see cnc.bench.traffic. Each simulated user replays those steps against a
+gunicorn server (2 workers x 4 threads, as in Docker) with a think time between steps, sending
+each step's requests one after another. Timings (p50/p95) are of callback requests
+(/_dash-update-component) only; page documents, layout and dependency requests are replayed but
+not timed; static files are not replayed (a browser caches them). Only 127.0.0.1 is contacted;
+request loops are bounded in count and time.
 """
 from __future__ import annotations
 
-import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from cnc.bench import median_ms
+from cnc.bench.browser import free_port
+from cnc.bench.traffic import Step, is_callback, record_demo_session
 from cnc.experiment import load_experiment
 from cnc.synthetic import write_experiment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
+COMPARED = ["base", "mag50", "mag90", "layer90", "mag50-ft"]
+EXPLAINED = ["mag10", "mag30", "mag50", "mag70", "mag90", "mag10-ft", "mag30-ft", "mag50-ft"]
+THINK = 1.0  # mean seconds a user pauses between steps
 
 
-def write_synthetic(n: int, folder: Path) -> Path:
-    return write_experiment(n, folder / f"exp{n}.json")
+def send(url: str, method: str, path: str, body: bytes | None) -> tuple[float, bool]:
+    req = urllib.request.Request(url + path, data=body, method=method,
+                                 headers={"Content-Type": "application/json"} if body else {})
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            resp.read()
+            ok = resp.status in (200, 204)  # 204: a callback with nothing to update
+    except (urllib.error.URLError, OSError):
+        ok = False
+    return (time.perf_counter() - t0) * 1000, ok
 
 
-def _route_payload(pathname: str, search: str) -> bytes:
-    return json.dumps({
-        "output": "..page.children...rendered-path.data..",
-        "outputs": [{"id": "page", "property": "children"}, {"id": "rendered-path", "property": "data"}],
-        "inputs": [{"id": "url", "property": "pathname", "value": pathname},
-                   {"id": "url", "property": "search", "value": search}],
-        "state": [{"id": "rendered-path", "property": "data", "value": None}, []],
-        "changedPropIds": ["url.pathname"],
-    }).encode()
-
-
-def user_session(url: str, model_ids: list[str]) -> list[tuple[float, bool]]:
-    """One simulated visit; returns (ms, ok) per request."""
-    compare = "?models=" + ",".join(model_ids[:3])
-    requests = [
-        ("GET", "/", None), ("GET", "/_dash-layout", None), ("GET", "/_dash-dependencies", None),
-        ("POST", "/_dash-update-component", _route_payload("/", "")),
-        ("POST", "/_dash-update-component", _route_payload("/compare", compare)),
-        ("GET", "/health", None),
-    ]
-    results = []
-    for method, path, body in requests:
-        req = urllib.request.Request(url + path, data=body, method=method,
-                                     headers={"Content-Type": "application/json"} if body else {})
-        t0 = time.perf_counter()
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                resp.read()
-                ok = resp.status == 200
-        except Exception:
-            ok = False
-        results.append(((time.perf_counter() - t0) * 1000, ok))
-    return results
-
-
-def drive(url: str, users: int, sessions_per_user: int, model_ids: list[str], max_seconds: float = 120) -> dict:
-    """`users` concurrent threads, each running `sessions_per_user` visits (bounded by time)."""
-    samples: list[tuple[float, bool]] = []
+def drive(url: str, steps: list[Step], users: int, sessions: int, think: float = THINK,
+          max_seconds: float = 300, seed: int = 0) -> dict:
+    """`users` concurrent threads, each replaying the recorded session `sessions` times."""
+    callback_ms: list[float] = []
+    counts = {"requests": 0, "errors": 0}
     lock = threading.Lock()
     deadline = time.monotonic() + max_seconds
 
-    def user() -> None:
-        for _ in range(sessions_per_user):
-            if time.monotonic() > deadline:
-                return
-            got = user_session(url, model_ids)
-            with lock:
-                samples.extend(got)
+    def user(k: int) -> None:
+        rng = random.Random(seed * 1000 + k)
+        time.sleep(rng.uniform(0, think))  # users arrive spread out
+        for _ in range(sessions):
+            for step in steps:
+                if time.monotonic() > deadline:
+                    return
+                for method, path, body in step.requests:
+                    ms, ok = send(url, method, path, body)
+                    with lock:
+                        counts["requests"] += 1
+                        counts["errors"] += not ok
+                        if is_callback(path):
+                            callback_ms.append(ms)
+                time.sleep(rng.uniform(0.5, 1.5) * think)
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=user) for _ in range(users)]
+    threads = [threading.Thread(target=user, args=(k,)) for k in range(users)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
-    times = sorted(ms for ms, _ in samples)
+    times = sorted(callback_ms)
     return {
-        "users": users, "requests": len(samples), "errors": sum(1 for _, ok in samples if not ok),
-        "rps": round(len(samples) / elapsed, 1),
+        "users": users, **counts, "callbacks": len(times), "rps": round(counts["requests"] / elapsed, 1),
         "p50_ms": round(statistics.median(times), 1) if times else None,
         "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1) if times else None,
+        "seconds": round(elapsed, 1),
     }
 
 
@@ -103,7 +99,7 @@ def start_gunicorn(config: Path, cache_dir: Path, port: int, workers: int = 2, t
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--threads", str(threads), "--timeout", "120", "cnc.wsgi:server"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 60
+    deadline = time.time() + 90
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
@@ -112,38 +108,48 @@ def start_gunicorn(config: Path, cache_dir: Path, port: int, workers: int = 2, t
             if proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {(cache_dir / 'gunicorn.log').read_text()[-2000:]}")
             time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("gunicorn did not become healthy within 60 s")
+    stop(proc)
+    raise RuntimeError("gunicorn did not become healthy within 90 s")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, 15)
+    proc.wait(20)
 
 
-def load_scenario(n_models: int, users: int, sessions: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        config = write_synthetic(n_models, Path(tmp))
-        port = free_port()
-        proc = start_gunicorn(config, Path(tmp) / "cache", port)
-        try:
-            ids = list(load_experiment(config).models)
-            stats = drive(f"http://127.0.0.1:{port}", users, sessions, ids)
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(10)
-    return {"scenario": "load.users", "models": n_models, "ms": stats["p50_ms"], **stats}
+def record_demo(cache_dir: Path) -> list[Step]:
+    """Build (first time) and precompute the demo in `cache_dir`, then record a browser session."""
+    from cnc.cli import load
+    from cnc.webapp import build_app
+
+    ctx = load(str(DEMO_CONFIG), str(cache_dir), progress=False)
+    return record_demo_session(build_app(ctx), COMPARED, EXPLAINED)
+
+
+def demo_load(cache_dir: Path, users: list[int], sessions: int, steps: list[Step] | None = None) -> list[dict]:
+    """`load.users` records for the demo: one gunicorn, each user count in turn."""
+    steps = steps if steps is not None else record_demo(cache_dir)
+    proc = start_gunicorn(DEMO_CONFIG, cache_dir, free_port())
+    try:
+        port = proc.args[proc.args.index("--bind") + 1].rsplit(":", 1)[1]
+        drive(f"http://127.0.0.1:{port}", steps, users=1, sessions=1, think=0)  # warm both workers' memos
+        out = []
+        for n in users:
+            stats = drive(f"http://127.0.0.1:{port}", steps, users=n, sessions=sessions)
+            out.append({"scenario": "load.users", "models": "demo", "ms": stats["p95_ms"],
+                        "steps": len(steps), **stats})
+    finally:
+        stop(proc)
+    return out
 
 
 def scenarios(quick: bool) -> list[dict]:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (100, 1000) if quick else (100, 1000, 5000):
-            path = write_synthetic(n, Path(tmp))
+            path = write_experiment(n, Path(tmp) / f"exp{n}.json")
             out.append({"scenario": "load.parse_experiment", "models": n,
                         "ms": median_ms(lambda: load_experiment(path)), "bytes": path.stat().st_size})
-    out.append(load_scenario(200, users=20, sessions=2 if quick else 5))
+    cache = Path(os.environ.get("CNC_CACHE_DIR") or ROOT / ".cnc-cache")
+    out += demo_load(cache, users=[20, 50], sessions=1 if quick else 2)
     return out

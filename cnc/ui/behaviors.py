@@ -22,7 +22,7 @@ from dash import ALL, Input, Output, State, callback_context, dcc, html, no_upda
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
 from cnc.memo import Memo
-from cnc.ui.behaviors_grid import BLOCK, DRILL_COLUMNS, grid, grid_id, rows_for, sort_from_model
+from cnc.ui.behaviors_grid import BLOCK, DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
 from cnc.ui.ids import cid, url_part
 from cnc.urlstate import parse_float, pick
 
@@ -461,7 +461,7 @@ def on_rows(ctx: AppContext, request: dict | None, selection: dict | None, curre
     if table is None:
         return {"rowData": [], "rowCount": 0}, None
     view = view_for(ctx, table, state)
-    start, end = int(request.get("startRow") or 0), int(request.get("endRow") or BLOCK)
+    start, end = block_range(request)
     names = (ctx.task_data() or {}).get("class_names", [])
     response = {"rowData": rows_for(view, table, start, end, names), "rowCount": view.row_count}
     return response, (state_to_dict(state, inst) if changed else None)

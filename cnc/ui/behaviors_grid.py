@@ -83,6 +83,18 @@ def col_for_sort(view: B.View) -> str | None:
     return s if s in ("flips", "n", "row") else None
 
 
+def block_range(request: dict) -> tuple[int, int]:
+    """The rows a grid request may have: at most one block, whatever `endRow` the browser sent."""
+    def as_int(value, default: int) -> int:
+        try:
+            return max(0, int(value))
+        except (TypeError, ValueError, OverflowError):
+            return default
+
+    start = min(as_int(request.get("startRow"), 0), 10 ** 9)
+    return start, min(max(start, as_int(request.get("endRow"), start + BLOCK)), start + BLOCK)
+
+
 def sort_from_model(sort_model: list[dict] | None, models: list[str]) -> tuple[str | None, bool]:
     """AG Grid sortModel -> (sort key, descending)."""
     if not sort_model:

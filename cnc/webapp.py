@@ -45,23 +45,23 @@ def build_app(ctx: AppContext) -> dash.Dash:
         return ctx.status_line(), _count(ctx)
 
     @app.callback(
-        Output(PAGE, "children"), Output(RENDERED, "data"), Output(errors.AREA, "children"),
+        Output(PAGE, "children"), Output(RENDERED, "data"),
         Input(URL, "pathname"), Input(URL, "search"),
         State(RENDERED, "data"), State(url_part(dash.ALL), "data"),
     )
     def route(pathname, search, rendered, parts):
         pathname, search = (v if isinstance(v, str) else "" for v in (pathname, search))
         if pathname == rendered and urlsync.same_state(search or "", parts, views):
-            return no_update, no_update, no_update
+            return no_update, no_update
         page = PAGES.get(pathname or "/")
         if page is None:
             return html.Div([html.H2("Page not found"), dcc.Link("Back to the overview", href="/")],
-                            className="notice"), pathname, []
+                            className="notice"), pathname
         expanded, notices = views.expand(search)
-        return page.layout(ctx, parse_query(expanded), notices), pathname, []
+        return page.layout(ctx, parse_query(expanded), notices), pathname
 
     urlsync.register(app, views)
-    errors.register(app)
+    errors.register(app, URL)
     for page in PAGES.values():
         page.register(app, ctx)
 

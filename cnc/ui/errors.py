@@ -46,7 +46,10 @@ def handle(err: Exception) -> None:
     set_props(AREA, {"children": notice(ref, f"the {what}" if what != "the view" else what)})
 
 
-def register(app) -> None:
+def register(app, url_id: str) -> None:
+    """Dismissing the notice, or opening another page, clears it (in the browser)."""
     app.clientside_callback("function(n) { return n ? [] : window.dash_clientside.no_update; }",
                             Output(AREA, "children", allow_duplicate=True), Input(DISMISS, "n_clicks"),
                             prevent_initial_call=True)
+    app.clientside_callback("function(path) { return []; }", Output(AREA, "children", allow_duplicate=True),
+                            Input(url_id, "pathname"), prevent_initial_call=True)

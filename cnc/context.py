@@ -2,9 +2,14 @@
 
 Pages and callbacks get an `AppContext`; they never touch torch or the raw cache. Summaries are
 memoized in memory (bounded) on top of the disk cache, so repeated views cost nothing.
+
+A live experiment can be reloaded at any moment. The web app `pin`s the current experiment at the
+start of each request, so everything one request reads (layout or callback) comes from one
+experiment; outside a request (tests, benchmarks) every read sees the latest one.
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from cnc.config import Config
@@ -13,6 +18,9 @@ from cnc.live import LiveExperiment
 from cnc.memo import Memo
 from cnc.precompute import config_task_hash
 from cnc.store import SummaryStore
+
+
+_PINNED: ContextVar[tuple[LiveExperiment, Config, int] | None] = ContextVar("cnc_pinned", default=None)
 
 
 class AppContext:
@@ -24,10 +32,24 @@ class AppContext:
         self.live = LiveExperiment(config, store, background=background)
         self._memo = Memo(256, keep_none=False)
 
+    def pin(self) -> None:
+        """Read one experiment until `unpin` (per thread / context: one request)."""
+        self.live.check()
+        _PINNED.set((self.live, *self.live.current))
+
+    def unpin(self) -> None:
+        _PINNED.set(None)
+
+    def _current(self) -> tuple[Config, int]:
+        pinned = _PINNED.get()
+        if pinned is not None and pinned[0] is self.live:
+            return pinned[1], pinned[2]
+        self.live.check()
+        return self.live.current
+
     @property
     def config(self) -> Config:
-        self.live.check()
-        return self.live.config
+        return self._current()[0]
 
     @property
     def experiment(self) -> Experiment:
@@ -36,7 +58,7 @@ class AppContext:
     @property
     def version(self) -> int:
         """Changes whenever the experiment is reloaded (a key for per-experiment memos)."""
-        return self.live.version
+        return self._current()[1]
 
     def status_line(self) -> str:
         """One line for the header: background work and reload problems."""

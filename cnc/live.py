@@ -29,16 +29,24 @@ class LiveExperiment:
     the last good experiment is kept)."""
 
     def __init__(self, config: Config, store: SummaryStore, background: bool = True):
-        self.config = config
+        self.current: tuple[Config, int] = (config, 0)  # one attribute: readers never see a torn pair
         self.store = store
         self.background = background
         self.reload_error: str | None = None
         self.progress = Progress()
-        self.version = 0
         self._stamp = self._files_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.current[0]
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the experiment is reloaded."""
+        return self.current[1]
 
     def _files_stamp(self) -> tuple:
         paths = [p for p in (self.config.path, self.config.experiment_path) if p is not None]
@@ -70,8 +78,7 @@ class LiveExperiment:
             except Exception as exc:  # a half-edited or broken file: keep serving the last good one
                 self.reload_error = f"{exc}"
                 return False
-            self.config, self.reload_error = new, None
-            self.version += 1
+            self.current, self.reload_error = (new, self.version + 1), None
         self.start_background()
         return True
 

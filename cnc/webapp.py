@@ -10,7 +10,7 @@ from cnc.auth import load_credentials, protect
 from cnc.context import AppContext
 from cnc.not_found import answer_404_off_pages
 from cnc.pages import compare, overview
-from cnc.ui import urlsync
+from cnc.ui import errors, urlsync
 from cnc.ui.ids import PAGE, URL, url_part
 from cnc.urlstate import open_views, parse_query
 
@@ -19,25 +19,31 @@ PAGES = {"/": overview, "/compare": compare}
 RENDERED = "rendered-path"
 STATUS = "status-line"
 STATUS_TICK = "status-tick"
+MODEL_COUNT = "model-count"
 
 
 def build_app(ctx: AppContext) -> dash.Dash:
     app = dash.Dash(
         __name__, title=ctx.title, assets_folder=str(ASSETS),
-        suppress_callback_exceptions=True, update_title=None,
+        suppress_callback_exceptions=True, update_title=None, on_error=errors.handle,
     )
     views = open_views(ctx.config.cache_dir, ctx.config.views.max_age_days, ctx.config.views.max_mb)
     app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
         dcc.Location(id=URL, refresh=False),
         dcc.Store(id=RENDERED),
         _header(ctx),
+        errors.area(),
         dcc.Interval(id=STATUS_TICK, interval=3000),
         html.Main(id=PAGE, className="page"),
     ])
 
-    @app.callback(Output(STATUS, "children"), Input(STATUS_TICK, "n_intervals"))
+    # Each request reads one experiment, whichever reload happens meanwhile (see AppContext.pin).
+    app.server.before_request(ctx.pin)
+    app.server.teardown_request(lambda _exc: ctx.unpin())
+
+    @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Input(STATUS_TICK, "n_intervals"))
     def status(_):
-        return ctx.status_line()
+        return ctx.status_line(), _count(ctx)
 
     @app.callback(
         Output(PAGE, "children"), Output(RENDERED, "data"),
@@ -45,6 +51,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         State(RENDERED, "data"), State(url_part(dash.ALL), "data"),
     )
     def route(pathname, search, rendered, parts):
+        pathname, search = (v if isinstance(v, str) else "" for v in (pathname, search))
         if pathname == rendered and urlsync.same_state(search or "", parts, views):
             return no_update, no_update
         page = PAGES.get(pathname or "/")
@@ -55,6 +62,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         return page.layout(ctx, parse_query(expanded), notices), pathname
 
     urlsync.register(app, views)
+    errors.register(app, URL)
     for page in PAGES.values():
         page.register(app, ctx)
 
@@ -76,6 +84,10 @@ def _header(ctx: AppContext) -> html.Header:
             dcc.Link("Overview", href="/", className="nav-link"),
             dcc.Link("Compare", href="/compare", className="nav-link"),
         ]),
-        html.Div(f"{len(ctx.experiment.models)} models", className="model-count"),
+        html.Div(_count(ctx), id=MODEL_COUNT, className="model-count"),
         html.Div(id=STATUS, className="status-line"),
     ], className="header")
+
+
+def _count(ctx: AppContext) -> str:
+    return f"{len(ctx.experiment.models)} models"

@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from cnc.ui.model_map import node_id
 from conftest import screenshot, wait_for
 
 CY = "var b = document.querySelector('.cnc-model-map'); var cy = b && b._cyreg && b._cyreg.cy;"
@@ -48,11 +49,11 @@ def pick_option(driver, dropdown_css: str, label: str) -> None:
     option.click()
 
 
-def hover_tooltip(driver, index: int, expect: str, attempts: int = 5) -> bool:
-    """Point at node `index` (viewport coordinates from cytoscape) until its tooltip shows; retried
+def hover_tooltip(driver, model_id: str, expect: str, attempts: int = 5) -> bool:
+    """Point at a model's node (viewport coordinates from cytoscape) until its tooltip shows; retried
     because the page may still be settling (late layout shifts move the map)."""
     for _ in range(attempts):
-        at = cy_eval(driver, f"(function() {{ var p = cy.getElementById('n{index}').renderedPosition(), "
+        at = cy_eval(driver, f"(function() {{ var p = cy.getElementById('{node_id(model_id)}').renderedPosition(), "
                              "r = b.getBoundingClientRect(); return [r.left + p.x, r.top + p.y, r.right - 4]; })()")
         actions = ActionBuilder(driver)  # come in from the right: nothing lies right of a leaf on its row
         actions.pointer_action.move_to_location(int(at[2]), int(at[1]))
@@ -82,7 +83,7 @@ def test_overview_end_to_end(overview_ctx, serve, chrome):
 
     # Hover a node: a tooltip with its label, primary metrics and operation.
     child = next(m for m in exp.models.values() if m.base is not None and not exp.children[m.id])  # top leaf
-    assert hover_tooltip(chrome, list(exp.models).index(child.id), f"({child.id})"), \
+    assert hover_tooltip(chrome, child.id, f"({child.id})"), \
         chrome.find_element(By.CSS_SELECTOR, ".map-tooltip").text
     tip = chrome.find_element(By.CSS_SELECTOR, ".map-tooltip").text
     assert "Accuracy" in tip and child.label in tip and child.operation.label() in tip

@@ -89,7 +89,9 @@ def test_selection_from_each_control(synthetic_ctx):
     exp = synthetic_ctx.experiment
     ids = list(exp.models)
     enabled = ids[:30]
-    nodes = [{"id": "n3"}, {"id": "n40"}, {"id": "h1"}, {"id": "nX"}, {"id": "n99999"}, {}]
+    # node ids are hashes of model ids; positions ("n3"), headers, junk and non-dicts are ignored
+    nodes = [{"id": model_map.node_id(ids[3])}, {"id": model_map.node_id(ids[40])}, {"id": "h1"}, {"id": "n3"},
+             {"id": ["n"]}, {}, "junk", 7]
     assert overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []) == [ids[3]]
     box = {"points": [{"curveNumber": 1, "customdata": ids[4]}, {"curveNumber": 0, "customdata": ids[50]},
                       {"curveNumber": 1, "customdata": "ghost"}, {"curveNumber": 3}]}
@@ -110,10 +112,10 @@ def test_map_elements_encode_filters_and_selection(synthetic_ctx):
     ids = list(exp.models)
     enabled = ids[:30]
     elements, relayout = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, True)
-    nodes = {e["data"]["id"]: e for e in elements if e["data"]["id"].startswith("n")}
-    assert len(nodes) == len(ids)
-    assert nodes["n1"]["selectable"] and nodes["n1"]["classes"] == ""
-    assert not nodes["n40"]["selectable"] and nodes["n40"]["classes"] == "off"
+    nodes = {e["data"]["mid"]: e for e in elements if "mid" in e["data"]}
+    assert len(nodes) == len(ids) and all(n["data"]["id"] == model_map.node_id(m) for m, n in nodes.items())
+    assert nodes[ids[1]]["selectable"] and nodes[ids[1]]["classes"] == ""
+    assert not nodes[ids[40]]["selectable"] and nodes[ids[40]]["classes"] == "off"
     # the same element ids in every mode: dash-cytoscape reports removed elements as unselected
     other = overview.map_outputs(exp, "step", "Loss", "Latency", None, False)[0]
     assert [e["data"]["id"] for e in other] == [e["data"]["id"] for e in elements]
@@ -123,7 +125,7 @@ def test_map_elements_encode_filters_and_selection(synthetic_ctx):
     assert relayout["name"] == "preset"
     assert overview.map_outputs(exp, "step", "Accuracy", "Size", enabled, False)[1] is no_update
     # user text never reaches ids or selectors
-    assert all(set(e["data"]["id"][1:]) <= set("0123456789") for e in elements)
+    assert all(set(e["data"]["id"][1:]) <= set("0123456789abcdef") for e in elements)
 
 
 def test_scatter_figure(synthetic_ctx):
@@ -155,7 +157,7 @@ def test_hover_text_is_escaped():
     fig = scatter.figure(exp, "a", "b", "a", "b", None, [], [])
     assert "<img" not in fig["data"][1]["hovertext"][0] and "&lt;img" in fig["data"][1]["hovertext"][0]
     el = model_map.elements(exp, "step", "a", "b", None)
-    node = next(e for e in el if e["data"]["id"] == "n0")
+    node = next(e for e in el if e["data"].get("mid") == "<b>x</b>")
     assert node["data"]["tip"].startswith("<img")  # plain text; the tooltip renders it as text
 
 

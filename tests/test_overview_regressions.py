@@ -130,8 +130,9 @@ def test_missing_size_is_not_drawn_as_smallest():
     assert marker["line"]["width"][2] > marker["line"]["width"][0]
     assert "symbol" not in scatter.figure(exp, "acc", "acc", "acc", "acc", None, [], [])["data"][1]["marker"]
 
-    nodes = {e["data"]["id"]: e["data"] for e in model_map.elements(exp, "step", "acc", "size", None)}
-    assert nodes["n2"].get("m") == 1 and "m" not in nodes["n1"]
+    nodes = {e["data"].get("mid"): e["data"] for e in model_map.elements(exp, "step", "acc", "size", None)}
+    ids = list(exp.models)
+    assert nodes[ids[2]].get("m") == 1 and "m" not in nodes[ids[1]]
     assert any(rule["selector"] == "node[?m]" for rule in model_map.STYLESHEET)
 
     size_legend = json.dumps(legend.legend(exp, "acc", "size")[1].to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
@@ -145,8 +146,8 @@ def test_missing_colour_is_grey_in_map_and_scatter():
         {"id": "a", "metrics": {"acc": 0.5, "x": 1}}, {"id": "b", "metrics": {"acc": None, "x": 2}},
         {"id": "c", "metrics": {"acc": 0.9, "x": 3}}]})
     from cnc.analysis.encoding import MISSING_COLOR
-    nodes = {e["data"]["id"]: e["data"] for e in model_map.elements(exp, "step", "acc", "x", None)}
-    assert nodes["n1"]["c"] == MISSING_COLOR != nodes["n0"]["c"]
+    nodes = {e["data"].get("mid"): e["data"] for e in model_map.elements(exp, "step", "acc", "x", None)}
+    assert nodes["b"]["c"] == MISSING_COLOR != nodes["a"]["c"]
     fig = scatter.figure(exp, "x", "x", "acc", "x", None, [], [])
     assert fig["data"][1]["marker"]["color"][1] == MISSING_COLOR
 

@@ -34,6 +34,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from cnc.urlstate import parse_index
+
 EPS = 1e-7
 CHUNK = 8192  # rows per chunk for the [N, C] computations (bounds temporary memory)
 HIST_BINS = 16
@@ -333,8 +335,8 @@ class Group:
         """Syntax only (values are not checked): "class:<index or name>" / "attr:<attribute>:<value>"."""
         kind, _, rest = (text or "").partition(":")
         if kind == "class":
-            if rest.isdigit() and len(rest) < 10:
-                return cls("class", str(int(rest)))
+            if parse_index(rest) is not None:
+                return cls("class", str(parse_index(rest)))
             return cls("class", str(list(class_names).index(rest))) if rest in class_names else None
         if kind == "attr":  # the longest declared attribute name that prefixes the rest
             attr = max((a for a in attributes if rest.startswith(f"{a}:")), key=len, default=None)

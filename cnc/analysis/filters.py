@@ -136,10 +136,12 @@ def to_data(filters: list[Filter]) -> list[list]:
 
 
 def from_data(data: list | None, exp: Experiment) -> list[Filter]:
-    """Inverse of `to_data`, dropping anything malformed or unknown."""
-    out = []
-    for item in data or []:
-        if isinstance(item, (list, tuple)) and len(item) == 3 and item[0] in exp.metrics:
-            lo, hi = (parse_float(v) if v is not None else None for v in item[1:])
+    """Inverse of `to_data`, dropping anything malformed, unknown or repeated (the data comes
+    back from the browser: any JSON)."""
+    out: list[Filter] = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[0], str) \
+                and item[0] in exp.metrics and all(f.metric != item[0] for f in out):
+            lo, hi = (parse_float(v) if isinstance(v, (int, float, str)) else None for v in item[1:])
             out.append(Filter(item[0], lo, hi))
-    return out
+    return out[:MAX_FILTERS]

@@ -10,6 +10,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from cnc.context import AppContext
 from cnc.ui import behaviors, layers
 from cnc.ui.ids import cid, url_part
+from cnc.ui.inputs import ids, one_of
 from cnc.ui.notices import notices as notice_box
 from cnc.urlstate import pick, split_list
 
@@ -97,9 +98,9 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def update_selection(models, base, tab, current):
-        models = [m for m in (models or []) if m in ctx.experiment.models]
-        if base not in models:
-            base = default_base(ctx, models)
+        models = ids(models, ctx.experiment.models)
+        base = one_of(base, models, default_base(ctx, models))
+        tab = one_of(tab, TABS, "behaviors")
         selection = {"models": ordered(models, base), "base": base}
         return (selection if selection != current else no_update,
                 url_params(ctx, models, base, tab), _base_options(ctx, models), base, _hint(models))

@@ -18,6 +18,7 @@ from cnc.context import AppContext
 from cnc.experiment import Experiment
 from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, scatter, selection_details
+from cnc.ui.inputs import ids, mapping, one_of
 from cnc.ui.ids import cid, url_part
 from cnc.ui.notices import notices as notice_box
 from cnc.urlstate import build_query, pick, split_list
@@ -169,7 +170,8 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 def map_outputs(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: list[str] | None,
                 relayout: bool) -> tuple:
     """Map elements (and a new viewport when the layout mode changed)."""
-    mode = mode if mode in MODES else "step"
+    mode = one_of(mode, MODES, "step")
+    color, size = one_of(color, exp.metrics), one_of(size, exp.metrics)
     ok = set(exp.models) if enabled is None else set(enabled)
     return (model_map.elements(exp, mode, color, size, ok),
             model_map.graph_layout(exp, mode) if relayout else no_update)
@@ -178,8 +180,9 @@ def map_outputs(exp: Experiment, mode: str, color: str | None, size: str | None,
 def scatter_outputs(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
                     enabled: list[str] | None, selection: list[str] | None) -> tuple:
     ok = set(exp.models) if enabled is None else set(enabled)
+    x, y, color, size = (one_of(v, exp.metrics) for v in (x, y, color, size))
     front_ids = scatter.front(exp, x, y, ok)
-    sel = [m for m in selection or [] if m in ok]
+    sel = ids(selection, ok)
     return scatter.figure(exp, x, y, color, size, ok, sel, front_ids), scatter.front_list(exp, front_ids), front_ids
 
 
@@ -190,11 +193,12 @@ def selection_after(exp: Experiment, trigger, prop: str, nodes, box, click, enab
     Scatter `selectedData`: a box or lasso carries its shape and replaces the selection; None is a
     double-click deselect and clears it; a bare `{"points": []}` is what plotly emits when a redraw
     (axis, encoding, filter change) drops its box, and leaves the selection alone."""
-    current = current or []
+    current, front_ids = ids(current, exp.models), ids(front_ids, exp.models)
+    box = box if box is None or isinstance(box, dict) else {}
     if trigger == model_map.GRAPH:
         new = next_selection(exp, "replace", current, enabled, model_map.node_models(exp, nodes))
     elif trigger == scatter.GRAPH and prop == "clickData":
-        picked = scatter.selected_points(exp, {"points": (click or {}).get("points", [])})
+        picked = scatter.selected_points(exp, {"points": mapping(click).get("points")})
         if not picked:
             return no_update
         new = next_selection(exp, "replace", current, enabled, picked)
@@ -215,40 +219,55 @@ def selection_after(exp: Experiment, trigger, prop: str, nodes, box, click, enab
 
 def selection_outputs(exp: Experiment, selection: list[str] | None, x, y, size) -> tuple:
     """What a selection change updates: the scatter outline (a patch) and the selection bar."""
-    selection = selection or []
+    selection = ids(selection, exp.models)
+    x, y, size = (one_of(v, exp.metrics) for v in (x, y, size))
     count, subtree, clear, compare = _selection_bar(selection)
     return (scatter.selection_patch(exp, x, y, size, selection), count.children, subtree.disabled,
             clear.disabled, compare.href, compare.className)
 
 
 def url_params(ctx: AppContext, mode, color, size, x, y, filters, selection) -> dict:
-    state = OverviewState(mode=mode, color=color, size=size, x=x, y=y,
-                          filters=from_data(filters, ctx.experiment), selection=list(selection or []))
+    exp = ctx.experiment
+    color, size, x, y = (one_of(v, exp.metrics) for v in (color, size, x, y))
+    state = OverviewState(mode=one_of(mode, MODES, "step"), color=color, size=size, x=x, y=y,
+                          filters=from_data(filters, exp), selection=ids(selection, exp.models))
     return state_params(ctx, state)
 
 
+def passing(exp: Experiment, filters_data: list | None) -> list[str]:
+    """Models passing the filters in the current experiment (a model logged since the page was
+    drawn passes or fails like any other, never "filtered out" for being new)."""
+    return enabled_models(exp, from_data(filters_data, exp))
+
+
 def register(app, ctx: AppContext) -> None:
-    exp = ctx.experiment
-    filter_ui.register(app, exp, ENABLED)
+    """Callbacks read `ctx.experiment` when called (one experiment per request), never an
+    experiment captured here: a live experiment gains models while pages are open. The ENABLED
+    store only triggers redraws; which models pass is recomputed from the filters."""
+    filter_ui.register(app, ctx, ENABLED)
     model_map.register(app, SELECTION)
+    filters_state = State(filter_ui.FILTERS, "data")
 
     @app.callback(
         Output(model_map.GRAPH, "elements"), Output(model_map.GRAPH, "layout"),
         Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
-        Input(ENABLED, "data"),
+        Input(ENABLED, "data"), filters_state,
         prevent_initial_call=True,
     )
-    def update_map(mode, color, size, enabled):
-        return map_outputs(exp, mode, color, size, enabled, relayout=callback_context.triggered_id == model_map.MODE)
+    def update_map(mode, color, size, _enabled, filters):
+        exp = ctx.experiment
+        return map_outputs(exp, mode, color, size, passing(exp, filters),
+                           relayout=callback_context.triggered_id == model_map.MODE)
 
     @app.callback(
         Output(scatter.GRAPH, "figure"), Output(scatter.FRONT, "children"), Output(scatter.FRONT_IDS, "data"),
         Input(scatter.X, "value"), Input(scatter.Y, "value"), Input(legend.COLOR, "value"),
-        Input(legend.SIZE, "value"), Input(ENABLED, "data"), State(SELECTION, "data"),
+        Input(legend.SIZE, "value"), Input(ENABLED, "data"), State(SELECTION, "data"), filters_state,
         prevent_initial_call=True,
     )
-    def update_scatter(x, y, color, size, enabled, selection):
-        return scatter_outputs(exp, x, y, color, size, enabled, selection)
+    def update_scatter(x, y, color, size, _enabled, selection, filters):
+        exp = ctx.experiment
+        return scatter_outputs(exp, x, y, color, size, passing(exp, filters), selection)
 
     @app.callback(
         Output(legend.LEGEND, "children"),
@@ -256,20 +275,21 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def update_legend(color, size):
-        return legend.legend(exp, color, size)
+        return legend.legend(ctx.experiment, color, size)
 
     @app.callback(
         Output(SELECTION, "data"),
         Input(model_map.GRAPH, "selectedNodeData"), Input(scatter.GRAPH, "selectedData"),
         Input(scatter.GRAPH, "clickData"), Input(scatter.SELECT_FRONT, "n_clicks"),
         Input(SUBTREE, "n_clicks"), Input(CLEAR, "n_clicks"), Input(ENABLED, "data"),
-        State(SELECTION, "data"), State(scatter.FRONT_IDS, "data"),
+        State(SELECTION, "data"), State(scatter.FRONT_IDS, "data"), filters_state,
         prevent_initial_call=True,
     )
-    def update_selection(nodes, box, click, _front, _subtree, _clear, enabled, current, front_ids):
+    def update_selection(nodes, box, click, _front, _subtree, _clear, _enabled, current, front_ids, filters):
+        exp = ctx.experiment
         prop = callback_context.triggered[0]["prop_id"].rsplit(".", 1)[-1]
-        return selection_after(exp, callback_context.triggered_id, prop, nodes, box, click, enabled,
-                               current, front_ids)
+        return selection_after(exp, callback_context.triggered_id, prop, nodes, box, click,
+                               passing(exp, filters), current, front_ids)
 
     @app.callback(
         Output(scatter.GRAPH, "figure", allow_duplicate=True),
@@ -279,7 +299,7 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def show_selection(selection, x, y, size):
-        return selection_outputs(exp, selection, x, y, size)
+        return selection_outputs(ctx.experiment, selection, x, y, size)
 
     @app.callback(
         Output(url_part(PART), "data"),

@@ -22,9 +22,10 @@ from dash import ALL, Input, Output, State, callback_context, dcc, html, no_upda
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
 from cnc.memo import Memo
-from cnc.ui.behaviors_grid import BLOCK, DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
+from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
 from cnc.ui.ids import cid, url_part
-from cnc.urlstate import parse_float, pick
+from cnc.ui.inputs import ids, items, mapping, number, one_of, text
+from cnc.urlstate import parse_float, parse_index, pick
 
 NAME = "behaviors"
 SELECTION = cid("compare", "selection")
@@ -42,6 +43,7 @@ CHIP_LABEL = cid(NAME, "chip", part="label")
 UNCHIP = cid(NAME, "unchip")
 MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "instances": "Instances",
                "exemplars": "Exemplars (changed by many models)"}
+MAX_FLIPS = 1000
 NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
@@ -99,7 +101,7 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
         if s.threshold is None:
             notices.append("Ignored the row threshold in the link: not a number.")
     s.direction = take("bcmp", B.THRESHOLD_DIRECTIONS, "ge")
-    s.min_flips = _int(query.get("bflips"), 1, 1, 1000, notices, "bflips")
+    s.min_flips = _int(query.get("bflips"), 1, 1, MAX_FLIPS, notices, "bflips")
     s.sort = take("bsort", sort_keys(s.mode, models), None)
     s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
     s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
@@ -126,10 +128,7 @@ def _group_from_query(text: str | None, mode: str, task: dict, notices: list[str
 def _int(value: str | None, default, lo: int, hi: int, notices: list[str], key: str):
     if value is None:
         return default
-    try:
-        n = int(value)
-    except ValueError:
-        n = None
+    n = parse_index(value)
     if n is None or not lo <= n <= hi:
         notices.append(f"Ignored {key}={value[:20]!r} from the link: out of range.")
         return default
@@ -163,10 +162,47 @@ def state_to_dict(state: B.ViewState, inst: int | None) -> dict:
     return {**vars(state), "inst": inst}
 
 
-def state_from_dict(data: dict | None) -> tuple[B.ViewState, int | None]:
-    data = dict(data or {})
-    inst = data.pop("inst", None)
-    return B.ViewState(**data), inst
+def state_from_dict(data: Any) -> tuple[B.ViewState, int | None]:
+    """The state store (browser JSON, so checked field by field: a wrong type is the default).
+    Values that depend on the data (metric, attribute, sort, group) are checked by `checked`."""
+    d, s = mapping(data), B.ViewState()
+    s.mode = one_of(d.get("mode"), B.ROW_MODES, s.mode)
+    s.attribute, s.sort, s.group = text(d.get("attribute")), text(d.get("sort")), text(d.get("group"))
+    s.metric = text(d.get("metric"), s.metric)
+    s.rel, s.desc = d.get("rel") is True, d.get("desc") is not False
+    s.filt = one_of(d.get("filt"), B.FILTERS, s.filt)
+    s.threshold = number(d.get("threshold"))
+    s.direction = one_of(d.get("direction"), B.THRESHOLD_DIRECTIONS, s.direction)
+    s.min_flips = _flips(d.get("min_flips"))
+    inst = d.get("inst")
+    return s, inst if isinstance(inst, int) and not isinstance(inst, bool) and inst >= 0 else None
+
+
+def _flips(value: Any) -> int:
+    n = number(value)
+    return int(min(n, MAX_FLIPS)) if n is not None and n >= 1 else 1
+
+
+def checked(ctx: AppContext, models: list[str], state: B.ViewState) -> B.ViewState:
+    """`state` with values this task and selection do not have reset to their defaults."""
+    task = ctx.task_data() or {}
+    attrs = list(task.get("attributes", {}))
+    state.attribute = one_of(state.attribute, attrs, attrs[0] if attrs else None)
+    if state.mode == "subgroups" and not attrs:
+        state.mode = "classes"
+    if state.metric not in B.metric_specs(_scalar_names(ctx, models)):
+        state.metric = "error"
+    if state.sort not in sort_keys(state.mode, models):
+        state.sort = None
+    if state.group is not None and (state.mode not in B.INSTANCE_MODES or _group_from_query(
+            state.group, state.mode, task, []) is None):
+        state.group = None
+    return state
+
+
+def selected_models(ctx: AppContext, selection: Any) -> list[str]:
+    """The compare page's selection store (base first), known models only."""
+    return ids(mapping(selection).get("models"), ctx.experiment.models)
 
 
 def _scalar_names(ctx: AppContext, models: list[str]) -> list[str]:
@@ -391,22 +427,17 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     A class/subgroup restriction survives metric, value and filter changes but not leaving the
     instance row modes (group rows restricted to one group would say nothing).
     """
-    models = (selection or {}).get("models") or []
+    models = selected_models(ctx, selection)
     state, inst = state_from_dict(current)
-    state.mode = values["mode"] if values["mode"] in B.ROW_MODES else "classes"
-    state.attribute = values["attr"] or state.attribute
-    state.metric = values["metric"] or "error"
+    state.mode = one_of(values["mode"], B.ROW_MODES, "classes")
+    state.attribute = text(values["attr"]) or state.attribute
+    state.metric = text(values["metric"], "error")
     state.rel = values["rel"] == "rel"
-    state.filt = values["filt"] if values["filt"] in B.FILTERS else "all"
-    thr = values["min"]
-    state.threshold = float(thr) if isinstance(thr, (int, float)) and np.isfinite(thr) else None
-    state.direction = values.get("dir") if values.get("dir") in B.THRESHOLD_DIRECTIONS else "ge"
-    flips = values["flips"]
-    state.min_flips = int(flips) if isinstance(flips, (int, float)) and flips >= 1 else 1
-    if state.sort not in sort_keys(state.mode, models):
-        state.sort = None
-    if state.metric not in B.metric_specs(_scalar_names(ctx, models)):
-        state.metric = "error"
+    state.filt = one_of(values["filt"], B.FILTERS, "all")
+    state.threshold = number(values["min"])
+    state.direction = one_of(values.get("dir"), B.THRESHOLD_DIRECTIONS, "ge")
+    state.min_flips = _flips(values["flips"])
+    state = checked(ctx, models, state)
     if state.mode not in B.INSTANCE_MODES:
         inst = None
     if drop_group or state.mode not in B.INSTANCE_MODES:
@@ -417,9 +448,8 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
 
 def on_step(value: Any, step: Any, up: bool) -> float:
     """A − / + click on the threshold: the next value on the step grid (bad inputs: from 0, step 0.01)."""
-    number = float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
-    size = float(step) if isinstance(step, (int, float)) and step > 0 else 0.01
-    return B.step_threshold(number, size, up)
+    size = number(step)
+    return B.step_threshold(number(value), size if size is not None and size > 0 else 0.01, up)
 
 
 def on_group_click(ctx: AppContext, click: dict | None, selection: dict | None, current: dict | None) -> dict | None:
@@ -428,19 +458,21 @@ def on_group_click(ctx: AppContext, click: dict | None, selection: dict | None, 
     Metric, relative toggle, instance filter, threshold and a model sort carry over; the row
     mode becomes "instances" restricted to the clicked group.
     """
+    models = selected_models(ctx, selection)
     state, _ = state_from_dict(current)
-    row_id = str((click or {}).get("rowId") or "")
-    if state.mode in B.INSTANCE_MODES or (click or {}).get("colId") not in DRILL_COLUMNS \
-            or not row_id.startswith("g") or not row_id[1:].isdigit():
+    state = checked(ctx, models, state)
+    click = mapping(click)
+    row_id = str(click.get("rowId") or "")
+    if state.mode in B.INSTANCE_MODES or click.get("colId") not in DRILL_COLUMNS \
+            or not row_id.startswith("g") or parse_index(row_id[1:]) is None:
         return None
-    models = (selection or {}).get("models") or []
     table = table_for(ctx, models)
     if table is None:
         return None
     task = ctx.task_data() or {}
     names = B.grouping(table, state.mode, task.get("class_names", []), task.get("attributes", {}),
                        state.attribute).names
-    group = B.group_for_row(state.mode, state.attribute, int(row_id[1:]), names)
+    group = B.group_for_row(state.mode, state.attribute, parse_index(row_id[1:]), names)
     if group is None:
         return None
     state.mode, state.group = "instances", group.key
@@ -451,9 +483,10 @@ def on_group_click(ctx: AppContext, click: dict | None, selection: dict | None, 
 
 def on_rows(ctx: AppContext, request: dict | None, selection: dict | None, current: dict | None) -> tuple[dict, dict | None]:
     """A block request from the grid -> (response, new state dict or None if unchanged)."""
-    models = (selection or {}).get("models") or []
+    models = selected_models(ctx, selection)
     state, inst = state_from_dict(current)
-    request = request or {}
+    state = checked(ctx, models, state)
+    request = mapping(request)
     sort, desc = sort_from_model(request.get("sortModel"), models)
     changed = (sort, desc) != (state.sort, state.desc) and not (sort is None and state.sort is None)
     state.sort, state.desc = sort, desc
@@ -487,7 +520,7 @@ def register(app, ctx: AppContext) -> None:
                                                             drop_group=callback_context.triggered_id == UNCHIP)
         hide = {"display": "none"}
         chip = chip_text(ctx, state)
-        step = step_for(ctx, (selection or {}).get("models") or [], state)
+        step = step_for(ctx, selected_models(ctx, selection), state)
         return (state_to_dict(state, inst), url_params(state, inst), children, status, detail,
                 None if state.mode == "subgroups" else hide,
                 None if state.mode in B.INSTANCE_MODES else hide,
@@ -514,7 +547,7 @@ def register(app, ctx: AppContext) -> None:
     )
     def rows(requests, selection, current):
         responses, new_state = [], None
-        for request in requests:
+        for request in items(requests):
             if request is None:
                 responses.append(no_update)
                 continue
@@ -535,14 +568,14 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def clicked(clicks, selection, current):
-        click = next((c for c in clicks if c), None)
+        click = next((c for c in items(clicks) if c), None)
         drilled = on_group_click(ctx, click, selection, current)
         if drilled is not None:  # the row-mode change re-renders everything through `update`
             return no_update, drilled, no_update, drilled["mode"]
-        row_id = str((click or {}).get("rowId") or "")
+        row_id = str(mapping(click).get("rowId") or "")
         state, _ = state_from_dict(current)
-        if state.mode not in B.INSTANCE_MODES or not row_id.startswith("i") or not row_id[1:].isdigit():
+        inst = parse_index(row_id[1:]) if row_id.startswith("i") else None
+        if state.mode not in B.INSTANCE_MODES or inst is None:
             return no_update, no_update, no_update, no_update
-        inst = int(row_id[1:])
-        models = (selection or {}).get("models") or []
+        models = selected_models(ctx, selection)
         return detail_panel(ctx, models, inst), state_to_dict(state, inst), url_params(state, inst), no_update

@@ -13,6 +13,8 @@ import dash_ag_grid as dag
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
 from cnc.ui.ids import cid
+from cnc.ui.inputs import items, mapping
+from cnc.urlstate import parse_index
 
 BLOCK = 100
 MAX_HEIGHT = 600  # px; taller tables scroll (and page) inside the grid
@@ -97,11 +99,11 @@ def block_range(request: dict) -> tuple[int, int]:
 
 def sort_from_model(sort_model: list[dict] | None, models: list[str]) -> tuple[str | None, bool]:
     """AG Grid sortModel -> (sort key, descending)."""
-    if not sort_model:
-        return None, True
-    col, direction = sort_model[0].get("colId"), sort_model[0].get("sort")
-    if isinstance(col, str) and col.startswith("c") and col[1:].isdigit() and int(col[1:]) < len(models):
-        key = models[int(col[1:])]
+    first = mapping(items(sort_model)[0]) if items(sort_model) else {}
+    col, direction = first.get("colId"), first.get("sort")
+    index = parse_index(col[1:]) if isinstance(col, str) and col.startswith("c") else None
+    if index is not None and index < len(models):
+        key = models[index]
     elif col in ("flips", "n", "row"):
         key = col
     else:

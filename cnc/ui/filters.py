@@ -12,8 +12,10 @@ from dash.exceptions import PreventUpdate
 
 from cnc.analysis.filters import (Filter, display_factor, enabled_models, from_data, from_display, histogram,
                                   range_warning, to_data, to_display)
+from cnc.context import AppContext
 from cnc.experiment import Experiment, is_missing
 from cnc.ui.ids import cid
+from cnc.ui.inputs import count, items, mapping, one_of
 from cnc.urlstate import parse_float
 
 FILTERS = cid("filters", "data")
@@ -99,13 +101,19 @@ def component(exp: Experiment, filters: list[Filter], n_pass: int) -> html.Div:
     ], className="filters")
 
 
-def _by_metric(items: list[dict]) -> dict:
-    return {item["id"]["metric"]: item.get("value") for item in items}
+def _by_metric(inputs: list) -> dict:
+    """{metric: value} of a pattern-matched input list (ids come from the browser too)."""
+    out = {}
+    for item in items(inputs):
+        metric = mapping(mapping(item).get("id")).get("metric")
+        if isinstance(metric, str):
+            out[metric] = mapping(item).get("value")
+    return out
 
 
 def apply_brush(selected: dict | None) -> tuple[float | None, float | None] | None:
     """A horizontal brush on a histogram -> (lo, hi) rounded for humans; None if not a brush."""
-    rng = ((selected or {}).get("range") or {}).get("x")
+    rng = mapping(mapping(selected).get("range")).get("x")
     if not (isinstance(rng, list) and len(rng) == 2):
         return None
     lo, hi = sorted(parse_float(v) for v in rng) if all(parse_float(v) is not None for v in rng) else (None, None)
@@ -135,16 +143,21 @@ def range_outputs(exp: Experiment, data: list | None, trigger, los: dict, his: d
     warning). A histogram event that is not a brush (the echo of a redraw) changes nothing."""
     brushed = {}
     if isinstance(trigger, dict) and trigger.get("role") == "hist":
-        brush = apply_brush(selected.get(trigger.get("metric")))
+        metric = trigger.get("metric")
+        brush = apply_brush(selected.get(metric)) if isinstance(metric, str) else None
         if brush is None:
             raise PreventUpdate
-        brushed[trigger["metric"]] = brush
+        brushed[metric] = brush
     filters = edit_values(exp, from_data(data, exp), los, his, brushed)
     by_metric = {f.metric: f for f in filters}
-    shown = [by_metric.get(m, Filter(m)) for m in order]
-    return (to_data(filters), [to_display(exp.metrics[f.metric], f.lo) for f in shown],
-            [to_display(exp.metrics[f.metric], f.hi) for f in shown], [hist_figure(exp, f) for f in shown],
-            [range_warning(exp, f) for f in shown])
+    shown = [by_metric.get(m, Filter(m)) if isinstance(m, str) and m in exp.metrics else None for m in order]
+
+    def each(draw) -> list:  # a card whose metric this experiment lacks is left alone
+        return [no_update if f is None else draw(f) for f in shown]
+
+    return (to_data(filters), each(lambda f: to_display(exp.metrics[f.metric], f.lo)),
+            each(lambda f: to_display(exp.metrics[f.metric], f.hi)), each(lambda f: hist_figure(exp, f)),
+            each(lambda f: range_warning(exp, f)))
 
 
 # A plain click on a histogram (no drag) clears that filter's range: plotly reports it as a
@@ -174,18 +187,20 @@ function(figures) {
 """
 
 
-def register(app, exp: Experiment, enabled_id: dict) -> None:
+def register(app, ctx: AppContext, enabled_id: dict) -> None:
+    """Callbacks read the experiment when called: models logged meanwhile count."""
     @app.callback(
         Output(CARDS, "children"), Output(FILTERS, "data"), Output(ADD, "value"), Output(ADD, "options"),
         Input(ADD, "value"), Input(_part("remove"), "n_clicks"), State(FILTERS, "data"),
         prevent_initial_call=True,
     )
     def add_or_remove(add, removes, data):
+        exp = ctx.experiment
         filters = from_data(data, exp)
         trig = callback_context.triggered_id
-        if trig == ADD and add in exp.metrics and all(f.metric != add for f in filters):
+        if trig == ADD and one_of(add, exp.metrics) and all(f.metric != add for f in filters):
             filters.append(Filter(add))
-        elif isinstance(trig, dict) and trig.get("role") == "remove" and any(removes or []):
+        elif isinstance(trig, dict) and trig.get("role") == "remove" and any(count(n) for n in items(removes)):
             filters = [f for f in filters if f.metric != trig.get("metric")]
         else:
             return no_update, no_update, None, no_update
@@ -200,8 +215,9 @@ def register(app, exp: Experiment, enabled_id: dict) -> None:
     )
     def change_range(_lo, _hi, _sel, data):
         inputs = callback_context.inputs_list
-        return range_outputs(exp, data, callback_context.triggered_id, _by_metric(inputs[0]),
-                             _by_metric(inputs[1]), _by_metric(inputs[2]), [i["id"]["metric"] for i in inputs[0]])
+        return range_outputs(ctx.experiment, data, callback_context.triggered_id, _by_metric(inputs[0]),
+                             _by_metric(inputs[1]), _by_metric(inputs[2]),
+                             [mapping(mapping(o).get("id")).get("metric") for o in items(callback_context.outputs_list[1])])
 
     app.clientside_callback(_CLEAR_JS, Output(CLEAR_HOOK, "data"), Input(_part("hist"), "figure"))
 
@@ -211,5 +227,6 @@ def register(app, exp: Experiment, enabled_id: dict) -> None:
         prevent_initial_call=True,
     )
     def update_enabled(data, current):
+        exp = ctx.experiment
         enabled = enabled_models(exp, from_data(data, exp))
         return (enabled if enabled != current else no_update), count_text(len(enabled), len(exp.models))

@@ -21,6 +21,7 @@ from cnc.analysis import layers as L
 from cnc.context import AppContext
 from cnc.memo import Memo
 from cnc.ui.ids import cid, url_part
+from cnc.ui.inputs import ids, items, mapping, one_of, text
 from cnc.urlstate import pick, split_list
 
 COMPONENT = "layers"
@@ -424,12 +425,27 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     ], className="layers")
 
 
+def checked_selection(ctx: AppContext, selection: Any) -> dict:
+    """The compare page's selection store as sent by the browser, known models only."""
+    models = ids(mapping(selection).get("models"), ctx.experiment.models)
+    return {"models": models, "base": one_of(mapping(selection).get("base"), models)}
+
+
+def checked_state(mode: Any, sort: Any, sortby: Any, scale: Any, stored_open: Any) -> dict:
+    """The tab's state from control values and the open store (browser JSON): wrong types and
+    unknown values become the defaults; module names are checked when drawn."""
+    if stored_open not in (None, "*", "-"):
+        stored_open = [n for n in items(stored_open) if isinstance(n, str)]
+    return {"mode": one_of(mode, L.MODES, DEFAULTS["lmode"]), "sort": one_of(sort, L.SORTS, DEFAULTS["lsort"]),
+            "sortby": text(sortby), "scale": one_of(scale, SCALES, DEFAULTS["lscale"]), "open": stored_open}
+
+
 def update(ctx: AppContext, selection: dict | None, tab: str | None, state: dict,
            trigger: Any, trigger_value: Any) -> tuple[Any, Any, Any]:
     """Callback body (testable without Dash): (body, open store, url part). The sort-by model
     options follow the selection in `register`."""
     if isinstance(trigger, dict) and trigger.get("role") == "toggle":
-        if not trigger_value:  # buttons just (re)rendered, not clicked
+        if not trigger_value or text(trigger.get("node")) is None:  # (re)rendered, not clicked; or junk
             return no_update, no_update, no_update
         kind = "activations" if state["mode"] == "activations" else "params"
         models = (selection or {}).get("models") or []
@@ -460,6 +476,7 @@ def register(app, ctx: AppContext) -> None:
     def on_change(selection, tab, mode, sort, sortby, scale, _expand, _collapse, _toggles, stored_open):
         trigger = callback_context.triggered_id
         value = callback_context.triggered[0]["value"] if callback_context.triggered else None
-        state = {"mode": mode, "sort": sort, "sortby": sortby, "scale": scale, "open": stored_open}
+        selection = checked_selection(ctx, selection)
+        state = checked_state(mode, sort, sortby, scale, stored_open)
         options = sort_options(ctx, selection) if trigger == cid("compare", "selection") else no_update
         return (*update(ctx, selection, tab, state, trigger, value), options)

@@ -7,6 +7,7 @@ from cnc.analysis.encoding import MISSING_COLOR, color_scale, size_scale
 from cnc.experiment import Experiment, is_missing
 from cnc.format import format_metric
 from cnc.ui.ids import cid
+from cnc.ui.inputs import one_of
 
 COLOR = cid("encoding", "color")
 SIZE = cid("encoding", "size")
@@ -30,7 +31,7 @@ def controls(exp: Experiment, color: str | None, size: str | None) -> list[html.
 
 
 def legend(exp: Experiment, color: str | None, size: str | None) -> list:
-    return [_color_legend(exp, color), _size_legend(exp, size)]
+    return [_color_legend(exp, one_of(color, exp.metrics)), _size_legend(exp, one_of(size, exp.metrics))]
 
 
 def _color_legend(exp: Experiment, color: str | None) -> html.Div:

@@ -1,7 +1,9 @@
 """Model Map: the experiment forest drawn with dash-cytoscape on preset (Python-computed) positions.
 
-Elements are compact: node ids are positional ("n12" is the 13th model) so selectors and the
-client never see user-provided ids, and tooltips are plain text rendered as text. Selection is
+Elements are compact. Node ids are stable hashes of model ids (`node_id`), never positions: a
+model logged while the page is open, or a reordered experiment, never shifts which node is which,
+and cytoscape selectors never see user-provided text (each node carries its model id as data, for
+the clientside selection sync). Tooltips are plain text rendered as text. Selection is
 shared through the overview's selection store; a clientside callback applies it to the live
 cytoscape instance (a selection change costs no payload and no server round trip for the map),
 and cytoscape's own events report the user's clicks and box selections back.
@@ -12,17 +14,20 @@ the whole map.
 """
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
+
 import dash_cytoscape as cyto
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, dcc, html
 
 from cnc.analysis.encoding import colors, size_missing, sizes, tooltips
 from cnc.analysis.layout import MODES, forest_layout
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
+from cnc.ui.inputs import items, mapping
 
 GRAPH = cid("map", "graph")
 MODE = cid("map", "mode")
-INDEX = cid("map", "index")  # model ids in node order, for the clientside selection sync
 TOOLTIP = cid("map", "tooltip")
 SYNCED = cid("map", "synced")
 FIT = cid("map", "fit")
@@ -63,6 +68,12 @@ STYLESHEET = [
 ]
 
 
+@lru_cache(maxsize=65536)
+def node_id(model_id: str) -> str:
+    """A model's node id: "n" + 16 hex digits of its id's hash (stable across reloads)."""
+    return "n" + hashlib.blake2b(model_id.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
 def _short(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
@@ -80,6 +91,7 @@ def elements(exp: Experiment, mode: str, color: str | None, size: str | None,
     node_colors, node_sizes, tips = colors(exp, color), sizes(exp, size, *NODE_PX), tooltips(exp)
     hollow = size_missing(exp, size)
     index = {mid: i for i, mid in enumerate(exp.models)}
+    nodes = [node_id(mid) for mid in exp.models]
     labels = lay.columns + [""] * (n_heads - len(lay.columns))
     out: list[dict] = [
         {"data": {"id": f"h{j}", "label": label}, "position": {"x": j * DX, "y": -DY},
@@ -90,8 +102,8 @@ def elements(exp: Experiment, mode: str, color: str | None, size: str | None,
     for i, (mid, model) in enumerate(exp.models.items()):
         col, row = lay.positions[mid]
         on = enabled is None or mid in enabled
-        data = {"id": f"n{i}", "label": _short(model.label), "c": node_colors[i], "s": node_sizes[i],
-                "tip": "\n".join(tips[i])}
+        data = {"id": nodes[i], "mid": mid, "label": _short(model.label), "c": node_colors[i],
+                "s": node_sizes[i], "tip": "\n".join(tips[i])}
         if hollow[i]:
             data["m"] = 1
         out.append({"data": data,
@@ -100,7 +112,7 @@ def elements(exp: Experiment, mode: str, color: str | None, size: str | None,
         if model.base is not None:
             p = index[model.base]
             base_on = enabled is None or model.base in enabled
-            edges.append({"data": {"id": f"e{i}", "source": f"n{p}", "target": f"n{i}",
+            edges.append({"data": {"id": "e" + nodes[i][1:], "source": nodes[p], "target": nodes[i],
                                    "g": f"{node_colors[p]} {node_colors[i]}",
                                    "w": round((node_sizes[p] + node_sizes[i]) / 16, 1)},
                           "classes": "" if on and base_on else "off"})
@@ -108,14 +120,13 @@ def elements(exp: Experiment, mode: str, color: str | None, size: str | None,
 
 
 def node_models(exp: Experiment, node_data: list[dict] | None) -> list[str]:
-    """Model ids of cytoscape node data dicts ("n<i>"), ignoring headers and junk."""
-    ids = list(exp.models)
-    out = []
-    for d in node_data or []:
-        nid = str((d or {}).get("id", ""))
-        if nid[:1] == "n" and nid[1:].isdigit() and int(nid[1:]) < len(ids):
-            out.append(ids[int(nid[1:])])
-    return out
+    """Model ids of cytoscape node data dicts, found by node id in the current experiment
+    (headers, junk and nodes of models no longer there are ignored)."""
+    wanted = [n for n in (mapping(d).get("id") for d in items(node_data)) if isinstance(n, str)]
+    if not wanted:
+        return []
+    lookup = {node_id(mid): mid for mid in exp.models}
+    return list(dict.fromkeys(lookup[n] for n in wanted if n in lookup))
 
 
 def graph_layout(exp: Experiment, mode: str) -> dict:
@@ -145,7 +156,6 @@ def component(exp: Experiment, mode: str, color: str | None, size: str | None,
         ),
         html.Div(id=TOOLTIP, className="map-tooltip", style={"display": "none"}),
         html.Button("Fit", id=FIT, className="map-fit", title="Zoom to show the whole map"),
-        dcc.Store(id=INDEX, data=list(exp.models)),
         dcc.Store(id=SYNCED),
         dcc.Store(id=VIEWED),
     ], className="map-box")
@@ -172,18 +182,18 @@ function(d) {
 
 # Apply the shared selection to cytoscape's own selection state (no round trip, no payload).
 _SYNC_JS = """
-function(selection, elements, ids) {
-    if (!ids) { return window.dash_clientside.no_update; }
-    var index = {};
-    ids.forEach(function(m, i) { index[m] = 'n' + i; });
+function(selection, elements) {
+    if (!elements) { return window.dash_clientside.no_update; }
+    var index = {}, last = null;
+    elements.forEach(function(e) { if (e.data && e.data.mid !== undefined) { index[e.data.mid] = e.data.id; last = e.data.id; } });
     var want = {};
     (selection || []).forEach(function(m) { if (index[m]) { want[index[m]] = true; } });
-    // After a page re-render (a pasted link, back/forward) the new map may not be mounted yet:
-    // retry briefly until cytoscape holds the nodes, then apply the selection.
+    // After a page re-render (a pasted link, back/forward) or new elements (a model logged meanwhile)
+    // cytoscape may not hold the nodes yet: retry briefly until it does, then apply the selection.
     var apply = function(attempt) {
         var box = document.querySelector('.%(cls)s');
         var cy = box && box._cyreg && box._cyreg.cy;
-        if (!cy || (ids.length && !cy.getElementById('n' + (ids.length - 1)).length)) {
+        if (!cy || (last !== null && !cy.getElementById(last).length)) {
             if (attempt < 40) { setTimeout(function() { apply(attempt + 1); }, 100); }
             return;
         }
@@ -257,4 +267,4 @@ def register(app, selection_id: dict) -> None:
     app.clientside_callback(_HOVER_JS, Output(TOOLTIP, "children"), Output(TOOLTIP, "style"),
                             Input(GRAPH, "mouseoverNodeData"), prevent_initial_call=True)
     app.clientside_callback(_SYNC_JS, Output(SYNCED, "data"),
-                            Input(selection_id, "data"), Input(GRAPH, "elements"), State(INDEX, "data"))
+                            Input(selection_id, "data"), Input(GRAPH, "elements"))

@@ -17,6 +17,7 @@ from cnc.analysis.encoding import colors, size_missing, sizes, tooltips
 from cnc.analysis.pareto import pareto_front, step_shape
 from cnc.experiment import Experiment, is_missing
 from cnc.ui.ids import cid
+from cnc.ui.inputs import items, mapping
 from cnc.ui.legend import metric_options, metric_picker
 
 GRAPH = cid("scatter", "graph")
@@ -144,8 +145,9 @@ def is_user_selection(selected_data: dict | None) -> bool:
 def selected_points(exp: Experiment, selected_data: dict | None) -> list[str]:
     """Model ids of a plotly box/lasso selection, taken from the selectable trace only."""
     out = []
-    for pt in (selected_data or {}).get("points") or []:
-        mid = pt.get("customdata") if isinstance(pt, dict) else None
+    for pt in items(mapping(selected_data).get("points")):
+        pt = mapping(pt)
+        mid = pt.get("customdata")
         if pt.get("curveNumber") == 1 and isinstance(mid, str) and mid in exp.models:
             out.append(mid)
     return out

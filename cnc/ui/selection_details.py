@@ -24,6 +24,7 @@ from cnc.memo import Memo
 from cnc.experiment import Experiment
 from cnc.format import MISSING, format_metric
 from cnc.ui.ids import cid, url_part
+from cnc.ui.inputs import ids, items, mapping, one_of
 from cnc.ui.selection_chart import bar_figure, value_text
 from cnc.urlstate import build_query, split_list
 
@@ -89,16 +90,23 @@ class Refinement:
 
 
 def refinement_from_data(data: dict | None, selection: list[str]) -> Refinement:
-    """The stored refinement if it was made for this selection, else the automatic one."""
-    if not data or list(data.get("selection") or []) != list(selection):
+    """The stored refinement if it was made for this selection, else the automatic one (the
+    store comes back from the browser: anything malformed is dropped)."""
+    data = mapping(data)
+    if not data or items(data.get("selection")) != list(selection):
         return Refinement()
     vars_ = data.get("vars")
+    pairs = [p for p in items(data.get("xval")) if isinstance(p, list) and len(p) == 2 and all(map(_is_index, p))]
     return Refinement(
-        variables=None if vars_ is None else tuple(int(k) for k in vars_),
-        dropped_values=tuple((int(k), int(j)) for k, j in data.get("xval") or []),
-        dropped_models=tuple(data.get("xmod") or []),
-        flatten=bool(data.get("flat")),
+        variables=None if vars_ is None else tuple(k for k in items(vars_) if _is_index(k)),
+        dropped_values=tuple((k, j) for k, j in pairs),
+        dropped_models=tuple(ids(data.get("xmod"), selection)),
+        flatten=data.get("flat") is True,
     )
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def default_metric(ctx: AppContext) -> str | None:
@@ -434,9 +442,9 @@ def refinement_from_controls(mode: str | None, vars_value: list | None, kept: di
     """The refinement the controls show. `kept`: variable index -> ticked value indexes (a missing
     variable keeps all); `auto`: the ticked variables are the automatic ones."""
     dropped = tuple((k, j) for k, n in enumerate(n_values) if k in kept
-                    for j in range(n) if j not in set(kept[k] or []))
-    variables = None if auto else tuple(int(k) for k in vars_value or [])
-    return Refinement(variables, dropped, tuple(xmod or []), mode == "flat")
+                    for j in range(n) if j not in set(v for v in items(kept[k]) if _is_index(v)))
+    variables = None if auto else tuple(k for k in items(vars_value) if _is_index(k) and k < len(n_values))
+    return Refinement(variables, dropped, tuple(m for m in items(xmod) if isinstance(m, str)), mode == "flat")
 
 
 def register(app, ctx: AppContext) -> None:
@@ -449,7 +457,7 @@ def register(app, ctx: AppContext) -> None:
     )
     def reset_controls(_reset, selection):
         """A new selection (or Reset) starts from the automatic chart."""
-        sel = [m for m in dict.fromkeys(selection or []) if m in ctx.experiment.models]
+        sel = ids(selection, ctx.experiment.models)
         expl = explain(ctx, sel)
         p = _refine_controls(expl, Refinement(), sel, ctx.experiment)
         return (p["vars_options"], p["vars_value"], p["values"], p["xmod_options"], p["xmod_value"],
@@ -462,12 +470,12 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def update_refinement(mode, vars_value, values, xmod, value_ids, selection, current):
-        sel = [m for m in dict.fromkeys(selection or []) if m in ctx.experiment.models]
+        sel = ids(selection, ctx.experiment.models)
         expl = explain(ctx, sel)
-        auto = list(vars_value or []) == list(range(min(2, len(expl.variables))))
-        kept = {i["index"]: v for i, v in zip(value_ids, values)}
+        auto = items(vars_value) == list(range(min(2, len(expl.variables))))
+        kept = {mapping(i).get("index"): v for i, v in zip(items(value_ids), items(values))}
         n_values = [len(v.values) for v in expl.variables]
-        new = refinement_from_controls(mode, vars_value, kept, n_values, xmod, auto)
+        new = refinement_from_controls(mode, vars_value, kept, n_values, ids(xmod, sel), auto)
         if new == refinement_from_data(current, sel):  # e.g. controls reset for a new selection
             return no_update
         return new.to_data(sel)
@@ -481,9 +489,9 @@ def register(app, ctx: AppContext) -> None:
         prevent_initial_call=True,
     )
     def update_panel(selection, metric, refine_data, current_params):
-        sel = [m for m in dict.fromkeys(selection or []) if m in ctx.experiment.models]
+        sel = ids(selection, ctx.experiment.models)
         refinement = refinement_from_data(refine_data, sel)
-        content = panel_content(ctx, sel, metric, refinement)
+        content = panel_content(ctx, sel, one_of(metric, ctx.experiment.metrics), refinement)
         params = url_params(ctx, content.metric, refinement)
         n = len(sel)
         return (

@@ -1,0 +1,113 @@
+"""Callbacks after a reload: a model logged while the app runs is drawn, counted, filtered and
+selectable by the next callback (issue 14: callbacks used the experiment captured at start-up and
+positional map node ids). Also: one request reads one experiment; a failed callback shows a
+notice and logs its traceback."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from dash._utils import stringify_id
+
+from cnc import Tracker
+from cnc import live as live_module
+from cnc.cli import load
+from cnc.experiment import parse_experiment
+from cnc.pages import overview
+from cnc.ui import errors, filters, legend, model_map
+from cnc.webapp import build_app
+from tests.dash_client import call_with, find_key
+
+
+@pytest.fixture
+def running(tmp_path, monkeypatch):
+    """A Tracker directory served by an app that watches it (checks on every request)."""
+    monkeypatch.setattr(live_module, "CHECK_EVERY", 0.0)
+    t = Tracker(tmp_path / "run")
+    t.metric("Acc", format=".1%")
+    t.metric("Size", unit="KB", higher_is_better=False)
+    t.log_model("base", metrics={"Acc": 0.9, "Size": 10})
+    t.log_model("p50", base="base", operation=("prune", {"amount": 0.5}), metrics={"Acc": 0.85, "Size": 6})
+    ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False, background=True)
+    app = build_app(ctx)
+    return t, ctx, app, app.server.test_client()
+
+
+def response(r) -> dict:
+    assert r.status_code == 200, r.data[:300]
+    return json.loads(r.data)["response"]
+
+
+def test_overview_callbacks_see_a_model_logged_after_start(running):
+    t, ctx, app, client = running
+    stale_enabled = ["base", "p50"]  # what the open page's stores hold
+    t.log_model("late", base="p50", operation=("prune", {"amount": 0.9}), metrics={"Acc": 0.7, "Size": 2})
+
+    # colour change: the new model is a node, enabled (not dimmed as if filtered out)
+    out = response(call_with(app, client, find_key(app, model_map.GRAPH, "elements"), {
+        (stringify_id(legend.COLOR), "value"): "Size", (stringify_id(overview.ENABLED), "data"): stale_enabled,
+        (stringify_id(filters.FILTERS), "data"): []}, trigger=1))
+    nodes = {e["data"]["mid"]: e for e in out[stringify_id(model_map.GRAPH)]["elements"] if "mid" in e["data"]}
+    assert set(nodes) == {"base", "p50", "late"}
+    assert nodes["late"]["selectable"] and nodes["late"]["classes"] == ""
+
+    # add a filter: the count includes the new model
+    out = response(call_with(app, client, find_key(app, overview.ENABLED, "data"), {
+        (stringify_id(filters.FILTERS), "data"): [["Acc", 0.5, None]],
+        (stringify_id(overview.ENABLED), "data"): stale_enabled}))
+    assert out[stringify_id(overview.ENABLED)]["data"] == ["base", "p50", "late"]
+    assert out[stringify_id(filters.COUNT)]["children"] == "3 of 3 models pass"
+
+    # select the new model by clicking its node (a hash of its id, not a position)
+    out = response(call_with(app, client, find_key(app, overview.SELECTION, "data"), {
+        (stringify_id(model_map.GRAPH), "selectedNodeData"): [{"id": model_map.node_id("late")}],
+        (stringify_id(filters.FILTERS), "data"): [["Acc", 0.5, None]], (stringify_id(overview.SELECTION), "data"): []}))
+    assert out[stringify_id(overview.SELECTION)]["data"] == ["late"]
+
+    # the header count follows
+    out = response(call_with(app, client, "..status-line.children...model-count.children..", {}))
+    assert out["model-count"]["children"] == "3 models"
+
+
+def test_node_ids_survive_a_reorder():
+    """A node clicked on a page drawn from one experiment order selects the same model after the
+    experiment is reloaded in another order (positional ids selected a different model)."""
+    models = [{"id": m, "metrics": {"a": i}} for i, m in enumerate(["x", "y", "z"])]
+    before = parse_experiment({"metrics": ["a"], "models": models})
+    after = parse_experiment({"metrics": ["a"], "models": [{"id": "new", "metrics": {"a": 9}}] + models[::-1]})
+    clicked = [e["data"] for e in model_map.elements(before, "step", "a", "a", None) if e["data"].get("mid") == "y"]
+    assert model_map.node_models(after, clicked) == ["y"]
+    assert model_map.node_models(after, [{"id": "n1"}, {"id": "h0"}]) == []  # positions mean nothing
+
+
+def test_one_request_reads_one_experiment(running):
+    t, ctx, _, _ = running
+    ctx.pin()
+    try:
+        t.log_model("late", base="base", metrics={"Acc": 0.5, "Size": 1})
+        assert "late" not in ctx.experiment.models and ctx.version == 0  # a reload mid-request waits
+    finally:
+        ctx.unpin()
+    assert "late" in ctx.experiment.models and ctx.version == 1
+
+
+def test_failed_callback_shows_a_notice_and_logs_the_traceback(running, monkeypatch, caplog):
+    _, _, app, client = running
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom in map_outputs")
+
+    monkeypatch.setattr(overview, "map_outputs", broken)
+    with caplog.at_level(logging.ERROR, logger="cnc.callbacks"):
+        r = call_with(app, client, find_key(app, model_map.GRAPH, "elements"),
+                      {(stringify_id(legend.COLOR), "value"): "Size"}, trigger=1)
+    assert r.status_code == 200
+    body = json.loads(r.data)
+    assert not body.get("response")  # the views keep their last good state...
+    shown = json.dumps(body["sideUpdate"][stringify_id(errors.AREA)])
+    assert "Something went wrong while updating the map" in shown and "boom" not in shown  # ...and say so
+    record = next(r for r in caplog.records if r.name == "cnc.callbacks")
+    assert "boom in map_outputs" in logging.Formatter().formatException(record.exc_info)
+    ref = record.getMessage().split("[ref ")[1].rstrip("]")
+    assert ref in shown  # the notice points at the log entry

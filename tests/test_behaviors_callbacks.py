@@ -8,6 +8,7 @@ from dash import html
 
 from cnc.bench.behaviors import SyntheticOutputs
 from cnc.ui import behaviors as ui
+from cnc.ui.behaviors_grid import BLOCK
 
 MODELS = ["root0", "m2", "m3"]
 
@@ -93,7 +94,7 @@ def test_a_browser_request_gets_at_most_one_block(ctx, request_):
     state, _ = ui.state_from_query(ctx, {"brows": "instances"}, [], MODELS)
     resp, _ = ui.on_rows(ctx, {**request_, "sortModel": []}, {"models": MODELS, "base": "root0"},
                          ui.state_to_dict(state, None))
-    assert len(resp["rowData"]) <= ui.BLOCK and resp["rowCount"] == 500
+    assert len(resp["rowData"]) <= BLOCK and resp["rowCount"] == 500
 
 
 def test_controls_switch_rows_and_reset_sort_that_no_longer_applies(ctx):

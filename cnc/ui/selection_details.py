@@ -1,11 +1,12 @@
 """Selection Details (Overview page): the selected models' metrics and a grouped bar chart that
-explains how they differ (DESIGN.md section 4), with Refine Comparison when more than two
+explains how they differ (docs/comparability.md), with Refine Comparison when more than two
 variables remain.
 
 State: the chart's metric and the refinement live in the URL (keys `smetric`, `svars`, `sval`,
-`sxmod`, `sflat`; store `url_part("selection")`). A refinement is made for one selection (its
-variable and value indexes point into that selection's explanation), so the refinement store
-records the selection it belongs to and a changed selection starts from the automatic chart.
+`sxmod`, `sflat`; store `url_part("selection")`). A refinement names variables and values as
+the panel shows them (`svars=amount,fine-tune&sval=amount:0.9`), so a link keeps its meaning;
+names the explanation no longer has fall back with a notice. The refinement store records the
+selection it belongs to and a changed selection starts from the automatic chart.
 
 Callbacks are thin: `panel_content` (pure logic over the context) computes everything shown.
 Inputs from the page: `cid("overview", "selection")` (selected ids).
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from urllib.parse import unquote
 
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
@@ -62,21 +65,22 @@ def values_id(k: int | Any) -> dict:
 
 @dataclass(frozen=True)
 class Refinement:
-    """What the user kept in Refine Comparison. `variables=None` means automatic (the first two);
-    dropped values are (variable index, value index) pairs into the full explanation."""
+    """What the user kept in Refine Comparison, by name so a link keeps its meaning when models are
+    logged or the explanation changes. `variables=None` means automatic (the first two); dropped
+    values are (variable label, value text) pairs, as the panel shows them."""
 
-    variables: tuple[int, ...] | None = None
-    dropped_values: tuple[tuple[int, int], ...] = ()
+    variables: tuple[str, ...] | None = None
+    dropped_values: tuple[tuple[str, str], ...] = ()
     dropped_models: tuple[str, ...] = ()
     flatten: bool = False
 
     def params(self) -> dict:
         vars_ = None
         if self.variables is not None:
-            vars_ = list(self.variables) if self.variables else _NO_VARS
+            vars_ = [_escape(v) for v in self.variables] if self.variables else _NO_VARS
         return {
             "svars": vars_,
-            "sval": [f"{k}:{j}" for k, j in self.dropped_values] or None,
+            "sval": [f"{_escape(k)}:{_escape(v)}" for k, v in self.dropped_values] or None,
             "sxmod": list(self.dropped_models) or None,
             "sflat": 1 if self.flatten else None,
         }
@@ -88,14 +92,19 @@ class Refinement:
                 "xmod": list(self.dropped_models), "flat": self.flatten}
 
 
+def _escape(text: str) -> str:
+    """A name inside a comma-separated URL list of `label:value` items."""
+    return text.replace("%", "%25").replace(",", "%2C").replace(":", "%3A")
+
+
 def refinement_from_data(data: dict | None, selection: list[str]) -> Refinement:
     """The stored refinement if it was made for this selection, else the automatic one."""
     if not data or list(data.get("selection") or []) != list(selection):
         return Refinement()
     vars_ = data.get("vars")
     return Refinement(
-        variables=None if vars_ is None else tuple(int(k) for k in vars_),
-        dropped_values=tuple((int(k), int(j)) for k, j in data.get("xval") or []),
+        variables=None if vars_ is None else tuple(str(k) for k in vars_),
+        dropped_values=tuple((str(k), str(v)) for k, v in data.get("xval") or []),
         dropped_models=tuple(data.get("xmod") or []),
         flatten=bool(data.get("flat")),
     )
@@ -110,44 +119,44 @@ def default_metric(ctx: AppContext) -> str | None:
     return next(iter(exp.metrics), None)
 
 
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
+def _variable_index(explanation: Explanation) -> dict[str, int]:
+    return {v.label: k for k, v in enumerate(explanation.variables)}
+
+
+def _value_index(explanation: Explanation, k: int) -> dict[str, int]:
+    var = explanation.variables[k]
+    return {value_text(var, v): j for j, v in enumerate(var.values)}
 
 
 def refinement_from_query(query: dict[str, str], explanation: Explanation, notices: list[str]) -> Refinement:
-    """Validated refinement: indexes outside this selection's explanation and models outside the
-    selection are dropped with a notice."""
-    variables = explanation.variables
-    n = len(variables)
+    """Validated refinement: variables and values this selection's explanation does not have, and
+    models outside the selection, are dropped with a notice (the link is older than the data)."""
+    index = _variable_index(explanation)
     bad: list[str] = []
-    vars_: tuple[int, ...] | None = None
+    vars_: tuple[str, ...] | None = None
     raw = query.get("svars")
     if raw is not None:
         if raw == _NO_VARS:
             vars_ = ()
         else:
             picked = []
-            for item in split_list(raw):
-                k = _int(item)
-                if k is None or not 0 <= k < n or k in picked:
+            for item in map(unquote, split_list(raw)):
+                if item not in index or item in picked:
                     bad.append(item)
                 else:
-                    picked.append(k)
+                    picked.append(item)
             vars_ = tuple(picked) if picked or not bad else None
     dropped = []
     for item in split_list(query.get("sval")):
-        k, _, j = item.partition(":")
-        ki, ji = _int(k), _int(j)
-        if ki is None or ji is None or not 0 <= ki < n or not 0 <= ji < len(variables[ki].values):
-            bad.append(item)
-        elif (ki, ji) not in dropped:
-            dropped.append((ki, ji))
+        label, _, value = (unquote(x) for x in item.partition(":"))
+        k = index.get(label)
+        if k is None or value not in _value_index(explanation, k):
+            bad.append(f"{label}: {value}")
+        elif (label, value) not in dropped:
+            dropped.append((label, value))
     if bad:
-        notices.append(f"Ignored {len(bad)} refinement value(s) from the link that do not fit this selection: "
-                       f"{', '.join(b[:20] for b in bad[:5])}.")
+        notices.append(f"The link's comparison no longer matches this selection; ignored {len(bad)} "
+                       f"refinement value(s): {', '.join(b[:40] for b in bad[:5])}.")
     raw_models = split_list(query.get("sxmod"))
     models = [m for m in dict.fromkeys(raw_models) if m in explanation.rows]
     if len(models) < len(raw_models):
@@ -172,9 +181,12 @@ def explain(ctx: AppContext, selection: list[str]) -> Explanation:
 def kept_models(explanation: Explanation, refinement: Refinement) -> list[str]:
     """The selected models left after dropping models and values."""
     dropped_models = set(refinement.dropped_models)
-    dropped = {}
-    for k, j in refinement.dropped_values:
-        if k < len(explanation.variables) and j < len(explanation.variables[k].values):
+    dropped: dict[int, set] = {}
+    index = _variable_index(explanation)
+    for label, text in refinement.dropped_values:
+        k = index.get(label)
+        j = _value_index(explanation, k).get(text) if k is not None else None
+        if j is not None:
             dropped.setdefault(k, set()).add(explanation.variables[k].values[j])
     return [m for m, row in explanation.rows.items()
             if m not in dropped_models and not any(row[k] in vals for k, vals in dropped.items())]
@@ -188,7 +200,13 @@ def charted(explanation: Explanation, refinement: Refinement) -> tuple[Explanati
     variables = explanation.variables
     if refinement.flatten:
         return refine(explanation, keep_models=None if everyone else models, flatten=True), notes
-    wanted = refinement.variables
+    index = _variable_index(explanation)
+    wanted = None
+    if refinement.variables is not None:
+        wanted = [index[v] for v in refinement.variables if v in index]
+        if refinement.variables and not wanted:
+            notes.append("The refinement's variables no longer explain this selection: charting the automatic view.")
+            wanted = None
     if wanted is not None and len(wanted) > 2:
         notes.append("Only two variables can be charted (x axis and colour): charting the first two ticked.")
         wanted = wanted[:2]
@@ -306,29 +324,35 @@ def summary_text(content: PanelContent) -> str:
         return ""
     if n == 1:
         return "1 model selected."
-    labels = [v.label for v in content.explanation.variables]
+    expl = content.explanation
+    shared = f" (all after {expl.start})" if expl.start else ""
+    labels = [v.label for v in expl.variables]
     if not labels:
-        return f"{n} models selected; no operation or parameter tells them apart."
-    return f"{n} models selected, differing in: {', '.join(labels)}."
+        return f"{n} models selected{shared}; no operation or parameter tells them apart."
+    if expl.by_recipe:
+        return f"{n} models selected{shared} from different branches: one bar per model, by recipe."
+    return f"{n} models selected{shared}, differing in: {'; '.join(labels)}."
 
 
 def _refine_controls(expl: Explanation, refinement: Refinement, selection: list[str], exp: Experiment) -> dict:
     """Property values of the Refine Comparison controls for this explanation."""
     dropped = set(refinement.dropped_values)
+    index = _variable_index(expl)
     boxes = []
     for k, v in enumerate(expl.variables):
-        options = [{"label": value_text(v, val), "value": j} for j, val in enumerate(v.values)]
+        texts = [value_text(v, val) for val in v.values]
+        options = [{"label": t, "value": j} for j, t in enumerate(texts)]
         boxes.append(html.Div([
             html.Span(v.label, className="sd-var-name"),
             dcc.Checklist(id=values_id(k), options=options,
-                          value=[j for j in range(len(v.values)) if (k, j) not in dropped],
+                          value=[j for j, t in enumerate(texts) if (v.label, t) not in dropped],
                           className="sd-values", inline=True),
         ], className="sd-var-values"))
     auto = list(range(min(2, len(expl.variables))))
     return {
         "vars_options": [{"label": f"{v.label} ({v.kind}, {len(v.values)} values)", "value": k}
                          for k, v in enumerate(expl.variables)],
-        "vars_value": auto if refinement.variables is None else list(refinement.variables),
+        "vars_value": auto if refinement.variables is None else [index[v] for v in refinement.variables if v in index],
         "values": boxes,
         "xmod_options": [{"label": exp.models[m].label if exp.models[m].label == m
                           else f"{exp.models[m].label} ({m})", "value": m} for m in selection],
@@ -429,14 +453,16 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 
 # ---------------------------------------------------------------- callbacks
 
-def refinement_from_controls(mode: str | None, vars_value: list | None, kept: dict[int, list | None],
-                             n_values: list[int], xmod: list | None, auto: bool) -> Refinement:
-    """The refinement the controls show. `kept`: variable index -> ticked value indexes (a missing
-    variable keeps all); `auto`: the ticked variables are the automatic ones."""
-    dropped = tuple((k, j) for k, n in enumerate(n_values) if k in kept
-                    for j in range(n) if j not in set(kept[k] or []))
-    variables = None if auto else tuple(int(k) for k in vars_value or [])
-    return Refinement(variables, dropped, tuple(xmod or []), mode == "flat")
+def refinement_from_controls(expl: Explanation, mode: str | None, vars_value: list | None,
+                             kept: dict[int, list | None], xmod: list | None, auto: bool) -> Refinement:
+    """The refinement the controls show, by name. `kept`: variable index -> ticked value indexes
+    (a missing variable keeps all); `auto`: the ticked variables are the automatic ones."""
+    variables = expl.variables
+    dropped = tuple((v.label, value_text(v, val)) for k, v in enumerate(variables) if k in kept
+                    for j, val in enumerate(v.values) if j not in set(kept[k] or []))
+    picked = None if auto else tuple(variables[int(k)].label for k in vars_value or []
+                                     if 0 <= int(k) < len(variables))
+    return Refinement(picked, dropped, tuple(xmod or []), mode == "flat")
 
 
 def register(app, ctx: AppContext) -> None:
@@ -466,8 +492,7 @@ def register(app, ctx: AppContext) -> None:
         expl = explain(ctx, sel)
         auto = list(vars_value or []) == list(range(min(2, len(expl.variables))))
         kept = {i["index"]: v for i, v in zip(value_ids, values)}
-        n_values = [len(v.values) for v in expl.variables]
-        new = refinement_from_controls(mode, vars_value, kept, n_values, xmod, auto)
+        new = refinement_from_controls(expl, mode, vars_value, kept, xmod, auto)
         if new == refinement_from_data(current, sel):  # e.g. controls reset for a new selection
             return no_update
         return new.to_data(sel)

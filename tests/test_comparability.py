@@ -1,4 +1,4 @@
-"""Selection Details' explanation of a selection with few variables (DESIGN.md section 4)."""
+"""Selection Details' explanation of a selection with few variables (docs/comparability.md)."""
 from __future__ import annotations
 
 import random

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable
 
 from cnc.analysis.explain_columns import (BASE_LABEL, OPERATION_LABEL, Column, columns_from_search, combined_text,
@@ -29,6 +30,7 @@ __all__ = ["BASE_LABEL", "COST", "NONE", "OPERATION_LABEL", "RECIPE_LABEL", "Exp
            "explain_selection", "refine"]
 
 RECIPE_LABEL = "recipe"
+_PLAIN_PLAN_UP_TO = 4  # beyond this many variables the chart needs refinement whichever plan wins
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,11 @@ class Variable:
 
     def text(self, value: Any) -> str | None:
         """How `value` reads, when the explanation says so."""
-        if self.texts and value in self.values:
-            return self.texts[self.values.index(value)]
-        return None
+        return self._texts.get(value) if self.texts else None
+
+    @cached_property
+    def _texts(self) -> dict[Any, str]:
+        return dict(zip(self.values, self.texts))
 
 
 @dataclass
@@ -89,7 +93,7 @@ def explain_selection(experiment: Experiment, model_ids: Iterable[str]) -> Expla
     search = Search(tree)
     cost = search.solve()
     final, columns = _columns_for(tree, search.plan(), selected)
-    if any(c.kind == "sequence" for c in final):
+    if any(c.kind == "sequence" for c in final) and len(final) <= _PLAIN_PLAN_UP_TO:
         # Plain operation-type variables read better than merged sequences: take them when they
         # need no more variables (docs/comparability.md, "Choosing between plans").
         plain = Search(tree, presence_branches=False)

@@ -313,35 +313,44 @@ def _sequence_column(parts: list[Column], label: str, key_of) -> Column | None:
     the order they were applied, each with the parameter values a part carries and those every
     model of the variable shares at that step. None when two different combinations of the parts'
     values would read alike (the merge would hide a difference)."""
-    models = list(parts[0].values)
     values, keys, nodes = {}, {}, {}
     combos: dict[Any, set] = {}
-    for m in models:
-        steps = _steps_of(parts, m)
-        value = tuple(steps) if steps else NONE
-        values[m] = value
-        nodes[m] = tuple(sorted({i for c in parts for i in c.nodes.get(m, ())}))
-        key = key_of(m)
-        keys[value] = min(keys.get(value, key), key)
-        combos.setdefault(value, set()).add(tuple(c.values[m] for c in parts))
+    tree = parts[0].tree
+    shared = _shared_parameters(parts) if tree is not None else {}
+    cache: dict[tuple, tuple] = {}  # models whose parts stand for the same nodes read alike
+    for m in parts[0].values:
+        where = tuple(c.nodes.get(m, ()) for c in parts) if tree is not None else tuple(c.values[m] for c in parts)
+        hit = cache.get(where)
+        if hit is None:
+            combo = tuple(c.values[m] for c in parts)
+            steps = _steps_of(parts, where, shared) if tree is not None else _readings(parts, m)
+            value = tuple(steps) if steps else NONE
+            hit = cache[where] = (value, tuple(sorted({i for n in where for i in n})) if tree is not None else ())
+            combos.setdefault(value, set()).add(combo)
+            key = key_of(m)
+            keys[value] = min(keys.get(value, key), key)
+        values[m], nodes[m] = hit
     if any(len(c) > 1 for c in combos.values()):
         return None
-    return Column("sequence", label, values, keys, nodes=nodes, tree=parts[0].tree)
+    return Column("sequence", label, values, keys, nodes=nodes, tree=tree)
 
 
-def _steps_of(parts: list[Column], model: str) -> list[str]:
-    """Step texts of one model across merged parts (see `_sequence_column`)."""
+def _readings(parts: list[Column], model: str) -> list[str]:
+    """A hand-built explanation has no steps to order, only the parts' readings."""
+    return [(_part_label(c) + " " + c.text(c.values[model])) if c.kind == "parameter" else c.label
+            for c in parts if c.values[model] != NONE]
+
+
+def _steps_of(parts: list[Column], where: tuple[tuple[int, ...], ...], shared: dict[str, set[str]]) -> list[str]:
+    """Step texts for the nodes each part stands for (see `_sequence_column`)."""
     tree = parts[0].tree
-    if tree is None:  # a hand-built explanation: no steps to order, only the parts' readings
-        return [(_part_label(c) + " " + c.text(c.values[model])) if c.kind == "parameter" else c.label
-                for c in parts if c.values[model] != NONE]
+    assert tree is not None
     carried: dict[int, set[str]] = {}
-    for c in parts:
-        for i in c.nodes.get(model, ()):
+    for c, n in zip(parts, where):
+        for i in n:
             carried.setdefault(i, set())
             if c.kind == "parameter" and c.param is not None:
                 carried[i].add(c.param)
-    shared = _shared_parameters(parts)
     return [step_text(tree.plain[i], tree.params[i], carried[i] | shared.get(tree.name[i], set()))
             for i in sorted(carried)]
 

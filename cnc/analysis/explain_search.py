@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from cnc.analysis.recipe_text import STEP_JOIN, ordinal_name, recipe_text
+from cnc.analysis.recipe_text import STEP_JOIN, ordinal_name, step_text
 from cnc.experiment import Experiment
 
 NONE = "none"  # the value of a variable for a model that lacks the operation / parameter
@@ -127,20 +127,18 @@ class Tree:
 
     def recipes(self, experiment: Experiment, selected: list[str]) -> dict[str, str]:
         """Each selected model's readable recipe from the search start (with the root model's label
-        first when several roots), "none" for the start itself."""
-        out = {}
-        for m in selected:
-            top = self.ids[self._top(self.index[m])]
-            text = recipe_text(experiment, m, start=top)
-            if self.virtual_root:
-                text = STEP_JOIN.join(t for t in (experiment.models[top].label, text) if t)
-            out[m] = text or NONE
-        return out
-
-    def _top(self, i: int) -> int:
-        while self.parent[i] >= 0:
-            i = self.parent[i]
-        return i
+        first when several roots), "none" for the start itself. Parents come first in node order,
+        so each recipe extends its parent's."""
+        texts: list[str] = []
+        for i, mid in enumerate(self.ids):
+            par = self.parent[i]
+            if par < 0:
+                texts.append(self.plain[i] if self.virtual_root else "")
+                continue
+            op = experiment.models[mid].operation
+            step = step_text(op.name, op.parameters) if op else "unknown"
+            texts.append(f"{texts[par]}{STEP_JOIN}{step}" if texts[par] else step)
+        return {m: texts[self.index[m]] or NONE for m in selected}
 
 
 def _common_prefix_length(paths: list[list[str]]) -> int:

@@ -2,7 +2,7 @@
 explains how they differ (docs/comparability.md), with Refine Comparison when more than two
 variables remain.
 
-State: the chart's metric and the refinement live in the URL (keys `smetric`, `svars`, `sval`,
+State: the chart's metric and the refinement (cnc/ui/selection_refinement.py) live in the URL (keys `smetric`, `svars`, `sval`,
 `sxmod`, `sflat`; store `url_part("selection")`). A refinement names variables and values as
 the panel shows them (`svars=amount,fine-tune&sval=amount:0.9`), so a link keeps its meaning;
 names the explanation no longer has fall back with a notice. The refinement store records the
@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from urllib.parse import unquote
-
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.comparability import Explanation, explain_selection, refine
@@ -28,6 +26,8 @@ from cnc.experiment import Experiment
 from cnc.format import MISSING, format_metric
 from cnc.ui.ids import cid, url_part
 from cnc.ui.selection_chart import bar_figure, value_text
+from cnc.ui.selection_refinement import (Refinement, refinement_from_controls, refinement_from_data,  # noqa: F401
+                                       refinement_from_query, value_index, variable_index)
 from cnc.urlstate import build_query, split_list
 
 NAME = "selection"
@@ -54,60 +54,10 @@ MAX_TABLE_ROWS = 200
 MAX_VARIABLE_COLUMNS = 4
 MAX_HELD_LISTED = 3
 _MEMO_SIZE = 64
-_NO_VARS = "none"  # `svars=none`: the user unticked every variable
 
 
 def values_id(k: int | Any) -> dict:
     return cid(NAME, "values", index=k)
-
-
-# ---------------------------------------------------------------- state
-
-@dataclass(frozen=True)
-class Refinement:
-    """What the user kept in Refine Comparison, by name so a link keeps its meaning when models are
-    logged or the explanation changes. `variables=None` means automatic (the first two); dropped
-    values are (variable label, value text) pairs, as the panel shows them."""
-
-    variables: tuple[str, ...] | None = None
-    dropped_values: tuple[tuple[str, str], ...] = ()
-    dropped_models: tuple[str, ...] = ()
-    flatten: bool = False
-
-    def params(self) -> dict:
-        vars_ = None
-        if self.variables is not None:
-            vars_ = [_escape(v) for v in self.variables] if self.variables else _NO_VARS
-        return {
-            "svars": vars_,
-            "sval": [f"{_escape(k)}:{_escape(v)}" for k, v in self.dropped_values] or None,
-            "sxmod": list(self.dropped_models) or None,
-            "sflat": 1 if self.flatten else None,
-        }
-
-    def to_data(self, selection: list[str]) -> dict:
-        return {"selection": list(selection),
-                "vars": None if self.variables is None else list(self.variables),
-                "xval": [list(p) for p in self.dropped_values],
-                "xmod": list(self.dropped_models), "flat": self.flatten}
-
-
-def _escape(text: str) -> str:
-    """A name inside a comma-separated URL list of `label:value` items."""
-    return text.replace("%", "%25").replace(",", "%2C").replace(":", "%3A")
-
-
-def refinement_from_data(data: dict | None, selection: list[str]) -> Refinement:
-    """The stored refinement if it was made for this selection, else the automatic one."""
-    if not data or list(data.get("selection") or []) != list(selection):
-        return Refinement()
-    vars_ = data.get("vars")
-    return Refinement(
-        variables=None if vars_ is None else tuple(str(k) for k in vars_),
-        dropped_values=tuple((str(k), str(v)) for k, v in data.get("xval") or []),
-        dropped_models=tuple(data.get("xmod") or []),
-        flatten=bool(data.get("flat")),
-    )
 
 
 def default_metric(ctx: AppContext) -> str | None:
@@ -117,55 +67,6 @@ def default_metric(ctx: AppContext) -> str | None:
     if color in exp.metrics:
         return color
     return next(iter(exp.metrics), None)
-
-
-def _variable_index(explanation: Explanation) -> dict[str, int]:
-    return {v.label: k for k, v in enumerate(explanation.variables)}
-
-
-def _value_index(explanation: Explanation, k: int) -> dict[str, int]:
-    var = explanation.variables[k]
-    return {value_text(var, v): j for j, v in enumerate(var.values)}
-
-
-def refinement_from_query(query: dict[str, str], explanation: Explanation, notices: list[str]) -> Refinement:
-    """Validated refinement: variables and values this selection's explanation does not have, and
-    models outside the selection, are dropped with a notice (the link is older than the data)."""
-    index = _variable_index(explanation)
-    bad: list[str] = []
-    vars_: tuple[str, ...] | None = None
-    raw = query.get("svars")
-    if raw is not None:
-        if raw == _NO_VARS:
-            vars_ = ()
-        else:
-            picked = []
-            for item in map(unquote, split_list(raw)):
-                if item not in index or item in picked:
-                    bad.append(item)
-                else:
-                    picked.append(item)
-            vars_ = tuple(picked) if picked or not bad else None
-    dropped = []
-    for item in split_list(query.get("sval")):
-        label, _, value = (unquote(x) for x in item.partition(":"))
-        k = index.get(label)
-        if k is None or value not in _value_index(explanation, k):
-            bad.append(f"{label}: {value}")
-        elif (label, value) not in dropped:
-            dropped.append((label, value))
-    if bad:
-        notices.append(f"The link's comparison no longer matches this selection; ignored {len(bad)} "
-                       f"refinement value(s): {', '.join(b[:40] for b in bad[:5])}.")
-    raw_models = split_list(query.get("sxmod"))
-    models = [m for m in dict.fromkeys(raw_models) if m in explanation.rows]
-    if len(models) < len(raw_models):
-        notices.append(f"Ignored {len(raw_models) - len(models)} excluded model id(s) from the link that are "
-                       "not in the selection.")
-    flat = query.get("sflat")
-    if flat not in (None, "0", "1"):
-        notices.append(f"Ignored sflat={flat[:20]!r} from the link: expected 1 or 0.")
-    return Refinement(vars_, tuple(dropped), tuple(models), flat == "1")
 
 
 # ---------------------------------------------------------------- logic
@@ -182,10 +83,10 @@ def kept_models(explanation: Explanation, refinement: Refinement) -> list[str]:
     """The selected models left after dropping models and values."""
     dropped_models = set(refinement.dropped_models)
     dropped: dict[int, set] = {}
-    index = _variable_index(explanation)
+    index = variable_index(explanation)
     for label, text in refinement.dropped_values:
         k = index.get(label)
-        j = _value_index(explanation, k).get(text) if k is not None else None
+        j = value_index(explanation, k).get(text) if k is not None else None
         if j is not None:
             dropped.setdefault(k, set()).add(explanation.variables[k].values[j])
     return [m for m, row in explanation.rows.items()
@@ -200,7 +101,7 @@ def charted(explanation: Explanation, refinement: Refinement) -> tuple[Explanati
     variables = explanation.variables
     if refinement.flatten:
         return refine(explanation, keep_models=None if everyone else models, flatten=True), notes
-    index = _variable_index(explanation)
+    index = variable_index(explanation)
     wanted = None
     if refinement.variables is not None:
         wanted = [index[v] for v in refinement.variables if v in index]
@@ -337,7 +238,7 @@ def summary_text(content: PanelContent) -> str:
 def _refine_controls(expl: Explanation, refinement: Refinement, selection: list[str], exp: Experiment) -> dict:
     """Property values of the Refine Comparison controls for this explanation."""
     dropped = set(refinement.dropped_values)
-    index = _variable_index(expl)
+    index = variable_index(expl)
     boxes = []
     for k, v in enumerate(expl.variables):
         texts = [value_text(v, val) for val in v.values]
@@ -452,18 +353,6 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 
 
 # ---------------------------------------------------------------- callbacks
-
-def refinement_from_controls(expl: Explanation, mode: str | None, vars_value: list | None,
-                             kept: dict[int, list | None], xmod: list | None, auto: bool) -> Refinement:
-    """The refinement the controls show, by name. `kept`: variable index -> ticked value indexes
-    (a missing variable keeps all); `auto`: the ticked variables are the automatic ones."""
-    variables = expl.variables
-    dropped = tuple((v.label, value_text(v, val)) for k, v in enumerate(variables) if k in kept
-                    for j, val in enumerate(v.values) if j not in set(kept[k] or []))
-    picked = None if auto else tuple(variables[int(k)].label for k in vars_value or []
-                                     if 0 <= int(k) < len(variables))
-    return Refinement(picked, dropped, tuple(xmod or []), mode == "flat")
-
 
 def register(app, ctx: AppContext) -> None:
     @app.callback(

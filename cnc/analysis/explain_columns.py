@@ -29,7 +29,7 @@ class Column:
 
     kind: str
     label: str
-    values: dict[str, Any]  # model id -> value (a sequence's value is its step texts, in applied order)
+    values: dict[str, Any]  # model id -> value (a sequence's value reads as its steps, in applied order)
     keys: dict[Any, tuple]  # value -> sort key
     op: str | None = None  # the internal operation name of a presence / parameter variable
     param: str | None = None
@@ -37,6 +37,7 @@ class Column:
     nodes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # model -> tree nodes its value stands for
     tree: Tree | None = None
     texts: dict[Any, str] = field(default_factory=dict)  # how an operation-type value reads
+    codes: np.ndarray | None = field(default=None, repr=False)  # values as small ints, see `_encode`
 
     def distinct(self) -> tuple:
         return tuple(sorted(set(self.values.values()), key=self.keys.__getitem__))
@@ -56,13 +57,12 @@ class Column:
             return NONE
         if value in self.texts:
             return self.texts[value]
-        if self.kind == "sequence" and isinstance(value, tuple):
-            return STEP_JOIN.join(value)
         return value_text(value)
 
     def restricted(self, models: list[str]) -> Column:
+        # nodes are shared, not copied: they are only ever looked up for models in `values`
         return Column(self.kind, self.label, {m: self.values[m] for m in models}, self.keys, self.op,
-                      self.param, self.owner, {m: self.nodes.get(m, ()) for m in models}, self.tree, self.texts)
+                      self.param, self.owner, self.nodes, self.tree, self.texts)
 
 
 def _value_key(value: Any, name_rank: dict[str, int]) -> tuple:
@@ -216,9 +216,8 @@ def qualify_labels(columns: list[Column]) -> None:
             c.label = f"{c.tree.readable[c.op]} {c.param}"
     counts = Counter(c.label for c in columns)
     for c in columns:
-        depths = [c.tree.depth[i] for n in c.nodes.values() for i in n] if c.tree is not None else []
-        if counts[c.label] > 1 and depths:
-            c.label = f"{c.label} at step {min(depths)}"
+        if counts[c.label] > 1 and c.tree is not None and c.nodes:
+            c.label = f"{c.label} at step {_first_depth(c)}"
     counts = Counter(c.label for c in columns)
     seen: Counter = Counter()
     for c in columns:
@@ -324,7 +323,7 @@ def _sequence_column(parts: list[Column], label: str, key_of) -> Column | None:
         if hit is None:
             combo = tuple(c.values[m] for c in parts)
             steps = _steps_of(parts, where, shared) if tree is not None else _readings(parts, m)
-            value = tuple(steps) if steps else NONE
+            value = STEP_JOIN.join(steps) if steps else NONE
             hit = cache[where] = (value, tuple(sorted({i for n in where for i in n})) if tree is not None else ())
             combos.setdefault(value, set()).add(combo)
             key = key_of(m)
@@ -368,10 +367,13 @@ def _shared_parameters(parts: list[Column]) -> dict[str, set[str]]:
 
 
 def _encode(col: Column) -> np.ndarray:
-    """Values as small ints, one per model, for vectorized comparisons of columns."""
-    codes: dict[Any, int] = {}
-    return np.fromiter((codes.setdefault(v, len(codes)) for v in col.values.values()), dtype=np.int64,
-                       count=len(col.values))
+    """Values as small ints, one per model, for vectorized comparisons of columns (kept: simplify
+    never changes a column's values, it builds new columns)."""
+    if col.codes is None:
+        codes: dict[Any, int] = {}
+        col.codes = np.fromiter((codes.setdefault(v, len(codes)) for v in col.values.values()), dtype=np.int64,
+                                count=len(col.values))
+    return col.codes
 
 
 def _joint_count(a: np.ndarray, b: np.ndarray) -> int:

@@ -1,11 +1,11 @@
-"""Selection Details' explanation of a selection with few variables (DESIGN.md section 4)."""
+"""Selection Details' explanation of a selection with few variables (docs/comparability.md)."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from cnc.analysis import comparability
+from cnc.analysis import comparability, explain_search
 from cnc.analysis.comparability import Explanation, Variable, explain_selection, refine
 from cnc.experiment import Experiment, parse_experiment
 
@@ -19,8 +19,13 @@ def forest(*models: tuple) -> Experiment:
 
 
 def table(expl: Explanation) -> list[tuple]:
-    """(label, kind, values) per variable: one readable assertion target."""
-    return [(v.label, v.kind, v.values) for v in expl.variables]
+    """(label, kind, values) per variable, values as they read (parameters: as they are)."""
+    return [(v.label, v.kind, v.values if v.kind == "parameter" else v.texts) for v in expl.variables]
+
+
+def texts(expl: Explanation, model: str) -> tuple:
+    """How a model's values read."""
+    return tuple(v.text(x) for v, x in zip(expl.variables, expl.rows[model]))
 
 
 def assert_distinct_recipes_distinct_rows(expl: Explanation) -> None:
@@ -44,8 +49,8 @@ SUCCESSIVE = forest(
 def test_descendants_of_one_model_are_successive_presences():
     expl = explain_selection(SUCCESSIVE, ["p", "f", "q"])
     assert table(expl) == [
-        ("fine-tune", "presence", ("none", "fine-tune")),
-        ("quantize", "presence", ("none", "quantize")),
+        ("fine-tune", "presence", ("no", "yes")),
+        ("quantize", "presence", ("no", "yes")),
     ]
     assert expl.rows == {"p": ("none", "none"), "f": ("fine-tune", "none"), "q": ("fine-tune", "quantize")}
     assert not expl.needs_refinement
@@ -53,12 +58,13 @@ def test_descendants_of_one_model_are_successive_presences():
 
 def test_three_successive_presences_merge_into_one_cumulative_chain():
     expl = explain_selection(SUCCESSIVE, ["base", "p", "f", "q"])
-    chain = "prune + fine-tune + quantize"
+    chain = "prune 0.5 → fine-tune 3 → quantize 8"
     assert table(expl) == [
-        (chain, "sequence", ("none", "prune", "prune + fine-tune", chain)),
+        ("prune → fine-tune → quantize", "sequence", ("none", "prune 0.5", "prune 0.5 → fine-tune 3", chain)),
     ]
-    assert expl.rows == {"base": ("none",), "p": ("prune",), "f": ("prune + fine-tune",), "q": (chain,)}
-    assert expl.recipe("q") == "prune(amount=0.5) → fine-tune(epochs=3) → quantize(bits=8)"
+    assert {m: texts(expl, m) for m in expl.rows} == {
+        "base": ("none",), "p": ("prune 0.5",), "f": ("prune 0.5 → fine-tune 3",), "q": (chain,)}
+    assert expl.recipe("q") == chain
     assert expl.recipe("base") == "none"
 
 
@@ -75,7 +81,7 @@ def test_same_follow_up_on_several_parents_gives_parameter_by_follow_up():
     expl = explain_selection(SWEEP, ids)
     assert table(expl) == [
         ("amount", "parameter", AMOUNTS),
-        ("fine-tune", "presence", ("none", "fine-tune")),
+        ("fine-tune", "presence", ("no", "yes")),
     ]
     assert expl.rows["p0.5"] == (0.5, "none")
     assert expl.rows["f0.5"] == (0.5, "fine-tune")
@@ -88,7 +94,7 @@ def test_interior_model_gets_none_and_redundant_presence_is_dropped():
     expl = explain_selection(SWEEP, ["base", "p0.1", "f0.1", "p0.9", "f0.9"])
     assert table(expl) == [
         ("amount", "parameter", ("none", 0.1, 0.9)),
-        ("fine-tune", "presence", ("none", "fine-tune")),
+        ("fine-tune", "presence", ("no", "yes")),
     ]
     assert expl.rows["base"] == ("none", "none")
     assert expl.rows["f0.9"] == (0.9, "fine-tune")
@@ -103,7 +109,7 @@ def test_optional_intermediate_step_is_a_presence():
         ("cq", "c", "quantize", {}),
     )
     expl = explain_selection(exp, ["q", "cq"])
-    assert table(expl) == [("calibrate", "presence", ("none", "calibrate"))]
+    assert table(expl) == [("calibrate", "presence", ("no", "yes"))]
     assert expl.rows == {"q": ("none",), "cq": ("calibrate",)}
 
 
@@ -119,7 +125,7 @@ def test_optional_intermediate_step_with_a_parameter_sweep():
     )
     expl = explain_selection(exp, ["q4", "q8", "cq4", "cq8"])
     assert table(expl) == [
-        ("calibrate", "presence", ("none", "calibrate")),
+        ("calibrate", "presence", ("no", "yes")),
         ("bits", "parameter", (4, 8)),
     ]
     assert expl.rows["cq8"] == ("calibrate", 8)
@@ -143,7 +149,7 @@ def test_two_root_models_give_a_base_variable():
         ("amount", "parameter", (0.5, 0.7)),
     ]
     assert expl.rows == {"a": ("r1", 0.5), "b": ("r1", 0.7), "c": ("r2", 0.5), "d": ("r2", 0.7)}
-    assert expl.recipe("d") == "r2 → prune(amount=0.7)"
+    assert expl.recipe("d") == "r2 → prune 0.7"
 
 
 def test_roots_themselves_selected():
@@ -164,11 +170,12 @@ def test_repeated_operation_on_a_path_is_its_own_operation():
         ("f2", "p2", "fine-tune", {}),
     )
     expl = explain_selection(exp, ["p", "f", "p2", "f2"])
-    chain = "fine-tune + prune #2 + fine-tune #2"
+    # Values are the steps in applied order: no "#2", and the prune's amount is shown.
+    chain = "fine-tune → prune 0.5 → fine-tune"
     assert table(expl) == [
-        (chain, "sequence", ("none", "fine-tune", "fine-tune + prune #2", chain)),
+        ("fine-tune → prune → fine-tune", "sequence", ("none", "fine-tune", "fine-tune → prune 0.5", chain)),
     ]
-    assert expl.rows["p2"] == ("fine-tune + prune #2",)
+    assert texts(expl, "p2") == ("fine-tune → prune 0.5",)
 
 
 def test_repeated_operation_parameters_stay_apart():
@@ -182,7 +189,7 @@ def test_repeated_operation_parameters_stay_apart():
     expl = explain_selection(exp, ["a", "a2", "b", "b2"])
     assert table(expl) == [
         ("prune amount", "parameter", (0.5, 0.7)),
-        ("prune #2 amount", "parameter", ("none", 0.5, 0.7)),
+        ("second prune amount", "parameter", ("none", 0.5, 0.7)),
     ]
     assert expl.rows["a2"] == (0.5, 0.5)
     assert expl.rows["b"] == (0.7, "none")
@@ -228,7 +235,7 @@ def test_single_model_and_empty_selection():
 def test_unknown_and_duplicate_ids_are_ignored():
     expl = explain_selection(SUCCESSIVE, ["p", "gone", "f", "p"])
     assert list(expl.rows) == ["p", "f"]
-    assert table(expl) == [("fine-tune", "presence", ("none", "fine-tune"))]
+    assert table(expl) == [("fine-tune", "presence", ("no", "yes"))]
 
 
 # ---------------------------------------------------------------- refinement
@@ -254,7 +261,7 @@ def test_three_independent_variables_need_refinement(grid):
     assert table(grid) == [
         ("amount", "parameter", GRID_AMOUNTS),
         ("bits", "parameter", GRID_BITS),
-        ("fine-tune", "presence", ("none", "fine-tune")),
+        ("fine-tune", "presence", ("no", "yes")),
     ]
     assert grid.rows["f0.4-8"] == (0.4, 8, "fine-tune")
 
@@ -272,7 +279,7 @@ def test_refine_to_a_subset_of_models_re_explains(grid):
     models = [m for m in GRID_SELECTION if "0.2-" in m]
     sub = refine(grid, keep_models=models)
     assert not sub.needs_refinement
-    assert table(sub) == [("bits", "parameter", GRID_BITS), ("fine-tune", "presence", ("none", "fine-tune"))]
+    assert table(sub) == [("bits", "parameter", GRID_BITS), ("fine-tune", "presence", ("no", "yes"))]
     assert sub.rows["f0.2-4"] == (4, "fine-tune")
 
 
@@ -282,13 +289,9 @@ def test_refine_flatten_gives_one_recipe_per_model(grid):
     (recipe,) = flat.variables
     assert (recipe.kind, recipe.label) == ("sequence", "recipe")
     assert len(recipe.values) == len(GRID_SELECTION)
-    assert flat.rows["f0.2-4"] == ("prune(amount=0.2) → quantize(bits=4) → fine-tune",)
+    assert flat.rows["f0.2-4"] == ("prune 0.2 → quantize 4 → fine-tune",)
     # shorter recipes first, then in the order of the variables they came from
-    assert recipe.values[:3] == (
-        "prune(amount=0.2) → quantize(bits=2)",
-        "prune(amount=0.2) → quantize(bits=4)",
-        "prune(amount=0.2) → quantize(bits=8)",
-    )
+    assert recipe.values[:3] == ("prune 0.2 → quantize 2", "prune 0.2 → quantize 4", "prune 0.2 → quantize 8")
 
 
 def test_refine_combines_models_and_variables(grid):
@@ -306,7 +309,7 @@ def test_refine_works_on_a_hand_built_explanation():
         needs_refinement=False,
     )
     flat = refine(expl, flatten=True)
-    assert flat.rows == {"a": ("amount 0.5",), "b": ("amount 0.7 & ft",)}
+    assert flat.rows == {"a": ("amount 0.5",), "b": ("amount 0.7, ft",)}
 
 
 # ---------------------------------------------------------------- scale and robustness
@@ -341,7 +344,7 @@ def test_random_selections_keep_recipes_apart(seed):
 def test_search_budget_fallback_still_explains(monkeypatch):
     # With no budget for per-operation branches only operation-type steps remain: costlier, but
     # still a faithful explanation.
-    monkeypatch.setattr(comparability, "_EXPANSION_BUDGET", 0)
+    monkeypatch.setattr(explain_search, "EXPANSION_BUDGET", 0)
     exp = forest(
         ("base", None, None, {}),
         ("p", "base", "prune", {}),
@@ -350,7 +353,7 @@ def test_search_budget_fallback_still_explains(monkeypatch):
         ("cq", "c", "quantize", {}),
     )
     expl = explain_selection(exp, ["q", "cq"])
-    assert expl.variables[0] == Variable("operation", "operation", ("quantize", "calibrate"))
+    assert expl.cost > comparability.COST["presence"]  # the cheapest is "calibrate: no / yes"
     assert_distinct_recipes_distinct_rows(expl)
 
 

@@ -7,6 +7,8 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
+from cnc.analysis.recipe_text import step_text
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -86,7 +88,7 @@ def test_overview_end_to_end(overview_ctx, serve, chrome):
     assert hover_tooltip(chrome, child.id, f"({child.id})"), \
         chrome.find_element(By.CSS_SELECTOR, ".map-tooltip").text
     tip = chrome.find_element(By.CSS_SELECTOR, ".map-tooltip").text
-    assert "Accuracy" in tip and child.label in tip and child.operation.label() in tip
+    assert "Accuracy" in tip and child.label in tip and step_text(child.operation.name, child.operation.parameters) in tip
     screenshot(chrome, "overview_1b_hover")
 
     # Layout mode: by operation -> one column header per operation type, state in the URL.

@@ -170,20 +170,19 @@ def test_flatten_gives_one_bar_per_model_named_by_recipe():
     c = sd.panel_content(fake_ctx(), MIXED, None, sd.Refinement(flatten=True))
     assert [v.label for v in c.chart.variables] == ["recipe"]
     assert sorted(c.figure["data"][0]["customdata"]) == sorted(MIXED)
-    assert any("fine-tune(epochs=3)" in x for x in c.figure["data"][0]["x"])
+    assert any("fine-tune 3" in x for x in c.figure["data"][0]["x"])
+    assert not any(sep in x for x in c.figure["data"][0]["x"] for sep in (" + ", " & ", "#"))
 
 
 def test_kept_variables_values_and_models():
     ctx = fake_ctx()
     expl = sd.explain(ctx, MIXED)
     labels = [v.label for v in expl.variables]
-    k = labels.index("recalibrate BN")
-    c = sd.panel_content(ctx, MIXED, None, sd.Refinement(variables=(k,)))
+    c = sd.panel_content(ctx, MIXED, None, sd.Refinement(variables=("recalibrate BN",)))
     assert [v.label for v in c.chart.variables] == ["recalibrate BN"]
     # drop the value "layerwise prune" of the operation variable, and one model
-    op = labels.index("operation")
-    j = expl.variables[op].values.index("layerwise prune")
-    r = sd.Refinement(dropped_values=((op, j),), dropped_models=("base-int8d",))
+    assert "operation" in labels
+    r = sd.Refinement(dropped_values=(("operation", "layerwise prune 0.5"),), dropped_models=("base-int8d",))
     assert sd.kept_models(expl, r) == [m for m in MIXED if m not in ("layer50", "base-int8d")]
     c = sd.panel_content(ctx, MIXED, None, r)
     assert "layer50" not in c.chart.rows and "base-int8d" not in c.chart.rows
@@ -191,7 +190,7 @@ def test_kept_variables_values_and_models():
 
 
 def test_more_than_two_kept_variables_chart_the_first_two():
-    c = sd.panel_content(fake_ctx(), MIXED, None, sd.Refinement(variables=(2, 1, 0)))
+    c = sd.panel_content(fake_ctx(), MIXED, None, sd.Refinement(variables=("recalibrate BN", "fine-tune → quantize int8", "operation")))
     assert len(c.chart.variables) <= 2 and any("Only two" in n for n in c.notes)
 
 
@@ -203,17 +202,35 @@ def test_refinement_leaving_nothing_says_so():
 def test_query_refinement_is_validated_with_notices():
     expl = sd.explain(fake_ctx(), MIXED)
     notices: list[str] = []
-    q = {"svars": "2,9,x,2", "sval": "0:1,7:0,0:99,junk", "sxmod": "mag50,ghost", "sflat": "maybe"}
+    q = {"svars": "recalibrate BN,2,ghost,recalibrate BN",
+         "sval": "operation:taylor prune 0.5,operation:gone,amount:0.5,junk",
+         "sxmod": "mag50,ghost", "sflat": "maybe"}
     r = sd.refinement_from_query(q, expl, notices)
-    assert r.variables == (2,) and r.dropped_values == ((0, 1),) and r.dropped_models == ("mag50",)
-    assert not r.flatten and len(notices) == 3
+    assert r.variables == ("recalibrate BN",) and r.dropped_models == ("mag50",)
+    assert r.dropped_values == (("operation", "taylor prune 0.5"),)
+    assert not r.flatten and len(notices) == 3 and "no longer matches" in notices[0]
     assert sd.refinement_from_query({"svars": "none"}, expl, []).variables == ()
     assert sd.refinement_from_query({"svars": "9"}, expl, []).variables is None
 
 
+def test_link_names_variables_so_it_survives_new_models():
+    """A refinement link made before more models were logged still charts the same variable."""
+    ctx = fake_ctx()
+    r = sd.Refinement(variables=("recalibrate BN",), dropped_values=(("operation", "taylor prune 0.5"),))
+    query = parse_query(build_query({**r.params(), "sel": MIXED}))
+    assert query["svars"] == "recalibrate BN" and query["sval"] == "operation:taylor prune 0.5"
+    grown = demo_shaped()
+    grown.models["zz"] = type(grown.models["mag50"])(id="zz", base="base")
+    grown.relink()
+    notices: list[str] = []
+    again = sd.refinement_from_query(query, sd.explain(fake_ctx(grown, version=2), MIXED), notices)
+    assert again == r and notices == []
+
+
 def test_url_params_round_trip_through_the_layout():
     ctx = fake_ctx()
-    r = sd.Refinement(variables=(1, 0), dropped_values=((0, 1),), dropped_models=("mag50",), flatten=False)
+    r = sd.Refinement(variables=("fine-tune → quantize int8", "operation"), dropped_values=(("operation", "magnitude prune 0.5"),),
+                      dropped_models=("mag50",), flatten=False)
     params = sd.url_params(ctx, "Size", r)
     assert sd.url_params(ctx, "Accuracy", sd.Refinement()) == {
         "smetric": None, "svars": None, "sval": None, "sxmod": None, "sflat": None}
@@ -241,9 +258,11 @@ def test_stale_refinement_does_not_apply_to_another_selection():
 
 
 def test_controls_map_back_to_a_refinement():
-    r = sd.refinement_from_controls("flat", [1], {0: [0, 2], 1: None}, [3, 2, 4], ["m"], auto=False)
-    assert r == sd.Refinement((1,), ((0, 1), (1, 0), (1, 1)), ("m",), True)  # variable 2 has no control: kept
-    assert sd.refinement_from_controls("vars", [0, 1], {}, [], [], auto=True).variables is None
+    expl = Explanation([Variable("parameter", "amount", (0.1, 0.5, 0.9)), Variable("presence", "ft", ("none", "ft")),
+                        Variable("parameter", "bits", (4, 8))], {}, True)
+    r = sd.refinement_from_controls(expl, "flat", [1], {0: [0, 2], 1: None}, ["m"], auto=False)
+    assert r == sd.Refinement(("ft",), (("amount", "0.5"), ("ft", "no"), ("ft", "yes")), ("m",), True)  # bits: kept
+    assert sd.refinement_from_controls(expl, "vars", [0, 1], {}, [], auto=True).variables is None
 
 
 def test_explanations_are_memoized_per_experiment_version():

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnc.analysis.layout import per_experiment
+from cnc.analysis.recipe_text import step_text
 from cnc.experiment import Experiment, Metric, is_missing
 from cnc.format import format_metric
 
@@ -128,7 +129,7 @@ def tooltips(exp: Experiment) -> list[list[str]]:
         lines = [m.tag + f" ({m.id})" if m.tag and m.tag != m.id else m.id]
         lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}" for metric in metrics]
         if m.base is not None and m.operation is not None:
-            lines.append(f"{m.operation.label()} from {exp.models[m.base].label}")
+            lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {exp.models[m.base].label}")
         else:
             lines.append("root model")
         out.append(lines)

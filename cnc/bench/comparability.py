@@ -1,4 +1,4 @@
-"""comparability.*: explaining a selection with few variables (Selection Details, DESIGN.md s. 4).
+"""comparability.*: explaining a selection with few variables (Selection Details, docs/comparability.md).
 
 Two kinds of selection: random models from the shared synthetic forest (six operations compete at
 every step, so the search is shallow and the cost is in building and simplifying columns), and

@@ -24,19 +24,23 @@ _BLUES = ((0xc6, 0xdb, 0xef), (0x08, 0x30, 0x6b))  # light -> dark for ordered n
 _WRAP_AT = 22
 _UPRIGHT_UP_TO = 10  # categories whose (wrapped) tick labels stay horizontal
 _D3 = re.compile(r"^,?(\.\d+)?[%fdegs]?$")
-_SEPARATORS = (" → ", " & ", " + ")
+_SEPARATORS = (" → ", ", ")
 
 
 def value_text(variable: Variable, value: Any) -> str:
     """How a variable's value reads on an axis or in a legend (unescaped).
 
-    Presence variables read "no"/"yes" (the legend title names the operation); numbers use
-    the shortest form ("0.5", not "0.500000").
+    The explanation says how its values read (docs/comparability.md, "Reading a value");
+    hand-built variables fall back to: presence "no"/"yes" (the legend title names the
+    operation), numbers in their shortest form ("0.5", not "0.500000").
     """
-    if variable.kind == "presence":
-        return "no" if value == NONE else "yes"
     if variable.label == RECIPE_LABEL and value == NONE:
         return "start model (no operation)"  # the selection's common ancestor itself
+    known = variable.text(value)
+    if known is not None:
+        return known
+    if variable.kind == "presence":
+        return "no" if value == NONE else "yes"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):

@@ -1,11 +1,12 @@
 """Selection Details (Overview page): the selected models' metrics and a grouped bar chart that
-explains how they differ (DESIGN.md section 4), with Refine Comparison when more than two
+explains how they differ (docs/comparability.md), with Refine Comparison when more than two
 variables remain.
 
-State: the chart's metric and the refinement live in the URL (keys `smetric`, `svars`, `sval`,
-`sxmod`, `sflat`; store `url_part("selection")`). A refinement is made for one selection (its
-variable and value indexes point into that selection's explanation), so the refinement store
-records the selection it belongs to and a changed selection starts from the automatic chart.
+State: the chart's metric and the refinement (cnc/ui/selection_refinement.py) live in the URL (keys `smetric`, `svars`, `sval`,
+`sxmod`, `sflat`; store `url_part("selection")`). A refinement names variables and values as
+the panel shows them (`svars=amount,fine-tune&sval=amount:0.9`), so a link keeps its meaning;
+names the explanation no longer has fall back with a notice. The refinement store records the
+selection it belongs to and a changed selection starts from the automatic chart.
 
 Callbacks are thin: `panel_content` (pure logic over the context) computes everything shown.
 Inputs from the page: `cid("overview", "selection")` (selected ids).
@@ -26,6 +27,8 @@ from cnc.format import MISSING, format_metric
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, items, mapping, one_of
 from cnc.ui.selection_chart import bar_figure, value_text
+from cnc.ui.selection_refinement import (Refinement, refinement_from_controls, refinement_from_data,  # noqa: F401
+                                       refinement_from_query, value_index, variable_index)
 from cnc.urlstate import build_query, split_list
 
 NAME = "selection"
@@ -52,61 +55,10 @@ MAX_TABLE_ROWS = 200
 MAX_VARIABLE_COLUMNS = 4
 MAX_HELD_LISTED = 3
 _MEMO_SIZE = 64
-_NO_VARS = "none"  # `svars=none`: the user unticked every variable
 
 
 def values_id(k: int | Any) -> dict:
     return cid(NAME, "values", index=k)
-
-
-# ---------------------------------------------------------------- state
-
-@dataclass(frozen=True)
-class Refinement:
-    """What the user kept in Refine Comparison. `variables=None` means automatic (the first two);
-    dropped values are (variable index, value index) pairs into the full explanation."""
-
-    variables: tuple[int, ...] | None = None
-    dropped_values: tuple[tuple[int, int], ...] = ()
-    dropped_models: tuple[str, ...] = ()
-    flatten: bool = False
-
-    def params(self) -> dict:
-        vars_ = None
-        if self.variables is not None:
-            vars_ = list(self.variables) if self.variables else _NO_VARS
-        return {
-            "svars": vars_,
-            "sval": [f"{k}:{j}" for k, j in self.dropped_values] or None,
-            "sxmod": list(self.dropped_models) or None,
-            "sflat": 1 if self.flatten else None,
-        }
-
-    def to_data(self, selection: list[str]) -> dict:
-        return {"selection": list(selection),
-                "vars": None if self.variables is None else list(self.variables),
-                "xval": [list(p) for p in self.dropped_values],
-                "xmod": list(self.dropped_models), "flat": self.flatten}
-
-
-def refinement_from_data(data: dict | None, selection: list[str]) -> Refinement:
-    """The stored refinement if it was made for this selection, else the automatic one (the
-    store comes back from the browser: anything malformed is dropped)."""
-    data = mapping(data)
-    if not data or items(data.get("selection")) != list(selection):
-        return Refinement()
-    vars_ = data.get("vars")
-    pairs = [p for p in items(data.get("xval")) if isinstance(p, list) and len(p) == 2 and all(map(_is_index, p))]
-    return Refinement(
-        variables=None if vars_ is None else tuple(k for k in items(vars_) if _is_index(k)),
-        dropped_values=tuple((k, j) for k, j in pairs),
-        dropped_models=tuple(ids(data.get("xmod"), selection)),
-        flatten=data.get("flat") is True,
-    )
-
-
-def _is_index(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def default_metric(ctx: AppContext) -> str | None:
@@ -116,55 +68,6 @@ def default_metric(ctx: AppContext) -> str | None:
     if color in exp.metrics:
         return color
     return next(iter(exp.metrics), None)
-
-
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def refinement_from_query(query: dict[str, str], explanation: Explanation, notices: list[str]) -> Refinement:
-    """Validated refinement: indexes outside this selection's explanation and models outside the
-    selection are dropped with a notice."""
-    variables = explanation.variables
-    n = len(variables)
-    bad: list[str] = []
-    vars_: tuple[int, ...] | None = None
-    raw = query.get("svars")
-    if raw is not None:
-        if raw == _NO_VARS:
-            vars_ = ()
-        else:
-            picked = []
-            for item in split_list(raw):
-                k = _int(item)
-                if k is None or not 0 <= k < n or k in picked:
-                    bad.append(item)
-                else:
-                    picked.append(k)
-            vars_ = tuple(picked) if picked or not bad else None
-    dropped = []
-    for item in split_list(query.get("sval")):
-        k, _, j = item.partition(":")
-        ki, ji = _int(k), _int(j)
-        if ki is None or ji is None or not 0 <= ki < n or not 0 <= ji < len(variables[ki].values):
-            bad.append(item)
-        elif (ki, ji) not in dropped:
-            dropped.append((ki, ji))
-    if bad:
-        notices.append(f"Ignored {len(bad)} refinement value(s) from the link that do not fit this selection: "
-                       f"{', '.join(b[:20] for b in bad[:5])}.")
-    raw_models = split_list(query.get("sxmod"))
-    models = [m for m in dict.fromkeys(raw_models) if m in explanation.rows]
-    if len(models) < len(raw_models):
-        notices.append(f"Ignored {len(raw_models) - len(models)} excluded model id(s) from the link that are "
-                       "not in the selection.")
-    flat = query.get("sflat")
-    if flat not in (None, "0", "1"):
-        notices.append(f"Ignored sflat={flat[:20]!r} from the link: expected 1 or 0.")
-    return Refinement(vars_, tuple(dropped), tuple(models), flat == "1")
 
 
 # ---------------------------------------------------------------- logic
@@ -180,9 +83,12 @@ def explain(ctx: AppContext, selection: list[str]) -> Explanation:
 def kept_models(explanation: Explanation, refinement: Refinement) -> list[str]:
     """The selected models left after dropping models and values."""
     dropped_models = set(refinement.dropped_models)
-    dropped = {}
-    for k, j in refinement.dropped_values:
-        if k < len(explanation.variables) and j < len(explanation.variables[k].values):
+    dropped: dict[int, set] = {}
+    index = variable_index(explanation)
+    for label, text in refinement.dropped_values:
+        k = index.get(label)
+        j = value_index(explanation, k).get(text) if k is not None else None
+        if j is not None:
             dropped.setdefault(k, set()).add(explanation.variables[k].values[j])
     return [m for m, row in explanation.rows.items()
             if m not in dropped_models and not any(row[k] in vals for k, vals in dropped.items())]
@@ -196,7 +102,13 @@ def charted(explanation: Explanation, refinement: Refinement) -> tuple[Explanati
     variables = explanation.variables
     if refinement.flatten:
         return refine(explanation, keep_models=None if everyone else models, flatten=True), notes
-    wanted = refinement.variables
+    index = variable_index(explanation)
+    wanted = None
+    if refinement.variables is not None:
+        wanted = [index[v] for v in refinement.variables if v in index]
+        if refinement.variables and not wanted:
+            notes.append("The refinement's variables no longer explain this selection: charting the automatic view.")
+            wanted = None
     if wanted is not None and len(wanted) > 2:
         notes.append("Only two variables can be charted (x axis and colour): charting the first two ticked.")
         wanted = wanted[:2]
@@ -314,29 +226,35 @@ def summary_text(content: PanelContent) -> str:
         return ""
     if n == 1:
         return "1 model selected."
-    labels = [v.label for v in content.explanation.variables]
+    expl = content.explanation
+    shared = f" (all after {expl.start})" if expl.start else ""
+    labels = [v.label for v in expl.variables]
     if not labels:
-        return f"{n} models selected; no operation or parameter tells them apart."
-    return f"{n} models selected, differing in: {', '.join(labels)}."
+        return f"{n} models selected{shared}; no operation or parameter tells them apart."
+    if expl.by_recipe:
+        return f"{n} models selected{shared} from different branches: one bar per model, by recipe."
+    return f"{n} models selected{shared}, differing in: {'; '.join(labels)}."
 
 
 def _refine_controls(expl: Explanation, refinement: Refinement, selection: list[str], exp: Experiment) -> dict:
     """Property values of the Refine Comparison controls for this explanation."""
     dropped = set(refinement.dropped_values)
+    index = variable_index(expl)
     boxes = []
     for k, v in enumerate(expl.variables):
-        options = [{"label": value_text(v, val), "value": j} for j, val in enumerate(v.values)]
+        texts = [value_text(v, val) for val in v.values]
+        options = [{"label": t, "value": j} for j, t in enumerate(texts)]
         boxes.append(html.Div([
             html.Span(v.label, className="sd-var-name"),
             dcc.Checklist(id=values_id(k), options=options,
-                          value=[j for j in range(len(v.values)) if (k, j) not in dropped],
+                          value=[j for j, t in enumerate(texts) if (v.label, t) not in dropped],
                           className="sd-values", inline=True),
         ], className="sd-var-values"))
     auto = list(range(min(2, len(expl.variables))))
     return {
         "vars_options": [{"label": f"{v.label} ({v.kind}, {len(v.values)} values)", "value": k}
                          for k, v in enumerate(expl.variables)],
-        "vars_value": auto if refinement.variables is None else list(refinement.variables),
+        "vars_value": auto if refinement.variables is None else [index[v] for v in refinement.variables if v in index],
         "values": boxes,
         "xmod_options": [{"label": exp.models[m].label if exp.models[m].label == m
                           else f"{exp.models[m].label} ({m})", "value": m} for m in selection],
@@ -437,16 +355,6 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 
 # ---------------------------------------------------------------- callbacks
 
-def refinement_from_controls(mode: str | None, vars_value: list | None, kept: dict[int, list | None],
-                             n_values: list[int], xmod: list | None, auto: bool) -> Refinement:
-    """The refinement the controls show. `kept`: variable index -> ticked value indexes (a missing
-    variable keeps all); `auto`: the ticked variables are the automatic ones."""
-    dropped = tuple((k, j) for k, n in enumerate(n_values) if k in kept
-                    for j in range(n) if j not in set(v for v in items(kept[k]) if _is_index(v)))
-    variables = None if auto else tuple(k for k in items(vars_value) if _is_index(k) and k < len(n_values))
-    return Refinement(variables, dropped, tuple(m for m in items(xmod) if isinstance(m, str)), mode == "flat")
-
-
 def register(app, ctx: AppContext) -> None:
     @app.callback(
         Output(VARS, "options"), Output(VARS, "value"), Output(VALUES_BOX, "children"),
@@ -474,8 +382,7 @@ def register(app, ctx: AppContext) -> None:
         expl = explain(ctx, sel)
         auto = items(vars_value) == list(range(min(2, len(expl.variables))))
         kept = {mapping(i).get("index"): v for i, v in zip(items(value_ids), items(values))}
-        n_values = [len(v.values) for v in expl.variables]
-        new = refinement_from_controls(mode, vars_value, kept, n_values, ids(xmod, sel), auto)
+        new = refinement_from_controls(expl, mode, vars_value, kept, ids(xmod, sel), auto)
         if new == refinement_from_data(current, sel):  # e.g. controls reset for a new selection
             return no_update
         return new.to_data(sel)

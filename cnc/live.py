@@ -37,6 +37,7 @@ class LiveExperiment:
         self.reload_error: str | None = None
         self.progress = Progress()
         self.version = 0
+        self.device: str | None = None  # --device, for background precompute
         self._stamp = self._files_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -97,7 +98,7 @@ class LiveExperiment:
             def step(i: int, total: int, model_id: str) -> None:
                 self.progress.done, self.progress.total, self.progress.current = i, total, model_id
 
-            report = precompute(self.config, self.store, progress=False, on_model=step)
+            report = precompute(self.config, self.store, progress=False, on_model=step, device=self.device)
             self.progress.errors.update(report.failed)
             self.progress.done = self.progress.total
         except Exception as exc:  # a task that cannot even start: report, keep serving

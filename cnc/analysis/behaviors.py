@@ -158,7 +158,7 @@ class InstanceTable:
 def _log_clipped(p: np.ndarray) -> np.ndarray:
     """log(max(p, EPS)) in float32; for float16 input a lookup over all 65,536 values."""
     if p.dtype == np.float16:
-        return _F16_LOG[p.view(np.uint16)]
+        return np.take(_F16_LOG, p.view(np.uint16))
     return np.log(np.maximum(p.astype(np.float32), np.float32(EPS)))
 
 

@@ -34,6 +34,10 @@ class TaskSection(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for entry")
     activation_sample: int = Field(256, ge=1, description="instances in the fixed activation sample")
     latency_runs: int = Field(0, ge=0, description="measure latency with this many runs (0: off)")
+    batch_size: int = Field(256, ge=1, description="instances per evaluation batch")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes for a task's dataset()")
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+                        description="auto, cpu, cuda, cuda:N or mps (--device overrides it)")
 
 
 class Defaults(_Strict):

@@ -34,6 +34,7 @@ class LiveExperiment:
         self.background = background
         self.reload_error: str | None = None
         self.progress = Progress()
+        self.device: str | None = None  # --device, for background precompute
         self._stamp = self._files_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -98,7 +99,8 @@ class LiveExperiment:
                 self.progress.done, self.progress.total, self.progress.current = i, total, model_id
 
             # another worker/process holding the lock is on it: let it work
-            report = precompute_locked(self.config, self.store, wait=False, progress=False, on_model=step)
+            report = precompute_locked(self.config, self.store, wait=False, progress=False, on_model=step,
+                                       device=self.device)
             if report is not None:
                 self.progress.errors.update(report.failed)
             self.progress.done = self.progress.total

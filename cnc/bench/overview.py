@@ -1,7 +1,10 @@
 """overview.*: server-side time and payload of the Overview's callbacks on synthetic experiments.
 
 Each record times one callback body (the functions the Dash callbacks call) and, where it sends
-a figure or elements, the JSON payload in bytes.
+a figure or elements, the JSON payload in bytes. `tree_layout_cold` is only the map's forest
+layout and tooltips; `page_layout_cold` the whole Overview page as first served.
+`selection_change` is the map/scatter highlight; `selection_change_with_details` adds the
+Selection Details panel (cold explanation) that every selection change also triggers.
 """
 from __future__ import annotations
 
@@ -14,11 +17,13 @@ import plotly.utils
 from cnc.analysis import encoding, layout
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.bench import median_ms
+from cnc.bench.selection import render_panel
 from cnc.config import Defaults
 from cnc.pages import overview
 from cnc.synthetic import make_experiment
 from cnc.ui import filters as filter_ui
 from cnc.ui import model_map
+from cnc.ui import selection_details as sd
 
 
 def _bytes(obj) -> int:
@@ -27,7 +32,7 @@ def _bytes(obj) -> int:
 
 def _ctx(exp):
     """Just what the page reads from an AppContext (no cache, no task)."""
-    return SimpleNamespace(experiment=exp, config=SimpleNamespace(defaults=Defaults()))
+    return SimpleNamespace(experiment=exp, config=SimpleNamespace(defaults=Defaults()), version=0)
 
 
 def _cold_layout(exp) -> None:
@@ -56,7 +61,9 @@ def scenarios(quick: bool) -> list[dict]:
             record.update(extra)
             out.append(record)
 
-        rec("layout_cold", lambda: _cold_layout(exp))
+        rec("tree_layout_cold", lambda: _cold_layout(exp))
+        rec("page_layout_cold", lambda: (_cold_layout(exp), sd._memo.clear(),
+                                         overview.layout(ctx, {}, []).to_plotly_json()))
         elements, relayout = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, True)
         rec("map_update", lambda: overview.map_outputs(exp, "op", "Latency", "Size", enabled, True),
             payload=[elements, relayout])
@@ -75,6 +82,12 @@ def scenarios(quick: bool) -> list[dict]:
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
             overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
         ), payload=overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size")[0].to_plotly_json())
+        rec("selection_change_with_details", lambda: (
+            overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
+            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
+            sd._memo.clear(),
+            render_panel(ctx, selection, "Accuracy", sd.Refinement()),
+        ))
         rec("subtree", lambda: overview.next_selection(exp, "subtree", selection, enabled))
         rec("url_state", lambda: overview.url_params(ctx, "op", "Latency", "Size", "Size", "Accuracy",
                                                       to_data(filters), selection))

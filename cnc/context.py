@@ -47,6 +47,8 @@ class AppContext:
         if p.errors:
             names = ", ".join(sorted(p.errors)[:3]) + ("…" if len(p.errors) > 3 else "")
             parts.append(f"{len(p.errors)} model(s) failed to summarize ({names}); see Compare for details")
+        if self.live.config.notices:
+            parts.append(f"{len(self.live.config.notices)} run(s) need attention: {self.live.config.notices[0]}")
         if self.live.reload_error:
             parts.append(f"Experiment file has an error; showing the last good version. {self.live.reload_error}")
         return " · ".join(parts)

@@ -71,20 +71,22 @@ def normalize_uri(uri: str, base_dir: Path) -> str:
 
 
 @contextmanager
-def _file_store_allowed(uri: str):
-    """MLflow's file store (maintenance mode) refuses to open unless this is set; set it for the read."""
-    if not uri.startswith("file:"):
-        yield
-        return
-    old = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+def _reading_env(uri: str):
+    """For the read only: no MLflow download bars, and MLflow's file store (maintenance mode),
+    which refuses to open unless MLFLOW_ALLOW_FILE_STORE is set."""
+    wanted = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    if uri.startswith("file:"):
+        wanted["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    old = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
-        else:
-            os.environ["MLFLOW_ALLOW_FILE_STORE"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _check_reachable(uri: str, where: str) -> None:
@@ -159,7 +161,7 @@ class MlflowSource:
             client_cls = _mlflow()
             uri = self.settings.tracking_uri
             _check_reachable(uri, self.where)
-            with _file_store_allowed(uri):
+            with _reading_env(uri):
                 client = client_cls(tracking_uri=uri)
                 exp_id = self._experiment_id(client)
                 self._problems = {}

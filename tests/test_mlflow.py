@@ -160,3 +160,25 @@ def test_unknown_experiment_and_unreachable_server(sqlite_store, tmp_path):
         load(f"mlflow:sqlite:///{tmp_path / 'missing.db'}#x", str(tmp_path / "cache"))
     with pytest.raises(ConfigError, match="expected mlflow:<tracking uri>#<experiment name>"):
         load("mlflow:sqlite:///x.db", str(tmp_path / "cache"))
+
+
+def test_logged_pytorch_model_needs_trust(tmp_path):
+    """mlflow.pytorch.log_model output runs code on load: a notice by default, loaded when trusted."""
+    import mlflow
+
+    from tests.tiny_task import make_model
+
+    uri = f"sqlite:///{tmp_path / 'models.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment(EXPERIMENT, artifact_location=(tmp_path / "artifacts").as_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(run_name="logged"):
+        mlflow.pytorch.log_model(make_model(), name="model", serialization_format="pickle")
+    ctx = load(str(write_config(tmp_path, uri)), str(tmp_path / "cache"), progress=False)
+    assert ctx.experiment.models["logged"].checkpoint is None
+    assert any("mlflow.pytorch.log_model" in n and "trust_pickled_models" in n for n in ctx.config.notices)
+
+    (tmp_path / "trusted").mkdir()
+    ctx = load(str(write_config(tmp_path / "trusted", uri, trust_pickled_models=True)), str(tmp_path / "cache2"),
+               progress=False)
+    assert ctx.status("logged") == "ready" and not ctx.config.notices

@@ -70,6 +70,9 @@ def normalize_uri(uri: str, base_dir: Path) -> str:
     return uri
 
 
+_ENV_LOCK = threading.RLock()  # the environment is process-wide: one read sets and restores it at a time
+
+
 @contextmanager
 def _reading_env(uri: str):
     """For the read only: no MLflow download bars, and MLflow's file store (maintenance mode),
@@ -77,16 +80,17 @@ def _reading_env(uri: str):
     wanted = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     if uri.startswith("file:"):
         wanted["MLFLOW_ALLOW_FILE_STORE"] = "true"
-    old = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with _ENV_LOCK:
+        old = {k: os.environ.get(k) for k in wanted}
+        os.environ.update(wanted)
+        try:
+            yield
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def _check_reachable(uri: str, where: str) -> None:

@@ -348,17 +348,3 @@ def read_data_file(path: Path) -> Any:
         return yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ExperimentError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
-
-
-def load_experiment(path: str | Path) -> Experiment:
-    """Load an experiment from our YAML/JSON, an original model-info JSON, a config, or a
-    Tracker directory."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "experiment.yaml"
-    data = read_data_file(path)
-    if isinstance(data, dict) and "models" not in data and "experiment" in data:
-        from cnc.config import load_config  # a full config: take its experiment
-
-        return load_config(path).experiment
-    return parse_experiment(data, where=str(path), base_dir=path.parent)

@@ -10,7 +10,8 @@ import torch
 from cnc import measure
 from cnc.demo.build import FT_EPOCHS, build_demo
 from cnc.demo.task import DigitsTask
-from cnc.experiment import Experiment, load_experiment
+from cnc.config import load_experiment
+from cnc.experiment import Experiment
 from cnc.task import Task
 
 REQUIRED_OPS = {"magnitude prune", "layerwise prune", "taylor prune", "fine-tune", "recalibrate BN",

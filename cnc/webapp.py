@@ -20,6 +20,7 @@ RENDERED = "rendered-path"
 STATUS = "status-line"
 STATUS_TICK = "status-tick"
 MODEL_COUNT = "model-count"
+POLL_MS, POLL_MAX_MS = 3000, 60000  # the status poll: every 3 s, doubling up to 60 s while nothing changes
 
 
 def build_app(ctx: AppContext) -> dash.Dash:
@@ -33,7 +34,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         dcc.Store(id=RENDERED),
         _header(ctx),
         errors.area(),
-        dcc.Interval(id=STATUS_TICK, interval=3000),
+        dcc.Interval(id=STATUS_TICK, interval=POLL_MS),
         html.Main(id=PAGE, className="page"),
     ])
 
@@ -41,9 +42,14 @@ def build_app(ctx: AppContext) -> dash.Dash:
     app.server.before_request(ctx.pin)
     app.server.teardown_request(lambda _exc: ctx.unpin())
 
-    @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Input(STATUS_TICK, "n_intervals"))
-    def status(_):
-        return ctx.status_line(), _count(ctx)
+    @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Output(STATUS_TICK, "interval"),
+                  Input(STATUS_TICK, "n_intervals"),
+                  State(STATUS, "children"), State(MODEL_COUNT, "children"), State(STATUS_TICK, "interval"))
+    def status(_, shown_line, shown_count, interval):
+        line, count = ctx.status_line(), _count(ctx)
+        if (line or None, count) == (shown_line or None, shown_count):
+            return no_update, no_update, next_poll(interval, changed=False)
+        return line, count, next_poll(interval, changed=True)
 
     @app.callback(
         Output(PAGE, "children"), Output(RENDERED, "data"),
@@ -87,6 +93,14 @@ def _header(ctx: AppContext) -> html.Header:
         html.Div(_count(ctx), id=MODEL_COUNT, className="model-count"),
         html.Div(id=STATUS, className="status-line"),
     ], className="header")
+
+
+def next_poll(interval: object, changed: bool) -> int:
+    """The status poll's next interval: back to 3 s after a change, else double (up to 60 s), so an
+    idle tab asks once a minute instead of twenty times (a bad value from the browser restarts)."""
+    if changed or not isinstance(interval, (int, float)) or isinstance(interval, bool):
+        return POLL_MS
+    return int(min(POLL_MAX_MS, max(POLL_MS, interval * 2)))
 
 
 def _count(ctx: AppContext) -> str:

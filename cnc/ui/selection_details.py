@@ -23,7 +23,7 @@ from cnc.analysis.filters import enabled_models, parse_filters
 from cnc.context import AppContext
 from cnc.memo import Memo
 from cnc.experiment import Experiment
-from cnc.format import MISSING, format_metric
+from cnc.format import MISSING, format_metric, metric_help
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, items, mapping, one_of
 from cnc.ui.selection_chart import bar_figure, value_text
@@ -196,7 +196,7 @@ def metric_table(exp: Experiment, content: PanelContent) -> html.Div:
     metrics = list(exp.metrics.values())
     head += [html.Th(m.name + (f" ({m.unit})" if m.unit else ""),
                      className="current" if m.name == content.metric else None,
-                     title="higher is better" if m.higher_is_better else "lower is better")
+                     title=metric_help(m))
              for m in metrics]
     rows = []
     for mid in content.selection[:MAX_TABLE_ROWS]:

@@ -119,3 +119,18 @@ def instance_detail(index: int, label: int, class_names: list[str], models: list
             "top": [(class_name(class_names, int(k)), float(p[k])) for k in top],
         })
     return rows
+
+
+def view_records(view: View, table: InstanceTable, class_names: list[str]) -> tuple[list[str], list[list]]:
+    """(header, rows) of every row of a view, in its order, with raw shown values per model (the
+    Behaviors CSV download; the grid only ever holds one page of these)."""
+    which = "relative to base" if view.state.rel else "absolute"
+    values = [f"{m} · {view.spec.label} ({which})" for m in view.models]
+    if view.instance_rows:
+        header = ["instance", "true label", "base prediction", "models changed", *values]
+        rows = [[r, class_name(class_names, int(table.labels[r])), class_name(class_names, int(table.preds[0, r])),
+                 int(table.flips[r]), *view.shown[:, r].tolist()] for r in view.order.tolist()]
+    else:
+        header = ["class" if view.state.mode == "classes" else str(view.state.attribute), "instances", *values]
+        rows = [[view.names[r], int(view.counts[r]), *view.shown[:, r].tolist()] for r in view.order.tolist()]
+    return header, rows

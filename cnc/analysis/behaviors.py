@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 
 from cnc.analysis.behavior_cells import (bar_fraction, format_number, harm, instance_detail,  # noqa: F401
-                                         page_rows, sparkline_svg)
+                                         page_rows, sparkline_svg, view_records)
 from cnc.analysis.behavior_groups import (Group, class_name, group_for_row, group_instances,  # noqa: F401
                                           group_mask, parse_group)
 from cnc.analysis.behavior_metrics import (EPS, Grouping, MetricSpec, grouping, metric_specs,  # noqa: F401

@@ -10,7 +10,7 @@ from cnc.auth import load_credentials, protect
 from cnc.context import AppContext
 from cnc.not_found import answer_404_off_pages
 from cnc.pages import compare, overview
-from cnc.ui import errors, urlsync
+from cnc.ui import errors, experiment_download, urlsync
 from cnc.ui.ids import PAGE, URL, url_part
 from cnc.urlstate import open_views, parse_query
 
@@ -35,7 +35,10 @@ def build_app(ctx: AppContext) -> dash.Dash:
         _header(ctx),
         errors.area(),
         dcc.Interval(id=STATUS_TICK, interval=POLL_MS),
-        html.Main(id=PAGE, className="page"),
+        # a page that takes a while to draw (Compare on a big selection) shows that it is working
+        dcc.Loading(html.Main(id=PAGE, className="page"), target_components={PAGE: "children"},
+                    type="dot", delay_show=300, parent_className="page-loading",
+                    overlay_style={"visibility": "visible", "opacity": 0.6}),
     ])
 
     # Each request reads one experiment, whichever reload happens meanwhile (see AppContext.pin).
@@ -68,6 +71,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         return page.layout(ctx, parse_query(expanded), notices), pathname
 
     urlsync.register(app, views)
+    experiment_download.register(app, ctx)
     errors.register(app, URL)
     for page in PAGES.values():
         page.register(app, ctx)
@@ -91,6 +95,7 @@ def _header(ctx: AppContext) -> html.Header:
             dcc.Link("Compare", href="/compare", className="nav-link"),
         ]),
         html.Div(_count(ctx), id=MODEL_COUNT, className="model-count"),
+        experiment_download.button(),
         html.Div(id=STATUS, className="status-line"),
     ], className="header")
 

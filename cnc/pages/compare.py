@@ -8,7 +8,7 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.context import AppContext
-from cnc.ui import behaviors, layers
+from cnc.ui import behaviors, compare_strip, layers
 from cnc.ui.compare_selection import (SELECTION, TABS, default_base, ordered,  # noqa: F401 (the page's API)
                                       selection_from_query, url_params)
 from cnc.ui.ids import cid, url_part
@@ -41,6 +41,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                                                    clearable=False)], className="control"),
         ], className="controls"),
         html.Div(_hint(models), id=cid("compare", "hint"), className="hint"),
+        compare_strip.component(ctx.experiment, ordered(models, base)),
         dcc.Tabs(id=TAB, value=tab, children=[
             dcc.Tab(label="Behaviors", value="behaviors", children=body[0]),
             dcc.Tab(label="Layers", value="layers", children=body[1]),
@@ -77,3 +78,4 @@ def register(app, ctx: AppContext) -> None:
 
     behaviors.register(app, ctx)
     layers.register(app, ctx)
+    compare_strip.register(app, ctx)

@@ -20,12 +20,13 @@ from dash import ALL, Input, Output, State, callback_context, dcc, html, no_upda
 
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
+from cnc.ui import behaviors_export
 from cnc.ui.behaviors_data import _TABLES, _VIEWS, table_for, view_for  # noqa: F401 (benchmarks reset the memos)
 from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
-from cnc.ui.behaviors_state import (checked, flips_value, scalar_names, selected_models, sort_keys,
-                                    state_from_dict, state_from_query, state_to_dict, url_params)
-from cnc.ui.compare_selection import SELECTION, ordered, selection_from_query
+from cnc.ui.behaviors_state import (checked, flips_value, scalar_names, sort_keys, state_from_dict,
+                                    state_from_query, state_to_dict, url_params)
+from cnc.ui.compare_selection import SELECTION, ordered, selected_models, selection_from_query
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import items, mapping, number, one_of, text
 from cnc.urlstate import parse_index
@@ -91,9 +92,12 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
             threshold_control(state, step),
         ], className="bh-controls"),
         group_chip(ctx, state),
-        html.Div(status, id=STATUS, className="bh-status"),
+        html.Div([html.Div(status, id=STATUS, className="bh-status"),
+                  html.Span("▼ worse than the base · ▲ better (also the bar colour)", className="bh-key"),
+                  behaviors_export.button()], className="bh-status-row"),
         html.Div([
-            html.Div(grid, id=TABLE, className="bh-table"),
+            dcc.Loading(html.Div(grid, id=TABLE, className="bh-table"), type="dot", delay_show=300,
+                        parent_className="bh-table-loading", overlay_style={"visibility": "visible", "opacity": 0.6}),
             html.Div(detail_panel(ctx, models, inst), id=DETAIL, className="bh-detail"),
         ], id=BODY, className=body_class(state)),
     ], className="bh-tab")
@@ -291,6 +295,8 @@ def on_rows(ctx: AppContext, request: dict | None, selection: dict | None, curre
 
 def register(app, ctx: AppContext) -> None:
     """Callbacks (registered even without a task: they never fire while the controls are absent)."""
+    behaviors_export.register(app, ctx, STATE)
+
     @app.callback(
         Output(STATE, "data"), Output(url_part(NAME), "data"), Output(TABLE, "children"),
         Output(STATUS, "children"), Output(DETAIL, "children"),

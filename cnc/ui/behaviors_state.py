@@ -9,7 +9,7 @@ import numpy as np
 
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
-from cnc.ui.inputs import ids, mapping, number, one_of, text
+from cnc.ui.inputs import mapping, number, one_of, text
 from cnc.urlstate import parse_float, parse_index, pick
 
 MAX_FLIPS = 1000
@@ -135,11 +135,6 @@ def checked(ctx: AppContext, models: list[str], state: B.ViewState) -> B.ViewSta
             state.group, state.mode, task, []) is None):
         state.group = None
     return state
-
-
-def selected_models(ctx: AppContext, selection: Any) -> list[str]:
-    """The compare page's selection store (base first), known models only."""
-    return ids(mapping(selection).get("models"), ctx.experiment.models)
 
 
 def scalar_names(ctx: AppContext, models: list[str]) -> list[str]:

@@ -2,8 +2,11 @@
 `tab`), read by the page and by its tabs (Behaviors, Layers) from the `selection` store."""
 from __future__ import annotations
 
+from typing import Any
+
 from cnc.context import AppContext
 from cnc.ui.ids import cid
+from cnc.ui.inputs import ids, mapping
 from cnc.urlstate import pick, split_list
 
 TABS = ("behaviors", "layers")
@@ -37,3 +40,8 @@ def url_params(ctx: AppContext, models: list[str], base: str | None, tab: str) -
         "base": base if base != default_base(ctx, models) else None,
         "tab": tab if tab != "behaviors" else None,
     }
+
+
+def selected_models(ctx: AppContext, selection: Any) -> list[str]:
+    """The compare page's selection store (base first), known models only."""
+    return ids(mapping(selection).get("models"), ctx.experiment.models)

@@ -9,7 +9,6 @@ import json
 import pytest
 import yaml
 
-from cnc.analysis import behaviors as B
 from cnc.analysis.csv_export import csv_text
 from cnc.analysis.metric_change import change
 from cnc.bench.behaviors import SyntheticOutputs

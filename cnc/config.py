@@ -198,4 +198,16 @@ def _check_defaults(path: Path, defaults: Defaults, exp: Experiment) -> None:
             )
 
 
-__all__ = ["Config", "ConfigError", "ExperimentError", "load_config"]
+__all__ = ["Config", "ConfigError", "ExperimentError", "load_config", "load_experiment"]
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load an experiment from our YAML/JSON, an original model-info JSON, a config, or a Tracker
+    directory (here rather than in cnc.experiment because it also reads configs)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "experiment.yaml"
+    data = read_data_file(path)
+    if isinstance(data, dict) and "models" not in data and "experiment" in data:
+        return load_config(path).experiment
+    return parse_experiment(data, where=str(path), base_dir=path.parent)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cnc.errors import ConfigError
 from cnc.experiment import Experiment, ExperimentError, parse_experiment, read_data_file
 from cnc.urlstate import VIEW_DAYS, VIEW_MB
 
@@ -85,10 +86,6 @@ class ConfigFile(_Strict):
     views: ViewsSection = Field(default_factory=ViewsSection)
 
 
-class ConfigError(ValueError):
-    """A bad config; the message is one paragraph naming file, field and fix."""
-
-
 @dataclass
 class Config:
     title: str
@@ -137,9 +134,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     from cnc.task import load_entry_point
 
     if str(path).startswith("mlflow:"):
-        from cnc.mlflow_source import config_from_spec
-
-        return config_from_spec(str(path), Path(cache_dir or DEFAULT_CACHE_DIR).resolve())
+        return _mlflow_config(str(path), Path(cache_dir or DEFAULT_CACHE_DIR).resolve())
     path = Path(path)
     if path.is_dir():  # a Tracker directory: its config when it has one, else its experiment
         path = path / "config.yaml" if (path / "config.yaml").exists() else path / "experiment.yaml"
@@ -211,3 +206,14 @@ def load_experiment(path: str | Path) -> Experiment:
     if isinstance(data, dict) and "models" not in data and "experiment" in data:
         return load_config(path).experiment
     return parse_experiment(data, where=str(path), base_dir=path.parent)
+
+
+def _mlflow_config(spec: str, cache_dir: Path) -> Config:
+    """A metrics-only config for `--config mlflow:...` (relative paths: the current folder)."""
+    from cnc.mlflow_source import open_source, parse_spec
+
+    source = open_source(parse_spec(spec), spec, Path.cwd(), cache_dir)
+    snap = source.current()
+    return Config(title=source.settings.experiment, experiment=snap.experiment, path=None, experiment_path=None,
+                  cache_dir=cache_dir, spec=spec, watch=source.stamp, notices=snap.notices,
+                  views=views_with_env(ViewsSection()))

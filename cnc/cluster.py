@@ -26,7 +26,7 @@ from cnc import evaldata
 from cnc.config import PrecomputeSection
 from cnc.precompute import ModelEntry, Results, TaskSpec, model_entry, summarize_model, task_and_labels
 from cnc.store import task_hash
-from cnc.task import TaskError
+from cnc.task import TaskError, is_url
 
 CONTRACT = ("every worker needs the same Python environment as this process (this project and "
             "requirements.txt installed, plus the task's code) and must read every checkpoint at the same "
@@ -81,7 +81,7 @@ def connect(opts: ClusterOptions) -> Iterator[Any]:
 
 def readable(source: str) -> bool:
     """A checkpoint path this process can open, or a URL fsspec can open."""
-    if "://" in source:
+    if is_url(source):
         try:
             import fsspec
 

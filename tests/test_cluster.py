@@ -30,12 +30,13 @@ def dask_cluster():
         yield lc.scheduler_address, client
 
 
-def write_experiment(folder, options: str = "{}", extra: str = "") -> None:
+def write_experiment(folder, options: str = "{}", extra: str = "", url: bool = False) -> None:
     lines = ["models:"]
     for i, name in enumerate(IDS):
         if not (folder / f"{name}.pt").exists():
             save_checkpoint(folder / f"{name}.pt", seed=i % 3, prune=0.15 * i)
-        lines.append(f"  - {{id: {name}, checkpoint: {name}.pt" + (", base: m0, operation: {name: prune}}" if i else "}"))
+        source = f"'file://{folder / name}.pt'" if url else f"{name}.pt"
+        lines.append(f"  - {{id: {name}, checkpoint: {source}" + (", base: m0, operation: {name: prune}}" if i else "}"))
     (folder / "exp.yaml").write_text("\n".join(lines) + "\n")
     (folder / "cfg.yaml").write_text("experiment: exp.yaml\ntask: {entry: 'tests.tiny_task:TinyTask', "
                                      f"activation_sample: 16, options: {options}}}\n{extra}")
@@ -82,6 +83,17 @@ def test_cluster_gives_exactly_the_local_summaries(tmp_path, dask_cluster):
     assert_same(summaries(tmp_path, "dask"), summaries(tmp_path, "local"))
     again = precompute(cfg, store, progress=False, scheduler=dask_cluster[0])  # resumes: nothing to do
     assert again.computed == [] and sorted(again.skipped) == IDS
+
+
+def test_checkpoints_given_as_fsspec_urls(tmp_path, dask_cluster):
+    write_experiment(tmp_path)
+    cfg, store = open_cache(tmp_path, "local")
+    precompute(cfg, store, progress=False)
+    write_experiment(tmp_path, url=True)
+    cfg, store = open_cache(tmp_path, "dask")
+    assert cfg.experiment.models["m1"].checkpoint == f"file://{tmp_path / 'm1.pt'}"
+    assert sorted(precompute(cfg, store, progress=False, scheduler=dask_cluster[0]).computed) == IDS
+    assert_same(summaries(tmp_path, "dask"), summaries(tmp_path, "local"))  # same content, same hash
 
 
 def test_failing_model_is_recorded_and_the_rest_go_on(tmp_path, dask_cluster):

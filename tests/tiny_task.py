@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cnc.task import open_checkpoint
+
 
 def make_model() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
@@ -37,7 +39,8 @@ class TinyTask:
         if self.fail_on and self.fail_on in str(checkpoint):
             raise RuntimeError("boom: user code failed")
         model = make_model()
-        model.load_state_dict(torch.load(checkpoint, weights_only=True))
+        with open_checkpoint(checkpoint) as f:  # a path or an fsspec URL
+            model.load_state_dict(torch.load(f, weights_only=True))
         return model.eval()
 
     def eval_data(self):

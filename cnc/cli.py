@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --debug serves the Werkzeug debugger, which runs any code a visitor sends; refusing it on "
               f"--host {args.host}. Fix: drop --debug, or use --host 127.0.0.1.", file=sys.stderr)
         return 2
+    if args.workers is not None and args.workers < 0:
+        print(f"error: --workers {args.workers}: a number of Dask worker processes must be 0 or more.", file=sys.stderr)
+        return 2
     memo.set_budget(max(16, args.memo_mb) << 20)
     try:
         ctx = load(args.config, args.cache_dir, precompute=not (args.no_precompute or args.read_only),

@@ -176,3 +176,24 @@ def test_conflicting_bins_are_detected():
     edges = {"params": {"a": np.arange(3.0)}, "activations": {}}
     assert not cluster._conflicts(edges, {"params": {"a": np.arange(3.0), "b": np.ones(3)}, "activations": {}})
     assert cluster._conflicts(edges, {"params": {"a": np.arange(3.0) + 1}, "activations": {}})
+
+
+def test_background_precompute_of_logged_models_uses_the_cluster(tmp_path, dask_cluster, monkeypatch):
+    from cnc import Tracker
+    from cnc.cli import load
+    from tests.tiny_task import make_model
+
+    ran = []
+    run_on_cluster = cluster.run_on_cluster
+    monkeypatch.setattr(cluster, "run_on_cluster", lambda opts, spec, results, todo, edges: (
+        ran.append([m.id for m, _ in todo]), run_on_cluster(opts, spec, results, todo, edges)))
+    t = Tracker(tmp_path / "run", task="tests.tiny_task:TinyTask")
+    t.log_model("base", model=make_model())
+    ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False, background=True,
+               scheduler=dask_cluster[0])
+    t.log_model("late", base="base", operation="prune", model=make_model())
+    assert ctx.live.check(force=True)
+    deadline = time.time() + 90
+    while ctx.status("late") != "ready" and time.time() < deadline:
+        time.sleep(0.2)
+    assert ctx.status("late") == "ready" and ran == [["base"], ["late"]]

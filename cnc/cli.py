@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ExperimentError, TaskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # finished models are cached; the next run skips them
+        print("\n[cnc] precompute interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
     for w in ctx.experiment.warnings:
         print(f"[cnc] warning: {w}", file=sys.stderr)
     if args.precompute_only:

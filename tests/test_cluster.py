@@ -197,3 +197,28 @@ def test_background_precompute_of_logged_models_uses_the_cluster(tmp_path, dask_
     while ctx.status("late") != "ready" and time.time() < deadline:
         time.sleep(0.2)
     assert ctx.status("late") == "ready" and ran == [["base"], ["late"]]
+
+
+def test_interrupted_cluster_run_resumes_without_recomputing(tmp_path, dask_cluster):
+    from cnc.precompute import pending_models
+
+    write_experiment(tmp_path, options="{delay: 1.0}")
+    proc = subprocess.Popen([sys.executable, "app.py", "--config", str(tmp_path / "cfg.yaml"), "--cache-dir",
+                             str(tmp_path / "c"), "--precompute-only", "--scheduler", dask_cluster[0]],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    cfg = None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (tmp_path / "c").exists():
+            cfg, store = open_cache(tmp_path, "c")
+            if config_task_hash(cfg, store) and len(pending_models(cfg, store)) <= len(IDS) - 2:
+                break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "run the same command again to resume" in err, err[-2000:]
+    cfg, store = open_cache(tmp_path, "c")
+    left = pending_models(cfg, store)
+    assert 0 < len(left) < len(IDS) - 1
+    report = precompute(cfg, store, progress=False, scheduler=dask_cluster[0])
+    assert sorted(report.computed) == sorted(left) and len(report.skipped) == len(IDS) - len(left)

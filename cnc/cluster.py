@@ -13,7 +13,6 @@ meanwhile is summarized again with those edges, so every model of a task still b
 from __future__ import annotations
 
 import importlib.util
-import os
 import platform
 import sys
 from contextlib import contextmanager
@@ -25,8 +24,9 @@ import numpy as np
 from cnc import evaldata
 from cnc.config import PrecomputeSection
 from cnc.precompute import ModelEntry, Results, TaskSpec, model_entry, summarize_model, task_and_labels
+from cnc.sources import readable
 from cnc.store import task_hash
-from cnc.task import TaskError, is_url
+from cnc.task import TaskError
 
 CONTRACT = ("every worker needs the same Python environment as this process (this project and "
             "requirements.txt installed, plus the task's code) and must read every checkpoint at the same "
@@ -77,19 +77,6 @@ def connect(opts: ClusterOptions) -> Iterator[Any]:
                            "CNC_SCHEDULER or precompute.scheduler.") from None
     with client:
         yield client
-
-
-def readable(source: str) -> bool:
-    """A checkpoint path this process can open, or a URL fsspec can open."""
-    if is_url(source):
-        try:
-            import fsspec
-
-            fs, path = fsspec.core.url_to_fs(source)
-            return fs.isfile(path)
-        except Exception:  # unknown protocol, missing driver, no credentials: all unreadable
-            return False
-    return os.path.isfile(source) and os.access(source, os.R_OK)
 
 
 def probe(spec: TaskSpec, sources: list[str]) -> dict:

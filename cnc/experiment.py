@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from cnc.task import is_url
+from cnc.sources import is_url
 
 
 class ExperimentError(ValueError):

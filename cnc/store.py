@@ -34,7 +34,7 @@ import diskcache
 
 import numpy as np
 
-from cnc.task import is_url
+from cnc.sources import is_url
 
 SCHEMA = 2  # bump when a summary format changes: old entries are then simply not found
 KINDS = ("outputs", "probs", "params", "activations")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -29,8 +29,8 @@ class Task(Protocol):
     class_names: list[str]
 
     def load_model(self, checkpoint: str) -> Any:
-        """Build the torch.nn.Module for a checkpoint path or fsspec URL (`open_checkpoint` opens
-        either; load it with weights_only=True)."""
+        """Build the torch.nn.Module for a checkpoint path or fsspec URL (`cnc.sources.open_checkpoint`
+        opens either; load it with weights_only=True)."""
 
     def eval_data(self) -> tuple[Any, np.ndarray]:
         """(inputs, labels): a deterministic evaluation set; inputs a tensor batchable by index.
@@ -43,21 +43,6 @@ class Task(Protocol):
         """One instance for display, called by the web server when a user opens it (memoized):
         {"kind": "image", "pixels": [H][W] grayscale or [H][W][3] RGB 0-255} or
         {"kind": "text", "text": str}."""
-
-
-def is_url(source: str) -> bool:
-    """A checkpoint given as an fsspec URL (s3://, gs://, https://, file://) rather than a path."""
-    return "://" in source
-
-
-def open_checkpoint(source: str) -> BinaryIO:
-    """A checkpoint path or fsspec URL opened for reading, for `load_model`:
-    `with open_checkpoint(checkpoint) as f: state = torch.load(f, weights_only=True)`."""
-    if not is_url(source):
-        return open(source, "rb")
-    import fsspec
-
-    return fsspec.open(source, "rb").open()
 
 
 class TaskError(RuntimeError):

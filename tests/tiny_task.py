@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cnc.task import open_checkpoint
+from cnc.sources import open_checkpoint
 
 
 def make_model() -> torch.nn.Module:

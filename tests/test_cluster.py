@@ -30,11 +30,11 @@ def dask_cluster():
         yield lc.scheduler_address, client
 
 
-def write_experiment(folder, options: str = "{}", extra: str = "", url: bool = False) -> None:
+def write_experiment(folder, options: str = "{}", extra: str = "", url: bool = False, wide: tuple = ()) -> None:
     lines = ["models:"]
     for i, name in enumerate(IDS):
         if not (folder / f"{name}.pt").exists():
-            save_checkpoint(folder / f"{name}.pt", seed=i % 3, prune=0.15 * i)
+            save_checkpoint(folder / f"{name}.pt", seed=i % 3, prune=0.15 * i, wide=name in wide)
         source = f"'file://{folder / name}.pt'" if url else f"{name}.pt"
         lines.append(f"  - {{id: {name}, checkpoint: {source}" + (", base: m0, operation: {name: prune}}" if i else "}"))
     (folder / "exp.yaml").write_text("\n".join(lines) + "\n")
@@ -83,6 +83,21 @@ def test_cluster_gives_exactly_the_local_summaries(tmp_path, dask_cluster):
     assert_same(summaries(tmp_path, "dask"), summaries(tmp_path, "local"))
     again = precompute(cfg, store, progress=False, scheduler=dask_cluster[0])  # resumes: nothing to do
     assert again.computed == [] and sorted(again.skipped) == IDS
+
+
+def test_a_module_new_in_later_models_gets_one_set_of_bins(tmp_path, dask_cluster):
+    """m2..m5 add module "4": tasks that binned it on their own are rerun with the first one's bins."""
+    wide = ("m2", "m3", "m4", "m5")
+    write_experiment(tmp_path, options="{wide: 'm[2-5]'}", wide=wide)
+    cfg, store = open_cache(tmp_path, "dask")
+    assert sorted(precompute(cfg, store, progress=False, scheduler=dask_cluster[0]).computed) == IDS
+    th = config_task_hash(cfg, store)
+    params = {m: store.get("params", th, store.file_hash(tmp_path / f"{m}.pt")) for m in IDS}
+    edges = [params[m]["4"]["edges"] for m in wide]
+    assert all(np.array_equal(e, edges[0]) for e in edges) and "4" not in params["m1"]
+    assert np.array_equal(store.get_edges(th)["params"]["4"], edges[0])
+    for m in IDS:
+        assert np.array_equal(params[m]["0"]["edges"], params["m0"]["0"]["edges"])
 
 
 def test_checkpoints_given_as_fsspec_urls(tmp_path, dask_cluster):

@@ -19,8 +19,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                "CNC_CACHE_DIR, CNC_DEVICE, CNC_SCHEDULER, CNC_DASK_WORKERS, CNC_MEMO_MB).",
     )
     p.add_argument("--config", default=env("CNC_CONFIG", str(DEMO_CONFIG)),
-                   help="YAML config, experiment file (YAML/JSON), original model-info JSON, or Tracker "
-                        "directory (default: the embedded demo)")
+                   help="YAML config, experiment file (YAML/JSON), original model-info JSON, Tracker directory, "
+                        "or mlflow:<tracking uri>#<experiment> (default: the embedded demo)")
     p.add_argument("--host", default=env("CNC_HOST", "127.0.0.1"),
                    help="interface to serve on (default 127.0.0.1; 0.0.0.0 to share on the network)")
     p.add_argument("--port", type=int, default=int(env("CNC_PORT", "8050")), help="port (default 8050)")

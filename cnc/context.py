@@ -74,6 +74,10 @@ class AppContext:
         if p.errors:
             names = ", ".join(sorted(p.errors)[:3]) + ("…" if len(p.errors) > 3 else "")
             parts.append(f"{len(p.errors)} model(s) failed to summarize ({names}); see Compare for details")
+        if self.live.config.notices:
+            notices = self.live.config.notices
+            more = f" (+{len(notices) - 1} more on the console)" if len(notices) > 1 else ""
+            parts.append(f"{len(notices)} run(s) need attention: {notices[0]}{more}")
         if self.live.reload_error:
             parts.append(f"Experiment file has an error; showing the last good version. {self.live.reload_error}")
         return " · ".join(parts)

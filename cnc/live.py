@@ -60,6 +60,8 @@ class LiveExperiment:
                 stamp.append((str(p), st.st_mtime_ns, st.st_size))
             except OSError:
                 stamp.append((str(p), None, None))
+        if self.config.watch is not None:  # e.g. an MLflow experiment
+            stamp.append(self.config.watch())
         return tuple(stamp)
 
     def check(self, force: bool = False) -> bool:
@@ -73,7 +75,7 @@ class LiveExperiment:
             return False
         with self._lock:
             self._stamp = stamp
-            source = self.config.path or self.config.experiment_path
+            source = self.config.path or self.config.experiment_path or self.config.spec
             if source is None:
                 return False
             try:

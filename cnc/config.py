@@ -41,6 +41,15 @@ class TaskSection(_Strict):
                         description="auto, cpu, cuda, cuda:N or mps (--device overrides it)")
 
 
+class PrecomputeSection(_Strict):
+    """Where precompute runs: in this process (default), or as Dask tasks (README "Precompute on a cluster")."""
+
+    scheduler: Optional[str] = Field(None, description="address of a running dask scheduler, e.g. tcp://host:8786")
+    workers: int = Field(0, ge=0, description="without a scheduler: start a local Dask cluster of this many processes")
+    resources: dict[str, float] = Field(default_factory=dict, description="worker resources per model task, e.g. {GPU: 1}")
+    retries: int = Field(2, ge=0, description="times a task is retried after its worker died or erred")
+
+
 class Defaults(_Strict):
     color: Optional[str] = None
     size: Optional[str] = None
@@ -84,6 +93,7 @@ class ConfigFile(_Strict):
     cache_dir: Optional[str] = None
     defaults: Defaults = Field(default_factory=Defaults)
     views: ViewsSection = Field(default_factory=ViewsSection)
+    precompute: PrecomputeSection = Field(default_factory=PrecomputeSection)
 
 
 @dataclass
@@ -96,6 +106,7 @@ class Config:
     task: TaskSection | None = None
     defaults: Defaults = field(default_factory=Defaults)
     views: ViewsSection = field(default_factory=ViewsSection)
+    precompute: PrecomputeSection = field(default_factory=PrecomputeSection)
     spec: str | None = None  # what to reload from when there is no file (e.g. "mlflow:...#exp")
     watch: Callable[[], Any] | None = None  # a stamp that changes when a non-file source changed
     notices: list[str] = field(default_factory=list)  # per-model problems the header shows
@@ -179,7 +190,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
         cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),
-        watch=watch, notices=notices,
+        precompute=cf.precompute, watch=watch, notices=notices,
     )
 
 

@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from cnc.sources import is_url
+
 
 class ExperimentError(ValueError):
     """A structural fault in an experiment file; the message names file, model and fix."""
@@ -294,6 +296,8 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
 def _resolve(value: Any, base_dir: Path | None) -> str | None:
     if value in (None, ""):
         return None
+    if is_url(str(value)):  # kept as written (README "Precompute on a cluster")
+        return str(value)
     p = Path(str(value)).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p

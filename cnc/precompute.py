@@ -179,9 +179,14 @@ def prepare_task(spec: TaskSpec, store: SummaryStore) -> str:
 
 def precompute(config: Config, store: SummaryStore, progress: bool = True,
                only: list[str] | None = None, on_model: Callable[[int, int, str], None] | None = None,
-               device: str | None = None) -> PrecomputeReport:
-    """Summarize every model that has a checkpoint (or precomputed outputs) and is not cached."""
+               device: str | None = None, scheduler: str | None = None,
+               workers: int | None = None) -> PrecomputeReport:
+    """Summarize every model that has a checkpoint (or precomputed outputs) and is not cached.
+    With a Dask scheduler address or a worker count (arguments, else the config's `precompute`
+    section) each model is one task on a Dask cluster (cnc.cluster)."""
     from tqdm import tqdm
+
+    from cnc import cluster  # Dask itself is imported only when a cluster is used
 
     report = PrecomputeReport()
     spec = TaskSpec.from_config(config, device)
@@ -201,24 +206,59 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     if not todo:
         return report
     edges = store.get_edges(th) or {"params": {}, "activations": {}}
-    bar = tqdm(todo, desc="precompute", unit="model", file=sys.stderr, disable=not progress)
-    for i, (m, ch) in enumerate(bar):
-        bar.set_postfix_str(m.id)
-        if on_model is not None:
-            on_model(i, len(todo), m.id)
-        entry = ModelEntry(m.id, str(m.checkpoint) if m.checkpoint else None, str(m.outputs) if m.outputs else None)
-        try:
-            result = summarize_model(spec, entry, edges)
+    bar = tqdm(total=len(todo), desc="precompute", unit="model", file=sys.stderr, disable=not progress)
+    with bar:
+        results = Results(store, th, report, bar, on_model, len(todo))
+        opts = cluster.options(config.precompute, scheduler, workers)
+        if opts.enabled:
+            cluster.run_on_cluster(opts, spec, results, todo, edges)
+            return report
+        for m, ch in todo:
+            results.starting(m.id)
+            try:
+                result = summarize_model(spec, model_entry(m), edges)
+            except Exception as exc:  # user models fail in arbitrary ways; keep going
+                results.failed(m.id, ch, f"{type(exc).__name__}: {exc}")
+                continue
             edges = result["edges"]
-            store.put_edges(th, edges)
-            write_summaries(store, th, ch, result)
-            report.computed.append(m.id)
-        except Exception as exc:  # user models fail in arbitrary ways; keep going
-            msg = f"{type(exc).__name__}: {exc}"
-            store.put_error(th, ch, msg)
-            report.failed[m.id] = msg
-            bar.write(f"[cnc] model '{m.id}' failed: {msg}", file=sys.stderr)
+            results.finished(m.id, ch, result)
     return report
+
+
+def model_entry(m) -> ModelEntry:
+    return ModelEntry(m.id, str(m.checkpoint) if m.checkpoint else None, str(m.outputs) if m.outputs else None)
+
+
+@dataclass
+class Results:
+    """Where finished models go, whichever process summarized them: the cache owner's store, the
+    report, the progress bar and the caller's `on_model` callback."""
+
+    store: SummaryStore
+    th: str
+    report: PrecomputeReport
+    bar: Any
+    on_model: Callable[[int, int, str], None] | None
+    total: int
+    started: int = 0
+
+    def starting(self, model_id: str) -> None:
+        self.bar.set_postfix_str(model_id)
+        if self.on_model is not None:
+            self.on_model(self.started, self.total, model_id)
+        self.started += 1
+
+    def finished(self, model_id: str, ch: str, result: dict) -> None:
+        self.store.put_edges(self.th, result["edges"])
+        write_summaries(self.store, self.th, ch, result)
+        self.report.computed.append(model_id)
+        self.bar.update()
+
+    def failed(self, model_id: str, ch: str, msg: str) -> None:
+        self.store.put_error(self.th, ch, msg)
+        self.report.failed[model_id] = msg
+        self.bar.write(f"[cnc] model '{model_id}' failed: {msg}", file=sys.stderr)
+        self.bar.update()
 
 
 def load_outputs_npz(path: str | Path, labels: np.ndarray) -> tuple[dict, np.ndarray]:

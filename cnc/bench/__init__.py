@@ -9,7 +9,7 @@ import statistics
 import time
 from typing import Callable
 
-AREAS = ("load", "overview", "comparability", "selection", "behaviors", "layers", "scale")
+AREAS = ("load", "overview", "comparability", "selection", "behaviors", "layers", "scale", "precompute")
 
 
 def median_ms(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 
 from cnc import evaldata
 from cnc.config import PrecomputeSection
-from cnc.precompute import ModelEntry, Results, TaskSpec, model_entry, summarize_model, task_and_labels
+from cnc.summarize import ModelEntry, Results, TaskSpec, model_entry, summarize_model, task_and_labels
 from cnc.sources import readable
 from cnc.store import task_hash
 from cnc.task import TaskError

@@ -13,7 +13,8 @@ import pytest
 from cnc import cluster
 from cnc.cli import main
 from cnc.config import load_config
-from cnc.precompute import TaskSpec, config_task_hash, precompute
+from cnc.precompute import config_task_hash, precompute
+from cnc.summarize import TaskSpec
 from cnc.store import SummaryStore
 from tests.conftest import ROOT
 from tests.tiny_task import save_checkpoint

@@ -70,27 +70,38 @@ def normalize_uri(uri: str, base_dir: Path) -> str:
     return uri
 
 
-_ENV_LOCK = threading.RLock()  # the environment is process-wide: one read sets and restores it at a time
+_ENV_LOCK = threading.Lock()
+_ENV_USERS: dict[str, int] = {}  # variable -> reads in progress that need it
+_ENV_SAVED: dict[str, str | None] = {}  # variable -> its value before the first of those reads
 
 
 @contextmanager
 def _reading_env(uri: str):
     """For the read only: no MLflow download bars, and MLflow's file store (maintenance mode),
-    which refuses to open unless MLFLOW_ALLOW_FILE_STORE is set."""
+    which refuses to open unless MLFLOW_ALLOW_FILE_STORE is set. The environment is process-wide
+    and reads overlap (a poll, a first open), so the first read in sets a variable and the last one
+    out restores it; the lock guards only that bookkeeping, never a (possibly slow) read."""
     wanted = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     if uri.startswith("file:"):
         wanted["MLFLOW_ALLOW_FILE_STORE"] = "true"
     with _ENV_LOCK:
-        old = {k: os.environ.get(k) for k in wanted}
-        os.environ.update(wanted)
-        try:
-            yield
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        for k, v in wanted.items():
+            if _ENV_USERS.get(k, 0) == 0:
+                _ENV_SAVED[k] = os.environ.get(k)
+                os.environ[k] = v
+            _ENV_USERS[k] = _ENV_USERS.get(k, 0) + 1
+    try:
+        yield
+    finally:
+        with _ENV_LOCK:
+            for k in wanted:
+                _ENV_USERS[k] -= 1
+                if _ENV_USERS[k] == 0:
+                    old = _ENV_SAVED.pop(k)
+                    if old is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = old
 
 
 def _check_reachable(uri: str, where: str) -> None:

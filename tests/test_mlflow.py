@@ -186,3 +186,30 @@ def test_logged_pytorch_model_needs_trust(tmp_path):
     ctx = load(str(write_config(tmp_path / "trusted", uri, trust_pickled_models=True)), str(tmp_path / "cache2"),
                progress=False)
     assert ctx.status("logged") == "ready" and not ctx.config.notices
+
+
+def test_overlapping_reads_share_the_environment_and_restore_it():
+    """A slow read (a poll against a dead server) must not block another source's read, and the
+    variables come back once the last overlapping read ends."""
+    import os
+    import threading
+
+    from cnc.mlflow_source import _reading_env
+
+    os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_read():
+        with _reading_env("file:///a"):
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=slow_read)
+    t.start()
+    assert inside.wait(10)
+    with _reading_env("file:///b"):  # would wait for the slow read if reads held one lock
+        assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"
+    assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"  # the slow read still needs it
+    release.set()
+    t.join(10)
+    assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ

@@ -9,9 +9,10 @@ window.dash_clientside = window.dash_clientside || {};
 
     /* Cytoscape elements: column headers, one node per model, one edge per base link. The element
        set is the same for every mode, encoding and filter (unused headers are blank), because
-       dash-cytoscape reports a removed element as a selection change. */
-    function elements(d) {
-        if (!d || !d.id) { return noUpdate(); }
+       dash-cytoscape reports a removed element as a selection change. A new column mode also
+       gives a new layout (in the same update as the new positions, so the re-fit sees them). */
+    function elements(d, layout) {
+        if (!d || !d.id) { return [noUpdate(), noUpdate()]; }
         var n = d.id.length, out = [], i;
         var off = {}, hollow = {};
         (d.off || []).forEach(function(k) { off[k] = true; });
@@ -33,7 +34,8 @@ window.dash_clientside = window.dash_clientside || {};
                              g: d.c[p] + ' ' + d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10},
                       classes: off[i] || off[p] ? 'off' : ''});
         }
-        return out;
+        var relayout = layout && layout.cncMode !== d.mode ? Object.assign({}, layout, {cncMode: d.mode}) : noUpdate();
+        return [out, relayout];
     }
 
     /* The hover card, placed next to the hovered node once its text (fetched per model) is here. */

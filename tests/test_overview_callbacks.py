@@ -111,26 +111,26 @@ def test_map_data_encodes_filters_and_patches_only_what_changed(synthetic_ctx):
     exp = synthetic_ctx.experiment
     ids = list(exp.models)
     enabled = ids[:30]
-    data, relayout, key = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, [model_map.MODE], None)
+    data, key = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, [model_map.MODE], None)
     assert key == data["key"] == model_map.experiment_key(exp)
     assert data["mid"] == ids and data["id"] == [model_map.node_id(m) for m in ids]
     assert data["off"] == list(range(30, len(ids)))
     assert len(data["c"]) == len(data["s"]) == len(data["x"]) == len(ids)
     assert sum(b >= 0 for b in data["base"]) == len(ids) - len(exp.roots)
-    assert relayout["name"] == "preset"
+    assert data["mode"] == "op"
     # user text never reaches ids or selectors
     assert all(set(n[1:]) <= set("0123456789abcdef") for n in data["id"])
     # the browser holds this experiment's data: a colour change patches the encoding columns only
-    patch, relayout, new_key = overview.map_outputs(exp, "op", "Loss", "Size", enabled, [legend.COLOR], key)
+    patch, new_key = overview.map_outputs(exp, "op", "Loss", "Size", enabled, [legend.COLOR], key)
     ops = patch.to_plotly_json()["operations"]
-    assert {op["location"][0] for op in ops} == {"c", "s", "m"} and relayout is no_update and new_key is no_update
+    assert {op["location"][0] for op in ops} == {"c", "s", "m"} and new_key is no_update
     assert next(op for op in ops if op["location"] == ["c"])["params"]["value"] == model_map.map_data(
         exp, "op", "Loss", "Size", None)["c"]
     ops = overview.map_outputs(exp, "step", "Loss", "Size", ids[:5], [overview.ENABLED], key)[0].to_plotly_json()["operations"]
     assert [op["location"] for op in ops] == [["off"]]
-    patch, relayout, _ = overview.map_outputs(exp, "step", "Loss", "Size", ids[:5], [model_map.MODE], key)
-    assert {op["location"][0] for op in patch.to_plotly_json()["operations"]} == {"x", "y", "heads"}
-    assert relayout["cncMode"] == "step"
+    patch, _ = overview.map_outputs(exp, "step", "Loss", "Size", ids[:5], [model_map.MODE], key)
+    ops = patch.to_plotly_json()["operations"]
+    assert {op["location"][0] for op in ops} == {"x", "y", "heads", "mode"}  # the browser re-fits on a new mode
 
 
 def test_tooltips_are_fetched_per_model(synthetic_ctx):

@@ -169,22 +169,21 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 
 def map_outputs(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: list[str] | None,
                 triggers: list, key) -> tuple:
-    """(map data, layout, key). The browser holds the map data of experiment `key`: a control's
-    change ships only the columns it changed, as a Patch; another experiment (a model logged
-    meanwhile) ships everything. A mode change also sends a new layout (a re-fit)."""
+    """(map data, key). The browser holds the map data of experiment `key`: a control's change
+    ships only the columns it changed, as a Patch; another experiment (a model logged meanwhile)
+    ships everything. The browser re-runs the layout (a re-fit) when the mode in the data changes."""
     mode = one_of(mode, MODES, "step")
     color, size = one_of(color, exp.metrics), one_of(size, exp.metrics)
     ok = set(exp.models) if enabled is None else set(enabled)
-    relayout = model_map.graph_layout(exp, mode) if model_map.MODE in triggers else no_update
     if key != model_map.experiment_key(exp):
         data = model_map.map_data(exp, mode, color, size, ok)
-        return data, relayout, data["key"]
+        return data, data["key"]
     changed = ((model_map.MODE, "layout"), (legend.COLOR, "encoding"), (legend.SIZE, "encoding"), (ENABLED, "filter"))
     parts = tuple(dict.fromkeys(part for control, part in changed if control in triggers)) or model_map.PARTS
     patch = Patch()
     for column, values in model_map.map_data(exp, mode, color, size, ok, parts).items():
         patch[column] = values
-    return patch, relayout, no_update
+    return patch, no_update
 
 
 def scatter_outputs(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
@@ -259,7 +258,7 @@ def register(app, ctx: AppContext) -> None:
     filters_state = State(filter_ui.FILTERS, "data")
 
     @app.callback(
-        Output(model_map.DATA, "data"), Output(model_map.GRAPH, "layout"), Output(model_map.KEY, "data"),
+        Output(model_map.DATA, "data"), Output(model_map.KEY, "data"),
         Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
         Input(ENABLED, "data"), filters_state, State(model_map.KEY, "data"),
         prevent_initial_call=True,

@@ -21,7 +21,7 @@ import json
 from functools import lru_cache
 
 import dash_cytoscape as cyto
-from dash import ClientsideFunction, Input, Output, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from cnc.analysis.encoding import colors, model_index, size_missing, sizes, tooltips
 from cnc.analysis.layout import MODES, forest_layout, per_experiment
@@ -127,7 +127,7 @@ def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, en
              parts: tuple[str, ...] | None = None) -> dict:
     """The map as compact columns (one entry per model, experiment order) that the browser turns
     into cytoscape elements (`cncMap.elements` in assets/model_map.js): node ids, model ids,
-    labels and base indices (fixed per experiment, with its `key`), positions per mode (`x`, `y`,
+    labels and base indices (fixed per experiment, with its `key`), positions per `mode` (`x`, `y`,
     column `heads`), the encodings (`c` colour, `s` size, `m` indices drawn hollow) and `off`
     (indices failing the filters). `parts` picks what to include (None: everything): a colour
     change ships two short arrays instead of 5,000 full elements. Tooltips are not here: they are
@@ -138,7 +138,8 @@ def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, en
         out.update(ident["data"], key=ident["key"], dx=DX, dy=DY)
         parts = PARTS
     if "layout" in parts:
-        out.update(_positions(exp, mode if mode in MODES else "step"))
+        mode = mode if mode in MODES else "step"
+        out.update(_positions(exp, mode), mode=mode)
     if "encoding" in parts:
         out.update(_encoding(exp, color, size))
     if "filter" in parts:
@@ -213,7 +214,8 @@ def _js(name: str) -> ClientsideFunction:
 def register(app, selection_id: dict) -> None:
     """Clientside callbacks live in assets/model_map.js; the only code that touches
     dash-cytoscape's internals is assets/cyto_bridge.js."""
-    app.clientside_callback(_js("elements"), Output(GRAPH, "elements"), Input(DATA, "data"))
+    app.clientside_callback(_js("elements"), Output(GRAPH, "elements"), Output(GRAPH, "layout"),
+                            Input(DATA, "data"), State(GRAPH, "layout"))
     app.clientside_callback(_js("view"), Output(VIEWED, "data"), Input(GRAPH, "layout"), Input(FIT, "n_clicks"))
     app.clientside_callback(_js("hover"), Output(TOOLTIP, "children"), Output(TOOLTIP, "style"),
                             Input(TIP, "data"), Input(GRAPH, "mouseoverNodeData"), prevent_initial_call=True)

@@ -31,7 +31,7 @@ window.dash_clientside = window.dash_clientside || {};
             var p = d.base[i];
             if (p < 0) { continue; }
             out.push({data: {id: 'e' + d.id[i].slice(1), source: d.id[p], target: d.id[i],
-                             g: d.c[p] + ' ' + d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10},
+                             g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10},
                       classes: off[i] || off[p] ? 'off' : ''});
         }
         var relayout = layout && layout.cncMode !== d.mode ? Object.assign({}, layout, {cncMode: d.mode}) : noUpdate();

@@ -35,7 +35,7 @@ DEFAULTS = {"lmode": "sparsity", "lsort": "tree", "lscale": "sqrt"}
 MODE_LABELS = {"sparsity": "Sparsity", "weights": "Weight distribution", "activations": "Activation distribution"}
 SORT_LABELS = {"tree": "Module tree", "change": "Most changed first", "spread": "Most different across models",
                "sparsity": "Most sparse first"}
-PAGE_ROWS = 50  # rows drawn at once: a page of the expanded tree or of a sorted list
+PAGE_ROWS = 25  # rows drawn at once (about two screens): a page of the expanded tree or of a sorted list
 PREV, NEXT, PAGE = cid(COMPONENT, "prev"), cid(COMPONENT, "next"), cid(COMPONENT, "page")
 CSV, DOWNLOAD = cid(COMPONENT, "csv"), cid(COMPONENT, "download")
 NO_TASK = ("This experiment has metrics only: it declares no task (model loader and evaluation data), so "

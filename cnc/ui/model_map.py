@@ -73,6 +73,14 @@ STYLESHEET = [
     }},
     {"selector": "edge.off", "style": {"opacity": 0.12}},
 ]
+# From this many models edges take the child's colour: gradient edges cost cytoscape about a
+# second per redraw at 5,000 models (measured in Chromium), solid ones a third of that.
+SOLID_EDGES_FROM = 1000
+SOLID_EDGES = {"selector": "edge", "style": {"line-fill": "solid", "line-color": "data(lc)"}}
+
+
+def stylesheet(n_models: int) -> list[dict]:
+    return STYLESHEET + ([SOLID_EDGES] if n_models >= SOLID_EDGES_FROM else [])
 
 
 @lru_cache(maxsize=65536)
@@ -191,7 +199,7 @@ def component(exp: Experiment, mode: str, color: str | None, size: str | None,
     box = html.Div([
         cyto.Cytoscape(
             id=GRAPH, className=MAP_CLASS, elements=[],
-            layout=graph_layout(exp, mode), stylesheet=STYLESHEET, boxSelectionEnabled=True,
+            layout=graph_layout(exp, mode), stylesheet=stylesheet(len(exp.models)), boxSelectionEnabled=True,
             autoungrabify=True, autoRefreshLayout=False, clearOnUnhover=True, minZoom=0.05, maxZoom=3,
             style={"width": "100%", "height": "100%"},
         ),

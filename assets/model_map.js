@@ -9,10 +9,8 @@ window.dash_clientside = window.dash_clientside || {};
 
     /* Cytoscape elements: column headers, one node per model, one edge per base link. The element
        set is the same for every mode, encoding and filter (unused headers are blank), because
-       dash-cytoscape reports a removed element as a selection change. A new column mode also
-       gives a new layout (in the same update as the new positions, so the re-fit sees them). */
-    function elements(d, layout) {
-        if (!d || !d.id) { return [noUpdate(), noUpdate()]; }
+       dash-cytoscape reports a removed element as a selection change. */
+    function build(d) {
         var n = d.id.length, out = [], i;
         var off = {}, hollow = {};
         (d.off || []).forEach(function(k) { off[k] = true; });
@@ -34,8 +32,64 @@ window.dash_clientside = window.dash_clientside || {};
                              g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10},
                       classes: off[i] || off[p] ? 'off' : ''});
         }
+        return out;
+    }
+
+    function flags(list, n) {
+        var f = new Array(n).fill(false);
+        (list || []).forEach(function(k) { f[k] = true; });
+        return f;
+    }
+
+    /* Apply a change of the same experiment's columns to the live cytoscape instance, touching only
+       the nodes and edges whose values changed (dash-cytoscape's diff of 10,000 elements costs
+       seconds at 5,000 models). Every change of the data passes here, so cytoscape always holds
+       the latest values even though the elements prop keeps the first build. */
+    function patch(cy, d, last) {
+        var n = d.id.length, i, p;
+        var off = flags(d.off, n), was = flags(last.off, n), hollow = flags(d.m, n), had = flags(last.m, n);
+        var node = new Array(n), dirty = new Array(n).fill(false);
+        cy.batch(function() {
+            for (i = 0; i < n; i++) {
+                var el = node[i] = cy.getElementById(d.id[i]);
+                if (d.c[i] !== last.c[i] || d.s[i] !== last.s[i]) { el.data({c: d.c[i], s: d.s[i]}); dirty[i] = true; }
+                if (hollow[i] !== had[i]) { if (hollow[i]) { el.data('m', 1); } else { el.removeData('m'); } }
+                if (off[i] !== was[i]) {
+                    el.toggleClass('off', off[i]);
+                    if (off[i]) { el.unselectify(); } else { el.selectify(); }
+                }
+                if (d.x[i] !== last.x[i] || d.y[i] !== last.y[i]) { el.position({x: d.x[i], y: d.y[i]}); }
+            }
+            for (i = 0; i < n; i++) {
+                p = d.base[i];
+                if (p < 0 || !(dirty[i] || dirty[p] || off[i] !== was[i] || off[p] !== was[p])) { continue; }
+                var edge = cy.getElementById('e' + d.id[i].slice(1));
+                edge.data({g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10});
+                edge.toggleClass('off', off[i] || off[p]);
+            }
+            (d.heads || []).forEach(function(label, j) {
+                var h = cy.getElementById('h' + j);
+                h.data('label', label);
+                h.toggleClass('blank', !label);
+            });
+        });
+    }
+
+    var shown = null;  // the map data cytoscape holds: {key, data}
+
+    /* The elements prop is built once per experiment; later changes go to cytoscape directly
+       (`patch`). A new column mode also gives a new layout (a re-fit, after the new positions). */
+    function elements(d, layout) {
+        if (!d || !d.id) { return [noUpdate(), noUpdate()]; }
         var relayout = layout && layout.cncMode !== d.mode ? Object.assign({}, layout, {cncMode: d.mode}) : noUpdate();
-        return [out, relayout];
+        var cy = live();
+        if (cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length) {
+            patch(cy, d, shown.data);
+            shown = {key: d.key, data: d};
+            return [noUpdate(), relayout];
+        }
+        shown = {key: d.key, data: d};
+        return [build(d), relayout];
     }
 
     /* The hover card, placed next to the hovered node once its text (fetched per model) is here. */

@@ -113,7 +113,7 @@ def test_overview_end_to_end(overview_ctx, serve, chrome):
     lo.send_keys(f"{threshold * 100:g}", Keys.ENTER)  # a percentage metric: bounds are typed in percent
     wait_until(chrome, lambda d: d.find_element(By.CSS_SELECTOR, ".pass-count").text == f"{n_pass} of {n} models pass")
     wait_until(chrome, lambda d: cy_eval(d, "cy.nodes('[c].off').length") == n - n_pass)
-    assert query(chrome)["f.Accuracy"].startswith(f"{threshold:g}:")
+    wait_until(chrome, lambda d: query(d).get("f.Accuracy", "").startswith(f"{threshold:g}:"))  # the URL follows
 
     # Box-select the whole scatterplot: only passing models get selected, and the map follows.
     drag = chrome.find_element(By.CSS_SELECTOR, ".scatter-graph .nsewdrag")

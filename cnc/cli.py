@@ -16,16 +16,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Compress and Compare: a web app to compare compressed variants of a model.",
         epilog="Every flag can also be set by an environment variable (CNC_CONFIG, CNC_HOST, CNC_PORT, "
-               "CNC_CACHE_DIR).",
+               "CNC_CACHE_DIR, CNC_DEVICE, CNC_MEMO_MB).",
     )
     p.add_argument("--config", default=env("CNC_CONFIG", str(DEMO_CONFIG)),
-                   help="YAML config, experiment file (YAML/JSON), original model-info JSON, or Tracker "
-                        "directory (default: the embedded demo)")
+                   help="YAML config, experiment file (YAML/JSON), original model-info JSON, Tracker directory, "
+                        "or mlflow:<tracking uri>#<experiment> (default: the embedded demo)")
     p.add_argument("--host", default=env("CNC_HOST", "127.0.0.1"),
                    help="interface to serve on (default 127.0.0.1; 0.0.0.0 to share on the network)")
     p.add_argument("--port", type=int, default=int(env("CNC_PORT", "8050")), help="port (default 8050)")
     p.add_argument("--cache-dir", default=env("CNC_CACHE_DIR"),
                    help="directory for precomputed summaries (default: the config's cache_dir or .cnc-cache)")
+    p.add_argument("--device", default=env("CNC_DEVICE"),
+                   help="where precompute evaluates models: auto (a GPU when there is one), cpu, cuda, "
+                        "cuda:N or mps (default: the config's task.device, else auto)")
+    p.add_argument("--memo-mb", type=int, default=int(env("CNC_MEMO_MB", "1024")),
+                   help="memory each server process may use for memoized summaries and tables (default 1024 MB)")
     p.add_argument("--precompute-only", action="store_true",
                    help="evaluate and summarize every model into the cache, then exit (no server)")
     p.add_argument("--no-precompute", action="store_true",
@@ -46,7 +51,7 @@ def is_loopback(host: str) -> bool:
 
 
 def load(config_path: str, cache_dir: str | None, precompute: bool = True, progress: bool = True,
-         background: bool = False):
+         background: bool = False, device: str | None = None):
     """Config -> AppContext, precomputing what is missing. Raises ConfigError/ExperimentError."""
     from cnc.config import load_config
     from cnc.context import AppContext
@@ -57,11 +62,12 @@ def load(config_path: str, cache_dir: str | None, precompute: bool = True, progr
     store = SummaryStore(config.cache_dir)
     failed: dict[str, str] = {}
     if precompute:
-        failed = precompute_locked(config, store, progress=progress).failed
+        failed = precompute_locked(config, store, progress=progress, device=device).failed
         if failed:
             print(f"[cnc] {len(failed)} model(s) could not be summarized; they show a notice in the app.",
                   file=sys.stderr)
     ctx = AppContext(config=config, store=store, background=background)
+    ctx.live.device = device
     ctx.live.progress.errors.update(failed)
     return ctx
 
@@ -71,14 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     from cnc.experiment import ExperimentError
     from cnc.task import TaskError
 
+    from cnc import memo
+
     args = parse_args(argv)
     if args.debug and not is_loopback(args.host):
         print(f"error: --debug serves the Werkzeug debugger, which runs any code a visitor sends; refusing it on "
               f"--host {args.host}. Fix: drop --debug, or use --host 127.0.0.1.", file=sys.stderr)
         return 2
+    memo.set_budget(max(16, args.memo_mb) << 20)
     try:
         ctx = load(args.config, args.cache_dir, precompute=not (args.no_precompute or args.read_only),
-                   background=not args.read_only)
+                   background=not args.read_only, device=args.device)
     except (ConfigError, ExperimentError, TaskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,10 @@ class TaskSection(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for entry")
     activation_sample: int = Field(256, ge=1, description="instances in the fixed activation sample")
     latency_runs: int = Field(0, ge=0, description="measure latency with this many runs (0: off)")
+    batch_size: int = Field(256, ge=1, description="instances per evaluation batch")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes for a task's dataset()")
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+                        description="auto, cpu, cuda, cuda:N or mps (--device overrides it)")
 
 
 class Defaults(_Strict):
@@ -95,6 +99,9 @@ class Config:
     task: TaskSection | None = None
     defaults: Defaults = field(default_factory=Defaults)
     views: ViewsSection = field(default_factory=ViewsSection)
+    spec: str | None = None  # what to reload from when there is no file (e.g. "mlflow:...#exp")
+    watch: Callable[[], Any] | None = None  # a stamp that changes when a non-file source changed
+    notices: list[str] = field(default_factory=list)  # per-model problems the header shows
 
     @property
     def folder(self) -> Path | None:
@@ -129,6 +136,10 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     """
     from cnc.task import load_entry_point
 
+    if str(path).startswith("mlflow:"):
+        from cnc.mlflow_source import config_from_spec
+
+        return config_from_spec(str(path), Path(cache_dir or DEFAULT_CACHE_DIR).resolve())
     path = Path(path)
     if path.is_dir():  # a Tracker directory: its config when it has one, else its experiment
         path = path / "config.yaml" if (path / "config.yaml").exists() else path / "experiment.yaml"
@@ -147,7 +158,14 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
         raise ConfigError(_format_validation(path, exc)) from None
     cdir = Path(cache_dir) if cache_dir else _expand(cf.cache_dir or DEFAULT_CACHE_DIR, Path(DEFAULT_CACHE_DIR), Path.cwd())
     cdir = cdir.resolve()
-    if isinstance(cf.experiment, dict):
+    watch, notices = None, []
+    if isinstance(cf.experiment, dict) and "mlflow" in cf.experiment:
+        from cnc.mlflow_source import open_source
+
+        source = open_source(cf.experiment["mlflow"], f"{path} (experiment.mlflow)", base, cdir)
+        snap = source.current()
+        exp, watch, notices, exp_path = snap.experiment, source.stamp, snap.notices, None
+    elif isinstance(cf.experiment, dict):
         exp = parse_experiment(cf.experiment, where=f"{path} (experiment)", base_dir=base)
         exp_path = None
     else:
@@ -166,6 +184,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
         cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),
+        watch=watch, notices=notices,
     )
 
 

@@ -9,14 +9,16 @@ experiment; outside a request (tests, benchmarks) every read sees the latest one
 """
 from __future__ import annotations
 
+import threading
+import time
 from contextvars import ContextVar
 from typing import Any
 
 from cnc.config import Config
 from cnc.experiment import Experiment
-from cnc.live import LiveExperiment
+from cnc.live import CHECK_EVERY, LiveExperiment
 from cnc.memo import Memo
-from cnc.precompute import config_task_hash
+from cnc.precompute import TaskSpec, config_task_hash, task_and_labels
 from cnc.store import SummaryStore
 
 
@@ -31,6 +33,9 @@ class AppContext:
         self.store = store
         self.live = LiveExperiment(config, store, background=background)
         self._memo = Memo(256, keep_none=False)
+        self._instances = Memo(512, keep_none=False)
+        self._render_lock = threading.Lock()  # user task code need not be thread-safe
+        self._taskref: tuple = (None, 0.0, None)  # (config, checked at, task hash)
 
     def pin(self) -> None:
         """Read one experiment until `unpin` (per thread / context: one request)."""
@@ -69,6 +74,10 @@ class AppContext:
         if p.errors:
             names = ", ".join(sorted(p.errors)[:3]) + ("…" if len(p.errors) > 3 else "")
             parts.append(f"{len(p.errors)} model(s) failed to summarize ({names}); see Compare for details")
+        if self.live.config.notices:
+            notices = self.live.config.notices
+            more = f" (+{len(notices) - 1} more on the console)" if len(notices) > 1 else ""
+            parts.append(f"{len(notices)} run(s) need attention: {notices[0]}{more}")
         if self.live.reload_error:
             parts.append(f"Experiment file has an error; showing the last good version. {self.live.reload_error}")
         return " · ".join(parts)
@@ -79,7 +88,14 @@ class AppContext:
 
     @property
     def task_hash(self) -> str | None:
-        return config_task_hash(self.config)
+        """The evaluation set last precomputed for this config (re-read every few seconds, so a
+        precompute in another process that found a changed dataset is picked up)."""
+        config = self.config
+        known, at, th = self._taskref
+        if known is not config or th is None or time.monotonic() - at > CHECK_EVERY:
+            th = config_task_hash(config, self.store)
+            self._taskref = (config, time.monotonic(), th)
+        return th
 
     def _model_hash(self, model_id: str) -> str | None:
         m = self.experiment.models.get(model_id)
@@ -95,8 +111,13 @@ class AppContext:
         return self._memo.get_or((kind, th, ch), lambda: self.store.get(kind, th, ch))
 
     def outputs(self, model_id: str) -> dict | None:
-        """{"probs", "preds", "scalars"} for a model, or None when not (yet) computed."""
-        return self._summary("outputs", model_id)
+        """{"preds", "p_true", "p_pred", "scalars", "probs"} for a model, or None when not (yet)
+        computed. `probs` is a float16 memory map: reading a row touches only that row."""
+        small = self._summary("outputs", model_id)
+        if small is None:
+            return None
+        probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"])
+        return None if probs is None else {**small, "probs": probs}
 
     def params(self, model_id: str) -> dict | None:
         return self._summary("params", model_id)
@@ -109,11 +130,23 @@ class AppContext:
         return None if th is None else self._memo.get_or(("task", th), lambda: self.store.get_task(th))
 
     def instance(self, index: int) -> dict | None:
-        th = self.task_hash
-        if th is None:
+        """One instance rendered by the task when a user opens it (memoized per instance); other
+        instances are never loaded. {"kind": "missing", "why": ...} when the task cannot render."""
+        th, task = self.task_hash, self.task_data()
+        if th is None or task is None or not 0 <= index < len(task["labels"]):
             return None
-        items = self._memo.get_or(("instances", th), lambda: self.store.get_instances(th))
-        return items[index] if items is not None and 0 <= index < len(items) else None
+        return self._instances.get_or((th, index), lambda: self._render(index))
+
+    def _render(self, index: int) -> dict:
+        spec = TaskSpec.from_config(self.config)
+        try:
+            with self._render_lock:
+                shown = task_and_labels(spec)[0].render_instance(index)
+        except Exception as exc:  # user code: report in the panel, keep serving
+            return {"kind": "missing", "why": f"The task could not render this instance: {type(exc).__name__}: {exc}"}
+        if not isinstance(shown, dict) or shown.get("kind") not in ("image", "text"):
+            return {"kind": "missing", "why": "The task's render_instance returned no {'kind': 'image'|'text'} dict."}
+        return shown
 
     def status(self, model_id: str) -> str:
         """'ready', 'pending', 'failed: <why>', 'no data' (no checkpoint/outputs or no task)."""

@@ -34,6 +34,7 @@ class LiveExperiment:
         self.background = background
         self.reload_error: str | None = None
         self.progress = Progress()
+        self.device: str | None = None  # --device, for background precompute
         self._stamp = self._files_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -57,6 +58,8 @@ class LiveExperiment:
                 stamp.append((str(p), st.st_mtime_ns, st.st_size))
             except OSError:
                 stamp.append((str(p), None, None))
+        if self.config.watch is not None:  # e.g. an MLflow experiment
+            stamp.append(self.config.watch())
         return tuple(stamp)
 
     def check(self, force: bool = False) -> bool:
@@ -70,7 +73,7 @@ class LiveExperiment:
             return False
         with self._lock:
             self._stamp = stamp
-            source = self.config.path or self.config.experiment_path
+            source = self.config.path or self.config.experiment_path or self.config.spec
             if source is None:
                 return False
             try:
@@ -98,7 +101,8 @@ class LiveExperiment:
                 self.progress.done, self.progress.total, self.progress.current = i, total, model_id
 
             # another worker/process holding the lock is on it: let it work
-            report = precompute_locked(self.config, self.store, wait=False, progress=False, on_model=step)
+            report = precompute_locked(self.config, self.store, wait=False, progress=False, on_model=step,
+                                       device=self.device)
             if report is not None:
                 self.progress.errors.update(report.failed)
             self.progress.done = self.progress.total

@@ -1,7 +1,10 @@
 """The disk cache of precomputed summaries, so no request ever loads a model.
 
-Keys carry content hashes: a task hash (task entry point, options, schema version) and a
-checkpoint hash (sha256 of the file). A changed checkpoint gets a new key and is recomputed;
+Keys carry content hashes: a task hash and a checkpoint hash (sha256 of the file). The task hash
+covers the task's entry point, options, activation sample size, the summary format version and a
+fingerprint of the evaluation set (instance count and every label), so a dataset swapped behind
+the same entry point never serves old predictions. The web server never builds the task to know
+that hash: precompute records it under the config's spec hash (`taskref`). A changed checkpoint gets a new key and is recomputed;
 an unchanged one is found. Each model writes its summaries first and a `done` marker last, so an
 interrupted precompute resumes cleanly. Unreadable (corrupt) entries are dropped and reported as
 missing, never raised into a request.
@@ -9,8 +12,10 @@ missing, never raised into a request.
 Summary formats (all numpy arrays / plain Python):
 - task:        {"labels": int64[N], "class_names": [str], "attributes": {name: [str]*N},
                 "sample_index": int64[S] (instances of the activation sample)}
-- instances:   [render dict] (see cnc.task.Task.render_instance), one per evaluation instance
-- outputs:     {"probs": float32[N, C], "preds": int64[N], "scalars": {name: float32[N]}}
+- outputs:     {"shape": (N, C), "preds": int16|int32[N], "p_true": float32[N], "p_pred": float32[N],
+                "scalars": {name: float32[N]}}   (a few bytes per instance)
+- probs:       raw float16 bytes of the softmax [N, C], C order; read back memory-mapped, so a
+                view touching one row (an instance) or streaming all rows never copies the matrix
 - params /
   activations: {module name: {"type": str, "count": int, "zeros": int, "edges": float64[B+1],
                 "hist": int64[B], "sample": float32[K], "l2": float, "mean": float, "std": float}}
@@ -27,14 +32,24 @@ from typing import Any
 
 import diskcache
 
-SCHEMA = 1  # bump when a summary format changes: old entries are then simply not found
-KINDS = ("outputs", "params", "activations")
+import numpy as np
+
+SCHEMA = 2  # bump when a summary format changes: old entries are then simply not found
+KINDS = ("outputs", "probs", "params", "activations")
 
 
-def task_hash(entry: str, options: dict, activation_sample: int) -> str:
-    blob = json.dumps({"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def spec_hash(entry: str, options: dict, activation_sample: int) -> str:
+    """What the config says about the task (no data read): the key of its `taskref`."""
+    return _digest({"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA})
+
+
+def task_hash(spec: str, labels_fingerprint: str) -> str:
+    """The key of every summary: the task spec plus the evaluation set it was computed on."""
+    return _digest({"spec": spec, "labels": labels_fingerprint})
 
 
 class SummaryStore:
@@ -84,11 +99,11 @@ class SummaryStore:
     def put_task(self, th: str, value: dict) -> None:
         self._set(("task", th), value)
 
-    def get_instances(self, th: str) -> list | None:
-        return self._get(("instances", th))
+    def get_taskref(self, spec: str) -> str | None:
+        return self._get(("taskref", spec))
 
-    def put_instances(self, th: str, value: list) -> None:
-        self._set(("instances", th), value)
+    def put_taskref(self, spec: str, th: str) -> None:
+        self._set(("taskref", spec), th)
 
     def get_edges(self, th: str) -> dict | None:
         return self._get(("edges", th))
@@ -98,7 +113,37 @@ class SummaryStore:
 
     # -- model level
     def get(self, kind: str, th: str, ch: str) -> Any:
+        if kind == "probs":
+            out = self._get(("outputs", th, ch))
+            return None if out is None else self.get_probs(th, ch, out["shape"])
         return self._get((kind, th, ch))
+
+    def put_probs(self, th: str, ch: str, probs: np.ndarray) -> None:
+        self._set(("probs", th, ch), np.ascontiguousarray(probs, dtype=np.float16).tobytes())
+
+    def get_probs(self, th: str, ch: str, shape: tuple[int, int]) -> np.ndarray | None:
+        """float16 [N, C] probabilities, memory-mapped (pages load as rows are read); None when
+        missing or of the wrong size (a truncated file is dropped, to be recomputed)."""
+        key = ("probs", th, ch)
+        try:
+            raw = self.cache.get(key, default=None, read=True, retry=True)
+        except Exception:
+            raw = None
+        if raw is None:
+            return None
+        n, c = (int(v) for v in shape)
+        if isinstance(raw, bytes):
+            ok = len(raw) == n * c * 2
+            arr = np.frombuffer(raw, dtype=np.float16).reshape(n, c) if ok else None
+        else:
+            with raw:
+                ok = os.fstat(raw.fileno()).st_size == n * c * 2
+                arr = np.memmap(raw, dtype=np.float16, mode="r", shape=(n, c)) if ok and n * c else None
+            ok = ok and (arr is not None or n * c == 0)
+        if not ok:
+            self.cache.delete(key, retry=True)
+            return None
+        return arr if arr is not None else np.zeros((n, c), np.float16)
 
     def put(self, kind: str, th: str, ch: str, value: Any) -> None:
         self._set((kind, th, ch), value)
@@ -108,7 +153,7 @@ class SummaryStore:
 
     def is_complete(self, th: str, ch: str, kinds: tuple[str, ...] = KINDS) -> bool:
         """Done and every summary still readable (a corrupt entry makes it incomplete)."""
-        return self.is_done(th, ch) and all(self._get((k, th, ch)) is not None for k in kinds)
+        return self.is_done(th, ch) and all(self.get(k, th, ch) is not None for k in kinds)
 
     def mark_done(self, th: str, ch: str) -> None:
         self.cache.delete(("error", th, ch), retry=True)

@@ -2,6 +2,17 @@
 
 A config's `task.entry` names a `package.module:callable`; calling it with `task.options` returns
 an object with this interface. The demo uses the same mechanism (`cnc.demo.task:DigitsTask`).
+
+Evaluation data comes one of three ways (the first the task has wins; cnc.evaldata reads them):
+- `batches(batch_size, num_workers)` -> iterable of (inputs, labels) batches, e.g. a DataLoader
+  with shuffle=False (it may take neither, either or both keyword arguments);
+- `dataset()` -> a torch Dataset of (input, label) items, batched through a DataLoader with the
+  config's task.batch_size and task.num_workers;
+- `eval_data()` -> (inputs, labels) all in memory, for small sets.
+Inputs are a tensor, a tuple of tensors (`model(*inputs)`) or a dict (`model(**inputs)`); the
+model returns logits (or an object with `.logits`). An optional `labels()` gives every label
+without reading the inputs; without it (and without a dataset `targets`), precompute makes one
+extra pass over the data to fingerprint the labels.
 """
 from __future__ import annotations
 
@@ -21,14 +32,16 @@ class Task(Protocol):
         """Build the torch.nn.Module for a checkpoint path (load it with weights_only=True)."""
 
     def eval_data(self) -> tuple[Any, np.ndarray]:
-        """(inputs, labels): a deterministic evaluation set; inputs a tensor batchable by index."""
+        """(inputs, labels): a deterministic evaluation set; inputs a tensor batchable by index.
+        Or implement `dataset()` or `batches()` instead (see the module docstring)."""
 
     def attributes(self) -> dict[str, list[str]]:
         """Categorical attributes per evaluation instance, for subgroup rows (may be empty)."""
 
     def render_instance(self, index: int) -> dict:
-        """One instance for display: {"kind": "image", "pixels": 2-D list} or {"kind": "text",
-        "text": str}."""
+        """One instance for display, called by the web server when a user opens it (memoized):
+        {"kind": "image", "pixels": [H][W] grayscale or [H][W][3] RGB 0-255} or
+        {"kind": "text", "text": str}."""
 
 
 class TaskError(RuntimeError):

@@ -11,6 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cnc.bench.browser import LiveServer, free_port, wait_for  # noqa: E402,F401  (tests import them from here)
+from hypothesis import settings  # noqa: E402
+
+# Property tests check correctness, not speed: a per-example deadline only fails on a busy machine.
+settings.register_profile("cnc", deadline=None)
+settings.load_profile("cnc")
 
 
 @pytest.fixture(scope="session")

@@ -23,10 +23,13 @@ def tiny_app_ctx(tmp_path):
         ckpt.write_text(m.id)
         data["models"].append({"id": m.id, "base": m.base, "tag": m.tag, "checkpoint": str(ckpt)})
     from cnc.experiment import parse_experiment
+    from cnc.precompute import config_spec
 
     config = Config(title="Tiny", experiment=parse_experiment(data), path=None, experiment_path=None,
                     cache_dir=tmp_path / "cache", task=TaskSection(entry="tests.none:task"))
-    ctx = AppContext(config=config, store=SummaryStore(config.cache_dir))
+    store = SummaryStore(config.cache_dir)
+    store.put_taskref(config_spec(config), "tiny-task")  # as precompute records it
+    ctx = AppContext(config=config, store=store)
     for mid in ("base", "copy", "pruned"):
         ch = ctx._model_hash(mid)
         ctx.store.put("params", ctx.task_hash, ch, tiny.params(mid))

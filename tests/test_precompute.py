@@ -66,7 +66,7 @@ def test_interrupted_run_resumes(tiny, monkeypatch):
     cfg, store = load(tiny)
     import cnc.precompute as pre
 
-    real = pre._summarize_checkpoint
+    real = pre.summarize_model
     calls = []
 
     def dies_on_second(*args, **kwargs):
@@ -75,10 +75,10 @@ def test_interrupted_run_resumes(tiny, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pre, "_summarize_checkpoint", dies_on_second)
+    monkeypatch.setattr(pre, "summarize_model", dies_on_second)
     with pytest.raises(KeyboardInterrupt):
         precompute(cfg, store, progress=False)
-    monkeypatch.setattr(pre, "_summarize_checkpoint", real)
+    monkeypatch.setattr(pre, "summarize_model", real)
     assert pending_models(cfg, store) == ["b", "c"]  # 'a' finished, nothing half-written counts
     assert precompute(cfg, store, progress=False).computed == ["b", "c"]
 

@@ -61,7 +61,7 @@ def test_concurrent_writers_take_turns_and_share_bin_edges(tiny):
     cfg, store = open_store(tiny)
     from cnc.precompute import config_task_hash
 
-    th = config_task_hash(cfg)
+    th = config_task_hash(cfg, store)
     params = [store.get("params", th, store.file_hash(tiny / f"{m}.pt")) for m in IDS]
     for module in params[0]:
         assert all(np.array_equal(p[module]["edges"], params[0][module]["edges"]) for p in params), module

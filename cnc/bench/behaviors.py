@@ -85,6 +85,23 @@ class _BenchContext:
         self.task_data, self.outputs, self.instance, self.status = data.task_data, data.outputs, data.instance, data.status
 
 
+def open_view(ctx, models: list[str], state: B.ViewState, clear: bool = True) -> None:
+    """What the server does when a control changes: new grid (columns, sparklines) + first block of
+    rows, JSON-encoded; `clear` drops memoized views so the view is built cold."""
+    if clear:
+        ui._VIEWS.clear()
+    selection = {"models": models, "base": models[0]}
+    children, status = ui.render_table(ctx, models, state, version="bench")
+    table = ui.table_for(ctx, models)
+    sort = col_for_sort(view := ui.view_for(ctx, table, state))
+    request = {"startRow": 0, "endRow": 100,
+               "sortModel": [{"colId": sort, "sort": "desc" if state.desc else "asc"}] if sort else []}
+    response, _ = ui.on_rows(ctx, request, selection, ui.state_to_dict(state, None))
+    json.dumps([c.to_plotly_json() for c in children], cls=plotly.utils.PlotlyJSONEncoder)
+    json.dumps(response)
+    assert response["rowCount"] == view.row_count
+
+
 def scenarios(quick: bool) -> list[dict]:
     n, classes, n_models = (10_000, 20, 4) if quick else (100_000, 100, 8)
     models = ["base"] + [f"m{k}" for k in range(1, n_models)]
@@ -101,6 +118,7 @@ def scenarios(quick: bool) -> list[dict]:
 
     t0 = time.perf_counter()
     table = B.build_table(task["labels"], models, timed_outputs, data.status)
+    table.kl  # the MSE / KL columns (computed lazily by the app) count as part of the build here
     build_ms = (time.perf_counter() - t0 - generating[0]) * 1000
     specs = B.metric_specs(table.scalars)
     cases = {
@@ -119,17 +137,7 @@ def scenarios(quick: bool) -> list[dict]:
     selection = {"models": models, "base": models[0]}
 
     def cold(state: B.ViewState, clear: bool = True) -> None:
-        """What the server does when a control changes: new grid (columns, sparklines) + first block."""
-        if clear:
-            ui._VIEWS.clear()
-        children, status = ui.render_table(ctx, models, state, version="bench")
-        sort = col_for_sort(view := ui.view_for(ctx, table, state))
-        request = {"startRow": 0, "endRow": 100,
-                   "sortModel": [{"colId": sort, "sort": "desc" if state.desc else "asc"}] if sort else []}
-        response, _ = ui.on_rows(ctx, request, selection, ui.state_to_dict(state, None))
-        json.dumps([c.to_plotly_json() for c in children], cls=plotly.utils.PlotlyJSONEncoder)
-        json.dumps(response)
-        assert response["rowCount"] == view.row_count
+        open_view(ctx, models, state, clear)
 
     for state in cases.values():  # the memory pass: table plus a full view cache
         cold(state, clear=False)

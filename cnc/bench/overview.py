@@ -1,7 +1,10 @@
 """overview.*: server-side time and payload of the Overview's callbacks on synthetic experiments.
 
 Each record times one callback body (the functions the Dash callbacks call) and, where it sends
-a figure or elements, the JSON payload in bytes.
+a figure or elements, the JSON payload in bytes. `tree_layout_cold` is only the map's forest
+layout and tooltips; `page_layout_cold` the whole Overview page as first served.
+`selection_change` is the map/scatter highlight; `selection_change_with_details` adds the
+Selection Details panel (cold explanation) that every selection change also triggers.
 """
 from __future__ import annotations
 
@@ -15,11 +18,13 @@ from dash import Patch, no_update
 from cnc.analysis import encoding, layout
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.bench import median_ms
+from cnc.bench.selection import render_panel
 from cnc.config import Defaults
 from cnc.pages import overview
 from cnc.synthetic import make_experiment
 from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, scatter
+from cnc.ui import selection_details as sd
 
 
 def _bytes(obj) -> int:
@@ -28,12 +33,13 @@ def _bytes(obj) -> int:
 
 def _ctx(exp):
     """Just what the page reads from an AppContext (no cache, no task)."""
-    return SimpleNamespace(experiment=exp, version=0, config=SimpleNamespace(defaults=Defaults()))
+    return SimpleNamespace(experiment=exp, config=SimpleNamespace(defaults=Defaults()), version=0)
 
 
 def _cold_layout(exp) -> None:
-    layout.forest_layout.cache_clear()
-    encoding.tooltips.cache_clear()
+    for memo in (layout.forest_layout, encoding.tooltips, encoding.colors, encoding.sizes, encoding.size_missing,
+                 encoding.model_index, model_map._identity, model_map._positions):
+        memo.cache_clear()
     layout.forest_layout(exp, "step")
     layout.forest_layout(exp, "op")
     encoding.tooltips(exp)
@@ -57,7 +63,9 @@ def scenarios(quick: bool) -> list[dict]:
             record.update(extra)
             out.append(record)
 
-        rec("layout_cold", lambda: _cold_layout(exp))
+        rec("tree_layout_cold", lambda: _cold_layout(exp))
+        rec("page_layout_cold", lambda: (_cold_layout(exp), sd._memo.clear(),
+                                         overview.layout(ctx, {}, []).to_plotly_json()))
         key = model_map.experiment_key(exp)
 
         def map_update(trigger, color="Latency", mode="op", key=key):
@@ -91,6 +99,12 @@ def scenarios(quick: bool) -> list[dict]:
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
             overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
         ), payload=overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size")[0].to_plotly_json())
+        rec("selection_change_with_details", lambda: (
+            overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
+            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
+            sd._memo.clear(),
+            render_panel(ctx, selection, "Accuracy", sd.Refinement()),
+        ))
         rec("subtree", lambda: overview.next_selection(exp, "subtree", selection, enabled))
         rec("url_state", lambda: overview.url_params(ctx, "op", "Latency", "Size", "Size", "Accuracy",
                                                       to_data(filters), selection))

@@ -18,7 +18,7 @@ from cnc.synthetic import make_experiment
 from cnc.ui import selection_details as sd
 
 
-def _render(ctx, selection: list[str], metric: str | None, refinement: sd.Refinement) -> int:
+def render_panel(ctx, selection: list[str], metric: str | None, refinement: sd.Refinement) -> int:
     """What update_panel computes and sends, as bytes."""
     content = sd.panel_content(ctx, selection, metric, refinement)
     out = [sd.metric_table(ctx.experiment, content), content.figure, content.notes,
@@ -36,12 +36,12 @@ def scenarios(quick: bool) -> list[dict]:
 
         def cold() -> None:
             sd._memo.clear()
-            _render(ctx, selection, metrics[0], sd.Refinement())
+            render_panel(ctx, selection, metrics[0], sd.Refinement())
 
-        size = _render(ctx, selection, metrics[0], sd.Refinement())
+        size = render_panel(ctx, selection, metrics[0], sd.Refinement())
         out.append({"scenario": "selection.panel", "models": k, "ms": median_ms(cold), "bytes": size})
         out.append({"scenario": "selection.metric", "models": k,
-                    "ms": median_ms(lambda: _render(ctx, selection, metrics[-1], sd.Refinement()))})
+                    "ms": median_ms(lambda: render_panel(ctx, selection, metrics[-1], sd.Refinement()))})
         out.append({"scenario": "selection.refine", "models": k,
-                    "ms": median_ms(lambda: _render(ctx, selection, metrics[0], sd.Refinement(flatten=True)))})
+                    "ms": median_ms(lambda: render_panel(ctx, selection, metrics[0], sd.Refinement(flatten=True)))})
     return out

@@ -372,8 +372,13 @@ def summary_text(view: B.View, table: B.InstanceTable, class_names: list[str] = 
 # ----------------------------------------------------------------------------- instance detail
 
 def instance_figure(pixels: list) -> go.Figure:
-    """A small grayscale heatmap of an image instance (row 0 at the top)."""
-    fig = go.Figure(go.Heatmap(z=pixels, colorscale="Greys", showscale=False, hoverinfo="skip"))
+    """A small image instance (row 0 at the top): grayscale [H][W] as a heatmap, colour
+    [H][W][3] (0-255 RGB) as an image."""
+    if np.ndim(pixels) == 3:
+        trace = go.Image(z=np.clip(np.asarray(pixels, dtype=np.float64), 0, 255), hoverinfo="skip")
+    else:
+        trace = go.Heatmap(z=pixels, colorscale="Greys", showscale=False, hoverinfo="skip")
+    fig = go.Figure(trace)
     fig.update_layout(margin=dict(l=4, r=4, t=4, b=4), height=180, width=180,
                       paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
     fig.update_xaxes(visible=False, constrain="domain")
@@ -397,7 +402,7 @@ def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
     elif shown and shown.get("kind") == "text":
         body = html.Blockquote(str(shown.get("text", "")), className="bh-text")
     else:
-        body = html.Div("No rendering stored for this instance.", className="hint")
+        body = html.Div((shown or {}).get("why") or "No rendering for this instance.", className="hint")
     rows = B.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
     table = html.Table([
         html.Thead(html.Tr([html.Th("Model"), html.Th("Predicts"), html.Th("P(true)"), html.Th("Top classes")])),

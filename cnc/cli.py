@@ -16,7 +16,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Compress and Compare: a web app to compare compressed variants of a model.",
         epilog="Every flag can also be set by an environment variable (CNC_CONFIG, CNC_HOST, CNC_PORT, "
-               "CNC_CACHE_DIR, CNC_DEVICE, CNC_MEMO_MB).",
+               "CNC_CACHE_DIR, CNC_DEVICE, CNC_SCHEDULER, CNC_DASK_WORKERS, CNC_MEMO_MB).",
     )
     p.add_argument("--config", default=env("CNC_CONFIG", str(DEMO_CONFIG)),
                    help="YAML config, experiment file (YAML/JSON), original model-info JSON, Tracker directory, "
@@ -29,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=env("CNC_DEVICE"),
                    help="where precompute evaluates models: auto (a GPU when there is one), cpu, cuda, "
                         "cuda:N or mps (default: the config's task.device, else auto)")
+    p.add_argument("--scheduler", default=env("CNC_SCHEDULER"),
+                   help="precompute on this running Dask scheduler (tcp://host:8786), one task per model "
+                        "(default: the config's precompute.scheduler, else in this process)")
+    p.add_argument("--workers", type=int, default=env("CNC_DASK_WORKERS"),
+                   help="without --scheduler: precompute on a local Dask cluster of N processes "
+                        "(default: the config's precompute.workers, else in this process)")
     p.add_argument("--memo-mb", type=int, default=int(env("CNC_MEMO_MB", "1024")),
                    help="memory each server process may use for memoized summaries and tables (default 1024 MB)")
     p.add_argument("--precompute-only", action="store_true",
@@ -51,7 +57,8 @@ def is_loopback(host: str) -> bool:
 
 
 def load(config_path: str, cache_dir: str | None, precompute: bool = True, progress: bool = True,
-         background: bool = False, device: str | None = None):
+         background: bool = False, device: str | None = None, scheduler: str | None = None,
+         workers: int | None = None):
     """Config -> AppContext, precomputing what is missing. Raises ConfigError/ExperimentError."""
     from cnc.config import load_config
     from cnc.context import AppContext
@@ -62,12 +69,13 @@ def load(config_path: str, cache_dir: str | None, precompute: bool = True, progr
     store = SummaryStore(config.cache_dir)
     failed: dict[str, str] = {}
     if precompute:
-        failed = precompute_locked(config, store, progress=progress, device=device).failed
+        failed = precompute_locked(config, store, progress=progress, device=device, scheduler=scheduler,
+                                   workers=workers).failed
         if failed:
             print(f"[cnc] {len(failed)} model(s) could not be summarized; they show a notice in the app.",
                   file=sys.stderr)
     ctx = AppContext(config=config, store=store, background=background)
-    ctx.live.device = device
+    ctx.live.device, ctx.live.scheduler, ctx.live.workers = device, scheduler, workers
     ctx.live.progress.errors.update(failed)
     return ctx
 
@@ -84,13 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --debug serves the Werkzeug debugger, which runs any code a visitor sends; refusing it on "
               f"--host {args.host}. Fix: drop --debug, or use --host 127.0.0.1.", file=sys.stderr)
         return 2
+    if args.workers is not None and args.workers < 0:
+        print(f"error: --workers {args.workers}: a number of Dask worker processes must be 0 or more.", file=sys.stderr)
+        return 2
     memo.set_budget(max(16, args.memo_mb) << 20)
     try:
         ctx = load(args.config, args.cache_dir, precompute=not (args.no_precompute or args.read_only),
-                   background=not args.read_only, device=args.device)
+                   background=not args.read_only, device=args.device, scheduler=args.scheduler,
+                   workers=args.workers)
     except (ConfigError, ExperimentError, TaskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # finished models are cached; the next run skips them
+        print("\n[cnc] precompute interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
     for w in ctx.experiment.warnings:
         print(f"[cnc] warning: {w}", file=sys.stderr)
     if args.precompute_only:

@@ -4,12 +4,13 @@ Every operation takes a model and returns a new one (the input is left untouched
 provenance tree of variants can be grown from any node. Training data is an `(inputs, labels)`
 tensor pair; shuffling uses a local seeded generator so results do not depend on call order.
 
-Int8 quantization is implemented here rather than with `torch.ao.quantization` (deprecated, and
-its converted modules rename/fuse layers and do not round-trip through `weights_only` loading):
-conv/linear weights are quantized per output channel to int8 and stored as int8 in the
-checkpoint (4x smaller), the in-memory model holds the dequantized values under the float
-model's parameter names, and layer inputs are fake-quantized to int8 by forward pre-hooks, with
-calibrated scales (static) or scales computed per batch (dynamic).
+Int8 quantization is *simulated* (the demo calls the operation "simulated int8") and implemented
+here rather than with `torch.ao.quantization` (deprecated, and its converted modules rename/fuse
+layers and do not round-trip through `weights_only` loading): conv/linear weights are quantized
+per output channel to int8 and stored as int8 in the checkpoint (4x smaller), the in-memory model
+holds the dequantized values under the float model's parameter names (float kernels run them),
+and layer inputs are fake-quantized to int8 by forward pre-hooks, with calibrated scales (static)
+or scales computed per batch (dynamic).
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cnc.errors import ConfigError
 from cnc.experiment import Experiment, ExperimentError, parse_experiment, read_data_file
 from cnc.urlstate import VIEW_DAYS, VIEW_MB
 
@@ -38,6 +39,15 @@ class TaskSection(_Strict):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes for a task's dataset()")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto, cpu, cuda, cuda:N or mps (--device overrides it)")
+
+
+class PrecomputeSection(_Strict):
+    """Where precompute runs: in this process (default), or as Dask tasks (README "Precompute on a cluster")."""
+
+    scheduler: Optional[str] = Field(None, description="address of a running dask scheduler, e.g. tcp://host:8786")
+    workers: int = Field(0, ge=0, description="without a scheduler: start a local Dask cluster of this many processes")
+    resources: dict[str, float] = Field(default_factory=dict, description="worker resources per model task, e.g. {GPU: 1}")
+    retries: int = Field(2, ge=0, description="times a task is retried after its worker died or erred")
 
 
 class Defaults(_Strict):
@@ -83,10 +93,7 @@ class ConfigFile(_Strict):
     cache_dir: Optional[str] = None
     defaults: Defaults = Field(default_factory=Defaults)
     views: ViewsSection = Field(default_factory=ViewsSection)
-
-
-class ConfigError(ValueError):
-    """A bad config; the message is one paragraph naming file, field and fix."""
+    precompute: PrecomputeSection = Field(default_factory=PrecomputeSection)
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Config:
     task: TaskSection | None = None
     defaults: Defaults = field(default_factory=Defaults)
     views: ViewsSection = field(default_factory=ViewsSection)
+    precompute: PrecomputeSection = field(default_factory=PrecomputeSection)
     spec: str | None = None  # what to reload from when there is no file (e.g. "mlflow:...#exp")
     watch: Callable[[], Any] | None = None  # a stamp that changes when a non-file source changed
     notices: list[str] = field(default_factory=list)  # per-model problems the header shows
@@ -137,9 +145,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     from cnc.task import load_entry_point
 
     if str(path).startswith("mlflow:"):
-        from cnc.mlflow_source import config_from_spec
-
-        return config_from_spec(str(path), Path(cache_dir or DEFAULT_CACHE_DIR).resolve())
+        return _mlflow_config(str(path), Path(cache_dir or DEFAULT_CACHE_DIR).resolve())
     path = Path(path)
     if path.is_dir():  # a Tracker directory: its config when it has one, else its experiment
         path = path / "config.yaml" if (path / "config.yaml").exists() else path / "experiment.yaml"
@@ -184,7 +190,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
         cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),
-        watch=watch, notices=notices,
+        precompute=cf.precompute, watch=watch, notices=notices,
     )
 
 
@@ -198,4 +204,27 @@ def _check_defaults(path: Path, defaults: Defaults, exp: Experiment) -> None:
             )
 
 
-__all__ = ["Config", "ConfigError", "ExperimentError", "load_config"]
+__all__ = ["Config", "ConfigError", "ExperimentError", "load_config", "load_experiment"]
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load an experiment from our YAML/JSON, an original model-info JSON, a config, or a Tracker
+    directory (here rather than in cnc.experiment because it also reads configs)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "experiment.yaml"
+    data = read_data_file(path)
+    if isinstance(data, dict) and "models" not in data and "experiment" in data:
+        return load_config(path).experiment
+    return parse_experiment(data, where=str(path), base_dir=path.parent)
+
+
+def _mlflow_config(spec: str, cache_dir: Path) -> Config:
+    """A metrics-only config for `--config mlflow:...` (relative paths: the current folder)."""
+    from cnc.mlflow_source import open_source, parse_spec
+
+    source = open_source(parse_spec(spec), spec, Path.cwd(), cache_dir)
+    snap = source.current()
+    return Config(title=source.settings.experiment, experiment=snap.experiment, path=None, experiment_path=None,
+                  cache_dir=cache_dir, spec=spec, watch=source.stamp, notices=snap.notices,
+                  views=views_with_env(ViewsSection()))

@@ -18,7 +18,8 @@ from cnc.config import Config
 from cnc.experiment import Experiment
 from cnc.live import CHECK_EVERY, LiveExperiment
 from cnc.memo import Memo
-from cnc.precompute import TaskSpec, config_task_hash, task_and_labels
+from cnc.precompute import config_task_hash
+from cnc.summarize import TaskSpec, task_and_labels
 from cnc.store import SummaryStore
 
 

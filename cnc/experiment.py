@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from cnc.sources import is_url
+
 
 class ExperimentError(ValueError):
     """A structural fault in an experiment file; the message names file, model and fix."""
@@ -294,6 +296,8 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
 def _resolve(value: Any, base_dir: Path | None) -> str | None:
     if value in (None, ""):
         return None
+    if is_url(str(value)):  # kept as written (README "Precompute on a cluster")
+        return str(value)
     p = Path(str(value)).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
@@ -350,15 +354,22 @@ def read_data_file(path: Path) -> Any:
         raise ExperimentError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Load an experiment from our YAML/JSON, an original model-info JSON, a config, or a
-    Tracker directory."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "experiment.yaml"
-    data = read_data_file(path)
-    if isinstance(data, dict) and "models" not in data and "experiment" in data:
-        from cnc.config import load_config  # a full config: take its experiment
+def experiment_data(exp: Experiment) -> dict[str, Any]:
+    """The experiment in our file format (what `parse_experiment` reads back to an equal
+    experiment). Checkpoint and output paths are left out: they are the server's files, meaningless
+    on a teammate's machine, so the file carries metrics, operations and provenance only."""
+    def drop_empty(d: dict) -> dict:
+        return {k: v for k, v in d.items() if v not in (None, "", [], {})}
 
-        return load_config(path).experiment
-    return parse_experiment(data, where=str(path), base_dir=path.parent)
+    return {
+        "metrics": [drop_empty({"name": m.name, "format": m.format, "unit": m.unit, "min": m.min, "max": m.max,
+                                "higher_is_better": m.higher_is_better, "primary": m.primary or None,
+                                "description": m.description}) for m in exp.metrics.values()],
+        "operations": [drop_empty({"name": o.name, "parameters": list(o.parameters), "description": o.description})
+                       for o in exp.operations.values()],
+        "models": [{"id": m.id, "base": m.base,
+                    **({"operation": {"name": m.operation.name, "parameters": dict(m.operation.parameters)}}
+                       if m.operation else {}),
+                    **({"tag": m.tag} if m.tag else {}),
+                    "metrics": dict(m.metrics)} for m in exp.models.values()],
+    }

@@ -41,3 +41,10 @@ def format_metric(metric: Metric, value: float | None, with_unit: bool = True) -
     if with_unit and metric.unit and text != MISSING:
         return f"{text} {metric.unit}"
     return text
+
+
+def metric_help(metric: Metric) -> str:
+    """A metric's tooltip: its description (what it measures, e.g. that a size is modelled) and
+    which direction is better."""
+    direction = "higher is better" if metric.higher_is_better else "lower is better"
+    return f"{metric.description} ({direction})" if metric.description else direction

@@ -35,6 +35,8 @@ class LiveExperiment:
         self.reload_error: str | None = None
         self.progress = Progress()
         self.device: str | None = None  # --device, for background precompute
+        self.scheduler: str | None = None  # --scheduler / --workers: background precompute on Dask too
+        self.workers: int | None = None
         self._stamp = self._files_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -102,7 +104,7 @@ class LiveExperiment:
 
             # another worker/process holding the lock is on it: let it work
             report = precompute_locked(self.config, self.store, wait=False, progress=False, on_model=step,
-                                       device=self.device)
+                                       device=self.device, scheduler=self.scheduler, workers=self.workers)
             if report is not None:
                 self.progress.errors.update(report.failed)
             self.progress.done = self.progress.total

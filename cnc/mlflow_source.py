@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cnc.config import Config, ConfigError, ViewsSection, views_with_env
+from cnc.errors import ConfigError
 from cnc.experiment import Experiment, parse_experiment
 from cnc.mlflow_mapping import RunRecord, experiment_data
 
@@ -283,12 +283,3 @@ def parse_spec(spec: str) -> dict:
         raise ConfigError(f"'{spec}': expected mlflow:<tracking uri>#<experiment name>, e.g. "
                           f"mlflow:sqlite:///mlflow.db#resnet-compress.")
     return {"tracking_uri": uri, "experiment": name}
-
-
-def config_from_spec(spec: str, cache_dir: Path) -> Config:
-    """A metrics-only config for `--config mlflow:...` (relative paths: the current folder)."""
-    source = open_source(parse_spec(spec), spec, Path.cwd(), cache_dir)
-    snap = source.current()
-    return Config(title=source.settings.experiment, experiment=snap.experiment, path=None, experiment_path=None,
-                  cache_dir=cache_dir, spec=spec, watch=source.stamp, notices=snap.notices,
-                  views=views_with_env(ViewsSection()))

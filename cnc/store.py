@@ -34,6 +34,8 @@ import diskcache
 
 import numpy as np
 
+from cnc.sources import is_url
+
 SCHEMA = 2  # bump when a summary format changes: old entries are then simply not found
 KINDS = ("outputs", "probs", "params", "activations")
 
@@ -61,17 +63,33 @@ class SummaryStore:
 
     # -- content hashes
     def file_hash(self, path: str | Path) -> str | None:
-        """sha256 of a file, memoized by (path, size, mtime) so restarts do not rehash."""
+        """sha256 of a file (or of what an fsspec URL names), memoized by (path, size, mtime) or
+        the URL's own version key, so restarts do not rehash."""
+        if is_url(str(path)):
+            return self._url_hash(str(path))
         try:
             st = os.stat(path)
         except OSError:
             return None
-        memo_key = ("filehash", str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        return self._content_hash(("filehash", str(Path(path).resolve()), st.st_size, st.st_mtime_ns),
+                                  lambda: open(path, "rb"))
+
+    def _url_hash(self, url: str) -> str | None:
+        import fsspec
+
+        try:
+            fs, where = fsspec.core.url_to_fs(url)
+            version = fs.ukey(where)  # changes with the object's size, modification time or etag
+        except Exception:  # unknown protocol, missing driver or credentials, no such object
+            return None
+        return self._content_hash(("urlhash", url, version), lambda: fs.open(where, "rb"))
+
+    def _content_hash(self, memo_key: tuple, opener) -> str:
         found = self._get(memo_key)
         if found is not None:
             return found
         h = hashlib.sha256()
-        with open(path, "rb") as fh:
+        with opener() as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
         digest = h.hexdigest()[:24]

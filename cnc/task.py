@@ -29,7 +29,8 @@ class Task(Protocol):
     class_names: list[str]
 
     def load_model(self, checkpoint: str) -> Any:
-        """Build the torch.nn.Module for a checkpoint path (load it with weights_only=True)."""
+        """Build the torch.nn.Module for a checkpoint path or fsspec URL (`cnc.sources.open_checkpoint`
+        opens either; load it with weights_only=True)."""
 
     def eval_data(self) -> tuple[Any, np.ndarray]:
         """(inputs, labels): a deterministic evaluation set; inputs a tensor batchable by index.

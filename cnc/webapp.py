@@ -10,7 +10,7 @@ from cnc.auth import load_credentials, protect
 from cnc.context import AppContext
 from cnc.not_found import answer_404_off_pages
 from cnc.pages import compare, overview
-from cnc.ui import errors, urlsync
+from cnc.ui import errors, experiment_download, urlsync
 from cnc.ui.ids import PAGE, URL, url_part
 from cnc.urlstate import open_views, parse_query
 
@@ -20,6 +20,7 @@ RENDERED = "rendered-path"
 STATUS = "status-line"
 STATUS_TICK = "status-tick"
 MODEL_COUNT = "model-count"
+POLL_MS, POLL_MAX_MS = 3000, 60000  # the status poll: every 3 s, doubling up to 60 s while nothing changes
 
 
 def build_app(ctx: AppContext) -> dash.Dash:
@@ -33,17 +34,25 @@ def build_app(ctx: AppContext) -> dash.Dash:
         dcc.Store(id=RENDERED),
         _header(ctx),
         errors.area(),
-        dcc.Interval(id=STATUS_TICK, interval=3000),
-        html.Main(id=PAGE, className="page"),
+        dcc.Interval(id=STATUS_TICK, interval=POLL_MS),
+        # a page that takes a while to draw (Compare on a big selection) shows that it is working
+        dcc.Loading(html.Main(id=PAGE, className="page"), target_components={PAGE: "children"},
+                    type="dot", delay_show=300, parent_className="page-loading",
+                    overlay_style={"visibility": "visible", "opacity": 0.6}),
     ])
 
     # Each request reads one experiment, whichever reload happens meanwhile (see AppContext.pin).
     app.server.before_request(ctx.pin)
     app.server.teardown_request(lambda _exc: ctx.unpin())
 
-    @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Input(STATUS_TICK, "n_intervals"))
-    def status(_):
-        return ctx.status_line(), _count(ctx)
+    @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Output(STATUS_TICK, "interval"),
+                  Input(STATUS_TICK, "n_intervals"),
+                  State(STATUS, "children"), State(MODEL_COUNT, "children"), State(STATUS_TICK, "interval"))
+    def status(_, shown_line, shown_count, interval):
+        line, count = ctx.status_line(), _count(ctx)
+        if (line or None, count) == (shown_line or None, shown_count):
+            return no_update, no_update, next_poll(interval, changed=False)
+        return line, count, next_poll(interval, changed=True)
 
     @app.callback(
         Output(PAGE, "children"), Output(RENDERED, "data"),
@@ -62,6 +71,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         return page.layout(ctx, parse_query(expanded), notices), pathname
 
     urlsync.register(app, views)
+    experiment_download.register(app, ctx)
     errors.register(app, URL)
     for page in PAGES.values():
         page.register(app, ctx)
@@ -85,8 +95,17 @@ def _header(ctx: AppContext) -> html.Header:
             dcc.Link("Compare", href="/compare", className="nav-link"),
         ]),
         html.Div(_count(ctx), id=MODEL_COUNT, className="model-count"),
+        experiment_download.button(),
         html.Div(id=STATUS, className="status-line"),
     ], className="header")
+
+
+def next_poll(interval: object, changed: bool) -> int:
+    """The status poll's next interval: back to 3 s after a change, else double (up to 60 s), so an
+    idle tab asks once a minute instead of twenty times (a bad value from the browser restarts)."""
+    if changed or not isinstance(interval, (int, float)) or isinstance(interval, bool):
+        return POLL_MS
+    return int(min(POLL_MAX_MS, max(POLL_MS, interval * 2)))
 
 
 def _count(ctx: AppContext) -> str:

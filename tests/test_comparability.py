@@ -407,11 +407,11 @@ def test_merged_parameters_name_their_operation():
         {"id": "p"},
         {"id": "ft", "base": "p", "operation": op("fine-tune", epochs=3)},
         {"id": "bn", "base": "p", "operation": op("recalibrate BN")},
-        {"id": "ft-q8s", "base": "ft", "operation": op("quantize int8", mode="static")},
-        {"id": "ft-q8d", "base": "ft", "operation": op("quantize int8", mode="dynamic")},
+        {"id": "ft-q8s", "base": "ft", "operation": op("simulated int8", mode="static")},
+        {"id": "ft-q8d", "base": "ft", "operation": op("simulated int8", mode="dynamic")},
         {"id": "ft-p2", "base": "ft", "operation": op("prune", amount=0.8)},
         {"id": "ft-p2-ft", "base": "ft-p2", "operation": op("fine-tune", epochs=3)},
     ]})
     expl = explain_selection(exp, list(exp.models))
     texts = [v.label for v in expl.variables] + [str(x) for row in expl.rows.values() for x in row]
-    assert all("quantize int8" in t for t in texts if "mode" in t), texts
+    assert all("simulated int8" in t for t in texts if "mode" in t), texts

@@ -10,11 +10,12 @@ import torch
 from cnc import measure
 from cnc.demo.build import FT_EPOCHS, build_demo
 from cnc.demo.task import DigitsTask
-from cnc.experiment import Experiment, load_experiment
+from cnc.config import load_experiment
+from cnc.experiment import Experiment
 from cnc.task import Task
 
 REQUIRED_OPS = {"magnitude prune", "layerwise prune", "taylor prune", "fine-tune", "recalibrate BN",
-                "quantize int8"}
+                "simulated int8"}
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +69,7 @@ def test_experiment_loads_with_required_shape(exp: Experiment, demo_path: Path) 
         for pct in (50, 90):
             assert _op(exp, f"{kind}{pct}") == (op, {"amount": pct / 100})
             assert _op(exp, f"{kind}{pct}-ft")[0] == "fine-tune"
-    quantized = [m for m in exp.models.values() if m.operation and m.operation.name == "quantize int8"]
+    quantized = [m for m in exp.models.values() if m.operation and m.operation.name == "simulated int8"]
     assert {m.operation.parameters["mode"] for m in quantized} == {"static", "dynamic"}
     assert {"base", "mag50-ft", "layer50-ft"} <= {m.base for m in quantized}
 
@@ -78,7 +79,7 @@ def test_multi_step_chain(exp: Experiment) -> None:
     for mid in exp.models:
         path = exp.path_to_root(mid)[1:]
         chains.append([exp.models[p].operation.name for p in path])
-    assert ["magnitude prune", "fine-tune", "magnitude prune", "fine-tune", "quantize int8"] in chains
+    assert ["magnitude prune", "fine-tune", "magnitude prune", "fine-tune", "simulated int8"] in chains
 
 
 def test_metrics_are_measured(exp: Experiment, task: DigitsTask) -> None:

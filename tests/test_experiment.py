@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cnc.experiment import ExperimentError, load_experiment, parse_experiment
+from cnc.config import load_experiment
+from cnc.experiment import ExperimentError, parse_experiment
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from cnc import Tracker
 from cnc.cli import load
-from cnc.experiment import load_experiment
+from cnc.config import load_experiment
 from tests.tiny_task import make_model
 
 

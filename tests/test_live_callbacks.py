@@ -12,6 +12,7 @@ from dash._utils import stringify_id
 
 from cnc import Tracker
 from cnc import live as live_module
+from cnc import webapp
 from cnc.cli import load
 from cnc.experiment import parse_experiment
 from cnc.pages import overview
@@ -67,8 +68,10 @@ def test_overview_callbacks_see_a_model_logged_after_start(running):
     assert out[stringify_id(overview.SELECTION)]["data"] == ["late"]
 
     # the header count follows
-    out = response(call_with(app, client, "..status-line.children...model-count.children..", {}))
+    out = response(call_with(app, client, find_key(app, webapp.MODEL_COUNT, "children"), {
+        ("model-count", "children"): "2 models", ("status-tick", "interval"): 48000}))
     assert out["model-count"]["children"] == "3 models"
+    assert out["status-tick"]["interval"] == webapp.POLL_MS  # a change: back to polling every 3 s
 
 
 def test_node_ids_survive_a_reorder():
@@ -113,3 +116,24 @@ def test_failed_callback_shows_a_notice_and_logs_the_traceback(running, monkeypa
     assert "boom in map_outputs" in logging.Formatter().formatException(record.exc_info)
     ref = record.getMessage().split("[ref ")[1].rstrip("]")
     assert ref in shown  # the notice points at the log entry
+
+
+def test_status_poll_backs_off_while_nothing_changes_and_resets_on_a_change(running):
+    t, ctx, app, client = running
+    key = find_key(app, webapp.MODEL_COUNT, "children")
+    shown = {("model-count", "children"): "2 models", ("status-line", "children"): ""}
+    interval, seen = webapp.POLL_MS, []
+    for _ in range(6):  # idle: 3 s, 6, 12, 24, 48, then capped at 60 s; nothing re-rendered
+        out = response(call_with(app, client, key, {**shown, ("status-tick", "interval"): interval}))
+        assert "model-count" not in out and "status-line" not in out
+        interval = out["status-tick"]["interval"]
+        seen.append(interval)
+    assert seen == [6000, 12000, 24000, 48000, 60000, 60000]
+    t.log_model("late", base="p50", operation=("prune", {"amount": 0.9}), metrics={"Acc": 0.7, "Size": 2})
+    out = response(call_with(app, client, key, {**shown, ("status-tick", "interval"): interval}))
+    assert out["model-count"]["children"] == "3 models" and out["status-tick"]["interval"] == webapp.POLL_MS
+
+
+@pytest.mark.parametrize("bad", [None, "fast", True, -5, 1e12])
+def test_status_poll_interval_from_the_browser_is_checked(bad):
+    assert webapp.POLL_MS <= webapp.next_poll(bad, changed=False) <= webapp.POLL_MAX_MS

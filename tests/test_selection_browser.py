@@ -109,7 +109,7 @@ def test_refine_comparison_flatten_values_and_link(demo_ctx, serve, chrome):
     wait_until(lambda: "sflat" not in query_of(chrome))
     values = chrome.find_elements("css selector", ".sd-var-values")
     op_row = next(v for v in values if v.text.startswith("operation"))
-    box = next(o for o in op_row.find_elements("css selector", "label") if o.text.strip().startswith("quantize int8"))
+    box = next(o for o in op_row.find_elements("css selector", "label") if o.text.strip().startswith("simulated int8"))
     chrome.execute_script("arguments[0].click()", box)
     wait_until(lambda: "sval" in query_of(chrome))
     wait_until(lambda: "base-int8d" not in sum((t["ids"] for t in figure(chrome)["traces"]), []))

@@ -115,7 +115,7 @@ def test_value_text_and_wrapping():
     assert [value_text(presence, v) for v in presence.values] == ["no", "yes"]
     param = Variable("parameter", "amount", (0.5,))
     assert value_text(param, 0.5) == "0.5" and value_text(param, (1, 2)) == "1, 2"
-    long = "magnitude prune(amount=0.5) → fine-tune(epochs=3) → quantize int8(mode=static)"
+    long = "magnitude prune(amount=0.5) → fine-tune(epochs=3) → simulated int8(mode=static)"
     lines = wrap(long).split("<br>")
     assert len(lines) >= 3 and all(len(x) <= 22 for x in lines) and "".join(lines).replace(" ", "") == long.replace(" ", "")
     assert wrap("short") == "short"
@@ -190,7 +190,7 @@ def test_kept_variables_values_and_models():
 
 
 def test_more_than_two_kept_variables_chart_the_first_two():
-    c = sd.panel_content(fake_ctx(), MIXED, None, sd.Refinement(variables=("recalibrate BN", "fine-tune → quantize int8", "operation")))
+    c = sd.panel_content(fake_ctx(), MIXED, None, sd.Refinement(variables=("recalibrate BN", "fine-tune → simulated int8", "operation")))
     assert len(c.chart.variables) <= 2 and any("Only two" in n for n in c.notes)
 
 
@@ -229,7 +229,7 @@ def test_link_names_variables_so_it_survives_new_models():
 
 def test_url_params_round_trip_through_the_layout():
     ctx = fake_ctx()
-    r = sd.Refinement(variables=("fine-tune → quantize int8", "operation"), dropped_values=(("operation", "magnitude prune 0.5"),),
+    r = sd.Refinement(variables=("fine-tune → simulated int8", "operation"), dropped_values=(("operation", "magnitude prune 0.5"),),
                       dropped_models=("mag50",), flatten=False)
     params = sd.url_params(ctx, "Size", r)
     assert sd.url_params(ctx, "Accuracy", sd.Refinement()) == {

@@ -9,7 +9,7 @@ import torch
 
 from cnc import Tracker
 from cnc.config import load_config
-from cnc.experiment import load_experiment
+from cnc.config import load_experiment
 from cnc.precompute import precompute
 from cnc.store import SummaryStore
 from tests.tiny_task import make_model

@@ -1,17 +1,23 @@
 """A tiny real task for fast precompute tests: a 2-layer MLP on 40 fixed random points."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
-
-def make_model() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+from cnc.sources import open_checkpoint
 
 
-def save_checkpoint(path, seed: int = 0, prune: float = 0.0) -> None:
+def make_model(wide: bool = False) -> torch.nn.Module:
+    """`wide` adds a module ("4") the plain model lacks, as some compressions add layers."""
+    layers = [torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3)]
+    return torch.nn.Sequential(*layers, *([torch.nn.Linear(3, 3)] if wide else []))
+
+
+def save_checkpoint(path, seed: int = 0, prune: float = 0.0, wide: bool = False) -> None:
     torch.manual_seed(seed)
-    model = make_model()
+    model = make_model(wide)
     if prune:
         with torch.no_grad():
             w = model[0].weight
@@ -22,12 +28,13 @@ def save_checkpoint(path, seed: int = 0, prune: float = 0.0) -> None:
 class TinyTask:
     class_names = ["a", "b", "c"]
 
-    def __init__(self, n: int = 40, fail_on: str | None = None, delay: float = 0.0):
+    def __init__(self, n: int = 40, fail_on: str | None = None, delay: float = 0.0, wide: str | None = None):
         g = torch.Generator().manual_seed(0)
         self.x = torch.randn(n, 4, generator=g)
         self.y = (self.x[:, 0] > 0).long() + (self.x[:, 1] > 1).long()
         self.fail_on = fail_on
         self.delay = delay  # seconds per model load: lets tests interrupt a precompute mid-way
+        self.wide = wide  # checkpoints whose name matches this regex hold the wide model
 
     def load_model(self, checkpoint: str) -> torch.nn.Module:
         if self.delay:
@@ -36,8 +43,9 @@ class TinyTask:
             time.sleep(self.delay)
         if self.fail_on and self.fail_on in str(checkpoint):
             raise RuntimeError("boom: user code failed")
-        model = make_model()
-        model.load_state_dict(torch.load(checkpoint, weights_only=True))
+        model = make_model(bool(self.wide and re.search(self.wide, str(checkpoint))))
+        with open_checkpoint(checkpoint) as f:  # a path or an fsspec URL
+            model.load_state_dict(torch.load(f, weights_only=True))
         return model.eval()
 
     def eval_data(self):

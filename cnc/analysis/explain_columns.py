@@ -435,7 +435,7 @@ def _mergeable(a: Column, b: Column) -> bool:
 
 
 def _part_label(col: Column) -> str:
-    """A parameter inside a merged variable names its operation ("quantize int8 mode"): alone,
+    """A parameter inside a merged variable names its operation ("simulated int8 mode"): alone,
     "mode" would not say what it belongs to."""
     op = col.op or col.owner
     if col.kind == "parameter" and op and col.tree is not None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from cnc.bench import median_ms
 from cnc.bench.browser import free_port
 from cnc.bench.traffic import Step, is_callback, record_demo_session
-from cnc.experiment import load_experiment
+from cnc.config import load_experiment
 from cnc.synthetic import write_experiment
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -43,9 +43,11 @@ METRICS: list[dict[str, Any]] = [
     {"name": "F1", "format": ".3f", "unit": "", "min": 0, "max": 1, "higher_is_better": True,
      "primary": False, "description": "macro-averaged F1 over the 10 classes"},
     {"name": "Size", "format": ".1f", "unit": "KB", "higher_is_better": False, "primary": True,
-     "description": "checkpoint size with sparse-or-dense storage per tensor, int8 counted as 1 byte"},
+     "description": "modelled size, not a file's: the bytes a sparse-or-dense encoding of each tensor "
+                    "would take (non-zeros plus a bitmap when smaller; int8 weights 1 byte each)"},
     {"name": "Latency", "format": ".3f", "unit": "ms", "higher_is_better": False, "primary": True,
-     "description": "median CPU time of one single-image forward pass on one thread"},
+     "description": "median CPU time of one single-image forward pass on one thread; simulated int8 "
+                    "models run float kernels, so theirs is not an int8 engine's latency"},
     {"name": "Sparsity", "format": ".0%", "unit": "", "min": 0, "max": 1, "higher_is_better": True,
      "primary": False, "description": "share of parameters that are exactly zero"},
     {"name": "Params", "format": ",d", "unit": "", "higher_is_better": False, "primary": False,
@@ -63,8 +65,10 @@ OPERATIONS: list[dict[str, Any]] = [
      "description": "retraining with pruned weights held at zero"},
     {"name": "recalibrate BN", "parameters": [],
      "description": "re-estimate BatchNorm running statistics on training data"},
-    {"name": "quantize int8", "parameters": ["mode"],
-     "description": "per-channel int8 weights; int8 activations (static: calibrated, dynamic: per batch)"},
+    {"name": "simulated int8", "parameters": ["mode"],
+     "description": "simulated quantization: per-channel int8 weights (stored as int8) run as float on "
+                    "their dequantized values, layer inputs rounded to int8 by hooks (static: calibrated "
+                    "scales, dynamic: per batch)"},
 ]
 
 
@@ -93,14 +97,14 @@ def demo_recipe() -> list[Step]:
             steps.append(Step(f"{kind}{pct}-ft", f"{kind}{pct}", "fine-tune", ft))
     for base in ("base", "mag50-ft"):
         for mode in ("static", "dynamic"):
-            steps.append(Step(f"{base}-int8{mode[0]}", base, "quantize int8", {"mode": mode}))
-    steps.append(Step("mag90-ft-int8s", "mag90-ft", "quantize int8", {"mode": "static"}))
-    steps.append(Step("layer50-ft-int8s", "layer50-ft", "quantize int8", {"mode": "static"}))
-    steps.append(Step("layer90-ft-int8s", "layer90-ft", "quantize int8", {"mode": "static"}))
+            steps.append(Step(f"{base}-int8{mode[0]}", base, "simulated int8", {"mode": mode}))
+    steps.append(Step("mag90-ft-int8s", "mag90-ft", "simulated int8", {"mode": "static"}))
+    steps.append(Step("layer50-ft-int8s", "layer50-ft", "simulated int8", {"mode": "static"}))
+    steps.append(Step("layer90-ft-int8s", "layer90-ft", "simulated int8", {"mode": "static"}))
     # Iterative pruning: prune, recover, prune harder, recover, then quantize.
     steps.append(Step("mag50-ft-mag80", "mag50-ft", "magnitude prune", {"amount": 0.8}))
     steps.append(Step("mag50-ft-mag80-ft", "mag50-ft-mag80", "fine-tune", ft))
-    steps.append(Step("mag50-ft-mag80-ft-int8s", "mag50-ft-mag80-ft", "quantize int8", {"mode": "static"}))
+    steps.append(Step("mag50-ft-mag80-ft-int8s", "mag50-ft-mag80-ft", "simulated int8", {"mode": "static"}))
     return steps
 
 
@@ -123,7 +127,7 @@ def _apply(step: Step, parent: nn.Module, train: compress.Data, seed: int) -> nn
         return compress.fine_tune(parent, train, p["epochs"], lr=FT_LR, seed=seed)
     if step.op == "recalibrate BN":
         return compress.recalibrate_bn(parent, train)
-    if step.op == "quantize int8":
+    if step.op == "simulated int8":
         return compress.quantize_int8(parent, p["mode"], calibration=train[0])
     raise ValueError(f"unknown demo operation {step.op!r}")
 
@@ -187,7 +191,7 @@ def _build(path: Path, progress: bool, seed: int) -> Path:
             model = _apply(step, built[step.base], train, seed)
             built[step.id] = model
             label = _op_label(step.op, step.params)
-            prefix_base = step.base != "base" or step.op == "quantize int8"
+            prefix_base = step.base != "base" or step.op == "simulated int8"
             tags[step.id] = f"{tags[step.base]} → {label}" if prefix_base else label
             operation = {"name": step.op, "parameters": dict(step.params)}
             entries.append(_entry(step.id, step.base, operation, tags[step.id], model,

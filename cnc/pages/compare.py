@@ -1,6 +1,6 @@
 """Performance Comparison page (`/compare`): selected models vs a base, Behaviors and Layers tabs.
 
-The page owns the model list, the base and the tab (URL keys `models`, `base`, `tab`); the tabs
+The selection (URL keys `models`, `base`, `tab`) is parsed in cnc.ui.compare_selection; the tabs
 are components (cnc.ui.behaviors, cnc.ui.layers) that read the `selection` store.
 """
 from __future__ import annotations
@@ -8,46 +8,16 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.context import AppContext
-from cnc.ui import behaviors, layers
+from cnc.ui import behaviors, compare_strip, layers
+from cnc.ui.compare_selection import (SELECTION, TABS, default_base, ordered,  # noqa: F401 (the page's API)
+                                      selection_from_query, url_params)
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, one_of
 from cnc.ui.notices import notices as notice_box
-from cnc.urlstate import pick, split_list
 
-TABS = ("behaviors", "layers")
-SELECTION = cid("compare", "selection")
 MODELS = cid("compare", "models")
 BASE = cid("compare", "base")
 TAB = cid("compare", "tab")
-
-
-def default_base(ctx: AppContext, models: list[str]) -> str | None:
-    """The selected model nearest the root (ties: first selected)."""
-    if not models:
-        return None
-    return min(models, key=lambda m: (ctx.experiment.depth(m), models.index(m)))
-
-
-def ordered(models: list[str], base: str | None) -> list[str]:
-    return ([base] if base in models else []) + [m for m in models if m != base]
-
-
-def selection_from_query(ctx: AppContext, query: dict, notices: list[str]) -> tuple[list[str], str | None, str]:
-    raw = split_list(query.get("models"))
-    models = [m for m in dict.fromkeys(raw) if m in ctx.experiment.models]
-    if len(models) < len(raw):
-        notices.append(f"Ignored {len(raw) - len(models)} unknown or repeated model id(s) from the link.")
-    base = pick(query.get("base"), models, default_base(ctx, models), notices, "base")
-    tab = pick(query.get("tab"), TABS, "behaviors", notices, "tab")
-    return models, base, tab
-
-
-def url_params(ctx: AppContext, models: list[str], base: str | None, tab: str) -> dict:
-    return {
-        "models": models or None,
-        "base": base if base != default_base(ctx, models) else None,
-        "tab": tab if tab != "behaviors" else None,
-    }
 
 
 def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
@@ -71,6 +41,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                                                    clearable=False)], className="control"),
         ], className="controls"),
         html.Div(_hint(models), id=cid("compare", "hint"), className="hint"),
+        compare_strip.component(ctx.experiment, ordered(models, base)),
         dcc.Tabs(id=TAB, value=tab, children=[
             dcc.Tab(label="Behaviors", value="behaviors", children=body[0]),
             dcc.Tab(label="Layers", value="layers", children=body[1]),
@@ -107,3 +78,4 @@ def register(app, ctx: AppContext) -> None:
 
     behaviors.register(app, ctx)
     layers.register(app, ctx)
+    compare_strip.register(app, ctx)

@@ -17,7 +17,7 @@ from cnc.analysis.layout import MODES
 from cnc.context import AppContext
 from cnc.experiment import Experiment
 from cnc.ui import filters as filter_ui
-from cnc.ui import legend, model_map, scatter, selection_details
+from cnc.ui import legend, model_map, model_picker, scatter, selection_details
 from cnc.ui.inputs import ids, mapping, one_of
 from cnc.ui.ids import cid, url_part
 from cnc.ui.notices import notices as notice_box
@@ -153,7 +153,8 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
             html.Div(legend.legend(exp, state.color, state.size), id=legend.LEGEND, className="legends"),
         ], className="controls toolbar"),
         filter_ui.component(exp, state.filters, len(enabled_list)),
-        html.Div(_selection_bar(state.selection), className="selection-bar"),
+        html.Div(_selection_bar(state.selection) + [model_picker.component(exp, state.selection, enabled)],
+                 className="selection-bar"),
         html.Div([
             html.Section([html.H3("Model Map", className="panel-title"),
                           model_map.component(exp, state.mode, state.color, state.size, enabled)],
@@ -332,3 +333,4 @@ def register(app, ctx: AppContext) -> None:
         return params if params != current else no_update
 
     selection_details.register(app, ctx)
+    model_picker.register(app, ctx, SELECTION, ENABLED, filters_state)  # after the selection's own writer

@@ -16,19 +16,22 @@ import uuid
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
 from cnc.analysis import behaviors as B
 from cnc.context import AppContext
-from cnc.memo import Memo
+from cnc.ui import behaviors_export
+from cnc.ui.behaviors_data import _TABLES, _VIEWS, table_for, view_for  # noqa: F401 (benchmarks reset the memos)
+from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
+from cnc.ui.behaviors_state import (checked, flips_value, scalar_names, sort_keys, state_from_dict,
+                                    state_from_query, state_to_dict, url_params)
+from cnc.ui.compare_selection import SELECTION, ordered, selected_models, selection_from_query
 from cnc.ui.ids import cid, url_part
-from cnc.ui.inputs import ids, items, mapping, number, one_of, text
-from cnc.urlstate import parse_float, parse_index, pick
+from cnc.ui.inputs import items, mapping, number, one_of, text
+from cnc.urlstate import parse_index
 
 NAME = "behaviors"
-SELECTION = cid("compare", "selection")
 STATE = cid(NAME, "state")
 STATUS = cid(NAME, "status")
 TABLE = cid(NAME, "table")
@@ -43,171 +46,9 @@ CHIP_LABEL = cid(NAME, "chip", part="label")
 UNCHIP = cid(NAME, "unchip")
 MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "instances": "Instances",
                "exemplars": "Exemplars (changed by many models)"}
-MAX_FLIPS = 1000
 NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
-
-
-# ----------------------------------------------------------------------------- memoized data
-
-_TABLES = Memo(4)  # per (context, task, selection, base, readiness): InstanceTable | None
-_VIEWS = Memo(8)  # per (table, view state): filtered + sorted View
-
-
-def table_for(ctx: AppContext, models: list[str]) -> B.InstanceTable | None:
-    """Per-instance arrays for a selection (base first); None without task data or base outputs."""
-    task = ctx.task_data()
-    if task is None or not models:
-        return None
-    statuses = tuple(ctx.status(m) for m in models)
-    key = (id(ctx), ctx.task_hash, tuple(models), statuses)
-    return _TABLES.get_or(key, lambda: B.build_table(task["labels"], models, ctx.outputs, ctx.status))
-
-
-def view_for(ctx: AppContext, table: B.InstanceTable, state: B.ViewState) -> B.View:
-    task = ctx.task_data() or {}
-
-    def make():
-        return table, B.build_view(table, state, B.metric_specs(table.scalars), task.get("class_names", []),
-                                   task.get("attributes", {}))
-
-    owner, view = _VIEWS.get_or((id(table), state.key()), make)
-    return view if owner is table else make()[1]  # an id reused after eviction: never serve a stale view
-
-
-# ----------------------------------------------------------------------------- URL state
-
-def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: list[str]) -> tuple[B.ViewState, int | None]:
-    """Validated view state and open instance from the URL; bad values get a notice."""
-    task = ctx.task_data() or {}
-    attrs = list(task.get("attributes", {}))
-    specs = B.metric_specs(_scalar_names(ctx, models))
-    s = B.ViewState()
-
-    def take(key: str, allowed, default):
-        return pick(query.get(key), allowed, default, notices, key)
-
-    s.mode = take("brows", B.ROW_MODES, "classes")
-    if s.mode == "subgroups" and not attrs:
-        notices.append("This task declares no instance attributes, so subgroup rows are not available.")
-        s.mode = "classes"
-    s.attribute = take("battr", attrs, attrs[0] if attrs else None)
-    s.metric = take("bmetric", specs, "error")
-    s.rel = take("brel", ("0", "1"), "0") == "1"
-    s.filt = take("bfilt", B.FILTERS, "all")
-    if query.get("bmin") is not None:
-        s.threshold = parse_float(query["bmin"])
-        if s.threshold is None:
-            notices.append("Ignored the row threshold in the link: not a number.")
-    s.direction = take("bcmp", B.THRESHOLD_DIRECTIONS, "ge")
-    s.min_flips = _int(query.get("bflips"), 1, 1, MAX_FLIPS, notices, "bflips")
-    s.sort = take("bsort", sort_keys(s.mode, models), None)
-    s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
-    s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
-    inst = _int(query.get("bi"), None, 0, len(task.get("labels", [])) - 1, notices, "bi")
-    return s, inst
-
-
-def _group_from_query(text: str | None, mode: str, task: dict, notices: list[str]) -> str | None:
-    """The canonical key of a valid group restriction from the link, else None (with a notice)."""
-    if text is None:
-        return None
-    if mode not in B.INSTANCE_MODES:
-        notices.append("Ignored the class/subgroup restriction in the link: it applies to instance rows only.")
-        return None
-    labels = task.get("labels", [])
-    group = B.parse_group(text, task.get("class_names", []), task.get("attributes", {}),
-                          n_classes=int(np.max(labels)) + 1 if len(labels) else 0)
-    if group is None:
-        notices.append(f"Ignored bgroup={text[:60]!r} from the link: no such class or subgroup.")
-        return None
-    return group.key
-
-
-def _int(value: str | None, default, lo: int, hi: int, notices: list[str], key: str):
-    if value is None:
-        return default
-    n = parse_index(value)
-    if n is None or not lo <= n <= hi:
-        notices.append(f"Ignored {key}={value[:20]!r} from the link: out of range.")
-        return default
-    return n
-
-
-def sort_keys(mode: str, models: list[str]) -> list[str]:
-    """What rows can be sorted by in a row mode: a model's value, the row order, flips or size."""
-    return [*models, "row", "flips" if mode in B.INSTANCE_MODES else "n"]
-
-
-def url_params(state: B.ViewState, inst: int | None) -> dict:
-    """The URL share of this tab (defaults omitted)."""
-    return {
-        "brows": state.mode if state.mode != "classes" else None,
-        "battr": state.attribute if state.mode == "subgroups" else None,
-        "bmetric": state.metric if state.metric != "error" else None,
-        "brel": "1" if state.rel else None,
-        "bfilt": state.filt if state.filt != "all" else None,
-        "bmin": state.threshold,
-        "bcmp": state.direction if state.direction != "ge" else None,
-        "bflips": state.min_flips if state.min_flips != 1 else None,
-        "bsort": state.sort,
-        "bdir": "asc" if state.sort and not state.desc else None,
-        "bgroup": state.group if state.mode in B.INSTANCE_MODES else None,
-        "bi": inst,
-    }
-
-
-def state_to_dict(state: B.ViewState, inst: int | None) -> dict:
-    return {**vars(state), "inst": inst}
-
-
-def state_from_dict(data: Any) -> tuple[B.ViewState, int | None]:
-    """The state store (browser JSON, so checked field by field: a wrong type is the default).
-    Values that depend on the data (metric, attribute, sort, group) are checked by `checked`."""
-    d, s = mapping(data), B.ViewState()
-    s.mode = one_of(d.get("mode"), B.ROW_MODES, s.mode)
-    s.attribute, s.sort, s.group = text(d.get("attribute")), text(d.get("sort")), text(d.get("group"))
-    s.metric = text(d.get("metric"), s.metric)
-    s.rel, s.desc = d.get("rel") is True, d.get("desc") is not False
-    s.filt = one_of(d.get("filt"), B.FILTERS, s.filt)
-    s.threshold = number(d.get("threshold"))
-    s.direction = one_of(d.get("direction"), B.THRESHOLD_DIRECTIONS, s.direction)
-    s.min_flips = _flips(d.get("min_flips"))
-    inst = d.get("inst")
-    return s, inst if isinstance(inst, int) and not isinstance(inst, bool) and inst >= 0 else None
-
-
-def _flips(value: Any) -> int:
-    n = number(value)
-    return int(min(n, MAX_FLIPS)) if n is not None and n >= 1 else 1
-
-
-def checked(ctx: AppContext, models: list[str], state: B.ViewState) -> B.ViewState:
-    """`state` with values this task and selection do not have reset to their defaults."""
-    task = ctx.task_data() or {}
-    attrs = list(task.get("attributes", {}))
-    state.attribute = one_of(state.attribute, attrs, attrs[0] if attrs else None)
-    if state.mode == "subgroups" and not attrs:
-        state.mode = "classes"
-    if state.metric not in B.metric_specs(_scalar_names(ctx, models)):
-        state.metric = "error"
-    if state.sort not in sort_keys(state.mode, models):
-        state.sort = None
-    if state.group is not None and (state.mode not in B.INSTANCE_MODES or _group_from_query(
-            state.group, state.mode, task, []) is None):
-        state.group = None
-    return state
-
-
-def selected_models(ctx: AppContext, selection: Any) -> list[str]:
-    """The compare page's selection store (base first), known models only."""
-    return ids(mapping(selection).get("models"), ctx.experiment.models)
-
-
-def _scalar_names(ctx: AppContext, models: list[str]) -> list[str]:
-    out = ctx.outputs(models[0]) if models else None
-    return sorted((out or {}).get("scalars") or {})
 
 
 # ----------------------------------------------------------------------------- layout
@@ -216,14 +57,12 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     task = ctx.task_data()
     if task is None:
         return html.Div([html.H4("No per-instance data"), html.P(NO_TASK)], className="bh-empty")
-    from cnc.pages.compare import ordered, selection_from_query  # the page owns the selection
-
     models, base, _ = selection_from_query(ctx, query, [])
     models = ordered(models, base)
     state, inst = state_from_query(ctx, query, notices, models)
     if state.mode not in B.INSTANCE_MODES:
         inst = None
-    specs = B.metric_specs(_scalar_names(ctx, models))
+    specs = B.metric_specs(scalar_names(ctx, models))
     attrs = list(task.get("attributes", {}))
     grid, status = render_table(ctx, models, state, version=0)
     step = step_for(ctx, models, state)
@@ -253,9 +92,12 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
             threshold_control(state, step),
         ], className="bh-controls"),
         group_chip(ctx, state),
-        html.Div(status, id=STATUS, className="bh-status"),
+        html.Div([html.Div(status, id=STATUS, className="bh-status"),
+                  html.Span("▼ worse than the base · ▲ better (also the bar colour)", className="bh-key"),
+                  behaviors_export.button()], className="bh-status-row"),
         html.Div([
-            html.Div(grid, id=TABLE, className="bh-table"),
+            dcc.Loading(html.Div(grid, id=TABLE, className="bh-table"), type="dot", delay_show=300,
+                        parent_className="bh-table-loading", overlay_style={"visibility": "visible", "opacity": 0.6}),
             html.Div(detail_panel(ctx, models, inst), id=DETAIL, className="bh-detail"),
         ], id=BODY, className=body_class(state)),
     ], className="bh-tab")
@@ -369,60 +211,6 @@ def summary_text(view: B.View, table: B.InstanceTable, class_names: list[str] = 
     return f"{rows} · {view.spec.label} ({mode}) · {len(view.models)} models · {span}"
 
 
-# ----------------------------------------------------------------------------- instance detail
-
-def instance_figure(pixels: list) -> go.Figure:
-    """A small image instance (row 0 at the top): grayscale [H][W] as a heatmap, colour
-    [H][W][3] (0-255 RGB) as an image."""
-    if np.ndim(pixels) == 3:
-        trace = go.Image(z=np.clip(np.asarray(pixels, dtype=np.float64), 0, 255), hoverinfo="skip")
-    else:
-        trace = go.Heatmap(z=pixels, colorscale="Greys", showscale=False, hoverinfo="skip")
-    fig = go.Figure(trace)
-    fig.update_layout(margin=dict(l=4, r=4, t=4, b=4), height=180, width=180,
-                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    return fig
-
-
-def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
-    if inst is None:
-        return [html.Div("Click an instance (Instances or Exemplars rows) to see it with each model's "
-                         "prediction.", className="hint")]
-    task = ctx.task_data() or {}
-    labels, names = task.get("labels", []), task.get("class_names", [])
-    if not 0 <= inst < len(labels):
-        return [html.Div("That instance is not in the evaluation set.", className="hint")]
-    label = int(labels[inst])
-    shown = ctx.instance(inst)
-    if shown and shown.get("kind") == "image":
-        body = dcc.Graph(figure=instance_figure(shown["pixels"]), config={"displayModeBar": False,
-                                                                          "staticPlot": True}, className="bh-image")
-    elif shown and shown.get("kind") == "text":
-        body = html.Blockquote(str(shown.get("text", "")), className="bh-text")
-    else:
-        body = html.Div((shown or {}).get("why") or "No rendering for this instance.", className="hint")
-    rows = B.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
-    table = html.Table([
-        html.Thead(html.Tr([html.Th("Model"), html.Th("Predicts"), html.Th("P(true)"), html.Th("Top classes")])),
-        html.Tbody([_detail_row(ctx, r, k == 0) for k, r in enumerate(rows)]),
-    ], className="bh-detail-table")
-    return [html.H4(f"Instance #{inst}"), body,
-            html.Div(["True label: ", html.B(B.class_name(names, label))], className="bh-true"), table]
-
-
-def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
-    model = ctx.experiment.models.get(r["model"])
-    name = (model.label if model else r["model"]) + (" (base)" if is_base else "")
-    if r["pred"] is None:
-        return html.Tr([html.Td(name), html.Td("no outputs", colSpan=3, className="hint")])
-    mark = "✓" if r["correct"] else "✗"
-    top = ", ".join(f"{c} {p:.0%}" for c, p in r["top"])
-    return html.Tr([html.Td(name), html.Td(f"{mark} {r['pred']}", className="ok" if r["correct"] else "bad"),
-                    html.Td(B.format_number(r["true_prob"], ".2f")), html.Td(top)])
-
-
 # ----------------------------------------------------------------------------- callbacks
 
 def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: dict | None,
@@ -441,7 +229,7 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     state.filt = one_of(values["filt"], B.FILTERS, "all")
     state.threshold = number(values["min"])
     state.direction = one_of(values.get("dir"), B.THRESHOLD_DIRECTIONS, "ge")
-    state.min_flips = _flips(values["flips"])
+    state.min_flips = flips_value(values["flips"])
     state = checked(ctx, models, state)
     if state.mode not in B.INSTANCE_MODES:
         inst = None
@@ -507,6 +295,8 @@ def on_rows(ctx: AppContext, request: dict | None, selection: dict | None, curre
 
 def register(app, ctx: AppContext) -> None:
     """Callbacks (registered even without a task: they never fire while the controls are absent)."""
+    behaviors_export.register(app, ctx, STATE)
+
     @app.callback(
         Output(STATE, "data"), Output(url_part(NAME), "data"), Output(TABLE, "children"),
         Output(STATUS, "children"), Output(DETAIL, "children"),

@@ -73,9 +73,16 @@ def column_defs(ctx: AppContext, view: B.View) -> list[dict]:
         label = model.label if model else mid
         op = model.operation.label() if model and model.operation else "root model"
         cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110,
-                        headerTooltip=f"{mid} · {op}", cellClass="bh-cell",
+                        headerTooltip=f"{mid} · {op}", cellClass="bh-cell", cellClassRules=harm_rules(j),
                         cellStyle={"function": "params.data ? {'backgroundImage': params.data['c" + str(j) + "_bg']} : {}"}))
     return cols
+
+
+def harm_rules(j: int) -> dict:
+    """Worse / better than the base: a ▼ / ▲ after the value (assets/behaviors.css), so harm is
+    not told by the bar's colour alone."""
+    return {"bh-worse": f"params.data && params.data.c{j}_h === 1",
+            "bh-better": f"params.data && params.data.c{j}_h === -1"}
 
 
 def col_for_sort(view: B.View) -> str | None:
@@ -127,7 +134,7 @@ def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_n
     for row in rows:
         row["id"] = f"i{row['i']}" if view.instance_rows else f"g{row['g']}"
         for j in range(len(view.models)):
-            f, h = row.pop(f"c{j}_b"), row.pop(f"c{j}_h")
+            f, h = row.pop(f"c{j}_b"), row[f"c{j}_h"]  # harm stays: it picks the cell's text cue
             if not view.signed:  # unsigned values: bars grow from the left edge
                 row[f"c{j}_bg"] = (f"linear-gradient(90deg,{BAR_COLORS[h]} {f * 100:.1f}%,"
                                    f"transparent {f * 100:.1f}%)")

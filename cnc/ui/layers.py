@@ -285,7 +285,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     the layout either (no url part: the tab has no URL state here), so Dash never fires it."""
     if ctx.task_hash is None:
         return html.Div(_explain(NO_TASK), className="layers")
-    from cnc.pages.compare import ordered, selection_from_query  # the page owns the selection
+    from cnc.ui.compare_selection import ordered, selection_from_query
 
     state = state_from_query(query, notices)
     models, base, tab = selection_from_query(ctx, query, [])

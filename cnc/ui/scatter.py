@@ -15,6 +15,7 @@ from cnc.analysis.encoding import colors, model_index, size_missing, sizes, tool
 from cnc.analysis.layout import per_experiment
 from cnc.analysis.pareto import pareto_front, step_shape
 from cnc.experiment import Experiment, is_missing
+from cnc.ui import download
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
 from cnc.ui.legend import metric_options, metric_picker
@@ -178,7 +179,7 @@ def component(exp: Experiment, x: str | None, y: str | None, color: str | None, 
     return html.Div([
         html.Div([metric_picker("x", X, opts, x), metric_picker("y", Y, opts, y)], className="controls compact"),
         dcc.Graph(id=GRAPH, figure=figure(exp, x, y, color, size, enabled, selection, front_ids),
-                  config={"displaylogo": False, "modeBarButtonsToRemove": ["autoScale2d", "toImage"]},
+                  config=download.graph_config("scatterplot", modeBarButtonsToRemove=["autoScale2d"]),
                   className="scatter-graph", clear_on_unhover=True),
         dcc.Tooltip(id=TOOLTIP, className="scatter-tooltip", direction="right"),
         html.Div([html.Div(front_list(exp, front_ids), id=FRONT, className="front-list"),

@@ -23,7 +23,8 @@ from cnc.analysis.filters import enabled_models, parse_filters
 from cnc.context import AppContext
 from cnc.memo import Memo
 from cnc.experiment import Experiment
-from cnc.format import MISSING, format_metric
+from cnc.format import MISSING, format_metric, metric_help
+from cnc.ui import download, selection_export
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, items, mapping, one_of
 from cnc.ui.selection_chart import bar_figure, value_text
@@ -196,7 +197,7 @@ def metric_table(exp: Experiment, content: PanelContent) -> html.Div:
     metrics = list(exp.metrics.values())
     head += [html.Th(m.name + (f" ({m.unit})" if m.unit else ""),
                      className="current" if m.name == content.metric else None,
-                     title="higher is better" if m.higher_is_better else "lower is better")
+                     title=metric_help(m))
              for m in metrics]
     rows = []
     for mid in content.selection[:MAX_TABLE_ROWS]:
@@ -335,6 +336,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                                      options=[{"label": m.name + (f" ({m.unit})" if m.unit else ""),
                                                "value": m.name} for m in exp.metrics.values()])],
                        className="sd-metric-pick"),
+            selection_export.button(),
             dcc.Link("Compare in detail →", id=COMPARE, href=compare_href(selection),
                      className="btn small primary" + ("" if n >= 2 else " disabled"),
                      title="Open the Performance Comparison page with the selected models"),
@@ -344,9 +346,10 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         html.Div([
             html.Div([
                 html.Div([html.Div(t, className="sd-note") for t in content.notes], id=NOTE, className="sd-notes"),
-                html.Div(dcc.Graph(id=GRAPH, figure=content.figure or {}, config={"displaylogo": False},
-                                   className="sd-graph"),
-                         id=CHART_BOX, style=_chart_style(content)),
+                dcc.Loading(html.Div(dcc.Graph(id=GRAPH, figure=content.figure or {}, config=download.graph_config("selection-chart"),
+                                             className="sd-graph"),
+                                   id=CHART_BOX, style=_chart_style(content)),
+                            type="dot", delay_show=300, className="sd-loading"),
             ], className="sd-chart-col"),
             _refine_box(props),
         ], id=BODY, className="sd-body"),
@@ -356,6 +359,8 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 # ---------------------------------------------------------------- callbacks
 
 def register(app, ctx: AppContext) -> None:
+    selection_export.register(app, ctx, SELECTION, explain)
+
     @app.callback(
         Output(VARS, "options"), Output(VARS, "value"), Output(VALUES_BOX, "children"),
         Output(XMOD, "options"), Output(XMOD, "value"), Output(MODE, "value"),

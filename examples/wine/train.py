@@ -34,7 +34,7 @@ def main(out_dir: str) -> None:
     t.metric("Latency", unit="ms", format=".3f", higher_is_better=False, primary=True)
     t.metric("Sparsity", format=".0%")
     t.metric("Params", format=",d", higher_is_better=False)
-    for op, params in (("magnitude prune", ["amount"]), ("fine-tune", ["epochs"]), ("quantize int8", ["mode"])):
+    for op, params in (("magnitude prune", ["amount"]), ("fine-tune", ["epochs"]), ("simulated int8", ["mode"])):
         t.operation(op, params)
 
     base = compress.train(make_model(), train, epochs=30, lr=0.05)
@@ -46,7 +46,7 @@ def main(out_dir: str) -> None:
         tuned = compress.fine_tune(pruned, train, epochs=10)
         log(t, f"{pid}-ft", tuned, test, base=pid, operation=("fine-tune", {"epochs": 10}))
         quant = compress.quantize_int8(tuned, "static", calibration=train[0])
-        log(t, f"{pid}-ft-int8", quant, test, base=f"{pid}-ft", operation=("quantize int8", {"mode": "static"}))
+        log(t, f"{pid}-ft-int8", quant, test, base=f"{pid}-ft", operation=("simulated int8", {"mode": "static"}))
     print(f"logged 10 models to {out_dir}; now run: python app.py --config {out_dir}")
 
 

@@ -1,0 +1,62 @@
+"""The Behaviors tab's instance panel: one evaluation instance (image or text) with each model's
+prediction, whether it is right, and its top classes."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from cnc.analysis import behaviors as B
+from cnc.context import AppContext
+
+
+def instance_figure(pixels: list) -> go.Figure:
+    """A small image instance (row 0 at the top): grayscale [H][W] as a heatmap, colour
+    [H][W][3] (0-255 RGB) as an image."""
+    if np.ndim(pixels) == 3:
+        trace = go.Image(z=np.clip(np.asarray(pixels, dtype=np.float64), 0, 255), hoverinfo="skip")
+    else:
+        trace = go.Heatmap(z=pixels, colorscale="Greys", showscale=False, hoverinfo="skip")
+    fig = go.Figure(trace)
+    fig.update_layout(margin=dict(l=4, r=4, t=4, b=4), height=180, width=180,
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
+    if inst is None:
+        return [html.Div("Click an instance (Instances or Exemplars rows) to see it with each model's "
+                         "prediction.", className="hint")]
+    task = ctx.task_data() or {}
+    labels, names = task.get("labels", []), task.get("class_names", [])
+    if not 0 <= inst < len(labels):
+        return [html.Div("That instance is not in the evaluation set.", className="hint")]
+    label = int(labels[inst])
+    shown = ctx.instance(inst)
+    if shown and shown.get("kind") == "image":
+        body = dcc.Graph(figure=instance_figure(shown["pixels"]), config={"displayModeBar": False,
+                                                                          "staticPlot": True}, className="bh-image")
+    elif shown and shown.get("kind") == "text":
+        body = html.Blockquote(str(shown.get("text", "")), className="bh-text")
+    else:
+        body = html.Div((shown or {}).get("why") or "No rendering for this instance.", className="hint")
+    rows = B.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
+    table = html.Table([
+        html.Thead(html.Tr([html.Th("Model"), html.Th("Predicts"), html.Th("P(true)"), html.Th("Top classes")])),
+        html.Tbody([_detail_row(ctx, r, k == 0) for k, r in enumerate(rows)]),
+    ], className="bh-detail-table")
+    return [html.H4(f"Instance #{inst}"), body,
+            html.Div(["True label: ", html.B(B.class_name(names, label))], className="bh-true"), table]
+
+
+def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
+    model = ctx.experiment.models.get(r["model"])
+    name = (model.label if model else r["model"]) + (" (base)" if is_base else "")
+    if r["pred"] is None:
+        return html.Tr([html.Td(name), html.Td("no outputs", colSpan=3, className="hint")])
+    mark = "✓" if r["correct"] else "✗"
+    top = ", ".join(f"{c} {p:.0%}" for c, p in r["top"])
+    return html.Tr([html.Td(name), html.Td(f"{mark} {r['pred']}", className="ok" if r["correct"] else "bad"),
+                    html.Td(B.format_number(r["true_prob"], ".2f")), html.Td(top)])

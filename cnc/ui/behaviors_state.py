@@ -1,0 +1,142 @@
+"""The Behaviors tab's view state: parsed and validated from the URL and from the browser's state
+store, and written back as the tab's URL keys (brows battr bmetric brel bfilt bmin bcmp bflips bsort
+bdir bgroup bi)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnc.analysis import behaviors as B
+from cnc.context import AppContext
+from cnc.ui.inputs import mapping, number, one_of, text
+from cnc.urlstate import parse_float, parse_index, pick
+
+MAX_FLIPS = 1000
+
+
+def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: list[str]) -> tuple[B.ViewState, int | None]:
+    """Validated view state and open instance from the URL; bad values get a notice."""
+    task = ctx.task_data() or {}
+    attrs = list(task.get("attributes", {}))
+    specs = B.metric_specs(scalar_names(ctx, models))
+    s = B.ViewState()
+
+    def take(key: str, allowed, default):
+        return pick(query.get(key), allowed, default, notices, key)
+
+    s.mode = take("brows", B.ROW_MODES, "classes")
+    if s.mode == "subgroups" and not attrs:
+        notices.append("This task declares no instance attributes, so subgroup rows are not available.")
+        s.mode = "classes"
+    s.attribute = take("battr", attrs, attrs[0] if attrs else None)
+    s.metric = take("bmetric", specs, "error")
+    s.rel = take("brel", ("0", "1"), "0") == "1"
+    s.filt = take("bfilt", B.FILTERS, "all")
+    if query.get("bmin") is not None:
+        s.threshold = parse_float(query["bmin"])
+        if s.threshold is None:
+            notices.append("Ignored the row threshold in the link: not a number.")
+    s.direction = take("bcmp", B.THRESHOLD_DIRECTIONS, "ge")
+    s.min_flips = _int(query.get("bflips"), 1, 1, MAX_FLIPS, notices, "bflips")
+    s.sort = take("bsort", sort_keys(s.mode, models), None)
+    s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
+    s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
+    inst = _int(query.get("bi"), None, 0, len(task.get("labels", [])) - 1, notices, "bi")
+    return s, inst
+
+
+def _group_from_query(text: str | None, mode: str, task: dict, notices: list[str]) -> str | None:
+    """The canonical key of a valid group restriction from the link, else None (with a notice)."""
+    if text is None:
+        return None
+    if mode not in B.INSTANCE_MODES:
+        notices.append("Ignored the class/subgroup restriction in the link: it applies to instance rows only.")
+        return None
+    labels = task.get("labels", [])
+    group = B.parse_group(text, task.get("class_names", []), task.get("attributes", {}),
+                          n_classes=int(np.max(labels)) + 1 if len(labels) else 0)
+    if group is None:
+        notices.append(f"Ignored bgroup={text[:60]!r} from the link: no such class or subgroup.")
+        return None
+    return group.key
+
+
+def _int(value: str | None, default, lo: int, hi: int, notices: list[str], key: str):
+    if value is None:
+        return default
+    n = parse_index(value)
+    if n is None or not lo <= n <= hi:
+        notices.append(f"Ignored {key}={value[:20]!r} from the link: out of range.")
+        return default
+    return n
+
+
+def sort_keys(mode: str, models: list[str]) -> list[str]:
+    """What rows can be sorted by in a row mode: a model's value, the row order, flips or size."""
+    return [*models, "row", "flips" if mode in B.INSTANCE_MODES else "n"]
+
+
+def url_params(state: B.ViewState, inst: int | None) -> dict:
+    """The URL share of this tab (defaults omitted)."""
+    return {
+        "brows": state.mode if state.mode != "classes" else None,
+        "battr": state.attribute if state.mode == "subgroups" else None,
+        "bmetric": state.metric if state.metric != "error" else None,
+        "brel": "1" if state.rel else None,
+        "bfilt": state.filt if state.filt != "all" else None,
+        "bmin": state.threshold,
+        "bcmp": state.direction if state.direction != "ge" else None,
+        "bflips": state.min_flips if state.min_flips != 1 else None,
+        "bsort": state.sort,
+        "bdir": "asc" if state.sort and not state.desc else None,
+        "bgroup": state.group if state.mode in B.INSTANCE_MODES else None,
+        "bi": inst,
+    }
+
+
+def state_to_dict(state: B.ViewState, inst: int | None) -> dict:
+    return {**vars(state), "inst": inst}
+
+
+def state_from_dict(data: Any) -> tuple[B.ViewState, int | None]:
+    """The state store (browser JSON, so checked field by field: a wrong type is the default).
+    Values that depend on the data (metric, attribute, sort, group) are checked by `checked`."""
+    d, s = mapping(data), B.ViewState()
+    s.mode = one_of(d.get("mode"), B.ROW_MODES, s.mode)
+    s.attribute, s.sort, s.group = text(d.get("attribute")), text(d.get("sort")), text(d.get("group"))
+    s.metric = text(d.get("metric"), s.metric)
+    s.rel, s.desc = d.get("rel") is True, d.get("desc") is not False
+    s.filt = one_of(d.get("filt"), B.FILTERS, s.filt)
+    s.threshold = number(d.get("threshold"))
+    s.direction = one_of(d.get("direction"), B.THRESHOLD_DIRECTIONS, s.direction)
+    s.min_flips = flips_value(d.get("min_flips"))
+    inst = d.get("inst")
+    return s, inst if isinstance(inst, int) and not isinstance(inst, bool) and inst >= 0 else None
+
+
+def flips_value(value: Any) -> int:
+    n = number(value)
+    return int(min(n, MAX_FLIPS)) if n is not None and n >= 1 else 1
+
+
+def checked(ctx: AppContext, models: list[str], state: B.ViewState) -> B.ViewState:
+    """`state` with values this task and selection do not have reset to their defaults."""
+    task = ctx.task_data() or {}
+    attrs = list(task.get("attributes", {}))
+    state.attribute = one_of(state.attribute, attrs, attrs[0] if attrs else None)
+    if state.mode == "subgroups" and not attrs:
+        state.mode = "classes"
+    if state.metric not in B.metric_specs(scalar_names(ctx, models)):
+        state.metric = "error"
+    if state.sort not in sort_keys(state.mode, models):
+        state.sort = None
+    if state.group is not None and (state.mode not in B.INSTANCE_MODES or _group_from_query(
+            state.group, state.mode, task, []) is None):
+        state.group = None
+    return state
+
+
+def scalar_names(ctx: AppContext, models: list[str]) -> list[str]:
+    out = ctx.outputs(models[0]) if models else None
+    return sorted((out or {}).get("scalars") or {})

@@ -1,0 +1,67 @@
+"""Type-to-find model picker (Overview): a searchable multi-select over model ids, tags and the
+operation that made each model. It reads and writes the page's selection store, so picking here
+selects and highlights in the Model Map and the Scatterplot, and a selection made there shows
+here. Models the filters disable are listed but cannot be picked. Keyboard: type, arrows, Enter;
+Backspace removes the last pick."""
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+
+from cnc.analysis.filters import enabled_models, from_data
+from cnc.context import AppContext
+from cnc.experiment import Experiment
+from cnc.ui.ids import cid
+from cnc.ui.inputs import ids
+
+PICKER = cid("picker", "models")
+
+
+def options(exp: Experiment, enabled: set[str] | None = None) -> list[dict]:
+    out = []
+    for m in exp.models.values():
+        op = m.operation.label() if m.operation else "root model"
+        label = m.id if m.label == m.id else f"{m.label} · {m.id}"
+        out.append({"label": label, "value": m.id, "search": f"{m.id} {m.tag} {op}",
+                    "disabled": enabled is not None and m.id not in enabled, "title": op})
+    return out
+
+
+def component(exp: Experiment, selection: list[str], enabled: set[str]) -> html.Div:
+    return html.Div(dcc.Dropdown(
+        id=PICKER, options=options(exp, enabled), value=list(selection), multi=True, searchable=True,
+        placeholder="Find models: type an id, tag or operation…", className="model-picker",
+        optionHeight=30, maxHeight=320,
+    ), className="model-picker-wrap", title="Type to find models; Enter selects, Backspace removes")
+
+
+def picked_selection(exp: Experiment, value, current, filters) -> list[str] | object:
+    """The selection after a pick: known models that pass the filters, in picking order."""
+    ok = set(enabled_models(exp, from_data(filters, exp)))
+    new = [m for m in ids(value, exp.models) if m in ok]
+    return new if new != ids(current, exp.models) else no_update
+
+
+def register(app, ctx: AppContext, selection_store: dict, enabled_store: dict, filters_state: State) -> None:
+    @app.callback(
+        Output(selection_store, "data", allow_duplicate=True),
+        Input(PICKER, "value"), State(selection_store, "data"), filters_state,
+        prevent_initial_call=True,
+    )
+    def picked(value, current, filters):
+        return picked_selection(ctx.experiment, value, current, filters)
+
+    @app.callback(Output(PICKER, "options"), Input(enabled_store, "data"), prevent_initial_call=True)
+    def update_options(enabled):
+        exp = ctx.experiment
+        return options(exp, set(ids(enabled, exp.models)))
+
+    # a selection made in the map or the scatterplot shows in the picker (no server round trip)
+    app.clientside_callback(
+        """function(selection, value) {
+            var sel = Array.isArray(selection) ? selection : [];
+            if (JSON.stringify(sel) === JSON.stringify(value || [])) { return window.dash_clientside.no_update; }
+            return sel;
+        }""",
+        Output(PICKER, "value"), Input(selection_store, "data"), State(PICKER, "value"),
+        prevent_initial_call=True,
+    )

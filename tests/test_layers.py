@@ -51,7 +51,7 @@ def test_tree_from_dotted_names():
     tree = L.build_tree([["features.0", "features.1", "head.1", "head.3"], ["head.5"]])
     assert tree.names == ["features", "features.0", "features.1", "head", "head.1", "head.3", "head.5"]
     assert tree.parent.tolist() == [-1, 0, 0, -1, 3, 3, 3]
-    assert tree.below[0].tolist() == [1, 1, 1, 0, 0, 0, 0]
+    assert tree.aggregate(np.eye(7))[0].tolist() == [1, 1, 1, 0, 0, 0, 0]
 
 
 def test_copy_of_base_shows_no_change():

@@ -44,6 +44,16 @@ def rows(driver) -> list[str]:
         "return Array.from(document.querySelectorAll('.layers-row .module-name')).map(e => e.title)")
 
 
+def drawn_histograms(driver) -> int:
+    """Histogram canvases with any painted pixel."""
+    return driver.execute_script("""
+        return Array.from(document.querySelectorAll('canvas.hist')).filter(function(c) {
+            var d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (var i = 3; i < d.length; i += 4) { if (d[i]) { return true; } }
+            return false;
+        }).length""")
+
+
 def wait_until(cond, timeout: float = 20) -> None:
     end = time.time() + timeout
     while time.time() < end:
@@ -65,7 +75,8 @@ def test_tree_toggles_modes_and_url(tiny_app_ctx, serve, chrome):
     wait_until(lambda: len(rows(chrome)) == 4)
     wait_until(lambda: "lopen=head" in chrome.current_url)
     chrome.find_element(By.XPATH, "//label[contains(., 'Weight distribution')]").click()
-    wait_for(chrome, "img.hist", count=6)
+    wait_for(chrome, "canvas.hist", count=6)
+    wait_until(lambda: drawn_histograms(chrome) == 6)  # drawn from their codes by assets/layers.js
     wait_until(lambda: "lmode=weights" in chrome.current_url)
     screenshot(chrome, "layers_tiny_weights")
     chrome.find_element(By.XPATH, "//button[contains(., 'Expand all')]").click()
@@ -99,15 +110,15 @@ def test_demo_batchnorm_pruned_by_global_spared_by_layerwise(demo_ctx, serve, ch
         mag, layer = (float(c.find_element(By.CSS_SELECTOR, ".spars-bar").text.split("%")[0]) for c in cells[1:])
         assert mag > 10 and layer == 0, (bn, mag, layer)
     chrome.get(f"{url}/compare?models=base,mag90,layer90&tab=layers&lmode=weights&lsort=spread")
-    wait_for(chrome, "img.hist", count=21)
+    wait_for(chrome, "canvas.hist", count=21)
     assert rows(chrome)[:2] in (["bn1", "bn2"], ["bn2", "bn1"])
     screenshot(chrome, "layers_demo_weights_spread")
     chrome.get(f"{url}/compare?models=base,mag90,layer90&tab=layers&lmode=weights&lsort=change&lsortby=mag90")
-    wait_for(chrome, "img.hist", count=21)
+    wait_for(chrome, "canvas.hist", count=21)
     screenshot(chrome, "layers_demo_weights_change_mag90")
     # quantized weights compare on their dequantized values: small changes, nothing missing
     chrome.get(f"{url}/compare?models=base,mag90,layer90,base-int8s&tab=layers&lmode=activations")
-    wait_for(chrome, "img.hist", count=28)
+    wait_for(chrome, "canvas.hist", count=28)
     assert "missing" not in chrome.find_element(By.CSS_SELECTOR, ".layers-table").text
     screenshot(chrome, "layers_demo_activations")
 
@@ -144,3 +155,29 @@ def test_unknown_open_modules_in_a_link_keep_the_default_expansion(tiny_app_ctx,
     wait_for(chrome, ".layers-row", count=6)
     assert rows(chrome) == ["features", "features.0", "features.1", "head", "head.1", "head.3"]
     assert "unknown module" in chrome.find_element("css selector", "body").text
+
+
+def test_csv_download_has_the_rows_of_the_view(tiny_app_ctx, serve, chrome, tmp_path):
+    import csv
+
+    from selenium.webdriver.common.by import By
+
+    from cnc.analysis import layers as L
+    from cnc.ui import layers as ui
+
+    chrome.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    url = serve(tiny_app_ctx)
+    chrome.get(f"{url}/compare?models=base,copy,pruned&tab=layers&lmode=weights&lsort=change")
+    wait_for(chrome, ".layers-row", count=4)
+    chrome.find_element(By.XPATH, "//button[contains(., 'Download CSV')]").click()
+    target = tmp_path / "layers.csv"
+    wait_until(lambda: target.exists() and target.stat().st_size > 0)
+    rows_ = list(csv.reader(target.open(encoding="utf-8")))
+    table = ui.layer_table(tiny_app_ctx, ["base", "copy", "pruned"], "base", "params")
+    order = L.visible_rows(table, "change", None)
+    assert rows_[0] == ["module", "type", "parameters", "base change vs base", "copy change vs base",
+                        "pruned change vs base"]
+    assert [r[0] for r in rows_[1:]] == [table.tree.names[i] for i in order] == rows(chrome)
+    values = L.shown_values(table, "weights")
+    for r, i in zip(rows_[1:], order):
+        assert [float(v) for v in r[3:]] == pytest.approx(values[i].tolist(), rel=1e-5)

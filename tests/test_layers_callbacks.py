@@ -106,7 +106,9 @@ def test_layout_renders_from_query(ctx):
     # most changed first: the zeroed batch norm, then the half-pruned linear layer
     names = [by_class(r, "module-name")[0]["props"]["children"] for r in rows]
     assert names[:2] == ["features.1", "head.1"]
-    assert all(img["props"]["src"].startswith("data:image/svg+xml;base64,") for img in by_class(page, "hist"))
+    hists = [n for n in walk(page) if n.get("type") == "Canvas"]
+    assert hists and all(set(n["props"]["data-h"]) <= set(ui.layers_table.ALPHABET + ",") for n in hists)
+    assert "Δ 99.1% · zeroed 50%" in texts(page)  # zeroed weight, kept bias  # the change class in words, not colour alone
     assert "Pruned <b>" in texts(page)  # user text is a text child, never markup
 
 
@@ -171,19 +173,16 @@ def test_missing_summaries_and_metrics_only(ctx, synthetic_ctx):
     assert out[0] is no_update and out[2] == {"lmode": "weights"}
 
 
-def test_histogram_svgs_share_a_row_scale():
-    import base64
-
+def test_histogram_codes_share_a_row_scale():
     import numpy as np
 
     mixes = np.zeros((2, 4, len(ui.L.CATEGORIES)))
     mixes[0, 1, 0] = 100
     mixes[1, 1, 3] = 25
-    a, b = ui.histogram_svgs(mixes, "linear", base=0)
-    svg_a = base64.b64decode(a.split(",", 1)[1]).decode()
-    svg_b = base64.b64decode(b.split(",", 1)[1]).decode()
-    assert ui.BASE_COLOR in svg_a and "M1.5 60V0" in svg_a
-    assert ui.COLORS["zeroed"] in svg_b and "M1.5 60V45" in svg_b  # a quarter of the tallest bin
+    a, b = ui.layers_table.histogram_codes(mixes, "linear")
+    top, quarter = ui.layers_table.ALPHABET[60], ui.layers_table.ALPHABET[15]
+    assert a == f"0{top}00,,,,"  # the tallest bin: full height, unchanged
+    assert b == f",,,0{quarter}00,"  # a quarter of it, all set to zero
 
 
 def test_sort_by_model_is_validated(ctx):

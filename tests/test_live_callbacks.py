@@ -46,12 +46,13 @@ def test_overview_callbacks_see_a_model_logged_after_start(running):
     t.log_model("late", base="p50", operation=("prune", {"amount": 0.9}), metrics={"Acc": 0.7, "Size": 2})
 
     # colour change: the new model is a node, enabled (not dimmed as if filtered out)
-    out = response(call_with(app, client, find_key(app, model_map.GRAPH, "elements"), {
+    # (the page holds the map data of the experiment before; its key says so: everything is resent)
+    out = response(call_with(app, client, find_key(app, model_map.DATA, "data"), {
         (stringify_id(legend.COLOR), "value"): "Size", (stringify_id(overview.ENABLED), "data"): stale_enabled,
-        (stringify_id(filters.FILTERS), "data"): []}, trigger=1))
-    nodes = {e["data"]["mid"]: e for e in out[stringify_id(model_map.GRAPH)]["elements"] if "mid" in e["data"]}
-    assert set(nodes) == {"base", "p50", "late"}
-    assert nodes["late"]["selectable"] and nodes["late"]["classes"] == ""
+        (stringify_id(filters.FILTERS), "data"): [], (stringify_id(model_map.KEY), "data"): "old"}, trigger=1))
+    data = out[stringify_id(model_map.DATA)]["data"]
+    assert data["mid"] == ["base", "p50", "late"] and data["off"] == []
+    assert out[stringify_id(model_map.KEY)]["data"] == data["key"] != "old"
 
     # add a filter: the count includes the new model
     out = response(call_with(app, client, find_key(app, overview.ENABLED, "data"), {
@@ -79,7 +80,8 @@ def test_node_ids_survive_a_reorder():
     models = [{"id": m, "metrics": {"a": i}} for i, m in enumerate(["x", "y", "z"])]
     before = parse_experiment({"metrics": ["a"], "models": models})
     after = parse_experiment({"metrics": ["a"], "models": [{"id": "new", "metrics": {"a": 9}}] + models[::-1]})
-    clicked = [e["data"] for e in model_map.elements(before, "step", "a", "a", None) if e["data"].get("mid") == "y"]
+    data = model_map.map_data(before, "step", "a", "a", None)
+    clicked = [{"id": data["id"][data["mid"].index("y")], "mid": "y"}]
     assert model_map.node_models(after, clicked) == ["y"]
     assert model_map.node_models(after, [{"id": "n1"}, {"id": "h0"}]) == []  # positions mean nothing
 
@@ -103,7 +105,7 @@ def test_failed_callback_shows_a_notice_and_logs_the_traceback(running, monkeypa
 
     monkeypatch.setattr(overview, "map_outputs", broken)
     with caplog.at_level(logging.ERROR, logger="cnc.callbacks"):
-        r = call_with(app, client, find_key(app, model_map.GRAPH, "elements"),
+        r = call_with(app, client, find_key(app, model_map.DATA, "data"),
                       {(stringify_id(legend.COLOR), "value"): "Size"}, trigger=1)
     assert r.status_code == 200
     body = json.loads(r.data)

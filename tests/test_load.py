@@ -13,7 +13,7 @@ from cnc.bench.traffic import is_callback, record_demo_session
 # step -> a callback output that step must have sent (the areas the load test promises to cover)
 COVERS = {
     "overview.open": "page.children",
-    "overview.map_by_operation": '{"cnc":"map","role":"graph"}.elements',
+    "overview.map_by_operation": '{"cnc":"map","role":"data"}.data',
     "overview.select": '{"cnc":"overview","role":"selection"}.data',
     "behaviors.rows_instances": '{"cnc":"behaviors","role":"state"}.data',
     "behaviors.sort": '"role":"grid","v":["ALL"]}.getRowsResponse',

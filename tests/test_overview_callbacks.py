@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.pages import overview
 from cnc.pages.overview import OverviewState, next_selection, state_from_query, state_params
-from cnc.ui import model_map, scatter
+from cnc.ui import legend, model_map, scatter
 from cnc.urlstate import build_query, parse_query
 
 
@@ -107,25 +107,44 @@ def test_selection_from_each_control(synthetic_ctx):
     assert overview.selection_after(exp, overview.ENABLED, "data", None, None, None, enabled, [ids[1]], []) is no_update
 
 
-def test_map_elements_encode_filters_and_selection(synthetic_ctx):
+def test_map_data_encodes_filters_and_patches_only_what_changed(synthetic_ctx):
     exp = synthetic_ctx.experiment
     ids = list(exp.models)
     enabled = ids[:30]
-    elements, relayout = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, True)
-    nodes = {e["data"]["mid"]: e for e in elements if "mid" in e["data"]}
-    assert len(nodes) == len(ids) and all(n["data"]["id"] == model_map.node_id(m) for m, n in nodes.items())
-    assert nodes[ids[1]]["selectable"] and nodes[ids[1]]["classes"] == ""
-    assert not nodes[ids[40]]["selectable"] and nodes[ids[40]]["classes"] == "off"
-    # the same element ids in every mode: dash-cytoscape reports removed elements as unselected
-    other = overview.map_outputs(exp, "step", "Loss", "Latency", None, False)[0]
-    assert [e["data"]["id"] for e in other] == [e["data"]["id"] for e in elements]
-    assert all(not e.get("selectable", True) for e in elements if e["data"]["id"].startswith("h"))
-    edges = [e for e in elements if e["data"]["id"].startswith("e")]
-    assert len(edges) == len(ids) - len(exp.roots)
-    assert relayout["name"] == "preset"
-    assert overview.map_outputs(exp, "step", "Accuracy", "Size", enabled, False)[1] is no_update
+    data, key = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, [model_map.MODE], None)
+    assert key == data["key"] == model_map.experiment_key(exp)
+    assert data["mid"] == ids and data["id"] == [model_map.node_id(m) for m in ids]
+    assert data["off"] == list(range(30, len(ids)))
+    assert len(data["c"]) == len(data["s"]) == len(data["x"]) == len(ids)
+    assert sum(b >= 0 for b in data["base"]) == len(ids) - len(exp.roots)
+    assert data["mode"] == "op"
     # user text never reaches ids or selectors
-    assert all(set(e["data"]["id"][1:]) <= set("0123456789abcdef") for e in elements)
+    assert all(set(n[1:]) <= set("0123456789abcdef") for n in data["id"])
+    # the browser holds this experiment's data: a colour change patches the encoding columns only
+    patch, new_key = overview.map_outputs(exp, "op", "Loss", "Size", enabled, [legend.COLOR], key)
+    ops = patch.to_plotly_json()["operations"]
+    assert {op["location"][0] for op in ops} == {"c", "s", "m"} and new_key is no_update
+    assert next(op for op in ops if op["location"] == ["c"])["params"]["value"] == model_map.map_data(
+        exp, "op", "Loss", "Size", None)["c"]
+    ops = overview.map_outputs(exp, "step", "Loss", "Size", ids[:5], [overview.ENABLED], key)[0].to_plotly_json()["operations"]
+    assert [op["location"] for op in ops] == [["off"]]
+    patch, _ = overview.map_outputs(exp, "step", "Loss", "Size", ids[:5], [model_map.MODE], key)
+    ops = patch.to_plotly_json()["operations"]
+    assert {op["location"][0] for op in ops} == {"x", "y", "heads", "mode"}  # the browser re-fits on a new mode
+
+
+def test_tooltips_are_fetched_per_model(synthetic_ctx):
+    exp = synthetic_ctx.experiment
+    mid = list(exp.models)[7]
+    tip = model_map.tooltip(exp, {"id": "whatever", "mid": mid})
+    assert tip["id"] == model_map.node_id(mid) and mid in tip["tip"]
+    assert model_map.tooltip(exp, {"mid": "nope"}) == {"id": None, "tip": None}
+    assert model_map.tooltip(exp, None)["tip"] is None
+    show, bbox, lines = scatter.hover_card(exp, {"points": [{"curveNumber": 1, "customdata": mid,
+                                                             "bbox": {"x0": 1, "x1": 2, "y0": 3, "y1": 4}}]})
+    assert show and bbox["x0"] == 1 and lines[0].children.startswith(exp.models[mid].tag or mid)
+    assert scatter.hover_card(exp, None)[0] is False
+    assert scatter.hover_card(exp, {"points": [{"curveNumber": 3, "customdata": mid}]})[0] is False
 
 
 def test_scatter_figure(synthetic_ctx):
@@ -155,10 +174,10 @@ def test_hover_text_is_escaped():
     exp = parse_experiment({"metrics": ["a", "b"], "models": [
         {"id": "<b>x</b>", "tag": "<img src=x onerror=alert(1)>", "metrics": {"a": 1, "b": 2}}]})
     fig = scatter.figure(exp, "a", "b", "a", "b", None, [], [])
-    assert "<img" not in fig["data"][1]["hovertext"][0] and "&lt;img" in fig["data"][1]["hovertext"][0]
-    el = model_map.elements(exp, "step", "a", "b", None)
-    node = next(e for e in el if e["data"].get("mid") == "<b>x</b>")
-    assert node["data"]["tip"].startswith("<img")  # plain text; the tooltip renders it as text
+    assert fig["data"][1]["hoverinfo"] == "none"  # no text in the figure: fetched per hovered model
+    lines = scatter.hover_card(exp, {"points": [{"curveNumber": 1, "customdata": "<b>x</b>"}]})[2]
+    assert lines[0].children.startswith("<img")  # a text child: rendered as text, never as HTML
+    assert model_map.tooltip(exp, {"mid": "<b>x</b>"})["tip"].startswith("<img")  # plain text, shown as text
 
 
 def test_selection_outputs_patch_only_the_outline(synthetic_ctx):

@@ -14,6 +14,7 @@ from cnc.experiment import parse_experiment
 from cnc.pages import overview
 from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, scatter
+from tests.conftest import ROOT
 from cnc.urlstate import parse_query
 
 HIST = {"cnc": "filters", "role": "hist", "metric": "Accuracy"}
@@ -130,9 +131,7 @@ def test_missing_size_is_not_drawn_as_smallest():
     assert marker["line"]["width"][2] > marker["line"]["width"][0]
     assert "symbol" not in scatter.figure(exp, "acc", "acc", "acc", "acc", None, [], [])["data"][1]["marker"]
 
-    nodes = {e["data"].get("mid"): e["data"] for e in model_map.elements(exp, "step", "acc", "size", None)}
-    ids = list(exp.models)
-    assert nodes[ids[2]].get("m") == 1 and "m" not in nodes[ids[1]]
+    assert model_map.map_data(exp, "step", "acc", "size", None)["m"] == [2]  # drawn hollow
     assert any(rule["selector"] == "node[?m]" for rule in model_map.STYLESHEET)
 
     size_legend = json.dumps(legend.legend(exp, "acc", "size")[1].to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
@@ -146,8 +145,8 @@ def test_missing_colour_is_grey_in_map_and_scatter():
         {"id": "a", "metrics": {"acc": 0.5, "x": 1}}, {"id": "b", "metrics": {"acc": None, "x": 2}},
         {"id": "c", "metrics": {"acc": 0.9, "x": 3}}]})
     from cnc.analysis.encoding import MISSING_COLOR
-    nodes = {e["data"].get("mid"): e["data"] for e in model_map.elements(exp, "step", "acc", "x", None)}
-    assert nodes["b"]["c"] == MISSING_COLOR != nodes["a"]["c"]
+    c = model_map.map_data(exp, "step", "acc", "x", None)["c"]
+    assert c[1] == MISSING_COLOR != c[0]
     fig = scatter.figure(exp, "x", "x", "acc", "x", None, [], [])
     assert fig["data"][1]["marker"]["color"][1] == MISSING_COLOR
 
@@ -157,4 +156,5 @@ def test_map_layout_changes_with_the_mode(synthetic_ctx):
     exp = synthetic_ctx.experiment
     step, op = model_map.graph_layout(exp, "step"), model_map.graph_layout(exp, "op")
     assert step != op and step["fit"] and op["fit"]
-    assert "_cncView" in model_map._VIEW_JS and "cy.fit" in model_map._VIEW_JS
+    view_js = (ROOT / "assets" / "model_map.js").read_text()
+    assert "_cncView" in view_js and "cy.fit" in view_js

@@ -9,6 +9,7 @@ declared 0..1 whose models span 0.90..0.95 still uses the whole scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cnc.analysis.layout import per_experiment
 from cnc.analysis.recipe_text import step_text
@@ -33,7 +34,12 @@ def _rgb(h: str) -> tuple[int, int, int]:
 
 def palette(t: float) -> str:
     """The colour at t in [0, 1] (clamped, quantized), interpolated between the stops."""
-    t = round(min(1.0, max(0.0, t)) * LEVELS) / LEVELS * (len(_STOPS) - 1)
+    return _level(round(min(1.0, max(0.0, t)) * LEVELS))
+
+
+@lru_cache(maxsize=LEVELS + 1)
+def _level(level: int) -> str:
+    t = level / LEVELS * (len(_STOPS) - 1)
     i = min(int(t), len(_STOPS) - 2)
     a, b, f = _rgb(_STOPS[i]), _rgb(_STOPS[i + 1]), t - i
     return _hex(tuple(x + (y - x) * f for x, y in zip(a, b)))
@@ -91,14 +97,17 @@ def size_scale(exp: Experiment, metric: str | None, min_px: float = 14.0, max_px
     return SizeScale(exp.metrics[metric], *rng, min_px, max_px) if rng else None
 
 
+@per_experiment
 def colors(exp: Experiment, metric: str | None) -> list[str]:
-    """One colour per model (experiment order)."""
+    """One colour per model (experiment order); memoized per experiment, like the other
+    encodings: callers must not modify the lists."""
     scale = color_scale(exp, metric)
     if scale is None:
         return ["#4c78a8"] * len(exp.models)
     return [scale.color(m.metrics.get(metric)) for m in exp.models.values()]
 
 
+@per_experiment
 def sizes(exp: Experiment, metric: str | None, min_px: float = 14.0, max_px: float = 40.0) -> list[float]:
     scale = size_scale(exp, metric, min_px, max_px)
     if scale is None:
@@ -106,6 +115,7 @@ def sizes(exp: Experiment, metric: str | None, min_px: float = 14.0, max_px: flo
     return [scale.size(m.metrics.get(metric)) for m in exp.models.values()]
 
 
+@per_experiment
 def size_missing(exp: Experiment, metric: str | None) -> list[bool]:
     """Per model: is its size value missing (drawn hollow)? All False when nothing is sized."""
     if size_scale(exp, metric) is None:
@@ -117,6 +127,12 @@ def shown_metrics(exp: Experiment) -> list[Metric]:
     """Metrics for hover text: the primary ones, or all when none is marked primary."""
     primary = [m for m in exp.metrics.values() if m.primary]
     return primary or list(exp.metrics.values())
+
+
+@per_experiment
+def model_index(exp: Experiment) -> dict[str, int]:
+    """Model id -> position in experiment order (the order of every per-model list here)."""
+    return {mid: i for i, mid in enumerate(exp.models)}
 
 
 @per_experiment

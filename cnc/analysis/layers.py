@@ -25,6 +25,8 @@ SMALL_REL = 0.1  # |change| up to 10% of the base module's RMS counts as a small
 EXACT_REL = 1e-6  # below this (relative to the RMS) a value counts as unchanged
 MODES = ("sparsity", "weights", "activations")
 SORTS = ("tree", "change", "spread", "sparsity")
+COMPARE_BUDGET = 1 << 18  # sampled elements per model a comparison reads (a 2,000-module model: ~130 each)
+MIN_PER_MODULE = 64
 
 
 def canonical_name(name: str) -> str:
@@ -58,9 +60,19 @@ class Packed:
         return self.hist.shape[1]
 
 
-def pack(summary: dict[str, dict]) -> Packed:
+def _thinned(sample, keep: int) -> np.ndarray:
+    """Every k-th element of a module's sample, at most `keep` of them (spread over the tensor)."""
+    sample = np.asarray(sample, dtype=np.float32)
+    step = -(-len(sample) // keep) if keep > 0 else 1
+    return sample[::step] if step > 1 else sample
+
+
+def pack(summary: dict[str, dict], budget: int = COMPARE_BUDGET) -> Packed:
     """Flatten a {module: summary} dict (module names canonicalized; histograms padded to the
-    largest bin count)."""
+    largest bin count). A model whose samples hold more than `budget` elements keeps a spread
+    subset of each module's sample (at least `MIN_PER_MODULE`), so comparing two 2,000-module
+    models stays within the interactive budget; changes and change mixes are estimates from
+    the kept elements (counts, zeros and histograms stay exact)."""
     names = [canonical_name(n) for n in summary]
     entries = list(summary.values())
     m = len(entries)
@@ -75,9 +87,13 @@ def pack(summary: dict[str, dict]) -> Packed:
             edges[i] = ed
         elif len(ed) >= 2:  # fewer bins than the others: extend with the last width
             edges[i] = np.concatenate([ed, ed[-1] + (ed[-1] - ed[-2]) * np.arange(1, n_bins + 2 - len(ed))])
-    lengths = np.array([len(e["sample"]) for e in entries], dtype=np.int64)
+    raw = [e["sample"] for e in entries]
+    if sum(len(r) for r in raw) > budget:
+        keep = max(MIN_PER_MODULE, budget // max(m, 1))
+        raw = [_thinned(r, keep) for r in raw]
+    lengths = np.array([len(r) for r in raw], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    samples = (np.concatenate([np.asarray(e["sample"], dtype=np.float32) for e in entries])
+    samples = (np.concatenate([np.asarray(r, dtype=np.float32) for r in raw])
                if m else np.zeros(0, dtype=np.float32))
     row = np.repeat(np.arange(m, dtype=np.int32), lengths)
     sq = _segment_sums(samples * samples, lengths)
@@ -173,13 +189,17 @@ def compare(model: Packed, base: Packed | None) -> Comparison:
     ad = np.abs(d)
     cat = (ad > EXACT_REL * scale).astype(np.int8) + (ad > SMALL_REL * scale)  # UNCHANGED, SMALL, LARGE
     key = key + np.where((v == 0) & (b != 0), np.int8(ZEROED), cat)
-    counts = np.bincount(key, minlength=len(mods) * n_bins * N_CAT)
-    counts = counts.reshape(len(mods), n_bins, N_CAT).astype(np.float64)
-    in_bin = counts.sum(axis=2, keepdims=True)
-    hist = model.hist[mods][:, :, None]
-    est = np.where(in_bin > 0, counts / np.where(in_bin > 0, in_bin, 1) * hist, 0.0)
-    est[:, :, UNKNOWN] = np.where(in_bin[:, :, 0] > 0, 0.0, hist[:, :, 0])  # bins the sample missed
-    mix[mods] = est
+    counts = np.bincount(key, minlength=len(mods) * n_bins * N_CAT).reshape(len(mods), n_bins, N_CAT)
+    in_bin = counts.sum(axis=2)
+    hist = model.hist[mods]
+    # the sampled category shares of a bin, scaled to the bin's full count (one pass over [M, B, C])
+    scale_to = np.divide(hist, in_bin, out=np.zeros_like(hist), where=in_bin > 0)
+    est = counts * scale_to[:, :, None]
+    est[:, :, UNKNOWN] += np.where(in_bin > 0, 0.0, hist)  # bins the sample missed
+    if len(mods) == m:
+        mix = est
+    else:
+        mix[mods] = est
     fractions[mods] = counts.sum(axis=1) / size[:, None]
     return Comparison(comparable, change, mix, fractions)
 
@@ -191,11 +211,20 @@ class Tree:
     parent: np.ndarray  # int64[N], -1 for top-level nodes
     depth: np.ndarray  # int64[N]
     children: list[list[int]]
-    below: np.ndarray  # float64[N, N]: below[a, n] = 1 when n is a or a descendant of a
     index: dict[str, int] = field(default_factory=dict)  # name -> node
 
     def __post_init__(self) -> None:
         self.index = {n: i for i, n in enumerate(self.names)}
+        deepest = int(self.depth.max()) if len(self.depth) else 0
+        self._levels = [np.flatnonzero(self.depth == d) for d in range(deepest, 0, -1)]
+
+    def aggregate(self, values: np.ndarray) -> np.ndarray:
+        """Per node, the sum of `values` (first axis: nodes) over the node and its descendants;
+        one pass per depth level (a dense node x node matrix was 50 MB at 2,000 modules)."""
+        out = np.array(values, dtype=np.float64, copy=True)
+        for nodes in self._levels:
+            np.add.at(out, self.parent[nodes], out[nodes])
+        return out
 
 
 def build_tree(name_lists: Iterable[Sequence[str]]) -> Tree:
@@ -218,13 +247,7 @@ def build_tree(name_lists: Iterable[Sequence[str]]) -> Tree:
     pos = {n: i for i, n in enumerate(order)}
     parent = np.array([pos.get(n.rpartition(".")[0], -1) if "." in n else -1 for n in order], dtype=np.int64)
     depth = np.array([n.count(".") for n in order], dtype=np.int64)
-    below = np.eye(len(order))
-    for i in range(len(order)):
-        a = parent[i]
-        while a >= 0:
-            below[a, i] = 1.0
-            a = parent[a]
-    return Tree(order, parent, depth, [[pos[c] for c in kids[n]] for n in order], below)
+    return Tree(order, parent, depth, [[pos[c] for c in kids[n]] for n in order])
 
 
 @lru_cache(maxsize=32)
@@ -284,17 +307,17 @@ def build_table(models: list[str], base: int, packs: list[Packed | None],
         fractions[rows, col] = c.fractions
         for r, kind in zip(rows.tolist(), p.types):
             types[r] = kind
-    below = tree.below
-    agg_count = below @ counts
+    below = tree.aggregate
+    agg_count = below(counts)
     with np.errstate(divide="ignore", invalid="ignore"):
-        agg_sparsity = np.where(agg_count > 0, (below @ zeros) / agg_count, np.nan)
+        agg_sparsity = np.where(agg_count > 0, below(zeros) / agg_count, np.nan)
         finite = np.isfinite(change)
         weight = np.where(finite, counts, 0.0)
-        wsum = below @ weight
-        agg_change = np.where(wsum > 0, (below @ np.where(finite, change * counts, 0.0)) / wsum, np.nan)
+        wsum = below(weight)
+        agg_change = np.where(wsum > 0, below(np.where(finite, change * counts, 0.0)) / wsum, np.nan)
         # a node whose own change is infinite (base all zeros) stays infinite
-        agg_change = np.where((below @ (np.isinf(change) & (counts > 0))) > 0, np.inf, agg_change)
-        frac = (below @ (fractions * counts[:, :, None]).reshape(n, j * N_CAT)).reshape(n, j, N_CAT)
+        agg_change = np.where(below(np.isinf(change) & (counts > 0)) > 0, np.inf, agg_change)
+        frac = below(fractions * counts[:, :, None])
         agg_fractions = frac / np.where(agg_count > 0, agg_count, 1.0)[:, :, None]
     return LayerTable(tree, models, base, present, types, counts, agg_count, agg_sparsity, agg_change,
                       agg_fractions, module, list(comparisons))
@@ -317,6 +340,12 @@ def row_scores(table: LayerTable, sort: str, model: int | None = None) -> np.nda
     v = values[:, [model] if model is not None else others]
     best = np.where(np.isnan(v), -np.inf, v).max(axis=1)
     return np.where(np.isneginf(best), np.nan, best)
+
+
+def shown_values(table: LayerTable, mode: str) -> np.ndarray:
+    """[nodes, models] the number a view shows per cell: the share of zeros ("sparsity"), else the
+    relative change vs the base (nan: nothing to show)."""
+    return table.agg_sparsity if mode == "sparsity" else table.agg_change
 
 
 def visible_rows(table: LayerTable, sort: str, open_nodes: set[str] | None, model: int | None = None) -> list[int]:

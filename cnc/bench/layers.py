@@ -1,7 +1,7 @@
-"""Layers tab at scale: a synthetic 500-module summary for 20 models (no torch, no disk cache).
+"""Layers tab at scale: a synthetic 2,000-module summary for 20 models (no torch, no disk cache).
 
 Times the callback body (table build + components + JSON encoding of the response) for the tree
-with ~200 rows expanded, a mode switch and a base switch.
+with ~200 rows expanded (one page of them drawn), a mode switch and a base switch.
 """
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def scenarios(quick: bool) -> list[dict]:
     the base switch recomputes every comparison, the table and all histograms."""
     from cnc.ui import layers as ui
 
-    n_models, n_modules, rows = (5, 100, 60) if quick else (20, 500, 200)
+    n_models, n_modules, rows = (5, 100, 60) if quick else (20, 2000, 200)
     ctx = _SyntheticCtx(n_models, n_modules)
     opened = _open_for(rows, ctx)
 
@@ -141,16 +141,16 @@ def scenarios(quick: bool) -> list[dict]:
     size = render("weights", ctx.ids[0])
     cold = round((time.perf_counter() - t0) * 1000, 1)
     n_rows = len(ui.L.visible_rows(ui.layer_table(ctx, ctx.ids, ctx.ids[0], "params"), "tree", set(opened)))
-    common = {"models": n_models, "modules": n_modules, "rows": n_rows}
+    common = {"models": n_models, "modules": n_modules, "rows": n_rows, "drawn_rows": min(n_rows, ui.PAGE_ROWS)}
     views = [
         ("layers.tree_weights", lambda: render("weights", ctx.ids[0]), {"cold_ms": cold, "bytes": size}),
         ("layers.switch_mode_sparsity", lambda: render("sparsity", ctx.ids[0]), {}),
-        ("layers.sort_by_change", lambda: render("weights", ctx.ids[0], "change"), {"rows": ui.FLAT_LIMIT}),
+        ("layers.sort_by_change", lambda: render("weights", ctx.ids[0], "change"), {}),
     ]
     out = [{"scenario": name, **common, "ms": median_ms(fn), "cpu_ms": _cpu_ms(fn), **extra}
            for name, fn, extra in views]
     bases = iter(ctx.ids[1:] * 3)
     switch = lambda: render("weights", next(bases))  # noqa: E731 - a new base every call
     out.append({"scenario": "layers.switch_base", **common, "ms": median_ms(switch, repeat=3, warmup=0),
-                "cpu_ms": _cpu_ms(switch)})
+                "cpu_ms": _cpu_ms(switch), "bytes": render("weights", ctx.ids[5])})
     return out

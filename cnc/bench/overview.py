@@ -13,6 +13,7 @@ import random
 from types import SimpleNamespace
 
 import plotly.utils
+from dash import Patch, no_update
 
 from cnc.analysis import encoding, layout
 from cnc.analysis.filters import Filter, enabled_models, to_data
@@ -22,7 +23,7 @@ from cnc.config import Defaults
 from cnc.pages import overview
 from cnc.synthetic import make_experiment
 from cnc.ui import filters as filter_ui
-from cnc.ui import model_map
+from cnc.ui import legend, model_map, scatter
 from cnc.ui import selection_details as sd
 
 
@@ -36,8 +37,9 @@ def _ctx(exp):
 
 
 def _cold_layout(exp) -> None:
-    layout.forest_layout.cache_clear()
-    encoding.tooltips.cache_clear()
+    for memo in (layout.forest_layout, encoding.tooltips, encoding.colors, encoding.sizes, encoding.size_missing,
+                 encoding.model_index, model_map._identity, model_map._positions):
+        memo.cache_clear()
     layout.forest_layout(exp, "step")
     layout.forest_layout(exp, "op")
     encoding.tooltips(exp)
@@ -64,9 +66,24 @@ def scenarios(quick: bool) -> list[dict]:
         rec("tree_layout_cold", lambda: _cold_layout(exp))
         rec("page_layout_cold", lambda: (_cold_layout(exp), sd._memo.clear(),
                                          overview.layout(ctx, {}, []).to_plotly_json()))
-        elements, relayout = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, True)
-        rec("map_update", lambda: overview.map_outputs(exp, "op", "Latency", "Size", enabled, True),
-            payload=[elements, relayout])
+        key = model_map.experiment_key(exp)
+
+        def map_update(trigger, color="Latency", mode="op", key=key):
+            out = overview.map_outputs(exp, mode, color, "Size", enabled, [trigger], key)
+            return [o.to_plotly_json() if isinstance(o, Patch) else o for o in out if o is not no_update]
+
+        rec("map_update", lambda: map_update(legend.COLOR), payload=map_update(legend.COLOR),
+            note="colour change: a patch of the colour and size columns")
+        rec("map_mode", lambda: map_update(model_map.MODE, mode="step"), payload=map_update(model_map.MODE, mode="step"),
+            note="column mode change: positions and a new layout")
+        rec("map_full", lambda: map_update(legend.COLOR, key=None), payload=map_update(legend.COLOR, key=None),
+            note="the whole map data (first draw, or the experiment changed)")
+        rec("page", lambda: overview.layout(ctx, {}, []),
+            payload=overview.layout(ctx, {}, []), note="the page as the router sends it")
+        rec("hover", lambda: (model_map.tooltip(exp, {"mid": ids[-1]}),
+                              scatter.hover_card(exp, {"points": [{"curveNumber": 1, "customdata": ids[-1]}]})),
+            payload=[model_map.tooltip(exp, {"mid": ids[-1]}),
+                     [c.to_plotly_json() for c in scatter.hover_card(exp, {"points": [{"curveNumber": 1, "customdata": ids[-1]}]})[2]]])
         fig = overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection)
         rec("axis_change", lambda: overview.scatter_outputs(exp, "Latency", "Accuracy", "Accuracy", "Size",
                                                             enabled, selection), payload=fig[0])
@@ -74,10 +91,10 @@ def scenarios(quick: bool) -> list[dict]:
         rec("filter_cascade", lambda: (
             enabled_models(exp, filters),
             overview.selection_after(exp, None, "data", None, None, None, enabled, selection, []),
-            overview.map_outputs(exp, "step", "Accuracy", "Size", enabled, False),
+            map_update(overview.ENABLED),
             overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection),
-        ), payload=[elements, fig[0]], note="enabled + selection + map + scatter callbacks together")
-        nodes = [{"id": f"n{ids.index(m)}"} for m in selection]
+        ), payload=[map_update(overview.ENABLED), fig[0]], note="enabled + selection + map + scatter callbacks together")
+        nodes = [{"id": model_map.node_id(m)} for m in selection]
         rec("selection_change", lambda: (
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
             overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
@@ -93,8 +110,8 @@ def scenarios(quick: bool) -> list[dict]:
                                                       to_data(filters), selection))
         rec("histogram", lambda: filter_ui.hist_figure(exp, filters[0]),
             payload=filter_ui.hist_figure(exp, filters[0]))
-        rec("map_and_scatter", lambda: (
-            overview.map_outputs(exp, "step", "Accuracy", "Size", enabled, True),
-            overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection),
-        ), payload=[elements, fig[0]], note="payload of the map + scatter")
+        rec("colour_change", lambda: (
+            map_update(legend.COLOR),
+            overview.scatter_outputs(exp, "Size", "Accuracy", "Latency", "Size", enabled, selection),
+        ), payload=[map_update(legend.COLOR), fig[0]], note="map patch + scatter figure")
     return out

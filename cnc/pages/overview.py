@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from dash import Input, Output, State, callback_context, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback_context, dcc, html, no_update
 
 from cnc.analysis.filters import Filter, enabled_models, filter_params, from_data, parse_filters
 from cnc.analysis.layout import MODES
@@ -169,13 +169,22 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 
 
 def map_outputs(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: list[str] | None,
-                relayout: bool) -> tuple:
-    """Map elements (and a new viewport when the layout mode changed)."""
+                triggers: list, key) -> tuple:
+    """(map data, key). The browser holds the map data of experiment `key`: a control's change
+    ships only the columns it changed, as a Patch; another experiment (a model logged meanwhile)
+    ships everything. The browser re-runs the layout (a re-fit) when the mode in the data changes."""
     mode = one_of(mode, MODES, "step")
     color, size = one_of(color, exp.metrics), one_of(size, exp.metrics)
     ok = set(exp.models) if enabled is None else set(enabled)
-    return (model_map.elements(exp, mode, color, size, ok),
-            model_map.graph_layout(exp, mode) if relayout else no_update)
+    if key != model_map.experiment_key(exp):
+        data = model_map.map_data(exp, mode, color, size, ok)
+        return data, data["key"]
+    changed = ((model_map.MODE, "layout"), (legend.COLOR, "encoding"), (legend.SIZE, "encoding"), (ENABLED, "filter"))
+    parts = tuple(dict.fromkeys(part for control, part in changed if control in triggers)) or model_map.PARTS
+    patch = Patch()
+    for column, values in model_map.map_data(exp, mode, color, size, ok, parts).items():
+        patch[column] = values
+    return patch, no_update
 
 
 def scatter_outputs(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
@@ -250,15 +259,25 @@ def register(app, ctx: AppContext) -> None:
     filters_state = State(filter_ui.FILTERS, "data")
 
     @app.callback(
-        Output(model_map.GRAPH, "elements"), Output(model_map.GRAPH, "layout"),
+        Output(model_map.DATA, "data"), Output(model_map.KEY, "data"),
         Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
-        Input(ENABLED, "data"), filters_state,
+        Input(ENABLED, "data"), filters_state, State(model_map.KEY, "data"),
         prevent_initial_call=True,
     )
-    def update_map(mode, color, size, _enabled, filters):
+    def update_map(mode, color, size, _enabled, filters, key):
         exp = ctx.experiment
-        return map_outputs(exp, mode, color, size, passing(exp, filters),
-                           relayout=callback_context.triggered_id == model_map.MODE)
+        triggers = list(callback_context.triggered_prop_ids.values())
+        return map_outputs(exp, mode, color, size, passing(exp, filters), triggers, key)
+
+    @app.callback(Output(model_map.TIP, "data"), Input(model_map.GRAPH, "mouseoverNodeData"),
+                  prevent_initial_call=True)
+    def map_tooltip(node):
+        return model_map.tooltip(ctx.experiment, node)
+
+    @app.callback(Output(scatter.TOOLTIP, "show"), Output(scatter.TOOLTIP, "bbox"), Output(scatter.TOOLTIP, "children"),
+                  Input(scatter.GRAPH, "hoverData"), prevent_initial_call=True)
+    def scatter_tooltip(hover):
+        return scatter.hover_card(ctx.experiment, hover)
 
     @app.callback(
         Output(scatter.GRAPH, "figure"), Output(scatter.FRONT, "children"), Output(scatter.FRONT_IDS, "data"),

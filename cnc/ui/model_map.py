@@ -1,6 +1,8 @@
 """Model Map: the experiment forest drawn with dash-cytoscape on preset (Python-computed) positions.
 
-Elements are compact. Node ids are stable hashes of model ids (`node_id`), never positions: a
+The server sends the map as compact per-model columns (`map_data`), and only the columns a
+control changed (a Dash `Patch`): the browser builds the cytoscape elements from them
+(assets/model_map.js). Tooltip text is fetched for the hovered model only. Node ids are stable hashes of model ids (`node_id`), never positions: a
 model logged while the page is open, or a reordered experiment, never shifts which node is which,
 and cytoscape selectors never see user-provided text (each node carries its model id as data, for
 the clientside selection sync). Tooltips are plain text rendered as text. Selection is
@@ -15,13 +17,14 @@ the whole map.
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 
 import dash_cytoscape as cyto
-from dash import Input, Output, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from cnc.analysis.encoding import colors, size_missing, sizes, tooltips
-from cnc.analysis.layout import MODES, forest_layout
+from cnc.analysis.encoding import colors, model_index, size_missing, sizes, tooltips
+from cnc.analysis.layout import MODES, forest_layout, per_experiment
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
@@ -32,6 +35,10 @@ TOOLTIP = cid("map", "tooltip")
 SYNCED = cid("map", "synced")
 FIT = cid("map", "fit")
 VIEWED = cid("map", "viewed")
+DATA = cid("map", "data")
+KEY = cid("map", "key")
+TIP = cid("map", "tip")
+CYTO_TESTED = "1.0"  # dash-cytoscape series whose internals assets/cyto_bridge.js was checked against
 MAP_CLASS = "cnc-model-map"
 MODE_LABELS = {"step": "By step", "op": "By operation"}
 DX, DY = 160, 38  # grid spacing in model px
@@ -66,6 +73,14 @@ STYLESHEET = [
     }},
     {"selector": "edge.off", "style": {"opacity": 0.12}},
 ]
+# From this many models edges take the child's colour: gradient edges cost cytoscape about a
+# second per redraw at 5,000 models (measured in Chromium), solid ones a third of that.
+SOLID_EDGES_FROM = 1000
+SOLID_EDGES = {"selector": "edge", "style": {"line-fill": "solid", "line-color": "data(lc)"}}
+
+
+def stylesheet(n_models: int) -> list[dict]:
+    return STYLESHEET + ([SOLID_EDGES] if n_models >= SOLID_EDGES_FROM else [])
 
 
 @lru_cache(maxsize=65536)
@@ -78,45 +93,75 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def elements(exp: Experiment, mode: str, color: str | None, size: str | None,
-             enabled: set[str] | None) -> list[dict]:
-    """Cytoscape elements: column headers, one node per model, one edge per base link.
+@per_experiment
+def _identity(exp: Experiment) -> dict:
+    """The parts of the map data that only change with the experiment, and their fingerprint."""
+    index = model_index(exp)
+    data = {"id": [node_id(mid) for mid in exp.models], "mid": list(exp.models),
+            "label": [_short(m.label) for m in exp.models.values()],
+            "base": [-1 if m.base is None else index[m.base] for m in exp.models.values()]}
+    digest = hashlib.blake2b(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"),
+                             digest_size=8).hexdigest()
+    return {"key": digest, "data": data}
 
-    The element set is the same for every mode, encoding and filter (unused headers are blank),
-    because dash-cytoscape reports a removed element as a selection change. Selection state is
-    not part of the elements: the clientside sync applies it (so cytoscape emits its events).
-    """
+
+def experiment_key(exp: Experiment) -> str:
+    return _identity(exp)["key"]
+
+
+@per_experiment
+def _positions(exp: Experiment, mode: str) -> dict:
     lay = forest_layout(exp, mode)
     n_heads = max(len(forest_layout(exp, m).columns) for m in MODES)
-    node_colors, node_sizes, tips = colors(exp, color), sizes(exp, size, *NODE_PX), tooltips(exp)
-    hollow = size_missing(exp, size)
-    index = {mid: i for i, mid in enumerate(exp.models)}
-    nodes = [node_id(mid) for mid in exp.models]
-    labels = lay.columns + [""] * (n_heads - len(lay.columns))
-    out: list[dict] = [
-        {"data": {"id": f"h{j}", "label": label}, "position": {"x": j * DX, "y": -DY},
-         "classes": "head" if label else "head blank", "selectable": False}
-        for j, label in enumerate(labels)
-    ]
-    edges: list[dict] = []
-    for i, (mid, model) in enumerate(exp.models.items()):
-        col, row = lay.positions[mid]
-        on = enabled is None or mid in enabled
-        data = {"id": nodes[i], "mid": mid, "label": _short(model.label), "c": node_colors[i],
-                "s": node_sizes[i], "tip": "\n".join(tips[i])}
-        if hollow[i]:
-            data["m"] = 1
-        out.append({"data": data,
-                    "position": {"x": col * DX, "y": round(row * DY, 1)},
-                    "selectable": on, "classes": "" if on else "off"})
-        if model.base is not None:
-            p = index[model.base]
-            base_on = enabled is None or model.base in enabled
-            edges.append({"data": {"id": "e" + nodes[i][1:], "source": nodes[p], "target": nodes[i],
-                                   "g": f"{node_colors[p]} {node_colors[i]}",
-                                   "w": round((node_sizes[p] + node_sizes[i]) / 16, 1)},
-                          "classes": "" if on and base_on else "off"})
-    return out + edges
+    cols_rows = [lay.positions[mid] for mid in exp.models]
+    return {"x": [c * DX for c, _ in cols_rows], "y": [round(r * DY, 1) for _, r in cols_rows],
+            "heads": lay.columns + [""] * (n_heads - len(lay.columns))}
+
+
+def _encoding(exp: Experiment, color: str | None, size: str | None) -> dict:
+    return {"c": colors(exp, color), "s": sizes(exp, size, *NODE_PX),
+            "m": [i for i, hollow in enumerate(size_missing(exp, size)) if hollow]}
+
+
+def _off(exp: Experiment, enabled: set[str] | None) -> list[int]:
+    return [] if enabled is None else [i for i, mid in enumerate(exp.models) if mid not in enabled]
+
+
+# Which parts of the map data each control changes.
+PARTS = ("layout", "encoding", "filter")
+
+
+def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: set[str] | None,
+             parts: tuple[str, ...] | None = None) -> dict:
+    """The map as compact columns (one entry per model, experiment order) that the browser turns
+    into cytoscape elements (`cncMap.elements` in assets/model_map.js): node ids, model ids,
+    labels and base indices (fixed per experiment, with its `key`), positions per `mode` (`x`, `y`,
+    column `heads`), the encodings (`c` colour, `s` size, `m` indices drawn hollow) and `off`
+    (indices failing the filters). `parts` picks what to include (None: everything): a colour
+    change ships two short arrays instead of 5,000 full elements. Tooltips are not here: they are
+    fetched for the hovered model (`tooltip`)."""
+    out: dict = {}
+    if parts is None:
+        ident = _identity(exp)
+        out.update(ident["data"], key=ident["key"], dx=DX, dy=DY)
+        parts = PARTS
+    if "layout" in parts:
+        mode = mode if mode in MODES else "step"
+        out.update(_positions(exp, mode), mode=mode)
+    if "encoding" in parts:
+        out.update(_encoding(exp, color, size))
+    if "filter" in parts:
+        out["off"] = _off(exp, enabled)
+    return out
+
+
+def tooltip(exp: Experiment, node: dict | None) -> dict:
+    """The hover card of one node (`mouseoverNodeData`): its id and plain-text lines."""
+    mid = mapping(node).get("mid")
+    i = model_index(exp).get(mid) if isinstance(mid, str) else None
+    if i is None:
+        return {"id": None, "tip": None}
+    return {"id": node_id(mid), "tip": "\n".join(tooltips(exp)[i])}
 
 
 def node_models(exp: Experiment, node_data: list[dict] | None) -> list[str]:
@@ -131,10 +176,11 @@ def node_models(exp: Experiment, node_data: list[dict] | None) -> list[str]:
 
 def graph_layout(exp: Experiment, mode: str) -> dict:
     """Place nodes at their preset positions and fit them; the browser then zooms in to a readable
-    level when the fit is too small (see `_VIEW_JS`). The mode is part of the dict so that a mode
+    level when the fit is too small (`cncMap.view`). The mode is part of the dict so that a mode
     change is a new layout (cytoscape re-runs a layout only when its options change)."""
     mode = mode if mode in MODES else "step"
-    return {"name": "preset", "fit": True, "padding": PAD, "animate": False, "cncMode": mode}
+    return {"name": "preset", "fit": True, "padding": PAD, "animate": False, "cncMode": mode,
+            "cncMinZoom": MIN_FIT_ZOOM}
 
 
 def mode_control(mode: str) -> html.Div:
@@ -146,125 +192,40 @@ def mode_control(mode: str) -> html.Div:
 
 
 def component(exp: Experiment, mode: str, color: str | None, size: str | None,
-              enabled: set[str] | None) -> html.Div:
-    return html.Div([
+              enabled: set[str] | None) -> dcc.Loading:
+    """The map box; the elements are built in the browser from the DATA store. A redraw that takes
+    the server more than ~300 ms shows a spinner over the (still visible) map."""
+    data = map_data(exp, mode, color, size, enabled)
+    box = html.Div([
         cyto.Cytoscape(
-            id=GRAPH, className=MAP_CLASS, elements=elements(exp, mode, color, size, enabled),
-            layout=graph_layout(exp, mode), stylesheet=STYLESHEET, boxSelectionEnabled=True,
+            id=GRAPH, className=MAP_CLASS, elements=[],
+            layout=graph_layout(exp, mode), stylesheet=stylesheet(len(exp.models)), boxSelectionEnabled=True,
             autoungrabify=True, autoRefreshLayout=False, clearOnUnhover=True, minZoom=0.05, maxZoom=3,
             style={"width": "100%", "height": "100%"},
         ),
         html.Div(id=TOOLTIP, className="map-tooltip", style={"display": "none"}),
         html.Button("Fit", id=FIT, className="map-fit", title="Zoom to show the whole map"),
+        dcc.Store(id=DATA, data=data),
+        dcc.Store(id=KEY, data=data["key"]),
+        dcc.Store(id=TIP),
         dcc.Store(id=SYNCED),
         dcc.Store(id=VIEWED),
-    ], className="map-box")
+    ], className="map-box", **{"data-cyto-version": cyto.__version__, "data-cyto-tested": CYTO_TESTED})
+    return dcc.Loading(box, type="circle", delay_show=300, className="map-loading",
+                       overlay_style={"visibility": "visible", "opacity": 0.55})
 
 
-# Position the hover card next to the hovered node (text only: children is a plain string).
-_HOVER_JS = """
-function(d) {
-    if (!d || !d.tip) { return ["", {"display": "none"}]; }
-    var box = document.querySelector('.%(cls)s');
-    var cy = box && box._cyreg && box._cyreg.cy;
-    var left = 12, top = 12;
-    if (cy) {
-        var n = cy.getElementById(d.id);
-        if (n && n.length) {
-            var p = n.renderedPosition();
-            left = Math.max(4, Math.min(p.x + 18, box.clientWidth - 250));
-            top = p.y + 14 > box.clientHeight - 110 ? Math.max(4, p.y - 110) : p.y + 14;
-        }
-    }
-    return [d.tip, {"display": "block", "left": left + "px", "top": top + "px"}];
-}
-""" % {"cls": MAP_CLASS}
-
-# Apply the shared selection to cytoscape's own selection state (no round trip, no payload).
-_SYNC_JS = """
-function(selection, elements) {
-    if (!elements) { return window.dash_clientside.no_update; }
-    var index = {}, last = null;
-    elements.forEach(function(e) { if (e.data && e.data.mid !== undefined) { index[e.data.mid] = e.data.id; last = e.data.id; } });
-    var want = {};
-    (selection || []).forEach(function(m) { if (index[m]) { want[index[m]] = true; } });
-    // After a page re-render (a pasted link, back/forward) or new elements (a model logged meanwhile)
-    // cytoscape may not hold the nodes yet: retry briefly until it does, then apply the selection.
-    var apply = function(attempt) {
-        var box = document.querySelector('.%(cls)s');
-        var cy = box && box._cyreg && box._cyreg.cy;
-        if (!cy || (last !== null && !cy.getElementById(last).length)) {
-            if (attempt < 40) { setTimeout(function() { apply(attempt + 1); }, 100); }
-            return;
-        }
-        // Cytoscape caches its container's page position and refreshes it only on scroll/resize, so
-        // content shifting above the map (filter cards, notices) would make clicks hit the wrong node.
-        var refresh = function() { var c = box._cyreg && box._cyreg.cy; if (c) { c.renderer().invalidateContainerClientCoordsCache(); } };
-        if (!box._cncCoords) {
-            box._cncCoords = true;
-            ['mouseover', 'mousedown', 'wheel', 'touchstart'].forEach(function(t) { box.addEventListener(t, refresh, true); });
-        }
-        refresh();
-        cy.batch(function() {
-            cy.nodes(':selected').forEach(function(n) {
-                if (want[n.id()]) { return; }
-                // A node that failed a filter is already unselectable, and cytoscape ignores
-                // unselect() on it: lift that for the call.
-                var locked = !n.selectable();
-                if (locked) { n.selectify(); }
-                n.unselect();
-                if (locked) { n.unselectify(); }
-            });
-            Object.keys(want).forEach(function(id) {
-                var n = cy.getElementById(id);
-                if (n.length && !n.selected()) { n.select(); }
-            });
-        });
-    };
-    apply(0);
-    return (selection || []).length;
-}
-""" % {"cls": MAP_CLASS}
-
-
-# The initial view (and the view after each relayout, e.g. a new column mode): the whole map if it
-# is readable so, else a readable zoom at the top-left. The Fit button always fits the whole map.
-_VIEW_JS = """
-function(layout, fitClicks) {
-    var fitOnly = (window.dash_clientside.callback_context.triggered || []).some(function(t) {
-        return t.prop_id.indexOf('.n_clicks') > 0; });
-    var view = function(cy, force) {
-        var all = cy.elements().not('.blank');  // blank headers pad the other mode's columns
-        if (!all.length) { return; }
-        cy.fit(all, %(pad)d);
-        if (force || cy.zoom() >= %(min_zoom)s) { return; }
-        var bb = all.boundingBox(), z = Math.min(%(min_zoom)s, cy.maxZoom());
-        cy.zoom(z);
-        cy.pan({x: %(pad)d - bb.x1 * z, y: %(pad)d - bb.y1 * z});
-    };
-    var apply = function(attempt) {
-        var box = document.querySelector('.%(cls)s');
-        var cy = box && box._cyreg && box._cyreg.cy;
-        if (!cy || !cy.nodes().length) {
-            if (attempt < 50) { setTimeout(function() { apply(attempt + 1); }, 100); }
-            return;
-        }
-        if (fitOnly) { view(cy, true); return; }
-        if (!cy._cncView) {  // once per cytoscape instance: every later layout run (mode change)
-            cy._cncView = true;
-            cy.on('layoutstop', function() { view(cy, false); });
-        }
-        view(cy, false);
-    };
-    apply(0);
-    return window.dash_clientside.no_update;
-}
-""" % {"cls": MAP_CLASS, "pad": PAD, "min_zoom": MIN_FIT_ZOOM}
+def _js(name: str) -> ClientsideFunction:
+    return ClientsideFunction(namespace="cncMap", function_name=name)
 
 
 def register(app, selection_id: dict) -> None:
-    app.clientside_callback(_VIEW_JS, Output(VIEWED, "data"), Input(GRAPH, "layout"), Input(FIT, "n_clicks"))
-    app.clientside_callback(_HOVER_JS, Output(TOOLTIP, "children"), Output(TOOLTIP, "style"),
-                            Input(GRAPH, "mouseoverNodeData"), prevent_initial_call=True)
-    app.clientside_callback(_SYNC_JS, Output(SYNCED, "data"),
+    """Clientside callbacks live in assets/model_map.js; the only code that touches
+    dash-cytoscape's internals is assets/cyto_bridge.js."""
+    app.clientside_callback(_js("elements"), Output(GRAPH, "elements"), Output(GRAPH, "layout"),
+                            Input(DATA, "data"), State(GRAPH, "layout"))
+    app.clientside_callback(_js("view"), Output(VIEWED, "data"), Input(GRAPH, "layout"), Input(FIT, "n_clicks"))
+    app.clientside_callback(_js("hover"), Output(TOOLTIP, "children"), Output(TOOLTIP, "style"),
+                            Input(TIP, "data"), Input(GRAPH, "mouseoverNodeData"), prevent_initial_call=True)
+    app.clientside_callback(_js("sync"), Output(SYNCED, "data"),
                             Input(selection_id, "data"), Input(GRAPH, "elements"))

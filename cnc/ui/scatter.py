@@ -9,11 +9,10 @@ drawn as hollow rings of the middle size. Large experiments use WebGL.
 """
 from __future__ import annotations
 
-from html import escape
+from dash import Patch, dcc, html, no_update
 
-from dash import Patch, dcc, html
-
-from cnc.analysis.encoding import colors, size_missing, sizes, tooltips
+from cnc.analysis.encoding import colors, model_index, size_missing, sizes, tooltips
+from cnc.analysis.layout import per_experiment
 from cnc.analysis.pareto import pareto_front, step_shape
 from cnc.experiment import Experiment, is_missing
 from cnc.ui import download
@@ -27,6 +26,7 @@ Y = cid("scatter", "y")
 FRONT = cid("scatter", "front")
 FRONT_IDS = cid("scatter", "front-ids")
 SELECT_FRONT = cid("scatter", "select-front")
+TOOLTIP = cid("scatter", "tooltip")
 WEBGL_FROM = 500
 SELECTED_COLOR = "#d62728"
 MIN_PX, MAX_PX = 7.0, 22.0
@@ -43,6 +43,7 @@ def _axis_title(exp: Experiment, name: str | None) -> str:
     return f"{m.name}{f' ({m.unit})' if m.unit else ''} — {arrow}"
 
 
+@per_experiment
 def _xy(exp: Experiment, x: str | None, y: str | None) -> list[tuple[str, float, float]]:
     out = []
     for mid, m in exp.models.items():
@@ -64,7 +65,7 @@ def figure(exp: Experiment, x: str | None, y: str | None, color: str | None, siz
            enabled: set[str] | None, selection: list[str], front_ids: list[str]) -> dict:
     kind = "scattergl" if len(exp.models) >= WEBGL_FROM else "scatter"
     pos = {mid: i for i, mid in enumerate(exp.models)}
-    cols, szs, tips = colors(exp, color), sizes(exp, size, MIN_PX, MAX_PX), tooltips(exp)
+    cols, szs = colors(exp, color), sizes(exp, size, MIN_PX, MAX_PX)
     hollow = size_missing(exp, size)
     pts = _xy(exp, x, y)
     on = [p for p in pts if enabled is None or p[0] in enabled]
@@ -79,8 +80,7 @@ def figure(exp: Experiment, x: str | None, y: str | None, color: str | None, siz
             marker["symbol"] = ["circle-open" if hollow[i] else "circle" for i in idx]
             marker["line"]["width"] = [MISSING_LINE if hollow[i] else line_width for i in idx]
         return {"type": kind, "mode": "markers", "name": name, "x": [p[1] for p in points],
-                "y": [p[2] for p in points], "customdata": [p[0] for p in points],
-                "hovertext": ["<br>".join(escape(t) for t in tips[i]) for i in idx], "hoverinfo": "text",
+                "y": [p[2] for p in points], "customdata": [p[0] for p in points], "hoverinfo": "none",
                 "marker": marker, **NO_DIM}
 
     xy = {p[0]: p for p in pts}
@@ -135,6 +135,17 @@ def selection_patch(exp: Experiment, x: str | None, y: str | None, size: str | N
     return patch
 
 
+def hover_card(exp: Experiment, hover: dict | None) -> tuple[bool, dict | None, list]:
+    """(show, bbox, lines) of the hover card for the hovered model only: figures carry no hover
+    text (it was half of a 5,000-model figure). Text is rendered as text."""
+    point = mapping((items(mapping(hover).get("points")) or [None])[0])
+    mid = point.get("customdata")
+    i = model_index(exp).get(mid) if isinstance(mid, str) else None
+    if i is None or point.get("curveNumber") not in (0, 1):
+        return False, no_update, no_update
+    return True, mapping(point.get("bbox")), [html.Div(line) for line in tooltips(exp)[i]]
+
+
 def is_user_selection(selected_data: dict | None) -> bool:
     """Did the user draw this selection? A box or lasso carries its shape (and maybe points); the
     empty selection plotly reports when a redraw drops its box carries neither."""
@@ -169,7 +180,8 @@ def component(exp: Experiment, x: str | None, y: str | None, color: str | None, 
         html.Div([metric_picker("x", X, opts, x), metric_picker("y", Y, opts, y)], className="controls compact"),
         dcc.Graph(id=GRAPH, figure=figure(exp, x, y, color, size, enabled, selection, front_ids),
                   config=download.graph_config("scatterplot", modeBarButtonsToRemove=["autoScale2d"]),
-                  className="scatter-graph"),
+                  className="scatter-graph", clear_on_unhover=True),
+        dcc.Tooltip(id=TOOLTIP, className="scatter-tooltip", direction="right"),
         html.Div([html.Div(front_list(exp, front_ids), id=FRONT, className="front-list"),
                   html.Button("Select front", id=SELECT_FRONT, className="btn small")],
                  className="front-row"),

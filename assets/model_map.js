@@ -1,0 +1,185 @@
+/* Model Map, in the browser (cnc/ui/model_map.py): elements from the compact map data, the hover
+   card, the selection sync and the initial view. Cytoscape is reached through cncCyto
+   (assets/cyto_bridge.js) only. */
+window.dash_clientside = window.dash_clientside || {};
+(function() {
+    var CLS = 'cnc-model-map';
+    var noUpdate = function() { return window.dash_clientside.no_update; };
+    var live = function() { return window.cncCyto ? window.cncCyto.get(CLS) : null; };
+
+    /* Cytoscape elements: column headers, one node per model, one edge per base link. The element
+       set is the same for every mode, encoding and filter (unused headers are blank), because
+       dash-cytoscape reports a removed element as a selection change. */
+    function build(d) {
+        var n = d.id.length, out = [], i;
+        var off = {}, hollow = {};
+        (d.off || []).forEach(function(k) { off[k] = true; });
+        (d.m || []).forEach(function(k) { hollow[k] = true; });
+        (d.heads || []).forEach(function(label, j) {
+            out.push({data: {id: 'h' + j, label: label}, position: {x: j * d.dx, y: -d.dy},
+                      classes: label ? 'head' : 'head blank', selectable: false});
+        });
+        for (i = 0; i < n; i++) {
+            var data = {id: d.id[i], mid: d.mid[i], label: d.label[i], c: d.c[i], s: d.s[i]};
+            if (hollow[i]) { data.m = 1; }
+            out.push({data: data, position: {x: d.x[i], y: d.y[i]}, selectable: !off[i],
+                      classes: off[i] ? 'off' : ''});
+        }
+        for (i = 0; i < n; i++) {
+            var p = d.base[i];
+            if (p < 0) { continue; }
+            out.push({data: {id: 'e' + d.id[i].slice(1), source: d.id[p], target: d.id[i],
+                             g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10},
+                      classes: off[i] || off[p] ? 'off' : ''});
+        }
+        return out;
+    }
+
+    function flags(list, n) {
+        var f = new Array(n).fill(false);
+        (list || []).forEach(function(k) { f[k] = true; });
+        return f;
+    }
+
+    /* Apply a change of the same experiment's columns to the live cytoscape instance, touching only
+       the nodes and edges whose values changed (dash-cytoscape's diff of 10,000 elements costs
+       seconds at 5,000 models). Every change of the data passes here, so cytoscape always holds
+       the latest values even though the elements prop keeps the first build. */
+    function patch(cy, d, last) {
+        var n = d.id.length, i, p;
+        var off = flags(d.off, n), was = flags(last.off, n), hollow = flags(d.m, n), had = flags(last.m, n);
+        var node = new Array(n), dirty = new Array(n).fill(false);
+        cy.batch(function() {
+            for (i = 0; i < n; i++) {
+                var el = node[i] = cy.getElementById(d.id[i]);
+                if (d.c[i] !== last.c[i] || d.s[i] !== last.s[i]) { el.data({c: d.c[i], s: d.s[i]}); dirty[i] = true; }
+                if (hollow[i] !== had[i]) { if (hollow[i]) { el.data('m', 1); } else { el.removeData('m'); } }
+                if (off[i] !== was[i]) {
+                    el.toggleClass('off', off[i]);
+                    if (off[i]) { el.unselectify(); } else { el.selectify(); }
+                }
+                if (d.x[i] !== last.x[i] || d.y[i] !== last.y[i]) { el.position({x: d.x[i], y: d.y[i]}); }
+            }
+            for (i = 0; i < n; i++) {
+                p = d.base[i];
+                if (p < 0 || !(dirty[i] || dirty[p] || off[i] !== was[i] || off[p] !== was[p])) { continue; }
+                var edge = cy.getElementById('e' + d.id[i].slice(1));
+                edge.data({g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10});
+                edge.toggleClass('off', off[i] || off[p]);
+            }
+            (d.heads || []).forEach(function(label, j) {
+                var h = cy.getElementById('h' + j);
+                h.data('label', label);
+                h.toggleClass('blank', !label);
+            });
+        });
+    }
+
+    var shown = null;  // the map data cytoscape holds: {key, data}
+
+    /* The elements prop is built once per experiment; later changes go to cytoscape directly
+       (`patch`). A new column mode also gives a new layout (a re-fit, after the new positions). */
+    function elements(d, layout) {
+        if (!d || !d.id) { return [noUpdate(), noUpdate()]; }
+        var relayout = layout && layout.cncMode !== d.mode ? Object.assign({}, layout, {cncMode: d.mode}) : noUpdate();
+        var cy = live();
+        if (cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length) {
+            patch(cy, d, shown.data);
+            shown = {key: d.key, data: d};
+            return [noUpdate(), relayout];
+        }
+        shown = {key: d.key, data: d};
+        return [build(d), relayout];
+    }
+
+    /* The hover card, placed next to the hovered node once its text (fetched per model) is here. */
+    function hover(tip, node) {
+        if (!node || !tip || !tip.tip || tip.id !== node.id) { return ['', {display: 'none'}]; }
+        var box = document.querySelector('.' + CLS), cy = live();
+        var left = 12, top = 12;
+        if (cy && box) {
+            var el = cy.getElementById(node.id);
+            if (el && el.length) {
+                var p = el.renderedPosition();
+                left = Math.max(4, Math.min(p.x + 18, box.clientWidth - 250));
+                top = p.y + 14 > box.clientHeight - 110 ? Math.max(4, p.y - 110) : p.y + 14;
+            }
+        }
+        return [tip.tip, {display: 'block', left: left + 'px', top: top + 'px'}];
+    }
+
+    /* Apply the shared selection to cytoscape's own selection state (no round trip, no payload). */
+    function sync(selection, els) {
+        if (!els || !els.length) { return noUpdate(); }
+        var index = {}, last = null;
+        els.forEach(function(e) { if (e.data && e.data.mid !== undefined) { index[e.data.mid] = e.data.id; last = e.data.id; } });
+        var want = {};
+        (selection || []).forEach(function(m) { if (index[m]) { want[index[m]] = true; } });
+        // After a re-render or new elements cytoscape may not hold the nodes yet: retry briefly.
+        var apply = function(attempt) {
+            var cy = live();
+            if (!cy || (last !== null && !cy.getElementById(last).length)) {
+                if (attempt < 40) { setTimeout(function() { apply(attempt + 1); }, 100); }
+                return;
+            }
+            var box = cy.container();
+            if (!box._cncCoords) {
+                box._cncCoords = true;
+                ['mouseover', 'mousedown', 'wheel', 'touchstart'].forEach(function(t) {
+                    box.addEventListener(t, function() { var c = live(); if (c) { window.cncCyto.refreshCoords(c); } }, true);
+                });
+            }
+            window.cncCyto.refreshCoords(cy);
+            cy.batch(function() {
+                cy.nodes(':selected').forEach(function(nd) {
+                    if (want[nd.id()]) { return; }
+                    // cytoscape ignores unselect() on an unselectable (filtered-out) node: lift that for the call
+                    var locked = !nd.selectable();
+                    if (locked) { nd.selectify(); }
+                    nd.unselect();
+                    if (locked) { nd.unselectify(); }
+                });
+                Object.keys(want).forEach(function(id) {
+                    var nd = cy.getElementById(id);
+                    if (nd.length && !nd.selected()) { nd.select(); }
+                });
+            });
+        };
+        apply(0);
+        return (selection || []).length;
+    }
+
+    /* The initial view (and after each relayout): the whole map if readable so, else a readable zoom
+       at the top-left. The Fit button always fits the whole map. */
+    function view(layout, fitClicks) {
+        var pad = (layout && layout.padding) || 24, minZoom = (layout && layout.cncMinZoom) || 0.5;
+        var fitOnly = (window.dash_clientside.callback_context.triggered || []).some(function(t) {
+            return t.prop_id.indexOf('.n_clicks') > 0; });
+        var show = function(cy, force) {
+            var all = cy.elements().not('.blank');  // blank headers pad the other mode's columns
+            if (!all.length) { return; }
+            cy.fit(all, pad);
+            if (force || cy.zoom() >= minZoom) { return; }
+            var bb = all.boundingBox(), z = Math.min(minZoom, cy.maxZoom());
+            cy.zoom(z);
+            cy.pan({x: pad - bb.x1 * z, y: pad - bb.y1 * z});
+        };
+        var apply = function(attempt) {
+            var cy = live();
+            if (!cy || !cy.nodes().length) {
+                if (attempt < 50) { setTimeout(function() { apply(attempt + 1); }, 100); }
+                return;
+            }
+            if (fitOnly) { show(cy, true); return; }
+            if (!cy._cncView) {  // once per cytoscape instance: every later layout run (mode change)
+                cy._cncView = true;
+                cy.on('layoutstop', function() { show(cy, false); });
+            }
+            show(cy, false);
+        };
+        apply(0);
+        return noUpdate();
+    }
+
+    window.dash_clientside.cncMap = {elements: elements, hover: hover, sync: sync, view: view};
+})();

@@ -1,0 +1,168 @@
+"""browser.*: time from a user action to the view drawn, measured by headless Chromium itself.
+
+A synthetic 5,000-model experiment is served in-process; a page script starts a clock
+(`performance.now()`), performs the action the way the browser would (a dropdown value set through
+Dash, a brush on a filter histogram, a button click, a tab click), then checks every animation
+frame whether the view shows the result (the map's nodes carry the new colours, the filtered-out
+count changed, the front is selected, the Layers rows are drawn) and stops the clock one frame
+after it does (so the frame is painted). Each scenario runs a few times; records give the median.
+The Layers scenario compares 20 of the models over a synthetic 2,000-module summary.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from cnc.bench.layers import synthetic_summaries
+from cnc.config import load_config
+from cnc.context import AppContext
+from cnc.store import SummaryStore
+from cnc.synthetic import write_experiment
+
+N_MODELS, N_MODULES, N_COMPARED = 5000, 2000, 20
+REPEAT = 3
+
+_CLOCK = """
+window.cncBench = function(action, done, timeout) {
+    var b = window.__cncBench = {finished: false};
+    var t0 = performance.now();
+    action();
+    var tick = function() {
+        var ok = false;
+        try { ok = done(); } catch (e) { ok = false; }
+        if (ok) { requestAnimationFrame(function() { b.ms = performance.now() - t0; b.finished = true; }); return; }
+        if (performance.now() - t0 > timeout) { b.ms = null; b.finished = true; return; }
+        requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+};
+window.cncMapCy = function() { return window.cncCyto && window.cncCyto.get('cnc-model-map'); };
+"""
+
+
+class _LayersContext(AppContext):
+    """The synthetic experiment, with synthetic layer summaries for the compared models."""
+
+    def __init__(self, config, store, summaries: dict):
+        super().__init__(config, store)
+        self._layers = summaries
+
+    @property
+    def task_hash(self) -> str | None:
+        return "bench"
+
+    def params(self, model_id: str) -> dict | None:
+        return self._layers.get(model_id)
+
+    activations = params
+
+    def outputs(self, model_id: str) -> dict | None:
+        return None
+
+    def task_data(self) -> dict | None:
+        return None
+
+    def status(self, model_id: str) -> str:
+        return "ready" if model_id in self._layers else "no layer summaries (benchmark)"
+
+
+def _js(component_id: dict) -> str:
+    """A dict id as Dash writes it into the DOM (sorted keys, no spaces); also a JS object literal."""
+    return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
+
+
+def _measure(driver, action: str, done: str, timeout_ms: int = 30000) -> float | None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script(f"window.cncBench(function() {{ {action} }}, function() {{ {done} }}, {timeout_ms});")
+    WebDriverWait(driver, timeout_ms / 1000 + 5, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return window.__cncBench && window.__cncBench.finished"))
+    ms = driver.execute_script("return window.__cncBench.ms")
+    return None if ms is None else round(ms, 1)
+
+
+def _open(driver, url: str, ready: str, timeout: float = 120) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: d.execute_script(
+        "try { return !!(" + ready + "); } catch (e) { return false; }"))
+    driver.execute_script(_CLOCK)
+    time.sleep(0.5)
+
+
+def _record(name: str, samples: list, **extra) -> dict:
+    ok = [s for s in samples if s is not None]
+    return {"scenario": f"browser.{name}", "models": N_MODELS, "ms": statistics.median(ok) if ok else None,
+            "runs_ms": samples, **extra}
+
+
+def scenarios(quick: bool) -> list[dict]:
+    from cnc.bench.browser import LiveServer, chromium, chromium_paths
+    from cnc.pages import overview
+    from cnc.ui import filters as filter_ui
+    from cnc.ui import legend, scatter
+    from cnc.webapp import build_app
+
+    if quick or chromium_paths() is None:
+        return []
+    tmp = Path(tempfile.mkdtemp(prefix="cnc-bench-browser-"))
+    config = load_config(write_experiment(N_MODELS, tmp / "exp.json"), cache_dir=tmp / "cache")
+    ctx = AppContext(config=config, store=SummaryStore(config.cache_dir))
+    compared = list(ctx.experiment.models)[:N_COMPARED]
+    ctx = _LayersContext(config, ctx.store, synthetic_summaries(compared, N_MODULES))
+    server = LiveServer(build_app(ctx).server)
+    out: list[dict] = []
+    map_ready = (f"window.cncCyto && window.cncCyto.get('cnc-model-map') && "
+                 f"window.cncCyto.get('cnc-model-map').nodes('[mid]').length === {N_MODELS}")
+    try:
+        with chromium() as driver:
+            driver.set_page_load_timeout(120)
+            # colour change: every node and point recoloured
+            _open(driver, server.url + "/", map_ready)
+            runs = []
+            for metric in ["Latency", "Size", "Accuracy"][:REPEAT]:
+                runs.append(_measure(driver, f"""
+                    window.__before = window.cncMapCy().nodes('[mid]').map(function(n) {{ return n.data('c'); }}).join();
+                    window.dash_clientside.set_props({_js(legend.COLOR)}, {{value: "{metric}"}});""",
+                    "return window.cncMapCy().nodes('[mid]').map(function(n) { return n.data('c'); }).join() "
+                    "!== window.__before;"))
+            out.append(_record("colour_change", runs, note="map nodes recoloured (and the scatter follows)"))
+            # filter drag: a brush on the Accuracy histogram; done when the map dims other models
+            _open(driver, server.url + "/?f.Accuracy=:", map_ready + " && document.querySelector('.filter-hist')")
+            runs = []
+            for lo in (0.85, 0.8, 0.9)[:REPEAT]:
+                runs.append(_measure(driver, f"""
+                    window.__off = window.cncMapCy().nodes('.off').length;
+                    window.dash_clientside.set_props({_js(filter_ui._part("hist", "Accuracy"))},
+                        {{selectedData: {{points: [], range: {{x: [{lo}, 1.0]}}}}}});""",
+                    "return window.cncMapCy().nodes('.off').length !== window.__off;"))
+            out.append(_record("filter_drag", runs, note="brush on a filter histogram until the map dims the rest"))
+            # select front: the button; done when the map shows the front selected
+            _open(driver, server.url + "/", map_ready)
+            runs = []
+            for _ in range(REPEAT):
+                driver.execute_script(f"window.dash_clientside.set_props({_js(overview.SELECTION)}, {{data: []}});")
+                time.sleep(1.0)
+                runs.append(_measure(driver, f"document.getElementById({json.dumps(_js(scatter.SELECT_FRONT))}).click();",
+                                     "var n = document.querySelectorAll('.front-list .chip').length;"
+                                     "return n > 0 && window.cncMapCy().nodes(':selected').length === n;"))
+            out.append(_record("select_front", runs, note="click Select front until the map selects it"))
+            # open Layers: 20 models x 2,000 modules, weight histograms
+            query = "/compare?models=" + ",".join(compared) + "&lmode=weights"
+            runs = []
+            for _ in range(REPEAT):
+                _open(driver, server.url + query, "document.querySelectorAll('.tab').length >= 2")
+                runs.append(_measure(driver, """
+                    Array.from(document.querySelectorAll('.tab')).filter(function(t) {
+                        return t.textContent.trim() === 'Layers'; })[0].click();""",
+                    "return document.querySelectorAll('.layers-row').length > 0 && "
+                    "document.querySelectorAll('canvas.hist').length > 0;", timeout_ms=60000))
+            out.append(_record("open_layers", runs, modules=N_MODULES, compared=N_COMPARED,
+                               note="click the Layers tab until the first page of rows and histograms is drawn"))
+    finally:
+        server.stop()
+    return out

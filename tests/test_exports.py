@@ -118,8 +118,13 @@ def test_compare_strip_and_picker_logic(synthetic_ctx):
     assert "base" in text and ("better than the base" in text or "worse than the base" in text)
     assert compare_strip.strip(exp, []) == []
     options = model_picker.options(exp, {"m2"})
-    assert [o["value"] for o in options] == list(exp.models)
+    assert [o["value"] for o in options] == list(exp.models)[:model_picker.LIMIT]
     assert [o["value"] for o in options if not o["disabled"]] == ["m2"]
+    # searched on the server: every word must match; picked models always stay listed
+    found = model_picker.options(exp, None, "fine-tune 2", keep=["m3"])
+    assert "m2" in [o["value"] for o in found] and "m3" in [o["value"] for o in found]
+    assert all("fine-tune" in o["search"] and "2" in o["search"] for o in found if o["value"] != "m3")
+    assert model_picker.options(exp, None, "no such model") == []
     assert model_picker.picked_selection(exp, ["m2", "nope", 3], [], None) == ["m2"]
     filters = [[next(iter(exp.metrics)), 10.0, None]]  # nothing passes: nothing can be picked
     assert model_picker.picked_selection(exp, ["m2"], ["m3"], filters) == []

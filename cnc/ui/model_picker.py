@@ -2,7 +2,10 @@
 operation that made each model. It reads and writes the page's selection store, so picking here
 selects and highlights in the Model Map and the Scatterplot, and a selection made there shows
 here. Models the filters disable are listed but cannot be picked. Keyboard: type, arrows, Enter;
-Backspace removes the last pick."""
+Backspace removes the last pick.
+
+The options are searched on the server and sent LIMIT at a time (plus the picked models), so the
+page and every filter change stay small at thousands of models."""
 from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
@@ -11,24 +14,34 @@ from cnc.analysis.filters import enabled_models, from_data
 from cnc.context import AppContext
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
-from cnc.ui.inputs import ids
+from cnc.ui.inputs import ids, text
 
 PICKER = cid("picker", "models")
+LIMIT = 50  # options sent per search; typing narrows them
 
 
-def options(exp: Experiment, enabled: set[str] | None = None) -> list[dict]:
-    out = []
+def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
+            keep: list[str] = ()) -> list[dict]:
+    """The picked models (`keep`) and the first LIMIT models whose id, tag or operation contain
+    every word of `search`, in experiment order."""
+    words, keep = search.lower().split()[:8], set(keep)
+    out, found = [], 0
     for m in exp.models.values():
         op = m.operation.label() if m.operation else "root model"
-        label = m.id if m.label == m.id else f"{m.label} · {m.id}"
-        out.append({"label": label, "value": m.id, "search": f"{m.id} {m.tag} {op}",
-                    "disabled": enabled is not None and m.id not in enabled, "title": op})
+        haystack = f"{m.id} {m.tag} {m.label} {op}"
+        match = found < LIMIT and all(w in haystack.lower() for w in words)
+        found += match
+        if match or m.id in keep:
+            label = m.id if m.label == m.id else f"{m.label} · {m.id}"
+            out.append({"label": label, "value": m.id, "search": haystack,
+                        "disabled": enabled is not None and m.id not in enabled, "title": op})
     return out
 
 
 def component(exp: Experiment, selection: list[str], enabled: set[str]) -> html.Div:
     return html.Div(dcc.Dropdown(
-        id=PICKER, options=options(exp, enabled), value=list(selection), multi=True, searchable=True,
+        id=PICKER, options=options(exp, enabled, keep=selection), value=list(selection), multi=True,
+        searchable=True,
         placeholder="Find models: type an id, tag or operation…", className="model-picker",
         optionHeight=30, maxHeight=320,
     ), className="model-picker-wrap", title="Type to find models; Enter selects, Backspace removes")
@@ -50,10 +63,11 @@ def register(app, ctx: AppContext, selection_store: dict, enabled_store: dict, f
     def picked(value, current, filters):
         return picked_selection(ctx.experiment, value, current, filters)
 
-    @app.callback(Output(PICKER, "options"), Input(enabled_store, "data"), prevent_initial_call=True)
-    def update_options(enabled):
+    @app.callback(Output(PICKER, "options"), Input(PICKER, "search_value"), Input(enabled_store, "data"),
+                  State(PICKER, "value"), prevent_initial_call=True)
+    def update_options(search, enabled, value):
         exp = ctx.experiment
-        return options(exp, set(ids(enabled, exp.models)))
+        return options(exp, set(ids(enabled, exp.models)), (text(search) or "")[:200], ids(value, exp.models))
 
     # a selection made in the map or the scatterplot shows in the picker (no server round trip)
     app.clientside_callback(

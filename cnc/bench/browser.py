@@ -26,8 +26,11 @@ class LiveServer:
     """Serves a WSGI app (a Dash app's `.server`) from a thread on loopback."""
 
     def __init__(self, wsgi_app):
+        import logging
+
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in bench output
         self.port = free_port()
         self.server = make_server("127.0.0.1", self.port, wsgi_app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -88,19 +88,24 @@ class LiveExperiment:
         return True
 
     def start_background(self) -> None:
+        """Look for new models in a thread: scanning what is pending hashes every model's file,
+        which must not hold up the request that noticed the reload."""
         if not self.background or (self._thread is not None and self._thread.is_alive()):
-            return
-        if not pending_models(self.config, self.store):
             return
         self._thread = threading.Thread(target=self._run, name="cnc-precompute", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self.progress = Progress(running=True)
+            if not pending_models(self.config, self.store):
+                return
+            # errors so far (start-up failures included) stay listed; "running" once a model starts,
+            # so a writer that finds another process holding the lock shows nothing
+            self.progress = Progress(errors=self.progress.errors)
 
             def step(i: int, total: int, model_id: str) -> None:
-                self.progress.done, self.progress.total, self.progress.current = i, total, model_id
+                p = self.progress
+                p.running, p.done, p.total, p.current = True, i, total, model_id
 
             # another worker/process holding the lock is on it: let it work
             report = precompute_locked(self.config, self.store, wait=False, progress=False, on_model=step,

@@ -122,6 +122,8 @@ class Memo:
         try:
             value = make()
             flight.value = value
+            if value is not None or self.keep_none:  # stored before the flight ends: no gap to recompute in
+                self._store(key, sources, value)
         except BaseException as exc:
             flight.error = exc
             raise
@@ -129,8 +131,6 @@ class Memo:
             with _lock:
                 self._flights.pop(key, None)
             flight.done.set()
-        if value is not None or self.keep_none:
-            self._store(key, sources, value)
         return value
 
     def _store(self, key: Any, sources: tuple, value: Any) -> None:

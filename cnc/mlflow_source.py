@@ -51,7 +51,6 @@ def _fail(where: str, message: str) -> ConfigError:
 
 def _mlflow():
     try:
-        import mlflow  # noqa: F401
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise ConfigError("opening an MLflow experiment needs the optional MLflow package. "
@@ -144,16 +143,19 @@ class MlflowSource:
         self.error: str | None = None
         self._read_at = 0.0
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held during a read
+        self._starting = threading.Lock()  # held only to start the poll thread
         self._problems: dict[str, str] = {}  # run id -> why its checkpoint cannot be used
 
     # -- live reload
     def stamp(self) -> tuple:
         """Cheap: what the last read saw; starts a new background read when the last is stale."""
         fresh = time.monotonic() - self._read_at < self.settings.poll_seconds
-        if not fresh and (self._thread is None or not self._thread.is_alive()):
-            self._thread = threading.Thread(target=self._refresh, name="cnc-mlflow-poll", daemon=True)
-            self._thread.start()
+        if not fresh:
+            with self._starting:  # concurrent requests start one poll
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._refresh, name="cnc-mlflow-poll", daemon=True)
+                    self._thread.start()
         return (self.snapshot.fingerprint if self.snapshot else None, self.error)
 
     def _refresh(self) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dash import Input, Output, html
 
+from cnc.analysis import encoding
 from cnc.analysis.metric_change import change
 from cnc.context import AppContext
-from cnc.experiment import Experiment, Metric
+from cnc.experiment import Experiment
 from cnc.format import format_metric, metric_help
 from cnc.ui.compare_selection import SELECTION, selected_models
 from cnc.ui.ids import cid
@@ -18,17 +19,11 @@ MAX_METRICS = 6
 MAX_MODELS = 12
 
 
-def shown_metrics(exp: Experiment) -> list[Metric]:
-    """The primary metrics (what tooltips show), else the first few."""
-    primary = [m for m in exp.metrics.values() if m.primary]
-    return (primary or list(exp.metrics.values()))[:MAX_METRICS]
-
-
 def strip(exp: Experiment, models: list[str]) -> list:
     """Children of the strip for `models` (base first)."""
     if not models:
         return []
-    metrics, base = shown_metrics(exp), exp.models[models[0]]
+    metrics, base = encoding.shown_metrics(exp)[:MAX_METRICS], exp.models[models[0]]
     head = html.Tr([html.Th("Model"), *(html.Th(m.name, title=metric_help(m)) for m in metrics)])
     rows = [head]
     for k, mid in enumerate(models[:MAX_MODELS]):

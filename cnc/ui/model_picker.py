@@ -11,6 +11,7 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
+from cnc.analysis.layout import per_experiment
 from cnc.context import AppContext
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
@@ -20,22 +21,36 @@ PICKER = cid("picker", "models")
 LIMIT = 50  # options sent per search; typing narrows them
 
 
+@per_experiment
+def _entries(exp: Experiment) -> dict[str, tuple[str, str, str]]:
+    """Model id -> (label, searchable text, operation), built once per experiment."""
+    out = {}
+    for m in exp.models.values():
+        op = m.operation.label() if m.operation else "root model"
+        out[m.id] = (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op}", op)
+    return out
+
+
 def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
             keep: list[str] = ()) -> list[dict]:
     """The picked models (`keep`) and the first LIMIT models whose id, tag or operation contain
     every word of `search`, in experiment order."""
-    words, keep = search.lower().split()[:8], set(keep)
-    out, found = [], 0
-    for m in exp.models.values():
-        op = m.operation.label() if m.operation else "root model"
-        haystack = f"{m.id} {m.tag} {m.label} {op}"
-        match = found < LIMIT and all(w in haystack.lower() for w in words)
-        found += match
-        if match or m.id in keep:
-            label = m.id if m.label == m.id else f"{m.label} · {m.id}"
-            out.append({"label": label, "value": m.id, "search": haystack,
-                        "disabled": enabled is not None and m.id not in enabled, "title": op})
-    return out
+    words, entries = search.lower().split()[:8], _entries(exp)
+    shown = []
+    for mid, (_, haystack, _) in entries.items():
+        if len(shown) == LIMIT:
+            break
+        if all(w in haystack.lower() for w in words):
+            shown.append(mid)
+    shown_set = set(shown)
+    shown += [m for m in keep if m in entries and m not in shown_set]
+
+    def option(mid: str) -> dict:
+        label, haystack, op = entries[mid]
+        return {"label": label, "value": mid, "search": haystack,
+                "disabled": enabled is not None and mid not in enabled, "title": op}
+
+    return [option(m) for m in shown]
 
 
 def component(exp: Experiment, selection: list[str], enabled: set[str]) -> html.Div:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ import numpy as np
 
 from cnc.sources import is_url
 
+URL_CHECK_SECONDS = 5.0  # how long a URL checkpoint's version check is trusted
 SCHEMA = 2  # bump when a summary format changes: old entries are then simply not found
 KINDS = ("outputs", "probs", "params", "activations")
 
@@ -60,6 +62,7 @@ class SummaryStore:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
         self.cache = diskcache.Cache(str(self.directory / "summaries"), size_limit=2 ** 36)
+        self._url_seen: dict[str, tuple[float, str | None]] = {}  # url -> (checked at, content hash)
 
     # -- content hashes
     def file_hash(self, path: str | Path) -> str | None:
@@ -75,14 +78,21 @@ class SummaryStore:
                                   lambda: open(path, "rb"))
 
     def _url_hash(self, url: str) -> str | None:
+        """Asks the URL's store for its version at most every URL_CHECK_SECONDS: views call this per
+        model per request, and for s3:// or gs:// each ask is a network round trip."""
         import fsspec
 
+        seen = self._url_seen.get(url)
+        if seen is not None and time.monotonic() - seen[0] < URL_CHECK_SECONDS:
+            return seen[1]
         try:
             fs, where = fsspec.core.url_to_fs(url)
             version = fs.ukey(where)  # changes with the object's size, modification time or etag
+            digest = self._content_hash(("urlhash", url, version), lambda: fs.open(where, "rb"))
         except Exception:  # unknown protocol, missing driver or credentials, no such object
-            return None
-        return self._content_hash(("urlhash", url, version), lambda: fs.open(where, "rb"))
+            digest = None
+        self._url_seen[url] = (time.monotonic(), digest)
+        return digest
 
     def _content_hash(self, memo_key: tuple, opener) -> str:
         found = self._get(memo_key)

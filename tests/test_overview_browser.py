@@ -44,7 +44,7 @@ def query(driver) -> dict:
 
 
 def pick_option(driver, dropdown_css: str, label: str) -> None:
-    driver.find_element(By.CSS_SELECTOR, dropdown_css).click()
+    wait_for(driver, dropdown_css)[0].click()  # the page may still be drawing
     option = wait_until(driver, lambda d: next(
         (o for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-content .dash-dropdown-option")
          if o.text.strip().split(" (")[0] == label), None))

@@ -35,6 +35,9 @@ def used_bytes() -> int:
     return _used[0]
 
 
+SAMPLE = 32  # container items sized per container; the rest are assumed alike
+
+
 def nbytes(value: Any, _depth: int = 0) -> int:
     """Approximate memory of a memoized value: arrays by their buffers, containers recursively;
     memory-mapped arrays cost nothing (the page cache holds them, not the process heap)."""
@@ -44,18 +47,24 @@ def nbytes(value: Any, _depth: int = 0) -> int:
         return 64
     if isinstance(value, np.ndarray):
         return int(value.nbytes) + 112
-    if _depth > 4:
+    if _depth > 3:
         return sys.getsizeof(value)
-    if isinstance(value, dict):
-        return 64 + sum(nbytes(k, _depth + 1) + nbytes(v, _depth + 1) for k, v in value.items())
+    if isinstance(value, dict):  # a sample of the items, scaled: sizing must cost far less than building
+        part = list(itertools.islice(value.items(), SAMPLE))
+        return 64 + _scaled(sum(nbytes(k, _depth + 1) + nbytes(v, _depth + 1) for k, v in part), len(part), len(value))
     if isinstance(value, (list, tuple)):
-        return 56 + sum(nbytes(v, _depth + 1) for v in itertools.islice(value, 1000)) * max(1, len(value) // 1000)
+        part = list(itertools.islice(value, SAMPLE))
+        return 56 + _scaled(sum(nbytes(v, _depth + 1) for v in part), len(part), len(value))
     own = getattr(value, "nbytes", None)
     if callable(own):
         return int(own())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return 64 + sum(nbytes(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
     return sys.getsizeof(value)
+
+
+def _scaled(sampled: int, n_sampled: int, n: int) -> int:
+    return sampled if n_sampled >= n else int(sampled / max(1, n_sampled) * n)
 
 
 def _shrink() -> None:

@@ -175,6 +175,8 @@ def _merge_same_identity(columns: list[Column]) -> list[Column]:
         ident = c.identity()
         if ident is not None:
             groups.setdefault(ident, []).append(c)
+    if all(len(g) < 2 for g in groups.values()):
+        return columns  # nothing to merge (the common case): skip counting distinct rows
     target = _distinct_rows(columns)
     for group in groups.values():
         if len(group) < 2:

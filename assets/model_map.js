@@ -28,11 +28,17 @@ window.dash_clientside = window.dash_clientside || {};
         for (i = 0; i < n; i++) {
             var p = d.base[i];
             if (p < 0) { continue; }
-            out.push({data: {id: 'e' + d.id[i].slice(1), source: d.id[p], target: d.id[i],
-                             g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10},
+            var edge = {id: 'e' + d.id[i].slice(1), source: d.id[p], target: d.id[i]};
+            out.push({data: d.plain ? edge : Object.assign(edge, edgeStyle(d, p, i)),
                       classes: off[i] || off[p] ? 'off' : ''});
         }
         return out;
+    }
+
+    /* Data of an edge that follows the encodings (small experiments): a gradient between the
+       two models' colours, as wide as their mean size allows. */
+    function edgeStyle(d, p, i) {
+        return {g: d.c[p] + ' ' + d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10};
     }
 
     function flags(list, n) {
@@ -48,11 +54,14 @@ window.dash_clientside = window.dash_clientside || {};
     function patch(cy, d, last) {
         var n = d.id.length, i, p;
         var off = flags(d.off, n), was = flags(last.off, n), hollow = flags(d.m, n), had = flags(last.m, n);
-        var node = new Array(n), dirty = new Array(n).fill(false);
+        var dirty = new Array(n).fill(false);
         cy.batch(function() {
             for (i = 0; i < n; i++) {
-                var el = node[i] = cy.getElementById(d.id[i]);
-                if (d.c[i] !== last.c[i] || d.s[i] !== last.s[i]) { el.data({c: d.c[i], s: d.s[i]}); dirty[i] = true; }
+                var el = cy.getElementById(d.id[i]), change = null;
+                // only the values that changed: each one set restyles the node (a size also reroutes its edges)
+                if (d.c[i] !== last.c[i]) { change = {c: d.c[i]}; }
+                if (d.s[i] !== last.s[i]) { change = Object.assign(change || {}, {s: d.s[i]}); }
+                if (change) { el.data(change); dirty[i] = !d.plain; }
                 if (hollow[i] !== had[i]) { if (hollow[i]) { el.data('m', 1); } else { el.removeData('m'); } }
                 if (off[i] !== was[i]) {
                     el.toggleClass('off', off[i]);
@@ -64,13 +73,12 @@ window.dash_clientside = window.dash_clientside || {};
                 p = d.base[i];
                 if (p < 0 || !(dirty[i] || dirty[p] || off[i] !== was[i] || off[p] !== was[p])) { continue; }
                 var edge = cy.getElementById('e' + d.id[i].slice(1));
-                edge.data({g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10});
-                edge.toggleClass('off', off[i] || off[p]);
+                if (dirty[i] || dirty[p]) { edge.data(edgeStyle(d, p, i)); }
+                if (off[i] !== was[i] || off[p] !== was[p]) { edge.toggleClass('off', off[i] || off[p]); }
             }
             (d.heads || []).forEach(function(label, j) {
                 var h = cy.getElementById('h' + j);
-                h.data('label', label);
-                h.toggleClass('blank', !label);
+                if (h.data('label') !== label) { h.data('label', label); h.toggleClass('blank', !label); }
             });
         });
     }

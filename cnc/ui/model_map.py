@@ -23,7 +23,8 @@ from functools import lru_cache
 import dash_cytoscape as cyto
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from cnc.analysis.encoding import colors, model_index, size_missing, sizes, tooltips
+from cnc.analysis.encoding import colors, model_index, size_missing, sizes
+from cnc.analysis.encoding import tooltip as tooltip_lines
 from cnc.analysis.layout import MODES, forest_layout, per_experiment
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
@@ -166,10 +167,9 @@ def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, en
 def tooltip(exp: Experiment, node: dict | None) -> dict:
     """The hover card of one node (`mouseoverNodeData`): its id and plain-text lines."""
     mid = mapping(node).get("mid")
-    i = model_index(exp).get(mid) if isinstance(mid, str) else None
-    if i is None:
+    if not isinstance(mid, str) or mid not in exp.models:
         return {"id": None, "tip": None}
-    return {"id": node_id(mid), "tip": "\n".join(tooltips(exp)[i])}
+    return {"id": node_id(mid), "tip": "\n".join(tooltip_lines(exp, mid))}
 
 
 def node_models(exp: Experiment, node_data: list[dict] | None) -> list[str]:

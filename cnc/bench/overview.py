@@ -27,7 +27,7 @@ from cnc.config import Defaults
 from cnc.pages import overview
 from cnc.synthetic import make_experiment
 from cnc.ui import filters as filter_ui
-from cnc.ui import legend, model_map, scatter
+from cnc.ui import legend, model_map, model_picker, scatter
 from cnc.ui import selection_details as sd
 
 
@@ -120,6 +120,12 @@ def scenarios(quick: bool) -> list[dict]:
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
             overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
         ), payload=overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size")[0].to_plotly_json())
+        rec("selection_change_overview", lambda: (
+            overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
+            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
+            overview.url_params(ctx, "op", "Latency", "Size", "Size", "Accuracy", to_data(filters), selection),
+            model_picker.picked_selection(exp, selection, selection, to_data(filters)),
+        ), note="every Overview callback a selection change runs (map/scatter highlight, URL, picker echo)")
         rec("selection_change_with_details", lambda: (
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
             overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),

@@ -63,10 +63,14 @@ def component(exp: Experiment, selection: list[str], enabled: set[str]) -> html.
 
 
 def picked_selection(exp: Experiment, value, current, filters) -> list[str] | object:
-    """The selection after a pick: known models that pass the filters, in picking order."""
+    """The selection after a pick: known models that pass the filters, in picking order. The
+    picker echoing a selection made elsewhere changes nothing (and skips the filters)."""
+    value, current = ids(value, exp.models), ids(current, exp.models)
+    if value == current:
+        return no_update
     ok = set(enabled_models(exp, from_data(filters, exp)))
-    new = [m for m in ids(value, exp.models) if m in ok]
-    return new if new != ids(current, exp.models) else no_update
+    new = [m for m in value if m in ok]
+    return new if new != current else no_update
 
 
 def register(app, ctx: AppContext, selection_store: dict, enabled_store: dict, filters_state: State) -> None:

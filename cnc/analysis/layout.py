@@ -90,7 +90,9 @@ def depths(exp: Experiment) -> dict[str, int]:
     return out
 
 
+@per_experiment
 def _rows(exp: Experiment, gap: float = 0.5) -> tuple[dict[str, float], float]:
+    """Rows of every model (the same in every mode). Memoized: callers must not modify them."""
     rows: dict[str, float] = {}
     next_row = 0.0
     for root in exp.roots:

@@ -8,6 +8,8 @@ The options are searched on the server and sent LIMIT at a time (plus the picked
 page and every filter change stay small at thousands of models."""
 from __future__ import annotations
 
+from itertools import islice
+
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
@@ -21,32 +23,40 @@ PICKER = cid("picker", "models")
 LIMIT = 50  # options sent per search; typing narrows them
 
 
+def _entry(m) -> tuple[str, str, str]:
+    """(label, searchable text, operation) of one model."""
+    op = m.operation.label() if m.operation else "root model"
+    return (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op}", op)
+
+
 @per_experiment
 def _entries(exp: Experiment) -> dict[str, tuple[str, str, str]]:
-    """Model id -> (label, searchable text, operation), built once per experiment."""
-    out = {}
-    for m in exp.models.values():
-        op = m.operation.label() if m.operation else "root model"
-        out[m.id] = (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op}", op)
-    return out
+    """Model id -> its entry, built once per experiment (on the first search)."""
+    return {m.id: _entry(m) for m in exp.models.values()}
 
 
 def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
             keep: list[str] = ()) -> list[dict]:
     """The picked models (`keep`) and the first LIMIT models whose id, tag or operation contain
-    every word of `search`, in experiment order."""
-    words, entries = search.lower().split()[:8], _entries(exp)
+    every word of `search`, in experiment order. Without a search (the page as first drawn) only
+    the listed models' entries are built."""
+    words = search.lower().split()[:8]
     shown = []
-    for mid, (_, haystack, _) in entries.items():
-        if len(shown) == LIMIT:
-            break
-        if all(w in haystack.lower() for w in words):
-            shown.append(mid)
+    if words:
+        for mid, (_, haystack, _) in _entries(exp).items():
+            if len(shown) == LIMIT:
+                break
+            if all(w in haystack.lower() for w in words):
+                shown.append(mid)
+    else:
+        shown = list(islice(exp.models, LIMIT))
     shown_set = set(shown)
-    shown += [m for m in keep if m in entries and m not in shown_set]
+    shown += [m for m in dict.fromkeys(keep) if m in exp.models and m not in shown_set]
+
+    entries = _entries(exp) if words or len(shown) > 2 * LIMIT else None  # a big selection: the memo
 
     def option(mid: str) -> dict:
-        label, haystack, op = entries[mid]
+        label, haystack, op = entries[mid] if entries is not None else _entry(exp.models[mid])
         return {"label": label, "value": mid, "search": haystack,
                 "disabled": enabled is not None and mid not in enabled, "title": op}
 

@@ -128,6 +128,20 @@ def _record(name: str, samples: list, **extra) -> dict:
             "runs_ms": samples, **extra}
 
 
+def _map_change(driver, node_state: str, set_props: str) -> tuple:
+    """Time `set_props(...)` until the map's nodes in view and the scatterplot show its change, and
+    until every node does; `node_state` is a JS expression of a node `n` that the change alters."""
+    state = f"function(n) {{ return {node_state}; }}"
+    action = (f"window.__vis = window.cncInView(); window.__before = window.__vis.map({state}).join();"
+              f"window.__all = window.cncMapCy().nodes('[mid]').map({state}).join();"
+              f"window.__scatter = window.cncScatter(); window.dash_clientside.set_props({set_props});")
+    everywhere = (f"window.cncPending() === 0 && "
+                  f"window.cncMapCy().nodes('[mid]').map({state}).join() !== window.__all")
+    done = (f"return (window.__vis.map({state}).join() !== window.__before || ({everywhere})) "
+            f"&& window.cncScatter() !== window.__scatter;")
+    return _measure(driver, action, done, settled=f"return {everywhere};")
+
+
 def _settled_record(name: str, runs: list, **extra) -> dict:
     """A record of (view drawn, every element updated) pairs: `ms` is the first."""
     settled = [r[1] for r in runs]
@@ -159,36 +173,16 @@ def scenarios(quick: bool) -> list[dict]:
             driver.set_page_load_timeout(120)
             # colour change: the nodes in view recoloured (and, `settled`, every node)
             _open(driver, server.url + "/", map_ready)
-            runs = []
-            for metric in ["Latency", "Size", "Accuracy"][:REPEAT]:
-                runs.append(_measure(driver, f"""
-                    window.__vis = window.cncInView();
-                    window.__before = window.__vis.map(function(n) {{ return n.data('c'); }}).join();
-                    window.__all = window.cncMapCy().nodes('[mid]').map(function(n) {{ return n.data('c'); }}).join();
-                    window.__scatter = window.cncScatter();
-                    window.dash_clientside.set_props({_js(legend.COLOR)}, {{value: "{metric}"}});""",
-                    "return window.__vis.map(function(n) { return n.data('c'); }).join() !== window.__before "
-                    "&& window.cncScatter() !== window.__scatter;",
-                    settled="return window.cncPending() === 0 && window.cncMapCy().nodes('[mid]').map("
-                            "function(n) { return n.data('c'); }).join() !== window.__all;"))
+            runs = [_map_change(driver, "n.data('c')", f"{_js(legend.COLOR)}, {{value: '{metric}'}}")
+                    for metric in ["Latency", "Size", "Accuracy"][:REPEAT]]
             out.append(_settled_record("colour_change", runs, note="nodes in view and the scatterplot "
                                        "recoloured; settled: every node"))
             # filter drag: a brush on the Accuracy histogram; done when the map dims other models
             _open(driver, server.url + "/?f.Accuracy=:", map_ready + " && document.querySelector('.filter-hist')")
-            runs = []
-            for lo in (0.85, 0.8, 0.9)[:REPEAT]:
-                runs.append(_measure(driver, f"""
-                    window.__vis = window.cncInView();
-                    window.__before = window.__vis.map(function(n) {{ return n.hasClass('off'); }}).join();
-                    window.__off = window.cncMapCy().nodes('.off').length;
-                    window.__scatter = window.cncScatter();
-                    window.dash_clientside.set_props({_js(filter_ui._part("hist", "Accuracy"))},
-                        {{selectedData: {{points: [], range: {{x: [{lo}, 1.0]}}}}}});""",
-                    "return (window.__vis.map(function(n) { return n.hasClass('off'); }).join() !== window.__before "
-                    "|| (window.cncPending() === 0 && window.cncMapCy().nodes('.off').length !== window.__off)) "
-                    "&& window.cncScatter() !== window.__scatter;",
-                    settled="return window.cncPending() === 0 && "
-                            "window.cncMapCy().nodes('.off').length !== window.__off;"))
+            brush = _js(filter_ui._part("hist", "Accuracy"))
+            runs = [_map_change(driver, "n.hasClass('off')",
+                                f"{brush}, {{selectedData: {{points: [], range: {{x: [{lo}, 1.0]}}}}}}")
+                    for lo in (0.85, 0.8, 0.9)[:REPEAT]]
             out.append(_settled_record("filter_drag", runs, note="brush on a filter histogram until the map "
                                        "(in view) and the scatterplot dim the rest; settled: every node"))
             # select front: the button; done when the map shows the front selected

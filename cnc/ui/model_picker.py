@@ -12,6 +12,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
 from cnc.analysis.layout import per_experiment
+from cnc.analysis.recipe_text import operation_text
 from cnc.context import AppContext
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
@@ -26,8 +27,9 @@ def _entries(exp: Experiment) -> dict[str, tuple[str, str, str]]:
     """Model id -> (label, searchable text, operation), built once per experiment."""
     out = {}
     for m in exp.models.values():
-        op = m.operation.label() if m.operation else "root model"
-        out[m.id] = (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op}", op)
+        op = operation_text(m)
+        names = " ".join(m.operation.parameters) if m.operation else ""  # "amount" finds prunes too
+        out[m.id] = (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op} {names}", op)
     return out
 
 

@@ -28,11 +28,17 @@ window.dash_clientside = window.dash_clientside || {};
         for (i = 0; i < n; i++) {
             var p = d.base[i];
             if (p < 0) { continue; }
-            out.push({data: {id: 'e' + d.id[i].slice(1), source: d.id[p], target: d.id[i],
-                             g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10},
+            var edge = {id: 'e' + d.id[i].slice(1), source: d.id[p], target: d.id[i]};
+            out.push({data: d.plain ? edge : Object.assign(edge, edgeStyle(d, p, i)),
                       classes: off[i] || off[p] ? 'off' : ''});
         }
         return out;
+    }
+
+    /* Data of an edge that follows the encodings (small experiments): a gradient between the
+       two models' colours, as wide as their mean size allows. */
+    function edgeStyle(d, p, i) {
+        return {g: d.c[p] + ' ' + d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10};
     }
 
     function flags(list, n) {
@@ -44,35 +50,94 @@ window.dash_clientside = window.dash_clientside || {};
     /* Apply a change of the same experiment's columns to the live cytoscape instance, touching only
        the nodes and edges whose values changed (dash-cytoscape's diff of 10,000 elements costs
        seconds at 5,000 models). Every change of the data passes here, so cytoscape always holds
-       the latest values even though the elements prop keeps the first build. */
+       the latest values even though the elements prop keeps the first build.
+       Restyling is what costs (about 0.1 ms per element on a slow machine, visible or not), so
+       what is in view (with a margin) is restyled at once and the rest in idle-time chunks
+       (`later`); a pan or zoom, a new change, a re-layout or a selection applies the rest first. */
     function patch(cy, d, last) {
         var n = d.id.length, i, p;
         var off = flags(d.off, n), was = flags(last.off, n), hollow = flags(d.m, n), had = flags(last.m, n);
-        var node = new Array(n), dirty = new Array(n).fill(false);
+        var dirty = new Array(n).fill(false), moved = false;
+        for (i = 0; i < n && !moved; i++) { moved = d.x[i] !== last.x[i] || d.y[i] !== last.y[i]; }
+        var view = moved ? null : viewBox(cy);
+        var inView = function(k, j) {  // the box spanned by one or two nodes' positions meets the view
+            return !view || (Math.max(d.x[k], d.x[j]) >= view.x1 && Math.min(d.x[k], d.x[j]) <= view.x2 &&
+                             Math.max(d.y[k], d.y[j]) >= view.y1 && Math.min(d.y[k], d.y[j]) <= view.y2);
+        };
+        var now = [], rest = [];
+        var queue = function(k, j, fn) { (inView(k, j) ? now : rest).push(fn); };
+        flush(cy);
+        for (i = 0; i < n; i++) {
+            var change = null;
+            // only the values that changed: each one set restyles the node (a size also reroutes its edges)
+            if (d.c[i] !== last.c[i]) { change = {c: d.c[i]}; }
+            if (d.s[i] !== last.s[i]) { change = Object.assign(change || {}, {s: d.s[i]}); }
+            dirty[i] = !!change && !d.plain;
+            var cls = off[i] !== was[i], hole = hollow[i] !== had[i], pos = d.x[i] !== last.x[i] || d.y[i] !== last.y[i];
+            if (!(change || cls || hole || pos)) { continue; }
+            queue(i, i, (function(k, change, cls, hole, pos) {
+                return function() {
+                    var el = cy.getElementById(d.id[k]);
+                    if (change) { el.data(change); }
+                    if (hole) { if (hollow[k]) { el.data('m', 1); } else { el.removeData('m'); } }
+                    if (cls) {
+                        el.toggleClass('off', off[k]);
+                        if (off[k]) { el.unselectify(); } else { el.selectify(); }
+                    }
+                    if (pos) { el.position({x: d.x[k], y: d.y[k]}); }
+                };
+            })(i, change, cls, hole, pos));
+        }
+        for (i = 0; i < n; i++) {
+            p = d.base[i];
+            if (p < 0 || !(dirty[i] || dirty[p] || off[i] !== was[i] || off[p] !== was[p])) { continue; }
+            queue(i, p, (function(k, j) {
+                return function() {
+                    var edge = cy.getElementById('e' + d.id[k].slice(1));
+                    if (dirty[k] || dirty[j]) { edge.data(edgeStyle(d, j, k)); }
+                    if (off[k] !== was[k] || off[j] !== was[j]) { edge.toggleClass('off', off[k] || off[j]); }
+                };
+            })(i, p));
+        }
         cy.batch(function() {
-            for (i = 0; i < n; i++) {
-                var el = node[i] = cy.getElementById(d.id[i]);
-                if (d.c[i] !== last.c[i] || d.s[i] !== last.s[i]) { el.data({c: d.c[i], s: d.s[i]}); dirty[i] = true; }
-                if (hollow[i] !== had[i]) { if (hollow[i]) { el.data('m', 1); } else { el.removeData('m'); } }
-                if (off[i] !== was[i]) {
-                    el.toggleClass('off', off[i]);
-                    if (off[i]) { el.unselectify(); } else { el.selectify(); }
-                }
-                if (d.x[i] !== last.x[i] || d.y[i] !== last.y[i]) { el.position({x: d.x[i], y: d.y[i]}); }
-            }
-            for (i = 0; i < n; i++) {
-                p = d.base[i];
-                if (p < 0 || !(dirty[i] || dirty[p] || off[i] !== was[i] || off[p] !== was[p])) { continue; }
-                var edge = cy.getElementById('e' + d.id[i].slice(1));
-                edge.data({g: d.c[p] + ' ' + d.c[i], lc: d.c[i], w: Math.round((d.s[p] + d.s[i]) / 1.6) / 10});
-                edge.toggleClass('off', off[i] || off[p]);
-            }
+            now.forEach(function(fn) { fn(); });
             (d.heads || []).forEach(function(label, j) {
                 var h = cy.getElementById('h' + j);
-                h.data('label', label);
-                h.toggleClass('blank', !label);
+                if (h.data('label') !== label) { h.data('label', label); h.toggleClass('blank', !label); }
             });
         });
+        later(cy, rest);
+    }
+
+    /* The view in model coordinates, grown by half its size on every side. */
+    function viewBox(cy) {
+        var e = cy.extent(), mx = e.w / 2, my = e.h / 2;
+        return {x1: e.x1 - mx, x2: e.x2 + mx, y1: e.y1 - my, y2: e.y2 + my};
+    }
+
+    // Deferred restyles of elements out of view. They start once the other views' updates of the
+    // same action (the scatterplot's figure) have had time to land, then run a chunk per idle period.
+    var pending = [], scheduled = false, CHUNK = 300, START_MS = 300;
+
+    function run(cy, work) { if (work.length) { cy.batch(function() { work.forEach(function(fn) { fn(); }); }); } }
+
+    function flush(cy) { var work = pending; pending = []; run(cy, work); }
+
+    function later(cy, work) {
+        pending = pending.concat(work);
+        if (!cy._cncLater) {  // once per cytoscape instance: moving the view shows everything up to date
+            cy._cncLater = true;
+            cy.on('viewport', function() { flush(cy); });
+        }
+        var idle = window.requestIdleCallback || function(fn) { return setTimeout(fn, 16); };
+        var step = function() {
+            run(cy, pending.splice(0, CHUNK));
+            if (pending.length) { idle(step); } else { scheduled = false; }
+        };
+        if (!scheduled && pending.length) {
+            scheduled = true;
+            setTimeout(function() { idle(step); }, START_MS);
+        }
     }
 
     var shown = null;  // the map data cytoscape holds: {key, data}
@@ -89,6 +154,7 @@ window.dash_clientside = window.dash_clientside || {};
             return [noUpdate(), relayout];
         }
         shown = {key: d.key, data: d};
+        pending = [];  // restyles of the elements being replaced
         return [build(d), relayout];
     }
 
@@ -130,6 +196,10 @@ window.dash_clientside = window.dash_clientside || {};
                 });
             }
             window.cncCyto.refreshCoords(cy);
+            // a node to select may still wait for its deferred selectify: bring every node up to date
+            if (Object.keys(want).some(function(id) { var nd = cy.getElementById(id); return nd.length && !nd.selectable(); })) {
+                flush(cy);
+            }
             cy.batch(function() {
                 cy.nodes(':selected').forEach(function(nd) {
                     if (want[nd.id()]) { return; }
@@ -181,5 +251,8 @@ window.dash_clientside = window.dash_clientside || {};
         return noUpdate();
     }
 
-    window.dash_clientside.cncMap = {elements: elements, hover: hover, sync: sync, view: view};
+    /* Restyles still waiting for idle time (0 once every element shows the latest data). */
+    function pendingCount() { return pending.length; }
+
+    window.dash_clientside.cncMap = {elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
 })();

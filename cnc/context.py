@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Callable
 
 from cnc.config import Config
 from cnc.experiment import Experiment
@@ -45,6 +45,19 @@ class AppContext:
 
     def unpin(self) -> None:
         _PINNED.set(None)
+
+    def warm_with(self, fn: Callable[["AppContext"], object]) -> None:
+        """Run `fn(self)`, pinned to the experiment just loaded, in a background thread at start
+        and after every reload (servers only: `background=True`)."""
+        def run() -> None:
+            self.pin()
+            try:
+                fn(self)
+            finally:
+                self.unpin()
+
+        self.live.warmers.append(run)
+        self.live.warm([run])
 
     def _current(self) -> tuple[Config, int]:
         pinned = _PINNED.get()

@@ -124,7 +124,7 @@ class Experiment:
 # ---------------------------------------------------------------- parsing
 
 def is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    return v is None or (isinstance(v, float) and v != v)  # NaN is the only float unequal to itself
 
 
 def _metric_value(raw: Any, where: str, model_id: str, metric: str) -> float | None:

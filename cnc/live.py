@@ -2,10 +2,12 @@
 background, one process at a time per cache directory, without blocking any request."""
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from cnc.config import Config, load_config
 from cnc.precompute import pending_models
@@ -13,6 +15,7 @@ from cnc.precompute_lock import precompute_locked
 from cnc.store import SummaryStore
 
 CHECK_EVERY = 1.0  # seconds between file-change checks
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class LiveExperiment:
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.warmers: list[Callable[[], None]] = []  # run in a thread after each load (`warm`)
 
     @property
     def config(self) -> Config:
@@ -85,7 +89,24 @@ class LiveExperiment:
                 return False
             self.current, self.reload_error = (new, self.version + 1), None
         self.start_background()
+        self.warm()
         return True
+
+    def warm(self, warmers: list[Callable[[], None]] | None = None) -> None:
+        """Run the warmers (default: all) in a thread (the server only): they fill the new
+        experiment's memos (map layouts, encodings) so the first page request finds them ready
+        instead of paying for them."""
+        warmers = list(self.warmers if warmers is None else warmers)
+        if self.background and warmers:
+            threading.Thread(target=self._warm, args=(warmers,), name="cnc-warm", daemon=True).start()
+
+    @staticmethod
+    def _warm(warmers: list[Callable[[], None]]) -> None:
+        for fn in warmers:
+            try:
+                fn()
+            except Exception:  # only a head start: the request computes what is missing
+                log.exception("warming the views of a newly loaded experiment failed")
 
     def start_background(self) -> None:
         """Look for new models in a thread: scanning what is pending hashes every model's file,

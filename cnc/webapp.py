@@ -75,6 +75,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
     errors.register(app, URL)
     for page in PAGES.values():
         page.register(app, ctx)
+    ctx.warm_with(overview.warm)  # the landing page's memos, built while nobody waits (servers only)
 
     protect(app.server, load_credentials())
     answer_404_off_pages(app, PAGES)

@@ -24,7 +24,7 @@ METRICS = ["Acc", "Size"]
 OVERVIEW_KEYS = ["map", "color", "size", "x", "y", "sel", "f.Acc", "f.Size", "f.Nope", "smetric", "svars",
                  "sval", "sxmod", "sflat", "view"]
 COMPARE_KEYS = ["models", "base", "tab", "brows", "battr", "bmetric", "brel", "bfilt", "bmin", "bcmp", "bflips",
-                "bsort", "bdir", "bgroup", "bi", "lmode", "lsort", "lsortby", "lscale", "lopen", "view"]
+                "bsort", "bdir", "bgroup", "bi", "lmode", "lsort", "lsortby", "lscale", "lopen", "lpage", "view"]
 HOSTILE = ["²", "١٢", "½", "1e999", "-1e999", "nan", "NaN", "inf", "-inf", "9" * 400, "-1", "0", "1", "2",
            "99999999999", "1_000", " 1", "", ",", ":", "::", "x" * 5000, "\x00", "%00", "../../etc/passwd",
            "<script>alert(1)</script>", "ghost", "class:²", "class:1", "class:99", "class:b", "attr:half:first",

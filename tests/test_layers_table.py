@@ -112,6 +112,25 @@ def test_pages_of_a_large_tree():
     assert page == 0
 
 
+def test_page_lives_in_the_url():
+    notices: list[str] = []
+    assert ui.state_from_query({"lpage": "3"}, notices)["page"] == 2 and notices == []
+    assert ui.url_params({**state(), "page": 2})["lpage"] == 3
+    assert "lpage" not in ui.url_params({**state(), "page": 0})  # the first page is the default
+    for bad in ("0", "-1", "²", "1.5", "x", "9" * 40, ""):
+        notices = []
+        assert ui.state_from_query({"lpage": bad}, notices)["page"] == 0 and len(notices) == 1
+    big = _SyntheticCtx(4, 300)
+    sel = {"models": big.ids, "base": big.ids[0]}
+    st = state(mode="weights", open="*")
+    _, _, part, page = ui.paged_update(big, sel, "layers", st, ui.NEXT, 1)
+    assert page == 1 and part["lpage"] == 2  # the pager writes the page into the URL part
+    notices = []
+    _, shown = ui.render_body(big, sel, {**st, "page": 10**5}, notices)
+    assert 0 < shown["page"] < 10**5 and ui.url_params(shown)["lpage"] == shown["page"] + 1
+    assert any("past the last page" in n for n in notices)
+
+
 def _walk(node):
     if isinstance(node, dict):
         yield node

@@ -42,3 +42,25 @@ def test_startup_failures_show_in_the_header(tmp_path):
     ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False)
     assert "1 model(s) failed to summarize (broken)" in ctx.status_line()
     assert ctx.status("broken").startswith("failed: ") and ctx.status("base") == "ready"
+
+
+def test_views_are_warmed_for_each_loaded_experiment(tmp_path):
+    t = Tracker(tmp_path / "run")
+    t.log_model("a", metrics={"Acc": 0.9})
+    ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False, background=True)
+    warmed, calls = [], []
+
+    def failing(_ctx):
+        calls.append(1)
+        raise RuntimeError("a warmer that fails only loses its head start")
+
+    ctx.warm_with(failing)
+    ctx.warm_with(lambda c: warmed.append(c.experiment))
+    t.log_model("b", base="a", operation="prune", metrics={"Acc": 0.8})
+    assert ctx.live.check(force=True)
+    deadline = time.time() + 30
+    while len(warmed) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    assert [list(e.models) for e in warmed] == [["a"], ["a", "b"]]  # at start, then after the reload
+    assert warmed[-1] is ctx.experiment and len(calls) == 2
+    assert not load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False).live.background  # tests: no threads

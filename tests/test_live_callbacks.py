@@ -55,8 +55,8 @@ def test_overview_callbacks_see_a_model_logged_after_start(running):
     assert out[stringify_id(model_map.KEY)]["data"] == data["key"] != "old"
 
     # add a filter: the count includes the new model
-    out = response(call_with(app, client, find_key(app, overview.ENABLED, "data"), {
-        (stringify_id(filters.FILTERS), "data"): [["Acc", 0.5, None]],
+    out = response(call_with(app, client, find_key(app, filters.CARDS, "children"), {
+        (stringify_id(filters.ADD), "value"): "Acc", (stringify_id(filters.FILTERS), "data"): [],
         (stringify_id(overview.ENABLED), "data"): stale_enabled}))
     assert out[stringify_id(overview.ENABLED)]["data"] == ["base", "p50", "late"]
     assert out[stringify_id(filters.COUNT)]["children"] == "3 of 3 models pass"

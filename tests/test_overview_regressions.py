@@ -158,3 +158,14 @@ def test_map_layout_changes_with_the_mode(synthetic_ctx):
     assert step != op and step["fit"] and op["fit"]
     view_js = (ROOT / "assets" / "model_map.js").read_text()
     assert "_cncView" in view_js and "cy.fit" in view_js
+
+
+def test_a_range_change_sends_the_passing_models_itself(synthetic_ctx):
+    """The range callback ships the enabled models (one round trip before the map and scatter
+    redraw); the store's own callback then finds them current and sends nothing."""
+    exp = synthetic_ctx.experiment
+    data = to_data([Filter("Accuracy", 0.8, None)])
+    enabled, count = filter_ui.enabled_outputs(exp, data, None)
+    assert enabled == [m for m, model in exp.models.items() if (model.metrics.get("Accuracy") or 0) >= 0.8]
+    assert count == filter_ui.count_text(len(enabled), len(exp.models))
+    assert filter_ui.enabled_outputs(exp, data, enabled)[0] is no_update

@@ -45,6 +45,7 @@ def _level(level: int) -> str:
     return _hex(tuple(x + (y - x) * f for x, y in zip(a, b)))
 
 
+@per_experiment
 def data_range(exp: Experiment, metric: str) -> tuple[float, float] | None:
     vals = [v for v in exp.metric_values(metric) if not is_missing(v)]
     return (min(vals), max(vals)) if vals else None
@@ -135,18 +136,15 @@ def model_index(exp: Experiment) -> dict[str, int]:
     return {mid: i for i, mid in enumerate(exp.models)}
 
 
-@per_experiment
-def tooltips(exp: Experiment) -> list[list[str]]:
-    """Per model (experiment order): plain-text lines — label/id, primary metrics, and the
-    operation that produced it from its base. Callers escape as their renderer needs."""
-    metrics = shown_metrics(exp)
-    out = []
-    for m in exp.models.values():
-        lines = [m.tag + f" ({m.id})" if m.tag and m.tag != m.id else m.id]
-        lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}" for metric in metrics]
-        if m.base is not None and m.operation is not None:
-            lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {exp.models[m.base].label}")
-        else:
-            lines.append("root model")
-        out.append(lines)
-    return out
+def tooltip(exp: Experiment, model_id: str) -> list[str]:
+    """One model's hover text as plain-text lines — label/id, primary metrics, and the operation
+    that produced it from its base — built when hovered (building all 5,000 up front cost more
+    than the rest of the first page). Callers escape as their renderer needs."""
+    m = exp.models[model_id]
+    lines = [m.tag + f" ({m.id})" if m.tag and m.tag != m.id else m.id]
+    lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}" for metric in shown_metrics(exp)]
+    if m.base is not None and m.operation is not None:
+        lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {exp.models[m.base].label}")
+    else:
+        lines.append("root model")
+    return lines

@@ -58,7 +58,7 @@ def forest_layout(exp: Experiment, mode: str = "step") -> ForestLayout:
     if mode not in MODES:
         raise ValueError(f"unknown layout mode {mode!r}; use one of {MODES}")
     if mode == "step":
-        cols = {mid: exp.depth(mid) for mid in _preorder(exp)}
+        cols = depths(exp)
         depth = max(cols.values(), default=0)
         labels = [ROOT_COLUMN] + [f"step {i}" for i in range(1, depth + 1)]
     else:
@@ -67,8 +67,10 @@ def forest_layout(exp: Experiment, mode: str = "step") -> ForestLayout:
     return ForestLayout({mid: (cols[mid], rows[mid]) for mid in exp.models}, labels, n_rows)
 
 
+@per_experiment
 def _preorder(exp: Experiment) -> list[str]:
-    """Parents before children, iteratively (deep chains must not hit the recursion limit)."""
+    """Parents before children, iteratively (deep chains must not hit the recursion limit).
+    Memoized: callers must not modify the list."""
     out: list[str] = []
     stack = list(reversed(exp.roots))
     while stack:
@@ -78,7 +80,19 @@ def _preorder(exp: Experiment) -> list[str]:
     return out
 
 
+@per_experiment
+def depths(exp: Experiment) -> dict[str, int]:
+    """Operations from the root, per model (one pass, not a walk to the root per model)."""
+    out: dict[str, int] = {}
+    for mid in _preorder(exp):
+        base = exp.models[mid].base
+        out[mid] = 0 if base is None else out[base] + 1
+    return out
+
+
+@per_experiment
 def _rows(exp: Experiment, gap: float = 0.5) -> tuple[dict[str, float], float]:
+    """Rows of every model (the same in every mode). Memoized: callers must not modify them."""
     rows: dict[str, float] = {}
     next_row = 0.0
     for root in exp.roots:
@@ -139,13 +153,14 @@ def _order_keys(exp: Experiment, keys: dict) -> list[tuple[str, int]]:
     depth_sum: dict[tuple, float] = defaultdict(float)
     count: dict[tuple, int] = defaultdict(int)
     first: dict[tuple, int] = {}
+    depth = depths(exp)
     for i, mid in enumerate(_preorder(exp)):
         key = keys[mid]
         if key is None:
             continue
         indeg.setdefault(key, 0)
         first.setdefault(key, i)
-        depth_sum[key] += exp.depth(mid)
+        depth_sum[key] += depth[mid]
         count[key] += 1
         parent = keys.get(exp.models[mid].base) if exp.models[mid].base is not None else None
         if parent is not None and parent != key and key not in after[parent]:

@@ -1,8 +1,12 @@
 """overview.*: server-side time and payload of the Overview's callbacks on synthetic experiments.
 
 Each record times one callback body (the functions the Dash callbacks call) and, where it sends
-a figure or elements, the JSON payload in bytes. `tree_layout_cold` is only the map's forest
-layout and tooltips; `page_layout_cold` the whole Overview page as first served.
+a figure or elements, the JSON payload in bytes. "Cold" records run on a fresh experiment object
+per run (what a reload or a model logged meanwhile gives: every per-experiment memo empty).
+`tree_layout_cold` is the map's forest layouts; `page_layout_cold` the whole Overview page when
+it is requested before the server's load-time warm-up (`overview.warm`, in a background thread
+after every load) has run; `load_warmup` that warm-up itself; `page_layout_after_load` the page
+once it has run (what a user opening the app after a load waits for).
 `selection_change` is the map/scatter highlight; `selection_change_with_details` adds the
 Selection Details panel (cold explanation) that every selection change also triggers.
 """
@@ -15,7 +19,7 @@ from types import SimpleNamespace
 import plotly.utils
 from dash import Patch, no_update
 
-from cnc.analysis import encoding, layout
+from cnc.analysis import layout
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.bench import median_ms
 from cnc.bench.selection import render_panel
@@ -23,7 +27,7 @@ from cnc.config import Defaults
 from cnc.pages import overview
 from cnc.synthetic import make_experiment
 from cnc.ui import filters as filter_ui
-from cnc.ui import legend, model_map, scatter
+from cnc.ui import legend, model_map, model_picker, scatter
 from cnc.ui import selection_details as sd
 
 
@@ -36,13 +40,23 @@ def _ctx(exp):
     return SimpleNamespace(experiment=exp, config=SimpleNamespace(defaults=Defaults()), version=0)
 
 
-def _cold_layout(exp) -> None:
-    for memo in (layout.forest_layout, encoding.tooltips, encoding.colors, encoding.sizes, encoding.size_missing,
-                 encoding.model_index, model_map._identity, model_map._positions):
-        memo.cache_clear()
+def _fresh(n: int, runs: int = 6):
+    """A callable giving a new copy of the n-model experiment per call (`median_ms` runs 6)."""
+    copies = iter([make_experiment(n, seed=1) for _ in range(runs)])
+    return lambda: next(copies)
+
+
+def _tree_layouts(exp) -> None:
     layout.forest_layout(exp, "step")
     layout.forest_layout(exp, "op")
-    encoding.tooltips(exp)
+
+
+def _after_load(exp):
+    """The page's context once the load-time warm-up has run on `exp`."""
+    ctx = _ctx(exp)
+    overview.warm(ctx)
+    sd._memo.clear()
+    return ctx
 
 
 def scenarios(quick: bool) -> list[dict]:
@@ -63,9 +77,16 @@ def scenarios(quick: bool) -> list[dict]:
             record.update(extra)
             out.append(record)
 
-        rec("tree_layout_cold", lambda: _cold_layout(exp))
-        rec("page_layout_cold", lambda: (_cold_layout(exp), sd._memo.clear(),
-                                         overview.layout(ctx, {}, []).to_plotly_json()))
+        fresh = _fresh(n)
+        rec("tree_layout_cold", lambda: _tree_layouts(fresh()))
+        fresh = _fresh(n)
+        rec("page_layout_cold", lambda: (sd._memo.clear(), overview.layout(_ctx(fresh()), {}, []).to_plotly_json()),
+            note="requested before the load-time warm-up ran")
+        fresh = _fresh(n)
+        rec("load_warmup", lambda: overview.warm(_ctx(fresh())), note="background thread after each load")
+        warmed = iter([_after_load(make_experiment(n, seed=1)) for _ in range(6)])
+        rec("page_layout_after_load", lambda: overview.layout(next(warmed), {}, []).to_plotly_json(),
+            note="the first request after the warm-up")
         key = model_map.experiment_key(exp)
 
         def map_update(trigger, color="Latency", mode="op", key=key):
@@ -99,6 +120,12 @@ def scenarios(quick: bool) -> list[dict]:
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
             overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
         ), payload=overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size")[0].to_plotly_json())
+        rec("selection_change_overview", lambda: (
+            overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
+            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
+            overview.url_params(ctx, "op", "Latency", "Size", "Size", "Accuracy", to_data(filters), selection),
+            model_picker.picked_selection(exp, selection, selection, to_data(filters)),
+        ), note="every Overview callback a selection change runs (map/scatter highlight, URL, picker echo)")
         rec("selection_change_with_details", lambda: (
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
             overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),

@@ -168,6 +168,13 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     ], className="overview-page")
 
 
+def warm(ctx: AppContext) -> None:
+    """Build the default page once, unseen (after an experiment loads, in a background thread):
+    its per-experiment memos — map layouts, encodings, scatter points, picker text — are then
+    warm for the first real request."""
+    layout(ctx, {}, [])
+
+
 def map_outputs(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: list[str] | None,
                 triggers: list, key) -> tuple:
     """(map data, key). The browser holds the map data of experiment `key`: a control's change

@@ -189,12 +189,15 @@ function(figures) {
 
 def register(app, ctx: AppContext, enabled_id: dict) -> None:
     """Callbacks read the experiment when called: models logged meanwhile count."""
+    # Both writers of the filters also send the models that pass and their count: a callback
+    # deriving them from the filters store would cost the map and scatterplot one more round trip.
     @app.callback(
         Output(CARDS, "children"), Output(FILTERS, "data"), Output(ADD, "value"), Output(ADD, "options"),
-        Input(ADD, "value"), Input(_part("remove"), "n_clicks"), State(FILTERS, "data"),
+        Output(enabled_id, "data"), Output(COUNT, "children"),
+        Input(ADD, "value"), Input(_part("remove"), "n_clicks"), State(FILTERS, "data"), State(enabled_id, "data"),
         prevent_initial_call=True,
     )
-    def add_or_remove(add, removes, data):
+    def add_or_remove(add, removes, data, current):
         exp = ctx.experiment
         filters = from_data(data, exp)
         trig = callback_context.triggered_id
@@ -203,30 +206,30 @@ def register(app, ctx: AppContext, enabled_id: dict) -> None:
         elif isinstance(trig, dict) and trig.get("role") == "remove" and any(count(n) for n in items(removes)):
             filters = [f for f in filters if f.metric != trig.get("metric")]
         else:
-            return no_update, no_update, None, no_update
-        return [card(exp, f) for f in filters], to_data(filters), None, add_options(exp, filters)
+            return no_update, no_update, None, no_update, no_update, no_update
+        return ([card(exp, f) for f in filters], to_data(filters), None, add_options(exp, filters),
+                *enabled_outputs(exp, to_data(filters), current))
 
     @app.callback(
         Output(FILTERS, "data", allow_duplicate=True), Output(_part("lo"), "value"),
         Output(_part("hi"), "value"), Output(_part("hist"), "figure"), Output(_part("warn"), "children"),
+        Output(enabled_id, "data", allow_duplicate=True), Output(COUNT, "children", allow_duplicate=True),
         Input(_part("lo"), "value"), Input(_part("hi"), "value"), Input(_part("hist"), "selectedData"),
-        State(FILTERS, "data"),
+        State(FILTERS, "data"), State(enabled_id, "data"),
         prevent_initial_call=True,
     )
-    def change_range(_lo, _hi, _sel, data):
+    def change_range(_lo, _hi, _sel, data, current):
         inputs = callback_context.inputs_list
-        return range_outputs(ctx.experiment, data, callback_context.triggered_id, _by_metric(inputs[0]),
-                             _by_metric(inputs[1]), _by_metric(inputs[2]),
-                             [mapping(mapping(o).get("id")).get("metric") for o in items(callback_context.outputs_list[1])])
+        exp = ctx.experiment
+        out = range_outputs(exp, data, callback_context.triggered_id, _by_metric(inputs[0]),
+                            _by_metric(inputs[1]), _by_metric(inputs[2]),
+                            [mapping(mapping(o).get("id")).get("metric") for o in items(callback_context.outputs_list[1])])
+        return (*out, *enabled_outputs(exp, out[0], current))
 
     app.clientside_callback(_CLEAR_JS, Output(CLEAR_HOOK, "data"), Input(_part("hist"), "figure"))
 
-    @app.callback(
-        Output(enabled_id, "data"), Output(COUNT, "children"),
-        Input(FILTERS, "data"), State(enabled_id, "data"),
-        prevent_initial_call=True,
-    )
-    def update_enabled(data, current):
-        exp = ctx.experiment
-        enabled = enabled_models(exp, from_data(data, exp))
-        return (enabled if enabled != current else no_update), count_text(len(enabled), len(exp.models))
+
+def enabled_outputs(exp: Experiment, data: list | None, current) -> tuple:
+    """(the models passing the filters `data`, or no_update when the page has them; the count)."""
+    enabled = enabled_models(exp, from_data(data, exp))
+    return (enabled if enabled != current else no_update), count_text(len(enabled), len(exp.models))

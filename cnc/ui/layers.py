@@ -4,7 +4,7 @@ Rows are the module tree (collapsible), columns the selected models; a cell show
 the weight / activation distribution as a stacked histogram coloured by change vs the base.
 Everything comes from cached summaries (`ctx.params`, `ctx.activations`); histograms are small
 inline SVGs built in Python, so hundreds of rows x tens of models stay cheap to draw.
-URL keys: `lmode`, `lsort`, `lsortby`, `lscale`, `lopen`.
+URL keys: `lmode`, `lsort`, `lsortby`, `lscale`, `lopen`, `lpage`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from cnc.memo import Memo
 from cnc.ui import layers_table
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import count, ids, items, mapping, one_of, text
-from cnc.urlstate import pick, split_list
+from cnc.urlstate import parse_index, pick, split_list
 
 COMPONENT = "layers"
 MODE, SORT, SCALE = cid(COMPONENT, "mode"), cid(COMPONENT, "sort"), cid(COMPONENT, "scale")
@@ -37,6 +37,7 @@ SORT_LABELS = {"tree": "Module tree", "change": "Most changed first", "spread": 
                "sparsity": "Most sparse first"}
 PAGE_ROWS = 25  # rows drawn at once (about two screens): a page of the expanded tree or of a sorted list
 PREV, NEXT, PAGE = cid(COMPONENT, "prev"), cid(COMPONENT, "next"), cid(COMPONENT, "page")
+MAX_PAGE = 10**6  # far past any real tree; a bigger number in a link or store is junk
 CSV, DOWNLOAD = cid(COMPONENT, "csv"), cid(COMPONENT, "download")
 NO_TASK = ("This experiment has metrics only: it declares no task (model loader and evaluation data), so "
            "there are no weights or activations to compare. Add a `task` section to the config and run the "
@@ -60,7 +61,19 @@ def state_from_query(query: dict, notices: list[str]) -> dict:
         "scale": pick(query.get("lscale"), SCALES, DEFAULTS["lscale"], notices, "lscale"),
         "open": open_nodes,
         "sortby": query.get("lsortby"),  # a model id; checked against the selection when drawn
+        "page": _page(query.get("lpage"), notices),
     }
+
+
+def _page(value: str | None, notices: list[str]) -> int:
+    """The 0-based page of the link's 1-based `lpage` (the first page when absent or bad)."""
+    if value is None:
+        return 0
+    n = parse_index(value)
+    if n is None or not 1 <= n <= MAX_PAGE:
+        notices.append(f"Ignored lpage={value[:20]!r} from the link: not a page number.")
+        return 0
+    return n - 1
 
 
 def url_params(state: dict) -> dict:
@@ -72,6 +85,8 @@ def url_params(state: dict) -> dict:
     op = state.get("open")
     if op is not None:
         out["lopen"] = op if isinstance(op, str) else (",".join(op) or "-")
+    if state.get("page"):
+        out["lpage"] = state["page"] + 1  # 1-based, as the pager shows it
     return out
 
 
@@ -189,6 +204,8 @@ def render_body(ctx: AppContext, selection: dict | None, state: dict,
         return notes, state
     pages = max(1, -(-len(rows) // PAGE_ROWS))
     page = min(max(0, state.get("page") or 0), pages - 1)
+    if notices is not None and page < (state.get("page") or 0):
+        notices.append(f"The link's page {state['page'] + 1:,} is past the last page; showing page {pages:,}.")
     state = {**state, "page": page}
     shown = rows[page * PAGE_ROWS:(page + 1) * PAGE_ROWS]
     pager = html.Div(f"Rows {page * PAGE_ROWS + 1:,}–{page * PAGE_ROWS + len(shown):,} of {len(rows):,}"
@@ -316,7 +333,7 @@ def checked_state(mode: Any, sort: Any, sortby: Any, scale: Any, stored_open: An
         stored_open = [n for n in items(stored_open) if isinstance(n, str)]
     return {"mode": one_of(mode, L.MODES, DEFAULTS["lmode"]), "sort": one_of(sort, L.SORTS, DEFAULTS["lsort"]),
             "sortby": text(sortby), "scale": one_of(scale, SCALES, DEFAULTS["lscale"]), "open": stored_open,
-            "page": min(count(page), 10**6)}
+            "page": min(count(page), MAX_PAGE)}
 
 
 def update(ctx: AppContext, selection: dict | None, tab: str | None, state: dict,

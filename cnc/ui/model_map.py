@@ -23,7 +23,8 @@ from functools import lru_cache
 import dash_cytoscape as cyto
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from cnc.analysis.encoding import colors, model_index, size_missing, sizes, tooltips
+from cnc.analysis.encoding import colors, model_index, size_missing, sizes
+from cnc.analysis.encoding import tooltip as tooltip_lines
 from cnc.analysis.layout import MODES, forest_layout, per_experiment
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
@@ -68,19 +69,26 @@ STYLESHEET = [
     }},
     {"selector": "edge", "style": {
         "curve-style": "taxi", "taxi-direction": "rightward", "taxi-turn": 26, "taxi-turn-min-distance": 4,
-        "width": "data(w)", "line-fill": "linear-gradient", "line-gradient-stop-colors": "data(g)",
         "opacity": 0.75,
+    }},
+    {"selector": "edge[g]", "style": {
+        "width": "data(w)", "line-fill": "linear-gradient", "line-gradient-stop-colors": "data(g)",
     }},
     {"selector": "edge.off", "style": {"opacity": 0.12}},
 ]
-# From this many models edges take the child's colour: gradient edges cost cytoscape about a
-# second per redraw at 5,000 models (measured in Chromium), solid ones a third of that.
-SOLID_EDGES_FROM = 1000
-SOLID_EDGES = {"selector": "edge", "style": {"line-fill": "solid", "line-color": "data(lc)"}}
+# From this many models edges are plain grey lines of one width: gradient edges cost cytoscape
+# about a second per redraw at 5,000 models (measured in Chromium), and edges that follow the
+# encodings double what a colour or size change restyles (5,000 edges on top of 5,000 nodes).
+PLAIN_EDGES_FROM = 1000
+PLAIN_EDGES = {"selector": "edge", "style": {"line-color": "#b0b0b0", "width": 1.2}}
+
+
+def plain_edges(n_models: int) -> bool:
+    return n_models >= PLAIN_EDGES_FROM
 
 
 def stylesheet(n_models: int) -> list[dict]:
-    return STYLESHEET + ([SOLID_EDGES] if n_models >= SOLID_EDGES_FROM else [])
+    return STYLESHEET + ([PLAIN_EDGES] if plain_edges(n_models) else [])
 
 
 @lru_cache(maxsize=65536)
@@ -135,7 +143,8 @@ def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, en
              parts: tuple[str, ...] | None = None) -> dict:
     """The map as compact columns (one entry per model, experiment order) that the browser turns
     into cytoscape elements (`cncMap.elements` in assets/model_map.js): node ids, model ids,
-    labels and base indices (fixed per experiment, with its `key`), positions per `mode` (`x`, `y`,
+    labels and base indices (fixed per experiment, with its `key`; `plain`: edges drawn plain, not
+    following the encodings, in large experiments), positions per `mode` (`x`, `y`,
     column `heads`), the encodings (`c` colour, `s` size, `m` indices drawn hollow) and `off`
     (indices failing the filters). `parts` picks what to include (None: everything): a colour
     change ships two short arrays instead of 5,000 full elements. Tooltips are not here: they are
@@ -143,7 +152,7 @@ def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, en
     out: dict = {}
     if parts is None:
         ident = _identity(exp)
-        out.update(ident["data"], key=ident["key"], dx=DX, dy=DY)
+        out.update(ident["data"], key=ident["key"], dx=DX, dy=DY, plain=plain_edges(len(exp.models)))
         parts = PARTS
     if "layout" in parts:
         mode = mode if mode in MODES else "step"
@@ -158,10 +167,9 @@ def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, en
 def tooltip(exp: Experiment, node: dict | None) -> dict:
     """The hover card of one node (`mouseoverNodeData`): its id and plain-text lines."""
     mid = mapping(node).get("mid")
-    i = model_index(exp).get(mid) if isinstance(mid, str) else None
-    if i is None:
+    if not isinstance(mid, str) or mid not in exp.models:
         return {"id": None, "tip": None}
-    return {"id": node_id(mid), "tip": "\n".join(tooltips(exp)[i])}
+    return {"id": node_id(mid), "tip": "\n".join(tooltip_lines(exp, mid))}
 
 
 def node_models(exp: Experiment, node_data: list[dict] | None) -> list[str]:

@@ -8,6 +8,8 @@ The options are searched on the server and sent LIMIT at a time (plus the picked
 page and every filter change stay small at thousands of models."""
 from __future__ import annotations
 
+from itertools import islice
+
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
@@ -22,33 +24,41 @@ PICKER = cid("picker", "models")
 LIMIT = 50  # options sent per search; typing narrows them
 
 
+def _entry(m) -> tuple[str, str, str]:
+    """(label, searchable text, operation) of one model."""
+    op = operation_text(m)
+    names = " ".join(m.operation.parameters) if m.operation else ""  # "amount" finds prunes too
+    return (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op} {names}", op)
+
+
 @per_experiment
 def _entries(exp: Experiment) -> dict[str, tuple[str, str, str]]:
-    """Model id -> (label, searchable text, operation), built once per experiment."""
-    out = {}
-    for m in exp.models.values():
-        op = operation_text(m)
-        names = " ".join(m.operation.parameters) if m.operation else ""  # "amount" finds prunes too
-        out[m.id] = (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op} {names}", op)
-    return out
+    """Model id -> its entry, built once per experiment (on the first search)."""
+    return {m.id: _entry(m) for m in exp.models.values()}
 
 
 def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
             keep: list[str] = ()) -> list[dict]:
     """The picked models (`keep`) and the first LIMIT models whose id, tag or operation contain
-    every word of `search`, in experiment order."""
-    words, entries = search.lower().split()[:8], _entries(exp)
+    every word of `search`, in experiment order. Without a search (the page as first drawn) only
+    the listed models' entries are built."""
+    words = search.lower().split()[:8]
     shown = []
-    for mid, (_, haystack, _) in entries.items():
-        if len(shown) == LIMIT:
-            break
-        if all(w in haystack.lower() for w in words):
-            shown.append(mid)
+    if words:
+        for mid, (_, haystack, _) in _entries(exp).items():
+            if len(shown) == LIMIT:
+                break
+            if all(w in haystack.lower() for w in words):
+                shown.append(mid)
+    else:
+        shown = list(islice(exp.models, LIMIT))
     shown_set = set(shown)
-    shown += [m for m in keep if m in entries and m not in shown_set]
+    shown += [m for m in dict.fromkeys(keep) if m in exp.models and m not in shown_set]
+
+    entries = _entries(exp) if words or len(shown) > 2 * LIMIT else None  # a big selection: the memo
 
     def option(mid: str) -> dict:
-        label, haystack, op = entries[mid]
+        label, haystack, op = entries[mid] if entries is not None else _entry(exp.models[mid])
         return {"label": label, "value": mid, "search": haystack,
                 "disabled": enabled is not None and mid not in enabled, "title": op}
 
@@ -65,10 +75,14 @@ def component(exp: Experiment, selection: list[str], enabled: set[str]) -> html.
 
 
 def picked_selection(exp: Experiment, value, current, filters) -> list[str] | object:
-    """The selection after a pick: known models that pass the filters, in picking order."""
+    """The selection after a pick: known models that pass the filters, in picking order. The
+    picker echoing a selection made elsewhere changes nothing (and skips the filters)."""
+    value, current = ids(value, exp.models), ids(current, exp.models)
+    if value == current:
+        return no_update
     ok = set(enabled_models(exp, from_data(filters, exp)))
-    new = [m for m in ids(value, exp.models) if m in ok]
-    return new if new != ids(current, exp.models) else no_update
+    new = [m for m in value if m in ok]
+    return new if new != current else no_update
 
 
 def register(app, ctx: AppContext, selection_store: dict, enabled_store: dict, filters_state: State) -> None:

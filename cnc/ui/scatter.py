@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dash import Patch, dcc, html, no_update
 
-from cnc.analysis.encoding import colors, model_index, size_missing, sizes, tooltips
+from cnc.analysis.encoding import colors, size_missing, sizes, tooltip
 from cnc.analysis.layout import per_experiment
 from cnc.analysis.pareto import pareto_front, step_shape
 from cnc.experiment import Experiment, is_missing
@@ -140,10 +140,9 @@ def hover_card(exp: Experiment, hover: dict | None) -> tuple[bool, dict | None, 
     text (it was half of a 5,000-model figure). Text is rendered as text."""
     point = mapping((items(mapping(hover).get("points")) or [None])[0])
     mid = point.get("customdata")
-    i = model_index(exp).get(mid) if isinstance(mid, str) else None
-    if i is None or point.get("curveNumber") not in (0, 1):
+    if not isinstance(mid, str) or mid not in exp.models or point.get("curveNumber") not in (0, 1):
         return False, no_update, no_update
-    return True, mapping(point.get("bbox")), [html.Div(line) for line in tooltips(exp)[i]]
+    return True, mapping(point.get("bbox")), [html.Div(line) for line in tooltip(exp, mid)]
 
 
 def is_user_selection(selected_data: dict | None) -> bool:

@@ -57,12 +57,6 @@ class AppliedOperation:
     name: str
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    def label(self) -> str:
-        if not self.parameters:
-            return self.name
-        args = ", ".join(f"{k}={_short(v)}" for k, v in self.parameters.items())
-        return f"{self.name}({args})"
-
 
 @dataclass
 class Model:
@@ -125,12 +119,6 @@ class Experiment:
 
     def metric_values(self, name: str) -> list[float | None]:
         return [m.metrics.get(name) for m in self.models.values()]
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 # ---------------------------------------------------------------- parsing

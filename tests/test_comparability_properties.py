@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import re
 from itertools import combinations
 
 from hypothesis import given, settings
@@ -128,6 +129,16 @@ def test_search_finds_the_cheapest_plan(case):
 
 # ---------------------------------------------------------------- truth
 
+def _presence_steps(label: str, path: list[str]) -> tuple[str, list[str]]:
+    """A presence label's step name and the steps of `path` it may mean: "P at step 2" or
+    "P at steps 2–3" (two presences of one operation) say where it is; a plain "P" may be anywhere."""
+    match = re.fullmatch(r"(.*) at steps? (\d+)(?:–(\d+))?", label)
+    if match is None:
+        return label, path
+    lo = int(match[2])
+    return match[1], path[lo - 1:int(match[3] or lo)]
+
+
 def _step_texts(exp: Experiment, mid: str) -> set[str]:
     """Every way the step that made `mid` may read: its name with any subset of its parameters
     (a root model of several reads as its label)."""
@@ -170,7 +181,8 @@ def test_every_shown_value_is_true_and_ordered(case):
                 assert any(exp.models[a].operation.parameters.get(p) == value
                            for a in path for p in exp.models[a].operation.parameters), (m, var, value)
             elif var.kind == "presence" and value != NONE:
-                assert any(var.label in _step_texts(exp, a) for a in path), (m, var)
+                name, steps = _presence_steps(var.label, path)
+                assert any(name in _step_texts(exp, a) for a in steps), (m, var)
             elif var.label == "base":
                 assert text == exp.models[top].label
             elif value != NONE and var.kind in ("operation", "sequence"):

@@ -40,7 +40,7 @@ def test_our_yaml_with_checkpoints(tmp_path):
     exp = load_experiment(tmp_path / "exp.yaml")
     assert exp.models["a"].checkpoint == str(tmp_path / "ck" / "a.pt")
     assert exp.models["a"].metrics["Acc"] is None  # NaN is missing
-    assert exp.models["b"].operation.label() == "prune(amount=0.5)"
+    assert exp.models["b"].operation.parameters == {"amount": 0.5}
 
 
 def test_base_without_operation_is_a_warning():

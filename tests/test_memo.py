@@ -81,3 +81,24 @@ def test_a_failed_computation_reaches_every_waiter_and_is_not_cached():
     for t in threads:
         t.join()
     assert errors == ["bad"] * 3 and m.get_or("k", lambda: "ok") == "ok"
+
+
+@pytest.mark.parametrize("k", [10, 300])
+def test_an_explanation_sizes_itself_close_to_what_it_holds(k):
+    """Explanations size themselves by formula (cheap); the formula must stay near the truth."""
+    import random
+    import tracemalloc
+
+    from cnc.analysis.comparability import explain_selection
+    from cnc.synthetic import make_experiment
+
+    exp = make_experiment(2 * k, seed=k)
+    selection = random.Random(k).sample(list(exp.models), k)
+    explain_selection(exp, selection)  # warm whatever the experiment caches
+    tracemalloc.start()
+    try:
+        explanation = explain_selection(exp, selection)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert 0.5 * held <= memo.nbytes(explanation) <= 2 * held

@@ -72,6 +72,10 @@ def test_magnitude_sweep_with_and_without_fine_tuning(demo_ctx, serve, chrome):
     rows = chrome.find_elements("css selector", ".selection-details .sd-table tbody tr")
     assert len(rows) == len(SWEEP)
     assert "%" in rows[0].text  # formatted per metric
+    current = chrome.find_elements("css selector", ".sd-table thead th.current")
+    assert [c.text for c in current] == ["Accuracy"]  # drawn by assets/selection_table.js
+    assert len(chrome.find_elements("css selector", ".sd-table tbody td.current")) == len(SWEEP)
+    assert len(chrome.find_elements("css selector", ".sd-table tbody td.var-col")) == len(SWEEP) * 2
     assert len(chrome.find_elements("css selector", f"{GRAPH} .bars .point")) == len(SWEEP)
     compare = chrome.find_element("css selector", ".selection-details a.btn")
     assert compare.get_attribute("href").endswith("/compare?models=" + ",".join(SWEEP))

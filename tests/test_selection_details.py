@@ -12,6 +12,7 @@ from cnc.experiment import Metric, parse_experiment
 from cnc.ui import selection_details as sd
 from cnc.ui.ids import url_part
 from cnc.ui.selection_chart import bar_figure, tick_format, value_text, wrap
+from cnc.ui.selection_table import table_data
 from cnc.urlstate import build_query, parse_query
 
 MAG = ["mag10", "mag50", "mag90", "mag10-ft", "mag50-ft", "mag90-ft"]
@@ -147,15 +148,17 @@ def test_few_models_show_the_table_only():
     for sel in ([], ["mag50"], ["ghost"]):
         c = sd.panel_content(ctx, sel, None)
         assert c.figure is None and c.chart is None
-    table = sd.metric_table(ctx.experiment, sd.panel_content(ctx, ["mag50"], "Accuracy"))
-    assert "75.0%" in repr(table)
+    table = table_data(ctx.experiment, sd.panel_content(ctx, ["mag50"], "Accuracy"))
+    assert len(table["rows"]) == 1 and "75.0%" in table["rows"][0]
+    assert table_data(ctx.experiment, sd.panel_content(ctx, [], "Accuracy")) is None
 
 
 def test_missing_values_render_as_missing_in_the_table():
     exp = demo_shaped({"mag50": None})
     c = sd.panel_content(fake_ctx(exp), MAG, "Accuracy")
-    text = repr(sd.metric_table(exp, c))
-    assert "'—'" in text and "missing" in text
+    table = table_data(exp, c)
+    row = next(r for r in table["rows"] if r[1] == "mag50")
+    assert table["missing"] in row
     assert bars(c.figure)[("0.5", "no")] is None
 
 
@@ -186,7 +189,8 @@ def test_kept_variables_values_and_models():
     assert sd.kept_models(expl, r) == [m for m in MIXED if m not in ("layer50", "base-int8d")]
     c = sd.panel_content(ctx, MIXED, None, r)
     assert "layer50" not in c.chart.rows and "base-int8d" not in c.chart.rows
-    assert "not-charted" in repr(sd.metric_table(ctx.experiment, c))
+    charted = {r[1]: r[2] for r in table_data(ctx.experiment, c)["rows"]}
+    assert charted["layer50"] == 0 and charted["base-int8d"] == 0 and {m for m, on in charted.items() if on} == set(c.chart.rows)
 
 
 def test_more_than_two_kept_variables_chart_the_first_two():

@@ -69,6 +69,13 @@ class Explanation:
     start: str = ""  # the recipe every selected model shares (their closest common ancestor's)
     by_recipe: bool = False  # the small-selection rule chose one bar per model
 
+    def nbytes(self) -> int:
+        """Memory estimate for the memo's byte budget (cnc/memo.py), fitted to tracemalloc at 10-1,000
+        models: walking the rows and columns cost more than building a 1,000-model explanation."""
+        tree = self.raw[0].tree if self.raw else None
+        return (2048 + len(self.rows) * (200 + 16 * len(self.variables) + 90 * len(self.raw))
+                + 300 * (len(tree.ids) if tree is not None else 0))
+
     def recipe(self, model_id: str) -> str:
         """The model's readable recipe from the search start (the selection's closest common
         ancestor, or its root model first when several roots), e.g. "magnitude prune 0.5 →
@@ -174,7 +181,8 @@ def _explanation(columns: list[Column], models: list[str], recipes: dict[str, st
     for c in columns:
         values = c.distinct()
         variables.append(Variable(c.kind, c.label, values, tuple(c.text(v) for v in values)))
-    rows = {m: tuple(c.values[m] for c in columns) for m in models}
+    per_column = [[c.values[m] for m in models] for c in columns]
+    rows = dict(zip(models, zip(*per_column))) if columns else dict.fromkeys(models, ())
     return Explanation(
         variables=variables,
         rows=rows,

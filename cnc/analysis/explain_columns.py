@@ -104,19 +104,21 @@ def columns_from_search(tree: Tree, plan: list[Step], selected: list[str]) -> li
         for k, p in enumerate(step.params, start=head + 1):
             for i in members:
                 own.setdefault(i, {})[k] = tree.params[i].get(p, NONE)
-    values: list[dict[str, Any]] = [{} for _ in specs]
+    values: list[dict[str, Any]] = [dict.fromkeys(selected, NONE) for _ in specs]
     nodes: list[dict[str, tuple[int, ...]]] = [{} for _ in specs]
+    parent, index = tree.parent, tree.index
     for m in selected:
-        i = tree.index[m]
+        i = index[m]
         while i >= 0:
-            for k, v in own.get(i, {}).items():
-                values[k][m] = v
-                if v != NONE:
-                    nodes[k][m] = (i,)
-            i = tree.parent[i]
+            mine = own.get(i)
+            if mine:
+                for k, v in mine.items():
+                    values[k][m] = v
+                    if v != NONE:
+                        nodes[k][m] = (i,)
+            i = parent[i]
     columns: list[Column] = []
-    for (kind, op, param, owner), vals, where in zip(specs, values, nodes):
-        full = {m: vals.get(m, NONE) for m in selected}
+    for (kind, op, param, owner), full, where in zip(specs, values, nodes):
         keys = {v: _value_key(v, tree.name_rank) for v in set(full.values())}
         if kind == "base":
             keys = {tree.ids[t]: (2, r, tree.ids[t]) for r, t in enumerate(tree.table0)}
@@ -211,7 +213,7 @@ def restrict(columns: list[Column], models: list[str]) -> list[Column]:
 
 def qualify_labels(columns: list[Column]) -> None:
     """Labels that collide get their operation ("magnitude prune amount"), then the step they
-    describe ("operation at step 2"), then, failing all, a number in parentheses."""
+    describe ("operation at step 2", "P at steps 2–3"), then, failing all, a number in parentheses."""
     counts = Counter(c.label for c in columns)
     for c in columns:
         if counts[c.label] > 1 and c.kind == "parameter" and c.op and c.tree is not None:
@@ -219,7 +221,7 @@ def qualify_labels(columns: list[Column]) -> None:
     counts = Counter(c.label for c in columns)
     for c in columns:
         if counts[c.label] > 1 and c.tree is not None and c.nodes:
-            c.label = f"{c.label} at step {_first_depth(c)}"
+            c.label = f"{c.label} {_steps_text(c)}"
     counts = Counter(c.label for c in columns)
     seen: Counter = Counter()
     for c in columns:
@@ -294,6 +296,14 @@ def _chain_column(chain: list[Column], support: dict[int, frozenset[str]]) -> Co
 def _shorten(names: list[str]) -> list[str]:
     """Long chains (iterative pruning) keep their ends: 'A → B → … → Z'."""
     return names[:2] + ["…", names[-1]] if len(names) > 4 else names
+
+
+def _steps_text(col: Column) -> str:
+    """Where the column's steps are: "at step 2", or "at steps 2–3" when its models differ."""
+    assert col.tree is not None
+    depths = {col.tree.depth[i] for n in col.nodes.values() for i in n}
+    lo, hi = min(depths), max(depths)
+    return f"at step {lo}" if lo == hi else f"at steps {lo}–{hi}"
 
 
 def _first_depth(col: Column) -> int:
@@ -372,9 +382,9 @@ def _encode(col: Column) -> np.ndarray:
     """Values as small ints, one per model, for vectorized comparisons of columns (kept: simplify
     never changes a column's values, it builds new columns)."""
     if col.codes is None:
-        codes: dict[Any, int] = {}
-        col.codes = np.fromiter((codes.setdefault(v, len(codes)) for v in col.values.values()), dtype=np.int64,
-                                count=len(col.values))
+        values = list(col.values.values())
+        codes = {v: k for k, v in enumerate(dict.fromkeys(values))}
+        col.codes = np.array([codes[v] for v in values], dtype=np.int64)
     return col.codes
 
 

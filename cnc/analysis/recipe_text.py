@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from cnc.experiment import Experiment
+from cnc.experiment import Experiment, Model
 
 STEP_JOIN = " → "
 _ORDINALS = ("", "", "second", "third", "fourth", "fifth")
@@ -30,6 +30,11 @@ def value_text(value: Any) -> str:
             return ", ".join(f"{k} {value_text(v)}" for k, v in items)  # a frozen mapping
         return ", ".join(value_text(v) for v in items)
     return str(value)
+
+
+def operation_text(model: Model) -> str:
+    """The step that made a model, as the map and tables read it ("magnitude prune 0.5")."""
+    return step_text(model.operation.name, model.operation.parameters) if model.operation else "root model"
 
 
 def step_text(name: str, parameters: dict[str, Any], shown: Iterable[str] | None = None) -> str:

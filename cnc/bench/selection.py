@@ -16,12 +16,13 @@ import plotly.utils
 from cnc.bench import median_ms
 from cnc.synthetic import make_experiment
 from cnc.ui import selection_details as sd
+from cnc.ui.selection_table import table_data
 
 
 def render_panel(ctx, selection: list[str], metric: str | None, refinement: sd.Refinement) -> int:
     """What update_panel computes and sends, as bytes."""
     content = sd.panel_content(ctx, selection, metric, refinement)
-    out = [sd.metric_table(ctx.experiment, content), content.figure, content.notes,
+    out = [table_data(ctx.experiment, content), content.figure, content.notes,
            sd.url_params(ctx, content.metric, refinement)]
     return len(json.dumps(out, cls=plotly.utils.PlotlyJSONEncoder))
 

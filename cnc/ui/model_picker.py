@@ -14,6 +14,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
 from cnc.analysis.layout import per_experiment
+from cnc.analysis.recipe_text import operation_text
 from cnc.context import AppContext
 from cnc.experiment import Experiment
 from cnc.ui.ids import cid
@@ -25,8 +26,9 @@ LIMIT = 50  # options sent per search; typing narrows them
 
 def _entry(m) -> tuple[str, str, str]:
     """(label, searchable text, operation) of one model."""
-    op = m.operation.label() if m.operation else "root model"
-    return (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op}", op)
+    op = operation_text(m)
+    names = " ".join(m.operation.parameters) if m.operation else ""  # "amount" finds prunes too
+    return (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op} {names}", op)
 
 
 @per_experiment

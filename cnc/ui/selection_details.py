@@ -23,8 +23,7 @@ from cnc.analysis.filters import enabled_models, parse_filters
 from cnc.context import AppContext
 from cnc.memo import Memo
 from cnc.experiment import Experiment
-from cnc.format import MISSING, format_metric, metric_help
-from cnc.ui import download, selection_export
+from cnc.ui import download, selection_export, selection_table
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, items, mapping, one_of
 from cnc.ui.selection_chart import bar_figure, value_text
@@ -37,7 +36,6 @@ SELECTION = cid("overview", "selection")  # owned by the Overview page
 METRIC = cid(NAME, "metric")
 COMPARE = cid(NAME, "compare")
 SUMMARY = cid(NAME, "summary")
-TABLE = cid(NAME, "table")
 NOTE = cid(NAME, "note")
 GRAPH = cid(NAME, "graph")
 CHART_BOX = cid(NAME, "chart-box")
@@ -52,8 +50,6 @@ BODY = cid(NAME, "body")
 EMPTY = cid(NAME, "empty")
 
 OVERVIEW_SELECTION_KEY = "sel"  # the Overview page's URL key for the selection
-MAX_TABLE_ROWS = 200
-MAX_VARIABLE_COLUMNS = 4
 MAX_HELD_LISTED = 3
 _MEMO_SIZE = 64
 
@@ -186,41 +182,6 @@ def compare_href(selection: list[str]) -> str:
 
 # ---------------------------------------------------------------- components
 
-def metric_table(exp: Experiment, content: PanelContent) -> html.Div:
-    """Selected models x (explaining variables, metrics); rows not charted are muted. Cells carry a
-    class only when they need one: at a few hundred rows the table is most of the callback's bytes."""
-    expl = content.explanation
-    charted_ids = set(content.chart.rows) if content.chart is not None else set(content.selection)
-    variables = expl.variables[:MAX_VARIABLE_COLUMNS]
-    head = [html.Th("Model")]
-    head += [html.Th(v.label, className="var-col", title=f"variable ({v.kind})") for v in variables]
-    metrics = list(exp.metrics.values())
-    head += [html.Th(m.name + (f" ({m.unit})" if m.unit else ""),
-                     className="current" if m.name == content.metric else None,
-                     title=metric_help(m))
-             for m in metrics]
-    rows = []
-    for mid in content.selection[:MAX_TABLE_ROWS]:
-        model = exp.models[mid]
-        cells = [html.Th(model.label, title=mid if model.label == mid else f"{model.label} ({mid})")]
-        row = expl.rows.get(mid, ())
-        cells += [html.Td(value_text(v, row[k]), className="var-col") for k, v in enumerate(variables)]
-        for m in metrics:
-            text = format_metric(m, model.metrics.get(m.name), with_unit=False)
-            cls = " ".join(c for c, on in (("current", m.name == content.metric), ("missing", text == MISSING)) if on)
-            cells.append(html.Td(text, className=cls or None))
-        rows.append(html.Tr(cells, className=None if mid in charted_ids else "not-charted"))
-    notes = []
-    if len(expl.variables) > len(variables):
-        notes.append(f"{len(expl.variables) - len(variables)} more variables differ (see Refine comparison).")
-    if len(content.selection) > MAX_TABLE_ROWS:
-        notes.append(f"… and {len(content.selection) - MAX_TABLE_ROWS} more selected models.")
-    return html.Div([
-        html.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], className="model-table sd-table"),
-        *[html.Div(n, className="hint") for n in notes],
-    ], className="sd-table-box")
-
-
 def summary_text(content: PanelContent) -> str:
     n = len(content.selection)
     if n == 0:
@@ -342,7 +303,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                      title="Open the Performance Comparison page with the selected models"),
         ], className="sd-head"),
         html.Div(_empty_text(content), id=EMPTY, className="hint"),
-        html.Div(metric_table(exp, content) if n else None, id=TABLE, className="sd-table-wrap"),
+        *selection_table.layout(selection_table.table_data(exp, content)),
         html.Div([
             html.Div([
                 html.Div([html.Div(t, className="sd-note") for t in content.notes], id=NOTE, className="sd-notes"),
@@ -360,6 +321,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 
 def register(app, ctx: AppContext) -> None:
     selection_export.register(app, ctx, SELECTION, explain)
+    selection_table.register(app)
 
     @app.callback(
         Output(VARS, "options"), Output(VARS, "value"), Output(VALUES_BOX, "children"),
@@ -393,7 +355,7 @@ def register(app, ctx: AppContext) -> None:
         return new.to_data(sel)
 
     @app.callback(
-        Output(TABLE, "children"), Output(NOTE, "children"), Output(GRAPH, "figure"),
+        Output(selection_table.DATA, "data"), Output(NOTE, "children"), Output(GRAPH, "figure"),
         Output(CHART_BOX, "style"), Output(SUMMARY, "children"), Output(EMPTY, "children"),
         Output(COMPARE, "href"), Output(COMPARE, "className"), Output(url_part(NAME), "data"),
         Input(SELECTION, "data"), Input(METRIC, "value"), Input(REFINE_STATE, "data"),
@@ -407,7 +369,7 @@ def register(app, ctx: AppContext) -> None:
         params = url_params(ctx, content.metric, refinement)
         n = len(sel)
         return (
-            metric_table(ctx.experiment, content) if n else None,
+            selection_table.table_data(ctx.experiment, content),
             [html.Div(t, className="sd-note") for t in content.notes],
             content.figure or {},
             _chart_style(content),

@@ -2,8 +2,8 @@
 
 Rows are the module tree (collapsible), columns the selected models; a cell shows sparsity, or
 the weight / activation distribution as a stacked histogram coloured by change vs the base.
-Everything comes from cached summaries (`ctx.params`, `ctx.activations`); histograms are small
-inline SVGs built in Python, so hundreds of rows x tens of models stay cheap to draw.
+Everything comes from cached summaries (`ctx.params`, `ctx.activations`); histograms travel as
+short height codes drawn by assets/layers.js (cnc/ui/layers_table.py), a page of rows at a time.
 URL keys: `lmode`, `lsort`, `lsortby`, `lscale`, `lopen`, `lpage`.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
-/* Model Map, in the browser (cnc/ui/model_map.py): elements from the compact map data, the hover
-   card, the selection sync and the initial view. Cytoscape is reached through cncCyto
+/* Model Map, in the browser (cnc/ui/model_map.py): the encodings of the compact map data,
+   elements from it, the hover card, the selection sync and the initial view. Cytoscape is reached through cncCyto
    (assets/cyto_bridge.js) only. */
 window.dash_clientside = window.dash_clientside || {};
 (function() {
@@ -145,7 +145,7 @@ window.dash_clientside = window.dash_clientside || {};
     /* The elements prop is built once per experiment; later changes go to cytoscape directly
        (`patch`). A new column mode also gives a new layout (a re-fit, after the new positions). */
     function elements(d, layout) {
-        if (!d || !d.id) { return [noUpdate(), noUpdate()]; }
+        if (!d || !d.id || !d.c) { return [noUpdate(), noUpdate()]; }  // `encode` adds the encodings
         var relayout = layout && layout.cncMode !== d.mode ? Object.assign({}, layout, {cncMode: d.mode}) : noUpdate();
         var cy = live();
         if (cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length) {
@@ -156,6 +156,20 @@ window.dash_clientside = window.dash_clientside || {};
         shown = {key: d.key, data: d};
         pending = [];  // restyles of the elements being replaced
         return [build(d), relayout];
+    }
+
+    /* The encoding columns of the map data, from the VALUES store (assets/encoding.js): only the
+       columns that changed, as a Patch (unchanged inputs give the same memoized arrays). */
+    function encode(color, size, filters, vals, d) {
+        if (!vals || !vals.v || !d || !d.id || d.id.length !== vals.n) { return noUpdate(); }
+        var enc = window.cncEncode, px = d.px || [10, 30];
+        var cols = {mid: vals.ids, c: enc.colours(vals, color), s: enc.sizes(vals, size, px[0], px[1]),
+                    m: enc.hollow(vals, size).list, off: enc.passing(vals, filters).off};
+        var patch = new window.dash_clientside.Patch(), changed = false;
+        Object.keys(cols).forEach(function(k) {
+            if (d[k] !== cols[k]) { patch.assign([k], cols[k]); changed = true; }
+        });
+        return changed ? patch.build() : noUpdate();
     }
 
     /* The hover card, placed next to the hovered node once its text (fetched per model) is here. */
@@ -254,5 +268,5 @@ window.dash_clientside = window.dash_clientside || {};
     /* Restyles still waiting for idle time (0 once every element shows the latest data). */
     function pendingCount() { return pending.length; }
 
-    window.dash_clientside.cncMap = {elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
+    window.dash_clientside.cncMap = {encode: encode, elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
 })();

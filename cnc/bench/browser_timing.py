@@ -167,7 +167,8 @@ def scenarios(quick: bool) -> list[dict]:
     server = LiveServer(build_app(ctx).server)
     out: list[dict] = []
     map_ready = (f"window.cncCyto && window.cncCyto.get('cnc-model-map') && "
-                 f"window.cncCyto.get('cnc-model-map').nodes('[mid]').length === {N_MODELS}")
+                 f"window.cncCyto.get('cnc-model-map').nodes('[mid]').length === {N_MODELS} && "
+                 "document.querySelector('.scatter-graph .js-plotly-plot').data[1].x.length > 0")
     try:
         with chromium() as driver:
             driver.set_page_load_timeout(120)

@@ -2,8 +2,16 @@
 
 The page parses and validates its URL state once (`state_from_query`), renders every component
 from it, and wires the cross-component callbacks: the shared selection (map, scatterplot,
-"select subtree", "select front", "clear"), the enabled-models store the filters write, and
-the URL part. URL keys: map, color, size, x, y, sel, f.<metric>.
+"select subtree", "select front", "clear"), the enabled-models store the filters write, the
+experiment's data in the browser, and the URL part. URL keys: map, color, size, x, y, sel,
+f.<metric>.
+
+Redraws happen in the browser: the page ships each model's metric values (legend.VALUES) and
+the map's columns once; a colour, size, axis or filter change is encoded there and restyles
+the map and the scatterplot without waiting for the server. The server learns every change in
+parallel (URL, Selection Details, the selection's filter check) and answers for what only it
+knows: a new experiment (a model logged meanwhile: `map_outputs` ships the new data) or a
+column mode (positions).
 """
 from __future__ import annotations
 
@@ -147,6 +155,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         dcc.Store(id=url_part(PART), data=state_params(ctx, state)),
         dcc.Store(id=SELECTION, data=state.selection),
         dcc.Store(id=ENABLED, data=enabled_list),
+        dcc.Store(id=legend.VALUES, data=legend.values_data(exp)),
         html.Div([
             model_map.mode_control(state.mode),
             *legend.controls(exp, state.color, state.size),
@@ -156,12 +165,10 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         html.Div(_selection_bar(state.selection) + [model_picker.component(exp, state.selection, enabled)],
                  className="selection-bar"),
         html.Div([
-            html.Section([html.H3("Model Map", className="panel-title"),
-                          model_map.component(exp, state.mode, state.color, state.size, enabled)],
+            html.Section([html.H3("Model Map", className="panel-title"), model_map.component(exp, state.mode)],
                          className="panel map-panel"),
             html.Section([html.H3("Model Scatterplot", className="panel-title"),
-                          scatter.component(exp, state.x, state.y, state.color, state.size, enabled,
-                                            state.selection)],
+                          scatter.component(exp, state.x, state.y)],
                          className="panel scatter-panel"),
         ], className="overview-grid"),
         html.Section(details, className="panel details-panel"),
@@ -170,37 +177,26 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 
 def warm(ctx: AppContext) -> None:
     """Build the default page once, unseen (after an experiment loads, in a background thread):
-    its per-experiment memos — map layouts, encodings, scatter points, picker text — are then
-    warm for the first real request."""
+    its per-experiment memos — map layouts, values, picker text — are then warm for the first
+    real request."""
     layout(ctx, {}, [])
 
 
-def map_outputs(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: list[str] | None,
-                triggers: list, key) -> tuple:
-    """(map data, key). The browser holds the map data of experiment `key`: a control's change
-    ships only the columns it changed, as a Patch; another experiment (a model logged meanwhile)
-    ships everything. The browser re-runs the layout (a re-fit) when the mode in the data changes."""
+def map_outputs(exp: Experiment, mode: str, triggers: list, key) -> tuple:
+    """(map data, key, values). The browser holds the map data and values of experiment `key`
+    and encodes them itself: a mode change ships the new positions (a Patch; the browser re-runs
+    the layout when the mode in the data changes), another experiment (a model logged meanwhile)
+    ships everything, any other change nothing."""
     mode = one_of(mode, MODES, "step")
-    color, size = one_of(color, exp.metrics), one_of(size, exp.metrics)
-    ok = set(exp.models) if enabled is None else set(enabled)
     if key != model_map.experiment_key(exp):
-        data = model_map.map_data(exp, mode, color, size, ok)
-        return data, data["key"]
-    changed = ((model_map.MODE, "layout"), (legend.COLOR, "encoding"), (legend.SIZE, "encoding"), (ENABLED, "filter"))
-    parts = tuple(dict.fromkeys(part for control, part in changed if control in triggers)) or model_map.PARTS
+        data = model_map.map_data(exp, mode)
+        return data, data["key"], legend.values_data(exp)
+    if model_map.MODE not in triggers:
+        return no_update, no_update, no_update
     patch = Patch()
-    for column, values in model_map.map_data(exp, mode, color, size, ok, parts).items():
+    for column, values in model_map.map_data(exp, mode, ("layout",)).items():
         patch[column] = values
-    return patch, no_update
-
-
-def scatter_outputs(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
-                    enabled: list[str] | None, selection: list[str] | None) -> tuple:
-    ok = set(exp.models) if enabled is None else set(enabled)
-    x, y, color, size = (one_of(v, exp.metrics) for v in (x, y, color, size))
-    front_ids = scatter.front(exp, x, y, ok)
-    sel = ids(selection, ok)
-    return scatter.figure(exp, x, y, color, size, ok, sel, front_ids), scatter.front_list(exp, front_ids), front_ids
+    return patch, no_update, no_update
 
 
 def selection_after(exp: Experiment, trigger, prop: str, nodes, box, click, enabled, current, front_ids):
@@ -234,13 +230,11 @@ def selection_after(exp: Experiment, trigger, prop: str, nodes, box, click, enab
     return new if new != current else no_update
 
 
-def selection_outputs(exp: Experiment, selection: list[str] | None, x, y, size) -> tuple:
-    """What a selection change updates: the scatter outline (a patch) and the selection bar."""
-    selection = ids(selection, exp.models)
-    x, y, size = (one_of(v, exp.metrics) for v in (x, y, size))
-    count, subtree, clear, compare = _selection_bar(selection)
-    return (scatter.selection_patch(exp, x, y, size, selection), count.children, subtree.disabled,
-            clear.disabled, compare.href, compare.className)
+def selection_outputs(exp: Experiment, selection: list[str] | None) -> tuple:
+    """What a selection change updates on the server: the selection bar (the map and the
+    scatterplot outline it in the browser)."""
+    count, subtree, clear, compare = _selection_bar(ids(selection, exp.models))
+    return count.children, subtree.disabled, clear.disabled, compare.href, compare.className
 
 
 def url_params(ctx: AppContext, mode, color, size, x, y, filters, selection) -> dict:
@@ -260,41 +254,30 @@ def passing(exp: Experiment, filters_data: list | None) -> list[str]:
 def register(app, ctx: AppContext) -> None:
     """Callbacks read `ctx.experiment` when called (one experiment per request), never an
     experiment captured here: a live experiment gains models while pages are open. The ENABLED
-    store only triggers redraws; which models pass is recomputed from the filters."""
+    store (written in the browser) only triggers; which models pass is recomputed from the
+    filters as drawn."""
     filter_ui.register(app, ctx, ENABLED)
-    model_map.register(app, SELECTION)
-    filters_state = State(filter_ui.FILTERS, "data")
+    model_map.register(app, SELECTION, filter_ui.DRAWN)
+    scatter.register(app, ctx, SELECTION, filter_ui.DRAWN)
+    filters_state = State(filter_ui.DRAWN, "data")
 
+    # Any control may reveal a new experiment (a model logged meanwhile): the map's key says.
     @app.callback(
-        Output(model_map.DATA, "data"), Output(model_map.KEY, "data"),
+        Output(model_map.DATA, "data", allow_duplicate=True), Output(model_map.KEY, "data"),
+        Output(legend.VALUES, "data"),
         Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
-        Input(ENABLED, "data"), filters_state, State(model_map.KEY, "data"),
+        Input(filter_ui.FILTERS, "data"), Input(scatter.X, "value"), Input(scatter.Y, "value"),
+        State(model_map.KEY, "data"),
         prevent_initial_call=True,
     )
-    def update_map(mode, color, size, _enabled, filters, key):
-        exp = ctx.experiment
+    def update_map(mode, _color, _size, _filters, _x, _y, key):
         triggers = list(callback_context.triggered_prop_ids.values())
-        return map_outputs(exp, mode, color, size, passing(exp, filters), triggers, key)
+        return map_outputs(ctx.experiment, mode, triggers, key)
 
     @app.callback(Output(model_map.TIP, "data"), Input(model_map.GRAPH, "mouseoverNodeData"),
                   prevent_initial_call=True)
     def map_tooltip(node):
         return model_map.tooltip(ctx.experiment, node)
-
-    @app.callback(Output(scatter.TOOLTIP, "show"), Output(scatter.TOOLTIP, "bbox"), Output(scatter.TOOLTIP, "children"),
-                  Input(scatter.GRAPH, "hoverData"), prevent_initial_call=True)
-    def scatter_tooltip(hover):
-        return scatter.hover_card(ctx.experiment, hover)
-
-    @app.callback(
-        Output(scatter.GRAPH, "figure"), Output(scatter.FRONT, "children"), Output(scatter.FRONT_IDS, "data"),
-        Input(scatter.X, "value"), Input(scatter.Y, "value"), Input(legend.COLOR, "value"),
-        Input(legend.SIZE, "value"), Input(ENABLED, "data"), State(SELECTION, "data"), filters_state,
-        prevent_initial_call=True,
-    )
-    def update_scatter(x, y, color, size, _enabled, selection, filters):
-        exp = ctx.experiment
-        return scatter_outputs(exp, x, y, color, size, passing(exp, filters), selection)
 
     @app.callback(
         Output(legend.LEGEND, "children"),
@@ -319,14 +302,13 @@ def register(app, ctx: AppContext) -> None:
                                passing(exp, filters), current, front_ids)
 
     @app.callback(
-        Output(scatter.GRAPH, "figure", allow_duplicate=True),
         Output(SEL_COUNT, "children"), Output(SUBTREE, "disabled"), Output(CLEAR, "disabled"),
         Output(COMPARE, "href"), Output(COMPARE, "className"),
-        Input(SELECTION, "data"), State(scatter.X, "value"), State(scatter.Y, "value"), State(legend.SIZE, "value"),
+        Input(SELECTION, "data"),
         prevent_initial_call=True,
     )
-    def show_selection(selection, x, y, size):
-        return selection_outputs(ctx.experiment, selection, x, y, size)
+    def show_selection(selection):
+        return selection_outputs(ctx.experiment, selection)
 
     @app.callback(
         Output(url_part(PART), "data"),

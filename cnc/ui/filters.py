@@ -1,5 +1,9 @@
 """Filters (budgets): one card per metric with its histogram over all models and a range the user
-brushes on the histogram or types. Writes the filter list store and the enabled-models store.
+brushes on the histogram or types. Writes the filter list store (FILTERS, from the server: the
+URL's and the cards' truth) and, in the browser (assets/filters.js), the filters as drawn
+(DRAWN: FILTERS plus a brush still travelling to the server), the enabled-models store and the
+pass count, from the per-model values the page holds (legend.VALUES). The map and the
+scatterplot redraw from DRAWN, so a brush redraws them without waiting for the server.
 
 Bounds are typed and shown in the metric's displayed unit (percent for `%` formats) and stored in
 its own unit. Every redraw of a histogram clears plotly's brush and echoes an empty selection,
@@ -7,15 +11,16 @@ which is ignored; a click on a histogram (no drag) clears that filter's range, c
 """
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from cnc.analysis.filters import (Filter, display_factor, enabled_models, from_data, from_display, histogram,
+from cnc.analysis.filters import (Filter, display_factor, from_data, from_display, histogram,
                                   range_warning, to_data, to_display)
 from cnc.context import AppContext
 from cnc.experiment import Experiment, is_missing
 from cnc.ui.ids import cid
 from cnc.ui.inputs import count, items, mapping, one_of
+from cnc.ui.legend import VALUES
 from cnc.urlstate import parse_float
 
 FILTERS = cid("filters", "data")
@@ -23,6 +28,7 @@ ADD = cid("filters", "add")
 CARDS = cid("filters", "cards")
 COUNT = cid("filters", "count")
 CLEAR_HOOK = cid("filters", "clear-hook")
+DRAWN = cid("filters", "drawn")
 IN_RANGE, OUT_RANGE = "#4c78a8", "#d9d9d9"
 
 
@@ -97,6 +103,7 @@ def component(exp: Experiment, filters: list[Filter], n_pass: int) -> html.Div:
         ], className="filters-head"),
         html.Div([card(exp, f) for f in filters], id=CARDS, className="filter-cards"),
         dcc.Store(id=FILTERS, data=to_data(filters)),
+        dcc.Store(id=DRAWN, data=to_data(filters)),
         dcc.Store(id=CLEAR_HOOK),
     ], className="filters")
 
@@ -189,15 +196,12 @@ function(figures) {
 
 def register(app, ctx: AppContext, enabled_id: dict) -> None:
     """Callbacks read the experiment when called: models logged meanwhile count."""
-    # Both writers of the filters also send the models that pass and their count: a callback
-    # deriving them from the filters store would cost the map and scatterplot one more round trip.
     @app.callback(
         Output(CARDS, "children"), Output(FILTERS, "data"), Output(ADD, "value"), Output(ADD, "options"),
-        Output(enabled_id, "data"), Output(COUNT, "children"),
-        Input(ADD, "value"), Input(_part("remove"), "n_clicks"), State(FILTERS, "data"), State(enabled_id, "data"),
+        Input(ADD, "value"), Input(_part("remove"), "n_clicks"), State(FILTERS, "data"),
         prevent_initial_call=True,
     )
-    def add_or_remove(add, removes, data, current):
+    def add_or_remove(add, removes, data):
         exp = ctx.experiment
         filters = from_data(data, exp)
         trig = callback_context.triggered_id
@@ -206,30 +210,29 @@ def register(app, ctx: AppContext, enabled_id: dict) -> None:
         elif isinstance(trig, dict) and trig.get("role") == "remove" and any(count(n) for n in items(removes)):
             filters = [f for f in filters if f.metric != trig.get("metric")]
         else:
-            return no_update, no_update, None, no_update, no_update, no_update
-        return ([card(exp, f) for f in filters], to_data(filters), None, add_options(exp, filters),
-                *enabled_outputs(exp, to_data(filters), current))
+            return no_update, no_update, None, no_update
+        return [card(exp, f) for f in filters], to_data(filters), None, add_options(exp, filters)
 
     @app.callback(
         Output(FILTERS, "data", allow_duplicate=True), Output(_part("lo"), "value"),
         Output(_part("hi"), "value"), Output(_part("hist"), "figure"), Output(_part("warn"), "children"),
-        Output(enabled_id, "data", allow_duplicate=True), Output(COUNT, "children", allow_duplicate=True),
         Input(_part("lo"), "value"), Input(_part("hi"), "value"), Input(_part("hist"), "selectedData"),
-        State(FILTERS, "data"), State(enabled_id, "data"),
+        State(FILTERS, "data"),
         prevent_initial_call=True,
     )
-    def change_range(_lo, _hi, _sel, data, current):
+    def change_range(_lo, _hi, _sel, data):
         inputs = callback_context.inputs_list
-        exp = ctx.experiment
-        out = range_outputs(exp, data, callback_context.triggered_id, _by_metric(inputs[0]),
-                            _by_metric(inputs[1]), _by_metric(inputs[2]),
-                            [mapping(mapping(o).get("id")).get("metric") for o in items(callback_context.outputs_list[1])])
-        return (*out, *enabled_outputs(exp, out[0], current))
+        return range_outputs(ctx.experiment, data, callback_context.triggered_id, _by_metric(inputs[0]),
+                             _by_metric(inputs[1]), _by_metric(inputs[2]),
+                             [mapping(mapping(o).get("id")).get("metric")
+                              for o in items(callback_context.outputs_list[1])])
 
     app.clientside_callback(_CLEAR_JS, Output(CLEAR_HOOK, "data"), Input(_part("hist"), "figure"))
-
-
-def enabled_outputs(exp: Experiment, data: list | None, current) -> tuple:
-    """(the models passing the filters `data`, or no_update when the page has them; the count)."""
-    enabled = enabled_models(exp, from_data(data, exp))
-    return (enabled if enabled != current else no_update), count_text(len(enabled), len(exp.models))
+    # In the browser: the filters as drawn (with a brush in progress), who passes, the count.
+    app.clientside_callback(
+        ClientsideFunction(namespace="cncFilters", function_name="drawn"),
+        Output(DRAWN, "data"), Output(enabled_id, "data"), Output(COUNT, "children"),
+        Input(FILTERS, "data"), Input(_part("hist"), "selectedData"), Input(VALUES, "data"),
+        State(DRAWN, "data"), State(enabled_id, "data"),
+        prevent_initial_call=True,
+    )

@@ -1,9 +1,18 @@
-"""The colour and size encodings shared by the map and the scatterplot: their pickers and legends."""
+"""The colour and size encodings shared by the map and the scatterplot: their pickers, legends
+and the per-model values the browser encodes from.
+
+The browser holds every model's metric values (`values_data`, in the VALUES store) and computes
+the colours, sizes and the filters' passing set itself (assets/encoding.js), so a colour change
+or a filter drag redraws without a server round trip. The scales are the ones of
+cnc.analysis.encoding: the same palette (shipped, not re-derived), the same data ranges and
+directions.
+"""
 from __future__ import annotations
 
 from dash import dcc, html
 
-from cnc.analysis.encoding import MISSING_COLOR, color_scale, size_scale
+from cnc.analysis.encoding import LEVELS, MISSING_COLOR, color_scale, data_range, palette, size_scale
+from cnc.analysis.layout import per_experiment
 from cnc.experiment import Experiment, is_missing
 from cnc.format import format_metric
 from cnc.ui.ids import cid
@@ -12,6 +21,22 @@ from cnc.ui.inputs import one_of
 COLOR = cid("encoding", "color")
 SIZE = cid("encoding", "size")
 LEGEND = cid("encoding", "legend")
+VALUES = cid("encoding", "values")
+NO_SCALE_COLOR = "#4c78a8"  # every model, when the colour metric has no values (as encoding.colors)
+
+
+@per_experiment
+def values_data(exp: Experiment) -> dict:
+    """What the browser encodes from: the model ids and, per metric, its values in experiment
+    order (None when missing), direction, unit and data range; the palette's LEVELS + 1 colours."""
+    metrics, values = {}, {}
+    for m in exp.metrics.values():
+        rng = data_range(exp, m.name)
+        metrics[m.name] = {"hib": m.higher_is_better, "unit": m.unit or "",
+                           "lo": rng[0] if rng else None, "hi": rng[1] if rng else None}
+        values[m.name] = [None if is_missing(v) else v for v in exp.metric_values(m.name)]
+    return {"n": len(exp.models), "ids": list(exp.models), "metrics": metrics, "v": values, "missing": MISSING_COLOR,
+            "none": NO_SCALE_COLOR, "palette": [palette(i / LEVELS) for i in range(LEVELS + 1)]}
 
 
 def metric_options(exp: Experiment) -> list[dict]:

@@ -23,10 +23,11 @@ from functools import lru_cache
 import dash_cytoscape as cyto
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from cnc.analysis.encoding import colors, model_index, size_missing, sizes
+from cnc.analysis.encoding import model_index
 from cnc.analysis.encoding import tooltip as tooltip_lines
 from cnc.analysis.layout import MODES, forest_layout, per_experiment
 from cnc.experiment import Experiment
+from cnc.ui import legend
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
 
@@ -110,6 +111,7 @@ def _identity(exp: Experiment) -> dict:
             "base": [-1 if m.base is None else index[m.base] for m in exp.models.values()]}
     digest = hashlib.blake2b(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"),
                              digest_size=8).hexdigest()
+    del data["mid"]  # the browser takes the model ids from the VALUES store
     return {"key": digest, "data": data}
 
 
@@ -126,41 +128,22 @@ def _positions(exp: Experiment, mode: str) -> dict:
             "heads": lay.columns + [""] * (n_heads - len(lay.columns))}
 
 
-def _encoding(exp: Experiment, color: str | None, size: str | None) -> dict:
-    return {"c": colors(exp, color), "s": sizes(exp, size, *NODE_PX),
-            "m": [i for i, hollow in enumerate(size_missing(exp, size)) if hollow]}
-
-
-def _off(exp: Experiment, enabled: set[str] | None) -> list[int]:
-    return [] if enabled is None else [i for i, mid in enumerate(exp.models) if mid not in enabled]
-
-
-# Which parts of the map data each control changes.
-PARTS = ("layout", "encoding", "filter")
-
-
-def map_data(exp: Experiment, mode: str, color: str | None, size: str | None, enabled: set[str] | None,
-             parts: tuple[str, ...] | None = None) -> dict:
+def map_data(exp: Experiment, mode: str, parts: tuple[str, ...] | None = None) -> dict:
     """The map as compact columns (one entry per model, experiment order) that the browser turns
-    into cytoscape elements (`cncMap.elements` in assets/model_map.js): node ids, model ids,
-    labels and base indices (fixed per experiment, with its `key`; `plain`: edges drawn plain, not
-    following the encodings, in large experiments), positions per `mode` (`x`, `y`,
-    column `heads`), the encodings (`c` colour, `s` size, `m` indices drawn hollow) and `off`
-    (indices failing the filters). `parts` picks what to include (None: everything): a colour
-    change ships two short arrays instead of 5,000 full elements. Tooltips are not here: they are
+    into cytoscape elements (`cncMap.elements` in assets/model_map.js): node ids, labels and
+    base indices (fixed per experiment, with its `key`; `plain`: edges drawn plain, not
+    following the encodings, in large experiments; `px` the node size range) and positions per `mode` (`x`, `y`, column
+    `heads`). The browser adds the model ids (`mid`), the encodings (`c` colour, `s` size, `m`
+    indices drawn hollow) and `off` (indices failing the filters), from the VALUES store
+    (`cncMap.encode`).
+    `parts=("layout",)`: the positions only (a mode change). Tooltips are not here: they are
     fetched for the hovered model (`tooltip`)."""
     out: dict = {}
     if parts is None:
         ident = _identity(exp)
-        out.update(ident["data"], key=ident["key"], dx=DX, dy=DY, plain=plain_edges(len(exp.models)))
-        parts = PARTS
-    if "layout" in parts:
-        mode = mode if mode in MODES else "step"
-        out.update(_positions(exp, mode), mode=mode)
-    if "encoding" in parts:
-        out.update(_encoding(exp, color, size))
-    if "filter" in parts:
-        out["off"] = _off(exp, enabled)
+        out.update(ident["data"], key=ident["key"], dx=DX, dy=DY, px=list(NODE_PX), plain=plain_edges(len(exp.models)))
+    mode = mode if mode in MODES else "step"
+    out.update(_positions(exp, mode), mode=mode)
     return out
 
 
@@ -199,11 +182,10 @@ def mode_control(mode: str) -> html.Div:
     ], className="control")
 
 
-def component(exp: Experiment, mode: str, color: str | None, size: str | None,
-              enabled: set[str] | None) -> dcc.Loading:
+def component(exp: Experiment, mode: str) -> dcc.Loading:
     """The map box; the elements are built in the browser from the DATA store. A redraw that takes
     the server more than ~300 ms shows a spinner over the (still visible) map."""
-    data = map_data(exp, mode, color, size, enabled)
+    data = map_data(exp, mode)
     box = html.Div([
         cyto.Cytoscape(
             id=GRAPH, className=MAP_CLASS, elements=[],
@@ -227,9 +209,15 @@ def _js(name: str) -> ClientsideFunction:
     return ClientsideFunction(namespace="cncMap", function_name=name)
 
 
-def register(app, selection_id: dict) -> None:
+def register(app, selection_id: dict, filters_id: dict) -> None:
     """Clientside callbacks live in assets/model_map.js; the only code that touches
-    dash-cytoscape's internals is assets/cyto_bridge.js."""
+    dash-cytoscape's internals is assets/cyto_bridge.js. A colour, size or filter change is
+    encoded in the browser (`encode`: the DATA store's `c`, `s`, `m`, `off` columns from the
+    VALUES store and the filters as drawn, `filters_id`); the server writes DATA only for a new
+    experiment or column mode."""
+    app.clientside_callback(_js("encode"), Output(DATA, "data"),
+                            Input(legend.COLOR, "value"), Input(legend.SIZE, "value"), Input(filters_id, "data"),
+                            Input(legend.VALUES, "data"), State(DATA, "data"))
     app.clientside_callback(_js("elements"), Output(GRAPH, "elements"), Output(GRAPH, "layout"),
                             Input(DATA, "data"), State(GRAPH, "layout"))
     app.clientside_callback(_js("view"), Output(VIEWED, "data"), Input(GRAPH, "layout"), Input(FIT, "n_clicks"))

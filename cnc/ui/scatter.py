@@ -1,24 +1,28 @@
 """Model Scatterplot: any metric against any other, the map's encodings, the Pareto front.
 
-Figures are plain dicts (no plotly.graph_objects validation: it costs tens of ms per figure at a
-thousand points). Traces: 0 models failing the filters (faint), 1 models passing them (the only
-selectable trace), 2 the Pareto front step line, 3 the selection outline. A selection change
-patches trace 3 only; the selection outline, not plotly's dimming, marks selected models (so
+The browser draws the figure (assets/scatter.js) from the per-model values it holds (the
+VALUES store, cnc/ui/legend.py): the page serves empty traces, and an axis, colour, size,
+filter or selection change restyles the traces it changes (a Dash Patch of the figure) with no
+server round trip. Traces: 0 models failing the filters (faint), 1 models passing them (the
+only selectable trace), 2 the Pareto front step line (cnc.analysis.pareto's rule), 3 the
+selection outline. The selection outline, not plotly's dimming, marks selected models (so
 unselected ones keep full opacity and never look filtered out). Models without a size value are
-drawn as hollow rings of the middle size. Large experiments use WebGL.
+drawn as hollow rings of the middle size. Large experiments use WebGL. Figures carry no hover
+text: the server renders the hovered model's card.
 """
 from __future__ import annotations
 
-from dash import Patch, dcc, html, no_update
+import json
 
-from cnc.analysis.encoding import colors, size_missing, sizes, tooltip
-from cnc.analysis.layout import per_experiment
-from cnc.analysis.pareto import pareto_front, step_shape
-from cnc.experiment import Experiment, is_missing
+from dash import Input, Output, State, dcc, html, no_update
+
+from cnc.analysis.encoding import tooltip
+from cnc.context import AppContext
+from cnc.experiment import Experiment
 from cnc.ui import download
 from cnc.ui.ids import cid
-from cnc.ui.inputs import items, mapping
-from cnc.ui.legend import metric_options, metric_picker
+from cnc.ui.inputs import ids, items, mapping
+from cnc.ui.legend import COLOR, SIZE, VALUES, metric_options, metric_picker
 
 GRAPH = cid("scatter", "graph")
 X = cid("scatter", "x")
@@ -35,104 +39,21 @@ MISSING_LINE = 2.0  # ring width of a model without a size value
 NO_DIM = {"selected": {"marker": {"opacity": 1}}, "unselected": {"marker": {"opacity": 1}}}
 
 
-def _axis_title(exp: Experiment, name: str | None) -> str:
-    m = exp.metrics.get(name) if name else None
-    if m is None:
-        return ""
-    arrow = "higher is better" if m.higher_is_better else "lower is better"
-    return f"{m.name}{f' ({m.unit})' if m.unit else ''} — {arrow}"
-
-
-@per_experiment
-def _xy(exp: Experiment, x: str | None, y: str | None) -> list[tuple[str, float, float]]:
-    out = []
-    for mid, m in exp.models.items():
-        xv, yv = m.metrics.get(x), m.metrics.get(y)
-        if not (is_missing(xv) or is_missing(yv)):
-            out.append((mid, xv, yv))
-    return out
-
-
-def front(exp: Experiment, x: str | None, y: str | None, enabled: set[str] | None) -> list[str]:
-    """Pareto front among the models passing the filters."""
-    if x not in exp.metrics or y not in exp.metrics:
-        return []
-    pts = [p for p in _xy(exp, x, y) if enabled is None or p[0] in enabled]
-    return pareto_front(pts, exp.metrics[x].higher_is_better, exp.metrics[y].higher_is_better)
-
-
-def figure(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
-           enabled: set[str] | None, selection: list[str], front_ids: list[str]) -> dict:
+def figure(exp: Experiment) -> dict:
+    """The figure as the page first serves it: empty traces, drawn by the browser (`draw`)."""
     kind = "scattergl" if len(exp.models) >= WEBGL_FROM else "scatter"
-    pos = {mid: i for i, mid in enumerate(exp.models)}
-    cols, szs = colors(exp, color), sizes(exp, size, MIN_PX, MAX_PX)
-    hollow = size_missing(exp, size)
-    pts = _xy(exp, x, y)
-    on = [p for p in pts if enabled is None or p[0] in enabled]
-    off = [p for p in pts if not (enabled is None or p[0] in enabled)]
-
-    def trace(points, name, alpha, line_width, line_color):
-        # Transparency is baked into the colours: WebGL traces blend a scalar opacity poorly.
-        idx = [pos[p[0]] for p in points]
-        marker = {"color": [_rgba(cols[i], alpha) for i in idx], "size": [szs[i] for i in idx],
-                  "line": {"width": line_width, "color": line_color}}
-        if any(hollow[i] for i in idx):  # an open symbol's ring takes the marker colour
-            marker["symbol"] = ["circle-open" if hollow[i] else "circle" for i in idx]
-            marker["line"]["width"] = [MISSING_LINE if hollow[i] else line_width for i in idx]
-        return {"type": kind, "mode": "markers", "name": name, "x": [p[1] for p in points],
-                "y": [p[2] for p in points], "customdata": [p[0] for p in points], "hoverinfo": "none",
-                "marker": marker, **NO_DIM}
-
-    xy = {p[0]: p for p in pts}
-    fx = [xy[m][1] for m in front_ids if m in xy]
-    fy = [xy[m][2] for m in front_ids if m in xy]
-    x_hib = exp.metrics[x].higher_is_better if x in exp.metrics else False
-    data = [
-        trace(off, "filtered out", 0.2, 0, "#ffffff"),
-        trace(on, "models", 1.0, 0.6, "#ffffff"),
-        {"type": "scatter", "mode": "lines", "name": "Pareto front", "x": fx, "y": fy, "hoverinfo": "skip",
-         "line": {"shape": step_shape(x_hib), "color": "#444", "width": 1.5, "dash": "dot"}},
-        selection_trace(exp, x, y, size, selection, kind),
-    ]
+    data = [{"type": kind, "mode": "markers", "name": name, "x": [], "y": [], "hoverinfo": "none", **NO_DIM}
+            for name in ("filtered out", "models")]
+    data.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "x": [], "y": [], "hoverinfo": "skip"})
+    data.append({"type": kind, "mode": "markers", "name": "selected", "x": [], "y": [], "hoverinfo": "skip", **NO_DIM})
     layout = {
         "margin": {"l": 64, "r": 12, "t": 8, "b": 48}, "showlegend": False, "hovermode": "closest",
-        "dragmode": "select", "clickmode": "event", "uirevision": f"{x}|{y}",
+        "dragmode": "select", "clickmode": "event",
         "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",
-        "xaxis": {"title": {"text": _axis_title(exp, x)}, "zeroline": False, "gridcolor": "#eee"},
-        "yaxis": {"title": {"text": _axis_title(exp, y)}, "zeroline": False, "gridcolor": "#eee"},
+        "xaxis": {"zeroline": False, "gridcolor": "#eee"}, "yaxis": {"zeroline": False, "gridcolor": "#eee"},
         "hoverlabel": {"bgcolor": "#fff", "font": {"size": 12}},
     }
     return {"data": data, "layout": layout}
-
-
-def _rgba(hex_color: str, alpha: float) -> str:
-    if alpha >= 1:
-        return hex_color
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def selection_trace(exp: Experiment, x: str | None, y: str | None, size: str | None,
-                    selection: list[str], kind: str | None = None) -> dict:
-    szs = sizes(exp, size, MIN_PX, MAX_PX)
-    pos = {mid: i for i, mid in enumerate(exp.models)}
-    pts = [(mid, exp.models[mid].metrics.get(x), exp.models[mid].metrics.get(y)) for mid in selection
-           if mid in exp.models]
-    pts = [p for p in pts if not (is_missing(p[1]) or is_missing(p[2]))]
-    trace = {"mode": "markers", "name": "selected", "hoverinfo": "skip",
-             "x": [p[1] for p in pts], "y": [p[2] for p in pts],
-             "marker": {"size": [szs[pos[p[0]]] + 7 for p in pts], "color": "rgba(0,0,0,0)",
-                        "line": {"color": SELECTED_COLOR, "width": 2.5}}, **NO_DIM}
-    if kind:
-        trace["type"] = kind
-    return trace
-
-
-def selection_patch(exp: Experiment, x: str | None, y: str | None, size: str | None, selection: list[str]) -> Patch:
-    """Only the selection outline changes when the selection does."""
-    patch = Patch()
-    patch["data"][3].update(selection_trace(exp, x, y, size, selection))
-    return patch
 
 
 def hover_card(exp: Experiment, hover: dict | None) -> tuple[bool, dict | None, list]:
@@ -171,18 +92,45 @@ def front_list(exp: Experiment, front_ids: list[str]) -> list:
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 
-def component(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
-              enabled: set[str] | None, selection: list[str]) -> html.Div:
+def component(exp: Experiment, x: str | None, y: str | None) -> html.Div:
     opts = metric_options(exp)
-    front_ids = front(exp, x, y, enabled)
     return html.Div([
         html.Div([metric_picker("x", X, opts, x), metric_picker("y", Y, opts, y)], className="controls compact"),
-        dcc.Graph(id=GRAPH, figure=figure(exp, x, y, color, size, enabled, selection, front_ids),
+        dcc.Graph(id=GRAPH, figure=figure(exp),
                   config=download.graph_config("scatterplot", modeBarButtonsToRemove=["autoScale2d"]),
                   className="scatter-graph", clear_on_unhover=True),
         dcc.Tooltip(id=TOOLTIP, className="scatter-tooltip", direction="right"),
-        html.Div([html.Div(front_list(exp, front_ids), id=FRONT, className="front-list"),
+        html.Div([html.Div(id=FRONT, className="front-list"),
                   html.Button("Select front", id=SELECT_FRONT, className="btn small")],
                  className="front-row"),
-        dcc.Store(id=FRONT_IDS, data=front_ids),
+        dcc.Store(id=FRONT_IDS, data=[]),
     ], className="scatter-box")
+
+
+# Drawing settings of assets/scatter.js.
+SETTINGS = {"selected": SELECTED_COLOR, "px": [MIN_PX, MAX_PX], "missingLine": MISSING_LINE,
+            "noDim": NO_DIM}
+
+
+def register(app, ctx: AppContext, selection_id: dict, filters_id: dict) -> None:
+    """The figure is drawn in the browser (assets/scatter.js) from the VALUES store: axes,
+    encodings, the filters as drawn (`filters_id`) and the selection (`selection_id`) restyle
+    the traces they change, and the Pareto front is found there too. The server renders the
+    front's chips and the hover card of the hovered model."""
+    app.clientside_callback(
+        "function() { return window.dash_clientside.cncScatter.draw(" + json.dumps(SETTINGS)
+        + ", Array.prototype.slice.call(arguments)); }",
+        Output(GRAPH, "figure"), Output(FRONT_IDS, "data"),
+        Input(X, "value"), Input(Y, "value"), Input(COLOR, "value"), Input(SIZE, "value"),
+        Input(filters_id, "data"), Input(selection_id, "data"), Input(VALUES, "data"),
+        State(GRAPH, "figure"))
+
+    @app.callback(Output(FRONT, "children"), Input(FRONT_IDS, "data"))
+    def show_front(front_ids):
+        exp = ctx.experiment
+        return front_list(exp, ids(front_ids, exp.models))
+
+    @app.callback(Output(TOOLTIP, "show"), Output(TOOLTIP, "bbox"), Output(TOOLTIP, "children"),
+                  Input(GRAPH, "hoverData"), prevent_initial_call=True)
+    def scatter_tooltip(hover):
+        return hover_card(ctx.experiment, hover)

@@ -27,10 +27,9 @@ Conventions
 - Row thresholds ("any model ≥ t" or "any model ≤ t") compare each compared (non-base) model's
   shown value; undefined values (NaN) never pass.
 
-The other pieces live in their own modules and are re-exported here, so `behaviors` is the one
-API views use: behavior_metrics (metric specs and values per row group), behavior_groups
-(drill-down to a class or subgroup), behavior_view (filter, sort, histograms of one view state),
-behavior_cells (formatted page rows, bars, harm, instance detail).
+The other pieces of Behaviors have their own modules: behavior_metrics (metric specs and values
+per row group), behavior_groups (drill-down to a class or subgroup), behavior_view (filter, sort,
+histograms of one view state), behavior_cells (formatted page rows, bars, harm, instance detail).
 """
 from __future__ import annotations
 
@@ -41,47 +40,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnc.analysis.behavior_cells import (  # noqa: F401
-    bar_fraction,
-    format_number,
-    harm,
-    instance_detail,
-    page_rows,
-    sparkline_svg,
-    view_records,
-)
-from cnc.analysis.behavior_groups import (  # noqa: F401
-    Group,
-    class_name,
-    group_for_row,
-    group_instances,
-    group_mask,
-    parse_group,
-)
-from cnc.analysis.behavior_metrics import (  # noqa: F401
-    EPS,
-    Grouping,
-    MetricSpec,
-    grouping,
-    metric_specs,
-    metric_values,
-    more_errors,
-    relative,
-)
-from cnc.analysis.behavior_view import (  # noqa: F401
-    FILTER_LABELS,
-    FILTERS,
-    HIST_BINS,
-    INSTANCE_MODES,
-    ROW_MODES,
-    THRESHOLD_DIRECTIONS,
-    View,
-    ViewState,
-    build_view,
-    step_threshold,
-    threshold_step,
-)
-
+EPS = 1e-7  # probabilities are clipped below at EPS inside logs; denominators below it count as 0
 CHUNK = 8192  # rows per chunk for the [N, C] computations (bounds temporary memory)
 
 

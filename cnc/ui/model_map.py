@@ -25,8 +25,8 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from cnc.analysis.encoding import model_index
 from cnc.analysis.encoding import tooltip as tooltip_lines
-from cnc.analysis.layout import MODES, forest_layout, per_experiment
-from cnc.experiment import Experiment
+from cnc.analysis.map_positions import MODES, forest_layout, per_experiment
+from cnc.experiment.forest import Experiment
 from cnc.ui import legend
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
@@ -182,7 +182,7 @@ def mode_control(mode: str) -> html.Div:
     ], className="control")
 
 
-def component(exp: Experiment, mode: str) -> dcc.Loading:
+def layout(exp: Experiment, mode: str) -> dcc.Loading:
     """The map box; the elements are built in the browser from the DATA store. A redraw that takes
     the server more than ~300 ms shows a spinner over the (still visible) map."""
     data = map_data(exp, mode)

@@ -17,8 +17,8 @@ import json
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.encoding import tooltip
-from cnc.context import AppContext
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
+from cnc.server.context import AppContext
 from cnc.ui import download
 from cnc.ui.ids import cid
 from cnc.ui.inputs import ids, items, mapping
@@ -92,7 +92,7 @@ def front_list(exp: Experiment, front_ids: list[str]) -> list:
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 
-def component(exp: Experiment, x: str | None, y: str | None) -> html.Div:
+def layout(exp: Experiment, x: str | None, y: str | None) -> html.Div:
     opts = metric_options(exp)
     return html.Div([
         html.Div([metric_picker("x", X, opts, x), metric_picker("y", Y, opts, y)], className="controls compact"),

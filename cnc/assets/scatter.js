@@ -2,7 +2,8 @@
    encodings and the passing set come from assets/encoding.js, the Pareto front follows
    cnc.analysis.pareto. Each change restyles only the traces it changes, as a Patch of the figure
    (a colour change sends new marker colours, not a new figure). Traces: 0 failing the filters
-   (faint), 1 passing (the only selectable one), 2 the front's step line, 3 the selection outline. */
+   (faint), 1 passing (the only selectable one), 2 the front's step line; the selection is
+   outlined by layout shapes. */
 window.dash_clientside = window.dash_clientside || {};
 (function() {
     var noUpdate = function() { return window.dash_clientside.no_update; };
@@ -42,7 +43,7 @@ window.dash_clientside = window.dash_clientside || {};
     function draw(settings, args) {
         var x = args[0], y = args[1], color = args[2], size = args[3], filters = args[4],
             selection = args[5], vals = args[6], figure = args[7];
-        if (!vals || !vals.v || !figure || !figure.data || figure.data.length < 4) { return [noUpdate(), noUpdate()]; }
+        if (!vals || !vals.v || !figure || !figure.data || figure.data.length < 3) { return [noUpdate(), noUpdate()]; }
         var enc = window.cncEncode, has = Object.prototype.hasOwnProperty;
         var fresh = figure.data[1] !== last.models;  // a new page (or figure): draw everything
         var xv = has.call(vals.v, x) ? vals.v[x] : null, yv = has.call(vals.v, y) ? vals.v[y] : null;
@@ -91,15 +92,18 @@ window.dash_clientside = window.dash_clientside || {};
             now.front = last.front;
         }
         if (changed(['vals', 'x', 'y', 'szs', 'sel'])) {
-            var index = enc.index(vals), picked = [];
+            // circles of a fixed pixel size around the selected points: layout shapes, which plotly
+            // redraws without recomputing the 5,000-point traces (a trace would cost a full replot)
+            var index = enc.index(vals), shapes = [];
             (Array.isArray(selection) ? selection : []).forEach(function(id) {
                 var i = index.get(id);
-                if (i !== undefined && xv && yv && xv[i] !== null && yv[i] !== null) { picked.push(i); }
+                if (i === undefined || !xv || !yv || xv[i] === null || yv[i] === null) { return; }
+                var r = (now.szs[i] + 7) / 2;
+                shapes.push({type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
+                             xanchor: xv[i], yanchor: yv[i], x0: -r, x1: r, y0: -r, y1: r, layer: 'above',
+                             fillcolor: 'rgba(0,0,0,0)', line: {color: settings.selected, width: 2.5}});
             });
-            patch.assign(['data', 3], Object.assign({type: kind, mode: 'markers', name: 'selected', hoverinfo: 'skip',
-                x: picked.map(function(i) { return xv[i]; }), y: picked.map(function(i) { return yv[i]; }),
-                marker: {size: picked.map(function(i) { return now.szs[i] + 7; }), color: 'rgba(0,0,0,0)',
-                         line: {color: settings.selected, width: 2.5}}}, settings.noDim));
+            patch.assign(['layout', 'shapes'], shapes);
             any = true;
         }
         if (changed(['vals', 'x', 'y'])) {

@@ -7,8 +7,11 @@ per run (what a reload or a model logged meanwhile gives: every per-experiment m
 it is requested before the server's load-time warm-up (`overview.warm`, in a background thread
 after every load) has run; `load_warmup` that warm-up itself; `page_layout_after_load` the page
 once it has run (what a user opening the app after a load waits for).
-`selection_change` is the map/scatter highlight; `selection_change_with_details` adds the
-Selection Details panel (cold explanation) that every selection change also triggers.
+`selection_change` is the server's share of a selection change (the selection bar; the map and
+the scatterplot outline it in the browser); `selection_change_with_details` adds the Selection
+Details panel (cold explanation) that every selection change also triggers. Colour, axis and
+filter changes are drawn in the browser (`browser.*` records): their records here are the
+server's share, which no redraw waits for.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from dash import Patch, no_update
 
 from cnc.analysis import map_positions
 from cnc.analysis.filters import Filter, enabled_models, to_data
+from cnc.analysis.pareto import pareto_front
 from cnc.bench import median_ms
 from cnc.bench.selection import render_panel
 from cnc.experiment.config import Defaults
@@ -89,46 +93,48 @@ def scenarios(quick: bool) -> list[dict]:
             note="the first request after the warm-up")
         key = model_map.experiment_key(exp)
 
-        def map_update(trigger, color="Latency", mode="op", key=key):
-            out = overview.map_outputs(exp, mode, color, "Size", enabled, [trigger], key)
+        def map_update(trigger, mode="op", key=key):
+            out = overview.map_outputs(exp, mode, [trigger], key)
             return [o.to_plotly_json() if isinstance(o, Patch) else o for o in out if o is not no_update]
 
         rec("map_update", lambda: map_update(legend.COLOR), payload=map_update(legend.COLOR),
-            note="colour change: a patch of the colour and size columns")
+            note="colour change: nothing to send (the browser encodes)")
         rec("map_mode", lambda: map_update(model_map.MODE, mode="step"), payload=map_update(model_map.MODE, mode="step"),
             note="column mode change: positions and a new layout")
         rec("map_full", lambda: map_update(legend.COLOR, key=None), payload=map_update(legend.COLOR, key=None),
-            note="the whole map data (first draw, or the experiment changed)")
+            note="the whole map data and model values (the experiment changed)")
         rec("page", lambda: overview.layout(ctx, {}, []),
             payload=overview.layout(ctx, {}, []), note="the page as the router sends it")
         rec("hover", lambda: (model_map.tooltip(exp, {"mid": ids[-1]}),
                               scatter.hover_card(exp, {"points": [{"curveNumber": 1, "customdata": ids[-1]}]})),
             payload=[model_map.tooltip(exp, {"mid": ids[-1]}),
                      [c.to_plotly_json() for c in scatter.hover_card(exp, {"points": [{"curveNumber": 1, "customdata": ids[-1]}]})[2]]])
-        fig = overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection)
-        rec("axis_change", lambda: overview.scatter_outputs(exp, "Latency", "Accuracy", "Accuracy", "Size",
-                                                            enabled, selection), payload=fig[0])
+        front_ids = pareto_front([(m, exp.models[m].metrics.get("Size"), exp.models[m].metrics.get("Accuracy"))
+                                  for m in enabled], False, True)
+        rec("axis_change", lambda: (map_update(scatter.X), scatter.front_list(exp, front_ids)),
+            payload=[c.to_plotly_json() for c in scatter.front_list(exp, front_ids)],
+            note="the server's share: the front's chips (the browser draws the figure)")
         rec("filter_change", lambda: enabled_models(exp, filters), payload=enabled)
         rec("filter_cascade", lambda: (
-            enabled_models(exp, filters),
             overview.selection_after(exp, None, "data", None, None, None, enabled, selection, []),
-            map_update(overview.ENABLED),
-            overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", enabled, selection),
-        ), payload=[map_update(overview.ENABLED), fig[0]], note="enabled + selection + map + scatter callbacks together")
+            map_update(filter_ui.FILTERS),
+            model_picker.options(exp, set(enabled), "", selection),
+        ), payload=model_picker.options(exp, set(enabled), "", selection),
+            note="the server's callbacks of a filter change: selection check, map key, picker options")
         nodes = [{"id": model_map.node_id(m)} for m in selection]
         rec("selection_change", lambda: (
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
-            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
-        ), payload=overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size")[0].to_plotly_json())
+            overview.selection_outputs(exp, selection),
+        ), payload=list(overview.selection_outputs(exp, selection)))
         rec("selection_change_overview", lambda: (
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
-            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
+            overview.selection_outputs(exp, selection),
             overview.url_params(ctx, "op", "Latency", "Size", "Size", "Accuracy", to_data(filters), selection),
             model_picker.picked_selection(exp, selection, selection, to_data(filters)),
         ), note="every Overview callback a selection change runs (map/scatter highlight, URL, picker echo)")
         rec("selection_change_with_details", lambda: (
             overview.selection_after(exp, model_map.GRAPH, "selectedNodeData", nodes, None, None, enabled, [], []),
-            overview.selection_outputs(exp, selection, "Size", "Accuracy", "Size"),
+            overview.selection_outputs(exp, selection),
             sd._memo.clear(),
             render_panel(ctx, selection, "Accuracy", sd.Refinement()),
         ))
@@ -137,8 +143,7 @@ def scenarios(quick: bool) -> list[dict]:
                                                       to_data(filters), selection))
         rec("histogram", lambda: filter_ui.hist_figure(exp, filters[0]),
             payload=filter_ui.hist_figure(exp, filters[0]))
-        rec("colour_change", lambda: (
-            map_update(legend.COLOR),
-            overview.scatter_outputs(exp, "Size", "Accuracy", "Latency", "Size", enabled, selection),
-        ), payload=[map_update(legend.COLOR), fig[0]], note="map patch + scatter figure")
+        rec("colour_change", lambda: (map_update(legend.COLOR), legend.legend(exp, "Latency", "Size")),
+            payload=[c.to_plotly_json() for c in legend.legend(exp, "Latency", "Size")],
+            note="the server's share: the legend (the browser recolours map and scatterplot)")
     return out

@@ -4,9 +4,10 @@ The browser draws the figure (assets/scatter.js) from the per-model values it ho
 VALUES store, cnc/ui/legend.py): the page serves empty traces, and an axis, colour, size,
 filter or selection change restyles the traces it changes (a Dash Patch of the figure) with no
 server round trip. Traces: 0 models failing the filters (faint), 1 models passing them (the
-only selectable trace), 2 the Pareto front step line (cnc.analysis.pareto's rule), 3 the
-selection outline. The selection outline, not plotly's dimming, marks selected models (so
-unselected ones keep full opacity and never look filtered out). Models without a size value are
+only selectable trace), 2 the Pareto front step line (cnc.analysis.pareto's rule). Circles drawn
+as layout shapes outline the selected models (plotly redraws shapes without recomputing the
+traces: a selection change costs no replot of thousands of points); the outline, not plotly's
+dimming, marks them (so unselected ones keep full opacity and never look filtered out). Models without a size value are
 drawn as hollow rings of the middle size. Large experiments use WebGL. Figures carry no hover
 text: the server renders the hovered model's card.
 """
@@ -35,7 +36,7 @@ WEBGL_FROM = 500
 SELECTED_COLOR = "#d62728"
 MIN_PX, MAX_PX = 7.0, 22.0
 MISSING_LINE = 2.0  # ring width of a model without a size value
-# Plotly dims points outside a box selection; ours are outlined instead (trace 3).
+# Plotly dims points outside a box selection; ours are outlined instead (layout shapes).
 NO_DIM = {"selected": {"marker": {"opacity": 1}}, "unselected": {"marker": {"opacity": 1}}}
 
 
@@ -45,8 +46,7 @@ def figure(exp: Experiment) -> dict:
     data = [{"type": kind, "mode": "markers", "name": name, "x": [], "y": [], "hoverinfo": "none", **NO_DIM}
             for name in ("filtered out", "models")]
     data.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "x": [], "y": [], "hoverinfo": "skip"})
-    data.append({"type": kind, "mode": "markers", "name": "selected", "x": [], "y": [], "hoverinfo": "skip", **NO_DIM})
-    layout = {
+    layout = {"shapes": [],
         "margin": {"l": 64, "r": 12, "t": 8, "b": 48}, "showlegend": False, "hovermode": "closest",
         "dragmode": "select", "clickmode": "event",
         "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",

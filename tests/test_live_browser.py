@@ -9,7 +9,8 @@ from selenium.webdriver.common.keys import Keys
 
 from cnc import Tracker
 from cnc.app.cli import load
-from cnc.pages import overview
+from cnc.pages import overview  # noqa: F401
+from cnc.ui import scatter
 from cnc.ui.model_map import node_id
 from tests.conftest import screenshot, wait_for
 from tests.test_overview_browser import cy_eval, pick_option, query, wait_until
@@ -84,7 +85,7 @@ def test_failed_callback_shows_a_notice_in_the_page(synthetic_ctx, serve, chrome
     url = serve(synthetic_ctx)
     chrome.get(url + "/")
     wait_for(chrome, ".cnc-model-map canvas")
-    monkeypatch.setattr(overview, "scatter_outputs", broken)
+    monkeypatch.setattr(scatter, "front_list", broken)
     pick_option(chrome, ".metric-pick[id*='scatter'][id*='\"x\"']", "Latency")
     notice = wait_for(chrome, ".error-area .notice-error")[0]
     assert "Something went wrong while updating the scatter" in notice.text and "Reference" in notice.text

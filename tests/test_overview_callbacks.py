@@ -13,6 +13,7 @@ from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.pages import overview
 from cnc.pages.overview import OverviewState, next_selection, state_from_query, state_params
 from cnc.server.urlstate import build_query, parse_query
+from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, scatter
 
 
@@ -107,30 +108,27 @@ def test_selection_from_each_control(synthetic_ctx):
     assert overview.selection_after(exp, overview.ENABLED, "data", None, None, None, enabled, [ids[1]], []) is no_update
 
 
-def test_map_data_encodes_filters_and_patches_only_what_changed(synthetic_ctx):
+def test_map_data_ships_the_experiment_once_and_the_browser_encodes(synthetic_ctx):
     exp = synthetic_ctx.experiment
     ids = list(exp.models)
-    enabled = ids[:30]
-    data, key = overview.map_outputs(exp, "op", "Accuracy", "Size", enabled, [model_map.MODE], None)
+    data, key, values = overview.map_outputs(exp, "op", [model_map.MODE], None)
     assert key == data["key"] == model_map.experiment_key(exp)
-    assert data["mid"] == ids and data["id"] == [model_map.node_id(m) for m in ids]
-    assert data["off"] == list(range(30, len(ids)))
-    assert len(data["c"]) == len(data["s"]) == len(data["x"]) == len(ids)
+    assert data["id"] == [model_map.node_id(m) for m in ids] and len(data["x"]) == len(ids)
     assert sum(b >= 0 for b in data["base"]) == len(ids) - len(exp.roots)
-    assert data["mode"] == "op"
+    assert data["mode"] == "op" and not {"c", "s", "m", "off"} & set(data)  # encoded in the browser
     # user text never reaches ids or selectors
     assert all(set(n[1:]) <= set("0123456789abcdef") for n in data["id"])
-    # the browser holds this experiment's data: a colour change patches the encoding columns only
-    patch, new_key = overview.map_outputs(exp, "op", "Loss", "Size", enabled, [legend.COLOR], key)
-    ops = patch.to_plotly_json()["operations"]
-    assert {op["location"][0] for op in ops} == {"c", "s", "m"} and new_key is no_update
-    assert next(op for op in ops if op["location"] == ["c"])["params"]["value"] == model_map.map_data(
-        exp, "op", "Loss", "Size", None)["c"]
-    ops = overview.map_outputs(exp, "step", "Loss", "Size", ids[:5], [overview.ENABLED], key)[0].to_plotly_json()["operations"]
-    assert [op["location"] for op in ops] == [["off"]]
-    patch, _ = overview.map_outputs(exp, "step", "Loss", "Size", ids[:5], [model_map.MODE], key)
+    assert values["ids"] == ids and values["n"] == len(ids)
+    assert values["v"]["Accuracy"] == [m.metrics.get("Accuracy") for m in exp.models.values()]
+    assert values["metrics"]["Accuracy"]["hib"] is True and len(values["palette"]) == 65
+    # the browser holds this experiment: a colour or filter change sends nothing, a mode positions
+    assert overview.map_outputs(exp, "op", [legend.COLOR], key) == (no_update,) * 3
+    assert overview.map_outputs(exp, "op", [filter_ui.FILTERS], key) == (no_update,) * 3
+    patch, new_key, new_values = overview.map_outputs(exp, "step", [model_map.MODE], key)
     ops = patch.to_plotly_json()["operations"]
     assert {op["location"][0] for op in ops} == {"x", "y", "heads", "mode"}  # the browser re-fits on a new mode
+    assert new_key is no_update and new_values is no_update
+    json.dumps(values, cls=plotly.utils.PlotlyJSONEncoder, allow_nan=False)  # missing values are null
 
 
 def test_tooltips_are_fetched_per_model(synthetic_ctx):
@@ -147,25 +145,16 @@ def test_tooltips_are_fetched_per_model(synthetic_ctx):
     assert scatter.hover_card(exp, {"points": [{"curveNumber": 3, "customdata": mid}]})[0] is False
 
 
-def test_scatter_figure(synthetic_ctx):
-    exp = synthetic_ctx.experiment
-    ids = list(exp.models)
-    fig, front_children, front_ids = overview.scatter_outputs(exp, "Size", "Accuracy", "Accuracy", "Size", ids[:30], [ids[0]])
-    assert [t["name"] for t in fig["data"]] == ["filtered out", "models", "Pareto front", "selected"]
-    assert set(fig["data"][1]["customdata"]) <= set(ids[:30])
-    assert front_ids and set(front_ids) <= set(ids[:30])
-    assert fig["data"][2]["line"]["shape"] == "hv"
-    assert fig["data"][0]["type"] == "scatter"
-    assert len(fig["data"][3]["x"]) == 1
-    json.dumps(fig, cls=plotly.utils.PlotlyJSONEncoder)
-
-
-def test_scatter_uses_webgl_when_large():
+def test_scatter_figure_is_drawn_in_the_browser(synthetic_ctx):
     from cnc.experiment.synthetic import make_experiment
 
-    exp = make_experiment(scatter.WEBGL_FROM + 10)
-    fig = scatter.figure(exp, "Size", "Accuracy", None, None, None, [], [])
-    assert fig["data"][1]["type"] == "scattergl"
+    fig = scatter.figure(synthetic_ctx.experiment)
+    assert [t["name"] for t in fig["data"]] == ["filtered out", "models", "Pareto front"]
+    assert all(t["x"] == [] for t in fig["data"]) and fig["layout"]["shapes"] == []
+    assert fig["data"][1]["type"] == "scatter"
+    assert scatter.figure(make_experiment(scatter.WEBGL_FROM + 10))["data"][1]["type"] == "scattergl"
+    front = scatter.front_list(synthetic_ctx.experiment, ["root0", "m5"])
+    assert front[0].children == "Pareto front (2):" and [c.title for c in front[1:]] == ["root0", "m5"]
 
 
 def test_hover_text_is_escaped():
@@ -173,22 +162,19 @@ def test_hover_text_is_escaped():
 
     exp = parse_experiment({"metrics": ["a", "b"], "models": [
         {"id": "<b>x</b>", "tag": "<img src=x onerror=alert(1)>", "metrics": {"a": 1, "b": 2}}]})
-    fig = scatter.figure(exp, "a", "b", "a", "b", None, [], [])
+    fig = scatter.figure(exp)
     assert fig["data"][1]["hoverinfo"] == "none"  # no text in the figure: fetched per hovered model
     lines = scatter.hover_card(exp, {"points": [{"curveNumber": 1, "customdata": "<b>x</b>"}]})[2]
     assert lines[0].children.startswith("<img")  # a text child: rendered as text, never as HTML
     assert model_map.tooltip(exp, {"mid": "<b>x</b>"})["tip"].startswith("<img")  # plain text, shown as text
 
 
-def test_selection_outputs_patch_only_the_outline(synthetic_ctx):
+def test_selection_outputs_update_the_bar(synthetic_ctx):
     exp = synthetic_ctx.experiment
-    patch, count, subtree_disabled, clear_disabled, href, cls = overview.selection_outputs(
-        exp, ["root0", "m5"], "Size", "Accuracy", "Size")
-    ops = patch.to_plotly_json()["operations"]
-    assert all(op["location"][:2] == ["data", 3] for op in ops)
+    count, subtree_disabled, clear_disabled, href, cls = overview.selection_outputs(exp, ["root0", "m5"])
     assert count == "2 selected" and not subtree_disabled and not clear_disabled
     assert href == "/compare?models=root0,m5" and "disabled" not in cls
-    assert "disabled" in overview.selection_outputs(exp, ["root0"], "Size", "Accuracy", "Size")[5]
+    assert "disabled" in overview.selection_outputs(exp, ["root0"])[4]
 
 
 def test_url_params_from_controls(synthetic_ctx):

@@ -40,8 +40,9 @@ def test_scatter_redraw_keeps_the_selection(synthetic_ctx):
 
 def test_scatter_does_not_dim_unselected_points(synthetic_ctx):
     """QA 6: plotly's default dims points outside a box: they must not look filtered out."""
-    fig = scatter.figure(synthetic_ctx.experiment, "Size", "Accuracy", "Accuracy", "Size", None, [], [])
-    for trace in (fig["data"][0], fig["data"][1], fig["data"][3]):
+    fig = scatter.figure(synthetic_ctx.experiment)  # the browser keeps these when it draws (scatter.SETTINGS)
+    assert scatter.SETTINGS["noDim"] == scatter.NO_DIM
+    for trace in (fig["data"][0], fig["data"][1]):
         assert trace["unselected"]["marker"]["opacity"] == 1
         assert trace["selected"]["marker"]["opacity"] == 1
 
@@ -124,31 +125,13 @@ def test_missing_size_is_not_drawn_as_smallest():
     assert size_missing(exp, "acc") == [False, False, False]
     px = sizes(exp, "size", 10, 30)
     assert px[2] == size_scale(exp, "size", 10, 30).missing_px == 20 and px[2] > min(px[:2])
-
-    fig = scatter.figure(exp, "acc", "acc", "acc", "size", None, [], [])
-    marker = fig["data"][1]["marker"]
-    assert marker["symbol"] == ["circle", "circle", "circle-open"]
-    assert marker["line"]["width"][2] > marker["line"]["width"][0]
-    assert "symbol" not in scatter.figure(exp, "acc", "acc", "acc", "acc", None, [], [])["data"][1]["marker"]
-
-    assert model_map.map_data(exp, "step", "acc", "size", None)["m"] == [2]  # drawn hollow
+    # the browser draws them hollow (tests/test_overview_encoding_browser.py)
     assert any(rule["selector"] == "node[?m]" for rule in model_map.STYLESHEET)
 
     size_legend = json.dumps(legend.legend(exp, "acc", "size")[1].to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
     assert "missing" in size_legend
     assert "missing" not in json.dumps(legend.legend(exp, "acc", "acc")[1].to_plotly_json(),
                                        cls=plotly.utils.PlotlyJSONEncoder)
-
-
-def test_missing_colour_is_grey_in_map_and_scatter():
-    exp = parse_experiment({"metrics": ["acc", "x"], "models": [
-        {"id": "a", "metrics": {"acc": 0.5, "x": 1}}, {"id": "b", "metrics": {"acc": None, "x": 2}},
-        {"id": "c", "metrics": {"acc": 0.9, "x": 3}}]})
-    from cnc.analysis.encoding import MISSING_COLOR
-    c = model_map.map_data(exp, "step", "acc", "x", None)["c"]
-    assert c[1] == MISSING_COLOR != c[0]
-    fig = scatter.figure(exp, "x", "x", "acc", "x", None, [], [])
-    assert fig["data"][1]["marker"]["color"][1] == MISSING_COLOR
 
 
 def test_map_layout_changes_with_the_mode(synthetic_ctx):
@@ -160,12 +143,3 @@ def test_map_layout_changes_with_the_mode(synthetic_ctx):
     assert "_cncView" in view_js and "cy.fit" in view_js
 
 
-def test_a_range_change_sends_the_passing_models_itself(synthetic_ctx):
-    """The range callback ships the enabled models (one round trip before the map and scatter
-    redraw); the store's own callback then finds them current and sends nothing."""
-    exp = synthetic_ctx.experiment
-    data = to_data([Filter("Accuracy", 0.8, None)])
-    enabled, count = filter_ui.enabled_outputs(exp, data, None)
-    assert enabled == [m for m, model in exp.models.items() if (model.metrics.get("Accuracy") or 0) >= 0.8]
-    assert count == filter_ui.count_text(len(enabled), len(exp.models))
-    assert filter_ui.enabled_outputs(exp, data, enabled)[0] is no_update

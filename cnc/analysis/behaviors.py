@@ -75,8 +75,30 @@ class InstanceTable:
     _divergence: tuple | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    # instance rows' columns before the models': (field, grid header, tooltip, CSV header)
+    INSTANCE_COLUMNS = (("label", "True label", None, "true label"), ("base_pred", "Base predicts", None, "base prediction"),
+                        ("flips", "Flips", "In how many compared models the prediction differs from the base's",
+                         "models changed"))
+
     def __post_init__(self) -> None:
         self.flips = (self.preds[1:] != self.preds[0]).sum(axis=0).astype(np.int16)
+
+    def values(self, metric: str, g: Grouping) -> np.ndarray:
+        """Absolute values [M, rows] of a metric per model (row 0 the base)."""
+        return metric_values(self, metric, g)
+
+    def specs(self) -> dict[str, MetricSpec]:
+        return metric_specs(self.scalars)
+
+    def exemplar_order(self, order: np.ndarray) -> np.ndarray:
+        """Exemplars: most models disagreeing first; ties: largest mean KL (most changed outputs)."""
+        kl = self.kl[1:, order].mean(axis=0) if len(self.models) > 1 else np.zeros(order.size)
+        return order[np.lexsort((-kl, -self.flips[order].astype(np.int64)))]
+
+    def instance_cells(self, i: int, class_names: list[str], full: bool = False) -> dict:
+        """The instance columns' values for instance i (`full`: untruncated, for the CSV)."""
+        return {"label": class_name(class_names, int(self.labels[i])),
+                "base_pred": class_name(class_names, int(self.preds[0, i])), "flips": int(self.flips[i])}
 
     @property
     def n(self) -> int:

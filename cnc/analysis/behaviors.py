@@ -45,8 +45,8 @@ from cnc.analysis.behavior_cells import (bar_fraction, format_number, harm, inst
                                          page_rows, sparkline_svg, view_records)
 from cnc.analysis.behavior_groups import (Group, class_name, group_for_row, group_instances,  # noqa: F401
                                           group_mask, parse_group)
-from cnc.analysis.behavior_metrics import (EPS, Grouping, MetricSpec, grouping, metric_specs,  # noqa: F401
-                                           metric_values, more_errors, relative)
+from cnc.analysis.behavior_metrics import (EPS, TASK_ATTRIBUTE, Grouping, MetricSpec, grouping,  # noqa: F401
+                                           metric_specs, metric_values, more_errors, relative)
 from cnc.analysis.behavior_view import (FILTER_LABELS, FILTERS, HIST_BINS, INSTANCE_MODES,  # noqa: F401
                                         ROW_MODES, THRESHOLD_DIRECTIONS, View, ViewState, build_view,
                                         step_threshold, threshold_step)

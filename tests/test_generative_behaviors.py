@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, behavior_view
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.output_diff import changed_share, word_diff
 
@@ -45,8 +45,8 @@ def table(models=("base", "a")):
 
 def shown(metric, mode="instances", rel=False, models=("base", "a"), attribute=None, **kw):
     t = table(models)
-    state = B.ViewState(mode=mode, attribute=attribute, metric=metric, rel=rel, **kw)
-    return B.build_view(t, state, t.specs(), [], TASK["attributes"])
+    state = behavior_view.ViewState(mode=mode, attribute=attribute, metric=metric, rel=rel, **kw)
+    return behavior_view.build_view(t, state, t.specs(), [], TASK["attributes"])
 
 
 def test_word_diff_marks_inserted_deleted_and_same_words():
@@ -72,8 +72,8 @@ def test_exact_match_flips_right_to_wrong_and_wrong_to_right():
     assert shown("r2w").shown[1].tolist() == [1, 0, 0, 1]
     assert shown("w2r").shown[1].tolist() == [0, 0, 1, 0]
     t = table()
-    g = B.grouping(t, "instances", [], {}, None)
-    all_rows = B.Grouping(["all"], np.zeros(4, np.int64), np.array([4]))
+    g = behavior_metrics.grouping(t, "instances", [], {}, None)
+    all_rows = behavior_metrics.Grouping(["all"], np.zeros(4, np.int64), np.array([4]))
     assert t.values("r2w", all_rows)[:, 0].tolist() == [0.0, 0.5]
     assert t.values("w2r", all_rows)[:, 0].tolist() == [0.0, 0.25]
     assert t.values("flip", g)[1].tolist() == [1, 0, 1, 1] and t.flips.tolist() == [1, 0, 1, 1]
@@ -84,7 +84,7 @@ def test_exact_match_flips_right_to_wrong_and_wrong_to_right():
 
 def test_kl_top1_nll_are_token_weighted():
     t = table()
-    all_rows = B.Grouping(["all"], np.zeros(4, np.int64), np.array([4]))
+    all_rows = behavior_metrics.Grouping(["all"], np.zeros(4, np.int64), np.array([4]))
     assert t.values("kl", all_rows)[:, 0] == pytest.approx([0.0, 4.1 / 6], rel=1e-3)  # float16 storage
     assert t.values("top1", all_rows)[:, 0] == pytest.approx([1.0, 0.5])
     assert t.values("nll", all_rows)[:, 0] == pytest.approx([2.6 / 6, 5.0 / 6], rel=1e-6)
@@ -105,7 +105,7 @@ def test_per_instance_sums_of_flat_token_arrays():
 def test_task_rows_group_by_the_task_attribute_and_drill_down():
     v = shown("sc:exact_match", mode="tasks")
     assert dict(zip(v.names, v.shown[1].tolist())) == {"geo": 1.0, "sci": 0.5, "sports": 0.0}
-    group = B.group_for_row("tasks", None, v.names.index("sci"), v.names)
+    group = behavior_groups.group_for_row("tasks", None, v.names.index("sci"), v.names)
     assert group.key == "attr:task:sci"
     assert shown("flip", group=group.key).order.tolist() == [2, 3]
 
@@ -138,7 +138,7 @@ def test_kl_labels_name_the_reference_not_the_base():
     other = dict(OUTPUTS["a"], kl_reference="root2")
     t2 = G.build_generative_table(TASK, ["base", "a2"], {"base": OUTPUTS["base"], "a2": other}.get)
     assert "each model's root" in t2.specs()["kl"].label
-    rel = B.build_view(t, B.ViewState(mode="instances", metric="kl", rel=True), t.specs(), [], {})
+    rel = behavior_view.build_view(t, behavior_view.ViewState(mode="instances", metric="kl", rel=True), t.specs(), [], {})
     # relative to the chosen base "a": the KL reference itself reads as less divergent
     assert rel.shown[0].tolist() == [0, 0, 0, 0] and rel.shown[1] == pytest.approx([-0.2, -0.5, -1, -2], rel=1e-3)
 
@@ -146,10 +146,10 @@ def test_kl_labels_name_the_reference_not_the_base():
 def test_page_rows_and_csv_records_carry_texts():
     t = table()
     v = shown("sc:exact_match", rel=True)
-    rows = B.page_rows(v, t, 0, 4, [])
+    rows = behavior_cells.page_rows(v, t, 0, 4, [])
     assert rows[0]["ref"] == "Super Bowl LII" and rows[0]["base_out"] == "Super Bowl LII" and rows[0]["flips"] == 1
     assert [r["c1"] for r in rows] == ["right → wrong", "same", "wrong → right", "right → wrong"]
-    header, records = B.view_records(v, t, [])
+    header, records = behavior_cells.view_records(v, t, [])
     assert header[:4] == ["instance", "reference", "base output", "models whose output changed"]
     assert records[3][:4] == [3, "42", "42", 1] and records[3][5] == -1.0
     long = dict(OUTPUTS["base"], texts=["word " * 100, "Paris", "red", "42"])

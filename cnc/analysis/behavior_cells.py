@@ -10,9 +10,10 @@ import numpy as np
 from cnc.analysis.behavior_groups import class_name
 from cnc.analysis.behavior_metrics import MetricSpec
 from cnc.analysis.behavior_view import View
+from cnc.analysis.generative_behaviors import GenerativeTable
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+    from cnc.analysis.behavior_table import InstanceTable
 
 
 def format_number(value: float, fmt: str) -> str:
@@ -40,7 +41,7 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
     for r in idx.tolist():
         row: dict = {}
         if view.instance_rows:
-            row.update(i=r, row=f"#{r}", **table.instance_cells(r, class_names))
+            row.update(i=r, row=f"#{r}", **instance_cells(table, r, class_names))
         else:
             row.update(g=r, row=view.names[r], n=int(view.counts[r]))
         for j in range(len(view.models)):
@@ -54,6 +55,14 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
             row[f"c{j}_h"] = harm(v, view.spec, view.state.rel)
         rows.append(row)
     return rows
+
+
+def instance_cells(table: InstanceTable | GenerativeTable, i: int, class_names: list[str], full: bool = False) -> dict:
+    """The values of a table's INSTANCE_COLUMNS for instance i (`full`: texts untruncated, for the CSV)."""
+    if isinstance(table, GenerativeTable):
+        return table.instance_cells(i, full=full)
+    return {"label": class_name(class_names, int(table.labels[i])),
+            "base_pred": class_name(class_names, int(table.preds[0, i])), "flips": int(table.flips[i])}
 
 
 # 0/1 metrics of a single instance read better as words than as 0% / 100%.
@@ -136,7 +145,7 @@ def view_records(view: View, table: InstanceTable, class_names: list[str]) -> tu
         header = ["instance", *(c[3] for c in table.INSTANCE_COLUMNS), *values]
         rows = []
         for r in view.order.tolist():
-            cells = table.instance_cells(r, class_names, full=True)
+            cells = instance_cells(table, r, class_names, full=True)
             rows.append([r, *(cells[f] for f in fields), *view.shown[:, r].tolist()])
     else:
         header = [{"classes": "class", "tasks": "task"}.get(view.state.mode, str(view.state.attribute)),

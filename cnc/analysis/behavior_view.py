@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnc.analysis.behavior_groups import Group, group_mask, parse_group
-from cnc.analysis.behavior_metrics import Grouping, MetricSpec, grouping, relative
+from cnc.analysis.behavior_metrics import Grouping, MetricSpec, grouping, metric_values, relative
+from cnc.analysis.generative_behaviors import GenerativeTable
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+    from cnc.analysis.behavior_table import InstanceTable
 
 HIST_BINS = 16
 ROW_MODES = ("classes", "subgroups", "tasks", "instances", "exemplars")  # tasks: subgroups of the "task" attribute
@@ -80,13 +81,14 @@ class View:
         return int(self.order.shape[0])
 
 
-def build_view(table: InstanceTable, state: ViewState, specs: dict[str, MetricSpec], class_names: list[str],
+def build_view(table: InstanceTable | GenerativeTable, state: ViewState, specs: dict[str, MetricSpec], class_names: list[str],
                attributes: dict[str, list[str]]) -> View:
     """Filter and sort one table for a view state (a few vector operations, no Python loops)."""
     spec = specs[state.metric]
     mode = "instances" if state.mode == "exemplars" else state.mode
     g = grouping(table, mode, class_names, attributes, state.attribute)
-    values = table.values(state.metric, g)
+    values = table.values(state.metric, g) if isinstance(table, GenerativeTable) else \
+        metric_values(table, state.metric, g)
     shown = relative(values, spec) if state.rel else values
     group = parse_group(state.group, class_names, attributes, table) if state.mode in INSTANCE_MODES else None
     within = group_mask(table, group, attributes) if group else None

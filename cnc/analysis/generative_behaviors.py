@@ -194,7 +194,7 @@ class GenerativeTable:
 
     # ------------------------------------------------------------------ text
 
-    def instance_cells(self, i: int, class_names: list[str] = (), full: bool = False) -> dict:
+    def instance_cells(self, i: int, full: bool = False) -> dict:
         """The instance columns for instance i: first reference, base output, models changed."""
         refs = self.references[i] if i < len(self.references) else []
         ref, out = (refs[0] if refs else ""), str(self.texts[0, i])

@@ -11,10 +11,10 @@ import math
 
 from dash import html
 
-from cnc.analysis import behaviors as B
 from cnc.analysis import generative_behaviors as G
+from cnc.analysis.behavior_cells import format_number
 from cnc.analysis.output_diff import DELETED, INSERTED
-from cnc.context import AppContext
+from cnc.server.context import AppContext
 
 HINT = ("Click an instance row to see its prompt, reference and each model's output, with the words "
         "that differ from the base's output marked.")
@@ -81,7 +81,7 @@ def _output_row(ctx: AppContext, r: dict, is_base: bool, score_names: list[str])
         if s == G.EXACT and math.isfinite(v):
             cells.append(html.Td("✓" if v >= 0.5 else "✗", className="ok" if v >= 0.5 else "bad"))
         else:
-            cells.append(html.Td(B.format_number(v, ".2f")))
+            cells.append(html.Td(format_number(v, ".2f")))
     return html.Tr(cells, **{"data-model": r["model"]})
 
 
@@ -91,10 +91,10 @@ def _footnote(rows: list[dict]) -> str:
     for r in rows[1:]:
         bits = []
         if math.isfinite(r["kl"]):
-            bits.append(f"KL {B.format_number(r['kl'], '.3g')} and top-1 agreement "
-                        f"{B.format_number(r['top1'], '.0%')} vs {r['kl_reference'] or 'its root'}")
+            bits.append(f"KL {format_number(r['kl'], '.3g')} and top-1 agreement "
+                        f"{format_number(r['top1'], '.0%')} vs {r['kl_reference'] or 'its root'}")
         if math.isfinite(r["repetition"]) and r["repetition"] > 0:
-            bits.append(f"repeated n-grams {B.format_number(r['repetition'], '.0%')}")
+            bits.append(f"repeated n-grams {format_number(r['repetition'], '.0%')}")
         if bits:
             parts.append(f"{r['model']}: " + ", ".join(bits))
     return "; ".join(parts) + ("." if parts else "")

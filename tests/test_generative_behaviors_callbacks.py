@@ -9,7 +9,7 @@ from dash import html
 
 from cnc.ui import behaviors as ui
 from cnc.ui import behaviors_export, layers
-from cnc.ui.behaviors_data import _TABLES
+from cnc.ui.behaviors_data import TABLES
 from cnc.ui.behaviors_grid import col_for_sort
 from tests.generative_fixture import SyntheticGenerative
 from tests.test_behaviors_callbacks import by_id, find
@@ -138,7 +138,7 @@ def test_task_rows_from_a_task_attribute(synthetic_ctx):
 def test_open_instance_marks_changed_words_as_components(ctx, data):
     i = next(k for k in range(200) if data.texts["m3"][k] != data.texts["root0"][k])
     data.texts["m3"][i] = data.texts["root0"][i] + " <script>alert(1)</script>"
-    _TABLES.clear()
+    TABLES.clear()
     state, _ = ui.state_from_query(ctx, {"brows": "instances"}, [], MODELS)
     panel = ui.detail_panel(ctx, MODELS, i, state)
     assert panel[0].children == f"Instance #{i}"

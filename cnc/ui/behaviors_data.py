@@ -7,8 +7,8 @@ from cnc.analysis import generative_behaviors as G
 from cnc.server.context import AppContext
 from cnc.server.memo import Memo
 
-_TABLES = Memo(4)  # per (context, task, selection, base, readiness): InstanceTable | GenerativeTable | None
-_VIEWS = Memo(8)  # per (table, view state): filtered + sorted View
+TABLES = Memo(4)  # per (context, task, selection, base, readiness): InstanceTable | GenerativeTable | None
+VIEWS = Memo(8)  # per (table, view state): filtered + sorted View
 
 
 def table_for(ctx: AppContext, models: list[str]) -> behavior_table.InstanceTable | G.GenerativeTable | None:
@@ -20,8 +20,8 @@ def table_for(ctx: AppContext, models: list[str]) -> behavior_table.InstanceTabl
     statuses = tuple(ctx.status(m) for m in models)
     key = (id(ctx), ctx.task_hash, tuple(models), statuses)
     if G.is_generative(task):
-        return _TABLES.get_or(key, lambda: G.build_generative_table(task, models, ctx.outputs, ctx.status))
-    return _TABLES.get_or(key, lambda: behavior_table.build_table(task["labels"], models, ctx.outputs, ctx.status))
+        return TABLES.get_or(key, lambda: G.build_generative_table(task, models, ctx.outputs, ctx.status))
+    return TABLES.get_or(key, lambda: behavior_table.build_table(task["labels"], models, ctx.outputs, ctx.status))
 
 
 def specs_of(table: behavior_table.InstanceTable | G.GenerativeTable) -> dict[str, behavior_metrics.MetricSpec]:
@@ -37,5 +37,5 @@ def view_for(ctx: AppContext, table: behavior_table.InstanceTable | G.Generative
         return table, behavior_view.build_view(table, state, specs_of(table), task.get("class_names", []),
                                                task.get("attributes", {}))
 
-    owner, view = _VIEWS.get_or((id(table), state.key()), make)
+    owner, view = VIEWS.get_or((id(table), state.key()), make)
     return view if owner is table else make()[1]  # an id reused after eviction: never serve a stale view

@@ -63,7 +63,8 @@ def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
         cols = [col("row", "Instance", pinned="left", width=95)]
         for field, header, tip, _ in view.instance_columns:
             text = field in TEXT_COLUMNS  # generated text: wider, the whole text in a tooltip
-            extra = {"tooltipField": field, "width": 170} if text else {"width": 95 if field != "flips" else 85}
+            extra = {"tooltipField": field, "width": 125} if text else \
+                {"width": 95 if field != "flips" else 80 if len(header) <= 5 else 100}
             if tip:
                 extra["headerTooltip"] = tip
             cols.append(col(field, header, sortable=field == "flips", **extra))

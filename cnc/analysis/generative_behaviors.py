@@ -34,7 +34,7 @@ from cnc.analysis.output_diff import changed_share, word_diff
 
 EXACT = "exact_match"
 SCORE_LABELS = {"exact_match": "Exact match", "f1": "F1", "rouge_l": "ROUGE-L", "chrf": "chrF"}
-UNIT_SCORES = ("exact_match", "f1", "rouge_l")  # in [0, 1]: shown as percentages
+UNIT_SCORES = ("exact_match", "f1", "rouge_l", "chrf")  # in [0, 1] (chrF stored / 100): shown as percentages
 SHORT = 160  # characters of a text in a grid cell (the instance panel and the CSV show all)
 
 

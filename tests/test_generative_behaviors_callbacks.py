@@ -1,5 +1,5 @@
 """Behaviors tab for generative models: layout from the URL and callback bodies called directly,
-on synthetic stored dicts shaped like precompute's (tests/generative_fixture.py)."""
+on synthetic stored dicts shaped like precompute's (cnc.bench.generative_behaviors)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from cnc.ui import behaviors as ui
 from cnc.ui import behaviors_export, layers
 from cnc.ui.behaviors_data import TABLES
 from cnc.ui.behaviors_grid import col_for_sort
-from tests.generative_fixture import SyntheticGenerative
+from cnc.bench.generative_behaviors import SyntheticGenerative
 from tests.test_behaviors_callbacks import by_id, find
 
 MODELS = ["root0", "m2", "m3"]

@@ -113,6 +113,9 @@ class GenerativeTable:
     correct: np.ndarray = field(init=False)  # bool[M, N] exact match (False where unknown)
     flips: np.ndarray = field(init=False)  # int16[N] compared models whose output differs
     labels: np.ndarray = field(init=False)  # int64[N] all -1: no classes (class groups never match)
+    kl_mean: np.ndarray = field(init=False)  # float64[M, N] mean per-token KL per instance
+    _text_bytes: int = field(init=False, repr=False)
+    _specs: dict | None = field(default=None, init=False, repr=False)
 
     INSTANCE_COLUMNS = (
         ("ref", "Reference", "The first reference answer", "reference"),
@@ -127,6 +130,9 @@ class GenerativeTable:
         self.correct = np.nan_to_num(em, nan=0.0) >= 0.5 if em is not None else np.zeros(self.texts.shape, bool)
         self.flips = self.changed[1:].sum(axis=0).astype(np.int16)
         self.labels = np.full(self.n, -1, dtype=np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.kl_mean = self.klsum / self.ntokens
+        self._text_bytes = sum(len(t) for t in self.texts.ravel()) + sum(len(r) for refs in self.references for r in refs)
 
     @property
     def n(self) -> int:
@@ -148,15 +154,18 @@ class GenerativeTable:
         return refs.pop() if len(refs) == 1 else None
 
     def specs(self) -> dict[str, MetricSpec]:
-        return generative_specs(self.score_names, self.reference, bool(np.isfinite(self.klsum).any()),
-                                bool(np.isfinite(self.nll).any()))
+        """The metrics this selection has data for (computed once per table)."""
+        if self._specs is None:
+            self._specs = generative_specs(self.score_names, self.reference, bool(np.isfinite(self.klsum).any()),
+                                           bool(np.isfinite(self.nll).any()))
+        return self._specs
 
     def default_metric(self) -> str:
         return f"sc:{self.primary}" if self.primary else "flip"
 
     def nbytes(self) -> int:
-        arrays = [self.nll, self.ntokens, self.klsum, self.top1sum, self.repetition, *self.scores.values()]
-        return int(sum(a.nbytes for a in arrays) + sum(len(t) for t in self.texts.ravel()))
+        arrays = [self.nll, self.ntokens, self.klsum, self.top1sum, self.repetition, self.kl_mean, *self.scores.values()]
+        return int(sum(a.nbytes for a in arrays)) + self._text_bytes
 
     # ------------------------------------------------------------------ metric values
 
@@ -188,8 +197,7 @@ class GenerativeTable:
             return order
         s = self.scores.get(self.primary) if self.primary else None
         delta = np.nansum(np.abs(s[1:, order] - s[0, order]), axis=0) if s is not None else np.zeros(order.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            kl = np.nansum(self.klsum[1:, order] / self.ntokens[1:, order], axis=0)
+        kl = np.nansum(self.kl_mean[1:, order], axis=0)
         return order[np.lexsort((-kl, -self.flips[order].astype(np.int64), -delta))]
 
     # ------------------------------------------------------------------ text
@@ -207,8 +215,8 @@ class GenerativeTable:
         rows = []
         for k, mid in enumerate(self.models):
             text = str(self.texts[k, i])
+            kl = self.kl_mean[k, i]
             with np.errstate(invalid="ignore", divide="ignore"):
-                kl = self.klsum[k, i] / self.ntokens[k, i]
                 top1 = self.top1sum[k, i] / self.ntokens[k, i]
             rows.append({
                 "model": mid, "text": text, "changed": bool(self.changed[k, i]),
@@ -222,7 +230,11 @@ class GenerativeTable:
 
 
 def shorten(text: str, limit: int = SHORT) -> str:
-    text = " ".join(str(text).split())
+    """One line of at most `limit` characters (whitespace runs become one space)."""
+    text = str(text)
+    if len(text) <= limit and text.isprintable():
+        return text
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

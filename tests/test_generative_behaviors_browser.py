@@ -3,8 +3,8 @@ user reads them (synthetic stored dicts shaped like precompute's: cnc.bench.gene
 from __future__ import annotations
 
 from cnc.bench.browser import choose
-from tests.conftest import screenshot, wait_for
 from cnc.bench.generative_behaviors import SyntheticGenerative
+from tests.conftest import screenshot, wait_for
 from tests.test_behaviors_browser import header, query_of, texts, wait_until
 
 MODELS = ["root0", "m2", "m3"]

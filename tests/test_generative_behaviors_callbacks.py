@@ -7,11 +7,11 @@ import json
 import pytest
 from dash import html
 
+from cnc.bench.generative_behaviors import SyntheticGenerative
 from cnc.ui import behaviors as ui
 from cnc.ui import behaviors_export, layers
 from cnc.ui.behaviors_data import TABLES
 from cnc.ui.behaviors_grid import col_for_sort
-from cnc.bench.generative_behaviors import SyntheticGenerative
 from tests.test_behaviors_callbacks import by_id, find
 
 MODELS = ["root0", "m2", "m3"]

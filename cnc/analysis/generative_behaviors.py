@@ -113,9 +113,10 @@ class GenerativeTable:
     correct: np.ndarray = field(init=False)  # bool[M, N] exact match (False where unknown)
     flips: np.ndarray = field(init=False)  # int16[N] compared models whose output differs
     labels: np.ndarray = field(init=False)  # int64[N] all -1: no classes (class groups never match)
-    kl_mean: np.ndarray = field(init=False)  # float64[M, N] mean per-token KL per instance
+    per_token: dict = field(init=False, repr=False)  # "kl" / "top1" / "nll" -> float64[M, N] per-instance means
     _text_bytes: int = field(init=False, repr=False)
     _specs: dict | None = field(default=None, init=False, repr=False)
+    _ranked: np.ndarray | None = field(default=None, init=False, repr=False)
 
     INSTANCE_COLUMNS = (
         ("ref", "Reference", "The first reference answer", "reference"),
@@ -130,8 +131,10 @@ class GenerativeTable:
         self.correct = np.nan_to_num(em, nan=0.0) >= 0.5 if em is not None else np.zeros(self.texts.shape, bool)
         self.flips = self.changed[1:].sum(axis=0).astype(np.int16)
         self.labels = np.full(self.n, -1, dtype=np.int64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.kl_mean = self.klsum / self.ntokens
+        self.per_token = {name: token_means(sums, self.ntokens, _INSTANCES)
+                          for name, sums in (("kl", self.klsum), ("top1", self.top1sum), ("nll", self.nll))}
+        for values in self.per_token.values():
+            values.flags.writeable = False  # views share them: never changed in place
         self._text_bytes = sum(len(t) for t in self.texts.ravel()) + sum(len(r) for refs in self.references for r in refs)
 
     @property
@@ -164,7 +167,8 @@ class GenerativeTable:
         return f"sc:{self.primary}" if self.primary else "flip"
 
     def nbytes(self) -> int:
-        arrays = [self.nll, self.ntokens, self.klsum, self.top1sum, self.repetition, self.kl_mean, *self.scores.values()]
+        arrays = [self.nll, self.ntokens, self.klsum, self.top1sum, self.repetition, *self.per_token.values(),
+                  *self.scores.values()]
         return int(sum(a.nbytes for a in arrays)) + self._text_bytes
 
     # ------------------------------------------------------------------ metric values
@@ -179,13 +183,11 @@ class GenerativeTable:
             return group_means(exact_changes(self.scores[EXACT], right_to_wrong=metric == "r2w"), g)
         if metric == "flip":
             return group_means(self.changed.astype(np.float64), g)
-        if metric == "kl":
-            return token_means(self.klsum, self.ntokens, g)
-        if metric == "top1":
-            return token_means(self.top1sum, self.ntokens, g)
-        if metric in ("nll", "ppl"):
-            mean = token_means(self.nll, self.ntokens, g)
-            return mean if metric == "nll" else np.exp(mean)
+        if metric in ("kl", "top1", "nll", "ppl"):
+            name = "nll" if metric == "ppl" else metric
+            sums = {"kl": self.klsum, "top1": self.top1sum, "nll": self.nll}[name]
+            mean = self.per_token[name] if g.codes is None else token_means(sums, self.ntokens, g)
+            return np.exp(mean) if metric == "ppl" else mean
         if metric == "rep":
             return group_means(self.repetition, g)
         raise KeyError(metric)
@@ -195,10 +197,14 @@ class GenerativeTable:
         first; ties: more models whose output changed, then larger summed per-token KL."""
         if len(self.models) < 2:
             return order
-        s = self.scores.get(self.primary) if self.primary else None
-        delta = np.nansum(np.abs(s[1:, order] - s[0, order]), axis=0) if s is not None else np.zeros(order.size)
-        kl = np.nansum(self.kl_mean[1:, order], axis=0)
-        return order[np.lexsort((-kl, -self.flips[order].astype(np.int64), -delta))]
+        if self._ranked is None:  # all instances ranked, once per table
+            s = self.scores.get(self.primary) if self.primary else None
+            delta = np.nansum(np.abs(s[1:] - s[0]), axis=0) if s is not None else np.zeros(self.n)
+            kl = np.nansum(self.per_token["kl"][1:], axis=0)
+            self._ranked = np.lexsort((-kl, -self.flips.astype(np.int64), -delta))
+        keep = np.zeros(self.n, dtype=bool)
+        keep[order] = True
+        return self._ranked[keep[self._ranked]]  # the kept instances in ranking order: no sort
 
     # ------------------------------------------------------------------ text
 
@@ -215,9 +221,7 @@ class GenerativeTable:
         rows = []
         for k, mid in enumerate(self.models):
             text = str(self.texts[k, i])
-            kl = self.kl_mean[k, i]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                top1 = self.top1sum[k, i] / self.ntokens[k, i]
+            kl, top1 = self.per_token["kl"][k, i], self.per_token["top1"][k, i]
             rows.append({
                 "model": mid, "text": text, "changed": bool(self.changed[k, i]),
                 "segments": [("same", text)] if k == 0 else word_diff(base, text),
@@ -227,6 +231,9 @@ class GenerativeTable:
                 "kl_reference": self.kl_reference[k],
             })
         return rows
+
+
+_INSTANCES = Grouping([], None, np.zeros(0, dtype=np.int64))  # instance rows: no grouping
 
 
 def shorten(text: str, limit: int = SHORT) -> str:

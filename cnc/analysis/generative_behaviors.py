@@ -98,7 +98,7 @@ class GenerativeTable:
     """Per-instance arrays of present models (row 0 is the base), built once per selection."""
 
     models: list[str]
-    references: list[list[str]]  # per instance
+    references: list[list[str]]  # per instance (the task dict's own list: never changed)
     texts: np.ndarray  # object[M, N] output strings
     scores: dict[str, np.ndarray]  # name -> float64[M, N]
     nll: np.ndarray  # float64[M, N] summed over the reference tokens
@@ -135,7 +135,9 @@ class GenerativeTable:
                           for name, sums in (("kl", self.klsum), ("top1", self.top1sum), ("nll", self.nll))}
         for values in self.per_token.values():
             values.flags.writeable = False  # views share them: never changed in place
-        self._text_bytes = sum(len(t) for t in self.texts.ravel()) + sum(len(r) for refs in self.references for r in refs)
+        flat = self.texts.ravel()
+        sample = flat[:: max(1, flat.size // 2048)]  # memory is an estimate: a sample's mean text length
+        self._text_bytes = int(flat.size * (49 + sum(map(len, sample)) / max(1, sample.size)))  # str objects
 
     @property
     def n(self) -> int:
@@ -326,7 +328,7 @@ def build_generative_table(task: dict, models: list[str], get_outputs: Callable[
     klsum = np.stack([_sums_or_nan(o.get("kl"), c, n) for o, c in zip(outs, counts)])
     top1sum = np.stack([_sums_or_nan(o.get("top1"), c, n) for o, c in zip(outs, counts)])
     return GenerativeTable(
-        models=present, references=[list(r) for r in (task.get("references") or [[]] * n)], texts=texts,
+        models=present, references=task.get("references") or [[]] * n, texts=texts,
         scores={s: np.stack([_array(o.get("scores") or {}, s, n) for o in outs]) for s in names},
         nll=np.stack([_array(o, "nll", n) for o in outs]), ntokens=ntokens, klsum=klsum, top1sum=top1sum,
         repetition=np.stack([_array(o, "repetition", n) for o in outs]),

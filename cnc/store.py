@@ -21,6 +21,11 @@ Summary formats (all numpy arrays / plain Python):
                 "hist": int64[B], "sample": float32[K], "l2": float, "mean": float, "std": float}}
                 `edges` are shared by every model of a task for that module; `sample` holds the
                 values at fixed positions (same positions for every model with the same shape).
+Generative tasks (docs/generative.md; their format version is cnc.evaluation.generation.FORMAT,
+part of their task hash): task and outputs hold the generative dicts instead (no probs), and
+- topk:        {"k", "values": float32[T, k], "ids": int32[T, k], "tail": float32[T],
+                "targets": int32[T], "ntokens": int32[N]}: a root model's top-k log-probabilities
+                per reference token, stored once per reference model.
 """
 from __future__ import annotations
 
@@ -40,15 +45,18 @@ from cnc.sources import is_url
 URL_CHECK_SECONDS = 5.0  # how long a URL checkpoint's version check is trusted
 SCHEMA = 2  # bump when a summary format changes: old entries are then simply not found
 KINDS = ("outputs", "probs", "params", "activations")
+GENERATIVE_KINDS = ("outputs", "params", "activations")
 
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def spec_hash(entry: str, options: dict, activation_sample: int) -> str:
-    """What the config says about the task (no data read): the key of its `taskref`."""
-    return _digest({"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA})
+def spec_hash(entry: str, options: dict, activation_sample: int, generation: dict | None = None) -> str:
+    """What the config says about the task (no data read): the key of its `taskref`. A config's
+    `task.generation` (generative tasks) joins only when given, so classifier keys never change."""
+    value = {"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA}
+    return _digest(value if not generation else {**value, "generation": generation})
 
 
 def task_hash(spec: str, labels_fingerprint: str) -> str:

@@ -9,14 +9,22 @@ import yaml
 
 from cnc.analysis.text_scores import exact_match, repetition, token_f1
 from cnc.analysis.token_divergence import TOPK, coarse_kl, exact_kl, log_softmax, tail_logmass, topk_summary
-from cnc.config import load_config
-from cnc.context import AppContext
-from cnc.errors import ConfigError
-from cnc.precompute import pending_models, precompute
-from cnc.store import SummaryStore
-from cnc.tracker import Tracker
-from tests.tiny_lm import (PROMPTS, REFERENCES, VOCAB, TinyLMTask, decode, encode, save_checkpoint,
-                           write_tracker_experiment)
+from cnc.experiment.config import load_config
+from cnc.experiment.errors import ConfigError
+from cnc.experiment.tracker import Tracker
+from cnc.precompute.run import pending_models, precompute
+from cnc.precompute.store import SummaryStore
+from cnc.server.context import AppContext
+from tests.tiny_lm import (
+    PROMPTS,
+    REFERENCES,
+    VOCAB,
+    TinyLMTask,
+    decode,
+    encode,
+    save_checkpoint,
+    write_tracker_experiment,
+)
 
 STOP = ["3"]  # cuts the base model's outputs (e.g. "Gkk?3E" -> "Gkk?")
 

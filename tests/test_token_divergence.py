@@ -4,8 +4,16 @@ import math
 import numpy as np
 import pytest
 
-from cnc.analysis.token_divergence import (coarse_kl, exact_kl, kl_statistics, log_softmax, per_instance_mean,
-                                           perplexity, tail_logmass, topk_summary)
+from cnc.analysis.token_divergence import (
+    coarse_kl,
+    exact_kl,
+    kl_statistics,
+    log_softmax,
+    per_instance_mean,
+    perplexity,
+    tail_logmass,
+    topk_summary,
+)
 
 
 def _coarse(ref_lp, model_lp, k):

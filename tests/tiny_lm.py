@@ -115,7 +115,7 @@ class TinyLMTask:
 def write_tracker_experiment(folder, stop: list[str]) -> None:
     """`folder/exp`, a Tracker directory: base, a pruned child and a pruned grandchild (checkpoints
     in `folder`), with a generation override (6 new tokens, `stop`) and an extra scorer."""
-    from cnc.tracker import Tracker
+    from cnc.experiment.tracker import Tracker
 
     t = Tracker(folder / "exp", task="tests.tiny_lm:TinyLMTask")
     for mid, base, prune in (("base", None, 0.0), ("p30", "base", 0.3), ("p60", "p30", 0.6)):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnc.analysis.token_divergence import TOPK, coarse_kl, exact_kl, topk_summary, tail_logmass
+from cnc.analysis.token_divergence import TOPK, coarse_kl, exact_kl, tail_logmass, topk_summary
 
 SUCCESSORS = 8
 DIM, LAYERS, HEADS, CONTEXT = 64, 2, 4, 64
@@ -154,7 +154,7 @@ VARIANTS = ("prune 0.1", "prune 0.3", "prune 0.5", "int8", "int4")
 
 
 def _experiment(folder: Path, vocab: int, n: int, steps: int) -> tuple[Path, float]:
-    from cnc.tracker import Tracker
+    from cnc.experiment.tracker import Tracker
 
     t0 = time.perf_counter()
     base = train(vocab, steps)
@@ -205,10 +205,10 @@ def scenarios(quick: bool) -> list[dict]:
 
 
 def _run(vocab: int, n: int, steps: int, records: list[dict]) -> None:
-    from cnc.config import load_config
-    from cnc.context import AppContext
-    from cnc.precompute import precompute
-    from cnc.store import SummaryStore
+    from cnc.experiment.config import load_config
+    from cnc.precompute.run import precompute
+    from cnc.precompute.store import SummaryStore
+    from cnc.server.context import AppContext
 
     with tempfile.TemporaryDirectory(prefix="cnc-generative-") as tmp:
         folder = Path(tmp)

@@ -19,10 +19,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from cnc import evaldata
 from cnc.analysis.text_scores import REPETITION_N, repetition_all, resolve_scorers, score_all
 from cnc.analysis.token_divergence import TOPK, coarse_kl
-from cnc.task import TaskError
+from cnc.evaluation import evaldata
+from cnc.experiment.errors import TaskError
 
 FORMAT = 1  # bump when a generative stored format changes: old entries are then not found
 DEFAULT_GENERATION = {"max_new_tokens": 32, "stop": []}

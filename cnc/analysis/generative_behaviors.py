@@ -31,6 +31,7 @@ import numpy as np
 
 from cnc.analysis.behavior_metrics import Grouping, MetricSpec, group_means, group_sums
 from cnc.analysis.output_diff import changed_share, word_diff
+from cnc.analysis.token_divergence import per_instance_mean
 
 EXACT = "exact_match"
 SCORE_LABELS = {"exact_match": "Exact match", "f1": "F1", "rouge_l": "ROUGE-L", "chrf": "chrF"}
@@ -41,12 +42,6 @@ SHORT = 160  # characters of a text in a grid cell (the instance panel and the C
 def is_generative(task: dict | None) -> bool:
     """A stored task dict of a generative task (classifier tasks have no "kind")."""
     return isinstance(task, dict) and task.get("kind") == "generative"
-
-
-def instance_count(task: dict | None) -> int:
-    """Evaluation instances of a stored task dict of either kind."""
-    task = task if isinstance(task, dict) else {}
-    return len(task.get("prompts") if is_generative(task) else task.get("labels", []))
 
 
 def score_label(name: str) -> str:
@@ -267,20 +262,6 @@ def token_means(sums: np.ndarray, tokens: np.ndarray, g: Grouping) -> np.ndarray
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def per_instance_sums(flat, ntokens: np.ndarray) -> np.ndarray | None:
-    """A flat per-token array (instance i owns [offsets[i], offsets[i+1]), offsets = cumsum of
-    ntokens) -> float64[N] per-instance sums; None when absent or its length does not match."""
-    if flat is None or ntokens is None:
-        return None
-    values = np.asarray(flat, dtype=np.float64).ravel()
-    counts = np.asarray(ntokens, dtype=np.int64)
-    if counts.ndim != 1 or (counts < 0).any() or values.shape[0] != int(counts.sum()):
-        return None
-    ends = np.cumsum(counts)
-    running = np.concatenate([[0.0], np.cumsum(values)])
-    return running[ends] - running[ends - counts]
-
-
 def _array(out: dict, key: str, n: int) -> np.ndarray:
     values = out.get(key)
     if values is None or np.shape(values) != (n,):
@@ -338,5 +319,13 @@ def build_generative_table(task: dict, models: list[str], get_outputs: Callable[
 
 
 def _sums_or_nan(flat, counts, n: int) -> np.ndarray:
-    sums = per_instance_sums(flat, counts)
-    return sums if sums is not None else np.full(n, np.nan)
+    """Per-instance sums of a flat per-token array (docs/generative.md); NaN when it is absent or
+    its length does not match the token counts."""
+    if flat is None or counts is None:
+        return np.full(n, np.nan)
+    counts = np.asarray(counts, dtype=np.int64)
+    try:
+        mean = per_instance_mean(flat, counts)
+    except ValueError:
+        return np.full(n, np.nan)
+    return np.where(counts > 0, mean * counts, 0.0)

@@ -8,19 +8,19 @@ with word diffs); the build record times stacking the stored dicts into a Genera
 Questions over short synthetic paragraphs; the base answers most of them exactly. Model k
 (k ≥ 1, in the order given) breaks a growing share of answers the ways pruned language models do:
 repeated words ("Super Bowl LII LII LII"), "a a a", a wrong word, a dropped word. Scores (exact
-match and a SQuAD-style token F1) and repetition are computed from the texts; NLL, per-token KL
+match and SQuAD token F1, cnc.analysis.text_scores) and repetition are computed from the texts; NLL, per-token KL
 and top-1 agreement grow with k (the first model is its own KL reference: KL 0, top-1 all True).
 """
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 
 import numpy as np
 import plotly.utils
 
 from cnc.analysis import behavior_view
+from cnc.analysis.text_scores import exact_match, repetition_all, token_f1
 from cnc.bench import median_ms
 from cnc.bench.behaviors import _BenchContext, bench_models, open_view
 from cnc.ui import behaviors as ui
@@ -29,21 +29,6 @@ from cnc.ui import behaviors_data
 OBJECTS = ["ship", "castle", "garden", "river", "tower", "market", "bridge", "forest"]
 COLOURS = ["red", "blue", "green", "golden", "silver", "black"]
 CITIES = ["Paris", "New York", "Lima", "Oslo", "Cape Town", "Kyoto"]
-
-
-def f1(prediction: str, reference: str) -> float:
-    p, r = prediction.lower().split(), reference.lower().split()
-    common = sum((Counter(p) & Counter(r)).values())
-    if not p or not r or not common:
-        return float(p == r)
-    precision, recall = common / len(p), common / len(r)
-    return 2 * precision * recall / (precision + recall)
-
-
-def repetition(text: str, n: int = 2) -> float:
-    words = text.split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    return 0.0 if not grams else 1.0 - len(set(grams)) / len(grams)
 
 
 class SyntheticGenerative:
@@ -108,11 +93,11 @@ class SyntheticGenerative:
         top1 = rng.random(total) >= 0.08 * k
         return {
             "kind": "generative", "texts": texts,
-            "scores": {"exact_match": np.array([float(t == r) for t, r in zip(texts, refs)], np.float32),
-                       "f1": np.array([f1(t, r) for t, r in zip(texts, refs)], np.float32)},
+            "scores": {"exact_match": np.array([exact_match(t, [r]) for t, r in zip(texts, refs)], np.float32),
+                       "f1": np.array([token_f1(t, [r]) for t, r in zip(texts, refs)], np.float32)},
             "nll": (ntokens * (0.2 + 0.3 * k) * rng.uniform(0.5, 1.5, self.n)).astype(np.float32),
             "ntokens": ntokens,
-            "repetition": np.array([repetition(t) for t in texts], np.float32),
+            "repetition": repetition_all(texts),
             "kl": kl, "top1": top1, "kl_reference": self.model_ids[0],
         }
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cnc.toolkit import lm_compress as lc
-from cnc.measure import payload_bytes
+from cnc.toolkit.measure import payload_bytes
 
 
 class Toy(nn.Module):

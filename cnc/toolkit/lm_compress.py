@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnc.compress import NORM_TYPES, WEIGHT_TYPES, Data, _check_amount, _zero_lowest, batches
-from cnc.compress import checkpoint_payload as float_payload
-from cnc.compress import layerwise_prune
-from cnc.compress import load_checkpoint as load_float_checkpoint
+from cnc.toolkit.compress import NORM_TYPES, WEIGHT_TYPES, Data, _check_amount, _zero_lowest, batches
+from cnc.toolkit.compress import checkpoint_payload as float_payload
+from cnc.toolkit.compress import layerwise_prune
+from cnc.toolkit.compress import load_checkpoint as load_float_checkpoint
 
 __all__ = ["lm_weights", "global_magnitude_prune", "layerwise_prune", "restore_norms", "semi_structured_prune",
            "quantize_weights", "weight_quant_info", "checkpoint_payload", "save_checkpoint", "load_checkpoint",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cnc.analysis.layout import per_experiment
-from cnc.analysis.recipe_text import step_text
+from cnc.analysis.recipe_text import model_name, step_text
 from cnc.experiment import Experiment, Metric, is_missing
 from cnc.format import format_metric
 
@@ -144,7 +144,7 @@ def tooltip(exp: Experiment, model_id: str) -> list[str]:
     lines = [m.tag + f" ({m.id})" if m.tag and m.tag != m.id else m.id]
     lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}" for metric in shown_metrics(exp)]
     if m.base is not None and m.operation is not None:
-        lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {exp.models[m.base].label}")
+        lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {model_name(exp.models[m.base])}")
     else:
         lines.append("root model")
     return lines

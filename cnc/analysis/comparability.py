@@ -119,8 +119,8 @@ def explain_selection(experiment: Experiment, model_ids: Iterable[str]) -> Expla
 
 def reads_better_as_recipes(explanation: Explanation) -> bool:
     """The small-selection rule (docs/comparability.md, "Small selections"): one bar per model,
-    labelled by its recipe, is one sequence variable (cost 6). It wins over the structured chart
-    when that costs more and groups nothing:
+    labelled by its recipe, is one sequence variable (cost 6). It wins over a structured chart of
+    two or more variables that costs more and groups nothing:
 
     - it needs as many variables as it takes to tell every bar apart one by one (n - 1 for n
       models), whatever the size; or
@@ -131,11 +131,11 @@ def reads_better_as_recipes(explanation: Explanation) -> bool:
     """
     n = len(explanation.rows)
     variables = explanation.variables
-    if n < 2 or sum(v.cost for v in variables) <= COST["sequence"]:
-        return False
+    if n < 2 or len(variables) < 2 or sum(v.cost for v in variables) <= COST["sequence"]:
+        return False  # cheap charts, e.g. two presences for two siblings, stay structured
     if len(variables) >= n - 1:
         return True
-    if n > MAX_RECIPE_BARS or len(variables) < 2:
+    if n > MAX_RECIPE_BARS:
         return False
     return len(variables) > 2 or 2 * _alone(explanation, 0) > n or _alone(explanation, 1) == n
 

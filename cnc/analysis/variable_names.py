@@ -67,9 +67,13 @@ def steps_name(tree: Tree, nodes: Iterable[int]) -> str:
     operations reads as its activity ("pruning"); steps at one position as that position ("second
     step"); else the base model and at most two activities in applied order ("base model and
     pruning", "restoring and retraining"); else their positions ("first three steps")."""
-    nodes = sorted(set(nodes), key=lambda i: tree.depth[i])
+    nodes = set(nodes)
     depths = {tree.depth[i] for i in nodes}
-    activities = list(dict.fromkeys(_activity(tree.plain[i]) for i in nodes if tree.depth[i] > 0))
+    at: dict[str, list[int]] = {}  # activity -> depths of its steps
+    for i in sorted(nodes):
+        if tree.depth[i] > 0:
+            at.setdefault(_activity(tree.plain[i]), []).append(tree.depth[i])
+    activities = sorted(at, key=lambda a: sum(at[a]) / len(at[a]))  # in applied order, on average
     if 0 not in depths and len(activities) == 1 and activities[0]:
         return activities[0]
     if len(depths) == 1:

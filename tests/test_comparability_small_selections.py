@@ -15,11 +15,11 @@ import pytest
 
 from cnc.analysis.comparability import explain_selection
 from cnc.analysis.encoding import tooltip
-from cnc.analysis.recipe_text import model_name, operation_name, step_text
+from cnc.analysis.recipe_text import model_name, node_label, operation_name, step_text
 from cnc.bench import chart_shapes
 from cnc.config import load_experiment
 from cnc.experiment import Experiment
-from cnc.ui import model_picker
+from cnc.ui import model_map, model_picker, scatter
 from cnc.ui import selection_details as sd
 from cnc.ui.selection_chart import value_text
 from cnc.ui.selection_table import table_data
@@ -140,14 +140,15 @@ def test_auto_generated_tags_read_as_the_id():
     assert model_name(exp.models[R50]) == R50  # tag "Train (epochs: 90)"
     assert model_name(exp.models[MIXED_BRANCHES[3]]) == MIXED_BRANCHES[3]  # "Quantize (amount: int8, ...)"
     assert model_name(load("cifar_prune_cycles").models["resnet20"]) == "ResNet-20"  # a real name stays
+    assert node_label(exp.models[MIXED_BRANCHES[3]]) == "quantize int8" and node_label(exp.models[R50]) == R50
 
 
 _OTHER_FORMAT = re.compile(r"\w \([\w ]+: |amount int8|method quantize|Train \(|Quantize \(")
 
 
 def test_every_place_a_person_reads_a_step_uses_one_format():
-    """Table, chart axis / legend / hover, Refine Comparison, map tooltip, compare pickers and
-    Behaviors headers: "quantize int8" and "train 30", never "Name (key: value)"."""
+    """Table, chart axis / legend / hover, Refine Comparison, map tooltip and node labels, Pareto
+    chips, compare picker: "quantize int8" and "train 30", never "Name (key: value)"."""
     exp = load("imagenet_branches")
     ctx = ctx_for(exp)
     shown: list[str] = []
@@ -164,6 +165,8 @@ def test_every_place_a_person_reads_a_step_uses_one_format():
     for mid in MIXED_BRANCHES + TWO_ARCHITECTURES:
         shown += tooltip(exp, mid)
     shown += [o[k] for o in model_picker.options(exp, None, "quantize") for k in ("label", "title")]
+    shown += model_map._identity(exp)["data"]["label"]  # map node labels
+    shown += [c.children for c in scatter.front_list(exp, MIXED_BRANCHES)[1:]]  # Pareto front chips
     text = "\n".join(shown)
     assert "quantize int8" in text and "train 30" in text
     assert not _OTHER_FORMAT.search(text), _OTHER_FORMAT.search(text)

@@ -82,6 +82,14 @@ def model_name(model: Model) -> str:
     return model.id
 
 
+def node_label(model: Model) -> str:
+    """What a model's node on the map says: its tag; when the tag only restates the operation, the
+    step as every recipe reads it ("quantize int8"), or a root's id."""
+    if model.tag and not _restates_operation(model):
+        return model.tag
+    return step_text(model.operation.name, model.operation.parameters) if model.operation and model.base else model.id
+
+
 def _restates_operation(model: Model) -> bool:
     op = model.operation
     if op is None:

@@ -14,6 +14,7 @@ from dash import Patch, dcc, html, no_update
 from cnc.analysis.encoding import colors, size_missing, sizes, tooltip
 from cnc.analysis.layout import per_experiment
 from cnc.analysis.pareto import pareto_front, step_shape
+from cnc.analysis.recipe_text import model_name
 from cnc.experiment import Experiment, is_missing
 from cnc.ui import download
 from cnc.ui.ids import cid
@@ -167,7 +168,7 @@ def selected_points(exp: Experiment, selected_data: dict | None) -> list[str]:
 def front_list(exp: Experiment, front_ids: list[str]) -> list:
     if not front_ids:
         return [html.Span("No Pareto front: no model has both values.", className="hint")]
-    chips = [html.Span(exp.models[m].label, className="chip", title=m) for m in front_ids]
+    chips = [html.Span(model_name(exp.models[m]), className="chip", title=m) for m in front_ids]
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 

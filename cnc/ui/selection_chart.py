@@ -188,7 +188,9 @@ def bar_figure(
         traces.append(_trace(explanation, members, values, metric, labels, x_of, color, k,
                              palette[color], show_legend=c_var is not None and k == 0))
 
-    x_title = escape(x_var.label) if x_var is not None else "model"
+    # recipe bars need no axis title (their labels are recipes, the summary says so), and a title
+    # under multi-line recipe labels would overlap them
+    x_title = "" if x_var is not None and x_var.label == RECIPE_LABEL else escape(x_var.label) if x_var else "model"
     if c_var is None and len(x_order) > _UPRIGHT_UP_TO:
         return _horizontal(traces, x_order, x_of, x_title, metric, metric_name)
     return {

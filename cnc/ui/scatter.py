@@ -165,10 +165,16 @@ def selected_points(exp: Experiment, selected_data: dict | None) -> list[str]:
     return out
 
 
+def _chip(name: str, width: int = 32) -> str:
+    """Long ids (the original files' "resnet50trained-magnitudepruning50_compressed-…") are cut;
+    the chip's title has the whole id."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def front_list(exp: Experiment, front_ids: list[str]) -> list:
     if not front_ids:
         return [html.Span("No Pareto front: no model has both values.", className="hint")]
-    chips = [html.Span(model_name(exp.models[m]), className="chip", title=m) for m in front_ids]
+    chips = [html.Span(_chip(model_name(exp.models[m])), className="chip", title=m) for m in front_ids]
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 

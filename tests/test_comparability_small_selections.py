@@ -17,8 +17,8 @@ from cnc.analysis.comparability import explain_selection
 from cnc.analysis.encoding import tooltip
 from cnc.analysis.recipe_text import model_name, node_label, operation_name, step_text
 from cnc.bench import chart_shapes
-from cnc.config import load_experiment
-from cnc.experiment import Experiment
+from cnc.experiment.config import load_experiment
+from cnc.experiment.forest import Experiment
 from cnc.ui import model_map, model_picker, scatter
 from cnc.ui import selection_details as sd
 from cnc.ui.selection_chart import value_text

@@ -19,8 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 from cnc.analysis.comparability import Explanation, explain_selection
-from cnc.config import load_experiment
-from cnc.experiment import Experiment
+from cnc.experiment.config import load_experiment
+from cnc.experiment.forest import Experiment
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 PICKS = 100  # per fixture

@@ -11,6 +11,7 @@ Pure Python, no Dash imports.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterable
 
 from cnc.experiment.forest import Experiment, Model
@@ -41,6 +42,7 @@ def operation_text(model: Model) -> str:
     return step_text(model.operation.name, model.operation.parameters) if model.operation else "root model"
 
 
+@lru_cache(maxsize=1024)  # an experiment has few operation names; recipes read them thousands of times
 def operation_name(name: str) -> str:
     """An operation's name as it reads inside a recipe: title-case words in lower case
     ("Selective Pruning" -> "selective pruning"), acronyms and brand names kept ("GPTQ", "ResNet")."""
@@ -55,7 +57,8 @@ def step_text(name: str, parameters: dict[str, Any], shown: Iterable[str] | None
     int8"); with several, numbers keep their parameter's name and words stand alone ("selective
     pruning sparsity 0.4, feedforward")."""
     op = operation_name(name)
-    params = {k: v for k, v in parameters.items() if v is not None and not _repeats_name(op, v)}
+    params = {k: v for k, v in parameters.items()
+              if v is not None and not (isinstance(v, str) and _repeats_name(op, v))}
     wanted = None if shown is None else set(shown)
     keys = [k for k in params if wanted is None or k in wanted]
     if not keys:
@@ -66,9 +69,10 @@ def step_text(name: str, parameters: dict[str, Any], shown: Iterable[str] | None
                                 for k in keys)
 
 
-def _repeats_name(op: str, value: Any) -> bool:
+@lru_cache(maxsize=4096)
+def _repeats_name(op: str, value: str) -> bool:
     """'quantize' as the method of quantize, 'magnitude' as the criterion of magnitude prune."""
-    if not isinstance(value, str) or not value.strip():
+    if not value.strip():
         return False
     return re.search(rf"(?<![\w-]){re.escape(value.strip().lower())}(?![\w-])", op.lower()) is not None
 
@@ -92,10 +96,18 @@ def node_label(model: Model) -> str:
 
 def _restates_operation(model: Model) -> bool:
     op = model.operation
-    if op is None:
-        return False
-    spelled = op.name + "".join(f"{k}{value_text(v)}" for k, v in op.parameters.items())
-    return _letters(model.tag) == _letters(spelled)
+    if op is None or not model.tag or model.tag[:1].lower() != op.name[:1].lower():
+        return False  # the common case, decided without spelling anything out
+    try:
+        return _restates(model.tag, op.name, tuple(op.parameters.items()))
+    except TypeError:  # an unhashable parameter value (a YAML list): spell it out uncached
+        return _restates.__wrapped__(model.tag, op.name, tuple(op.parameters.items()))
+
+
+@lru_cache(maxsize=4096)  # tags repeat: every quantized model of a file may say the same
+def _restates(tag: str, name: str, parameters: tuple) -> bool:
+    spelled = name + "".join(f"{k}{value_text(v)}" for k, v in parameters)
+    return _letters(tag) == _letters(spelled)
 
 
 def _letters(text: str) -> str:

@@ -17,6 +17,7 @@ Pure Python, no Dash imports.
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable
 
 from cnc.analysis.recipe_text import operation_name
@@ -84,6 +85,7 @@ def steps_name(tree: Tree, nodes: Iterable[int]) -> str:
     return position_name(depths)
 
 
+@lru_cache(maxsize=1024)
 def _activity(operation: str) -> str:
     """What an operation does, by its last word: "magnitude prune" -> "pruning"; "" when that
     word is not a plain word."""

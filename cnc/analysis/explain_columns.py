@@ -16,7 +16,7 @@ import numpy as np
 
 from cnc.analysis.explain_search import NONE, Step, Tree, bits
 from cnc.analysis.recipe_text import STEP_JOIN, operation_name, step_text, value_text
-from cnc.analysis.variable_names import BASE_LABEL, column_nodes, qualify_labels, steps_name  # noqa: F401
+from cnc.analysis.variable_names import BASE_LABEL, column_nodes, steps_name
 
 OPERATION_LABEL = "step"  # an operation-type variable is named by its steps' family or position
 MAX_JOINT_VALUES = 6  # neighbouring variables merge when their joint values are this few

@@ -98,6 +98,8 @@ def _restates_operation(model: Model) -> bool:
     op = model.operation
     if op is None or not model.tag or model.tag[:1].lower() != op.name[:1].lower():
         return False  # the common case, decided without spelling anything out
+    if op.parameters and "(" not in model.tag:
+        return False  # the original format spells parameters out as "Name (key: value)"
     try:
         return _restates(model.tag, op.name, tuple(op.parameters.items()))
     except TypeError:  # an unhashable parameter value (a YAML list): spell it out uncached

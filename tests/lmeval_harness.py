@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-NUMBERS = list(range(10))
+NUMBERS = list(range(7))
 GEN_TASK, MC_TASK = "tiny_sums_gen", "tiny_sums_mc"
 VARIANTS = ("base", "pruned", "int8")
 
@@ -27,7 +27,7 @@ def documents() -> list[dict]:
             for op, subject, value in (("plus", "addition", a + b), ("minus", "subtraction", a - b)):
                 if value < 0:
                     continue
-                wrong = [(value + d) % 19 for d in (1, 2, 5)]
+                wrong = [(value + d) % 13 for d in (1, 2, 5)]
                 choices = [str(v) for v in sorted({value, *wrong})]
                 docs.append({"question": f"{a} {op} {b} is", "answer": str(value), "subject": subject,
                              "choices": choices, "label": choices.index(str(value))})
@@ -38,7 +38,7 @@ def _tokenizer(folder: Path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    words = ["<pad>", "<unk>", "<eos>", "plus", "minus", "is"] + [str(v) for v in range(19)]
+    words = ["<pad>", "<unk>", "<eos>", "plus", "minus", "is"] + [str(v) for v in range(13)]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
@@ -46,21 +46,24 @@ def _tokenizer(folder: Path):
     return fast
 
 
-def _train(tokenizer, docs: list[dict], steps: int = 400):
+def _train(tokenizer, docs: list[dict], steps: int = 200):
+    """Full-batch AdamW on the answers (and the end token) only: ~10 s on one busy core."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=16, n_embd=48, n_layer=2, n_head=2,
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=16, n_embd=64, n_layer=2, n_head=2,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
     model = GPT2LMHeadModel(config)
     ids = torch.tensor([tokenizer.encode(f"{d['question']} {d['answer']} <eos>") for d in docs])
+    labels = ids.clone()
+    labels[:, :4] = -100  # "a plus b is": the prompt is not learned
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        batch = ids[torch.randint(0, len(ids), (64,))]
-        loss = model(input_ids=batch, labels=batch).loss
+        loss = model(input_ids=ids, labels=labels).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -68,7 +71,7 @@ def _train(tokenizer, docs: list[dict], steps: int = 400):
 
 
 def _compressed(model, how: str):
-    """A copy with every 2-D weight magnitude-pruned (40%) or rounded to 8-bit per-tensor steps."""
+    """A copy with every 2-D weight magnitude-pruned (50%) or rounded to 8-bit per-tensor steps."""
     import copy
 
     import torch
@@ -79,7 +82,7 @@ def _compressed(model, how: str):
             if p.ndim != 2 or "wpe" in name:
                 continue
             if how == "pruned":
-                p[p.abs() <= p.abs().flatten().quantile(0.4)] = 0
+                p[p.abs() <= p.abs().flatten().quantile(0.5)] = 0
             else:
                 scale = p.abs().max() / 127
                 p.copy_(torch.round(p / scale).clamp(-127, 127) * scale)
@@ -145,5 +148,19 @@ def build(root: Path) -> dict[str, Path]:
     return outs
 
 
+def build_once(root: Path) -> dict[str, Path]:
+    """`build` in a child process (one torch thread: the machine is shared), skipped when `root`
+    already holds a finished build (CNC_TEST_CACHE keeps one across test sessions)."""
+    done = root / "built.json"
+    if not done.exists():
+        subprocess.run([sys.executable, __file__, str(root)], env=offline_env(), check=True, timeout=1800)
+    return {k: Path(v) for k, v in json.loads(done.read_text()).items()}
+
+
 if __name__ == "__main__":  # python tests/lmeval_harness.py /tmp/lmeval-demo
-    print(build(Path(sys.argv[1] if len(sys.argv) > 1 else "lmeval-demo").resolve()))
+    import torch
+
+    torch.set_num_threads(1)
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "lmeval-demo").resolve()
+    outs = build(folder)
+    (folder / "built.json").write_text(json.dumps({k: str(v) for k, v in outs.items()}))

@@ -3,7 +3,9 @@
 
 Instances are the union of every model's documents, identified by (task, doc_id), ordered by task
 (in the order models list them) then doc_id. A model that lacks a document has an empty output, NaN
-scores and `present` False there; `notices` says which models lack how many.
+scores and `present` False there; `notices` says which models lack how many. The score
+"exact_match" is each document's right/wrong (see `_correct`), so Behaviors counts flips across
+tasks; the harness's own per-document metrics keep their names ("acc", "exact_match,strict-match").
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import numpy as np
 
 from cnc.experiment.errors import ExperimentError
 from cnc.experiment.lm_eval import HarnessRun, Sample, read_samples
+
+EXACT = "exact_match"  # the score Behaviors counts right -> wrong flips with
 
 
 @dataclass
@@ -77,7 +81,8 @@ def align(runs: dict[str, HarnessRun], attributes: list[str] | None = None) -> A
     order = {t: i for i, t in enumerate(tasks)}
     keys = sorted({k for docs in per_model.values() for k in docs}, key=lambda k: (order[k[0]], k[1]))
     first = {k: next(docs[k] for docs in per_model.values() if k in docs) for k in keys}
-    score_names = list(dict.fromkeys(n for docs in per_model.values() for s in docs.values() for n in s.scores))
+    score_names = list(dict.fromkeys([EXACT, *(n for docs in per_model.values() for s in docs.values()
+                                                for n in s.scores)]))
     if any(s.loglikelihoods and s.choices for s in first.values()):
         score_names.append("confidence")
     attrs = {"task": [k[0] for k in keys]}
@@ -87,7 +92,9 @@ def align(runs: dict[str, HarnessRun], attributes: list[str] | None = None) -> A
             "references": [_references(first[k]) for k in keys], "attributes": attrs,
             "score_names": score_names, "keys": [list(k) for k in keys],
             "choices": [list(first[k].choices) for k in keys], "source": "lm_eval"}
-    outputs = {mid: _model_outputs(docs, keys, score_names) for mid, docs in per_model.items()}
+    correct = correctness_metrics(per_model)
+    task["correctness"] = correct
+    outputs = {mid: _model_outputs(docs, keys, score_names, correct) for mid, docs in per_model.items()}
     notices = [n for mid, docs in per_model.items() for n in _missing_notice(mid, docs, keys, tasks)]
     notices += [f"model '{mid}' has no logged samples (run lm_eval with --log_samples)"
                 for mid, docs in per_model.items() if not docs]
@@ -95,7 +102,8 @@ def align(runs: dict[str, HarnessRun], attributes: list[str] | None = None) -> A
     return Aligned(task, outputs, notices, errors)
 
 
-def _model_outputs(docs: dict[tuple[str, int], Sample], keys: list[tuple[str, int]], score_names: list[str]) -> dict:
+def _model_outputs(docs: dict[tuple[str, int], Sample], keys: list[tuple[str, int]], score_names: list[str],
+                   correct_by_task: dict[str, str]) -> dict:
     n = len(keys)
     scores = {name: np.full(n, np.nan, np.float32) for name in score_names}
     texts, raw = [""] * n, [""] * n
@@ -111,6 +119,7 @@ def _model_outputs(docs: dict[tuple[str, int], Sample], keys: list[tuple[str, in
         texts[i], raw[i] = sample.output, sample.raw
         for name, value in sample.scores.items():
             scores[name][i] = value
+        scores[EXACT][i] = sample.scores.get(correct_by_task.get(key[0], ""), np.nan)
         if sample.choices and sample.loglikelihoods:
             probs = _softmax(sample.loglikelihoods)
             choice[i] = int(np.nanargmax(sample.loglikelihoods)) if np.isfinite(probs).all() else -1
@@ -124,6 +133,20 @@ def _model_outputs(docs: dict[tuple[str, int], Sample], keys: list[tuple[str, in
     return {"kind": "generative", "texts": texts, "scores": scores, "nll": nll, "ntokens": None,
             "repetition": None, "kl": None, "top1": None, "kl_reference": None,
             "raw_texts": raw, "present": present, "choice": choice, "confidence": confidence}
+
+
+def correctness_metrics(per_model: dict[str, dict[tuple[str, int], Sample]]) -> dict[str, str]:
+    """Per task, the metric that says right or wrong (flips across tasks count with it): its first
+    metric whose every value is 0 or 1 (exact_match of a generate_until task, acc of a multiple
+    choice one: the chosen answer is the gold one). Tasks without one have no right/wrong."""
+    seen: dict[str, dict[str, bool]] = {}
+    for docs in per_model.values():
+        for (task, _), sample in docs.items():
+            binary = seen.setdefault(task, {})
+            for name, value in sample.scores.items():
+                binary[name] = binary.get(name, True) and value in (0.0, 1.0)
+    return {task: name for task, binary in seen.items() for name in [next((n for n, b in binary.items() if b), None)]
+            if name is not None}
 
 
 def _missing_notice(mid: str, docs: dict, keys: list[tuple[str, int]], tasks: list[str]) -> list[str]:

@@ -21,6 +21,7 @@ from cnc.analysis import behavior_cells, behavior_metrics, behavior_table, behav
 from cnc.bench import median_ms
 from cnc.experiment.synthetic import make_experiment
 from cnc.ui import behaviors as ui
+from cnc.ui import behaviors_data
 from cnc.ui.behaviors_grid import col_for_sort
 
 CHUNK = 10_000
@@ -89,7 +90,7 @@ def open_view(ctx, models: list[str], state: behavior_view.ViewState, clear: boo
     """What the server does when a control changes: new grid (columns, sparklines) + first block of
     rows, JSON-encoded; `clear` drops memoized views so the view is built cold."""
     if clear:
-        ui._VIEWS.clear()
+        behaviors_data.VIEWS.clear()
     selection = {"models": models, "base": models[0]}
     children, status = ui.render_table(ctx, models, state, version="bench")
     table = ui.table_for(ctx, models)
@@ -133,7 +134,7 @@ def scenarios(quick: bool) -> list[dict]:
     }
 
     ctx = _BenchContext(data, models)
-    ui._TABLES.get_or((id(ctx), None, tuple(models), tuple("ready" for _ in models)), lambda: table)
+    behaviors_data.TABLES.get_or((id(ctx), None, tuple(models), tuple("ready" for _ in models)), lambda: table)
     selection = {"models": models, "base": models[0]}
 
     def cold(state: behavior_view.ViewState, clear: bool = True) -> None:
@@ -162,7 +163,7 @@ def scenarios(quick: bool) -> list[dict]:
     for name, (group_view, row) in drills.items():
         records.append({"scenario": name, "models": n_models, "instances": n, "classes": classes,
                         "ms": median_ms(lambda v=group_view, r=row: drill(v, r))})
-    ui._VIEWS.clear()
+    behaviors_data.VIEWS.clear()
     deep = behavior_view.build_view(table, behavior_view.ViewState(mode="instances", sort=models[1]), specs, task["class_names"],
                         task["attributes"])
     records.append({"scenario": "behaviors.page_deep", "models": n_models, "instances": n, "classes": classes,

@@ -22,7 +22,7 @@ from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, beha
 from cnc.analysis.parsing import parse_index
 from cnc.server.context import AppContext
 from cnc.ui import behaviors_export
-from cnc.ui.behaviors_data import _TABLES, _VIEWS, table_for, view_for  # noqa: F401 (benchmarks reset the memos)
+from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
 from cnc.ui.behaviors_state import (

@@ -142,7 +142,9 @@ def tooltip(exp: Experiment, model_id: str) -> list[str]:
     than the rest of the first page). Callers escape as their renderer needs."""
     m = exp.models[model_id]
     lines = [m.tag + f" ({m.id})" if m.tag and m.tag != m.id else m.id]
-    lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}" for metric in shown_metrics(exp)]
+    lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}"
+              + (f" ± {format_metric(metric, m.stderr[metric.name])}" if metric.name in m.stderr else "")
+              for metric in shown_metrics(exp)]  # ± the standard error a harness reported
     if m.base is not None and m.operation is not None:
         lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {exp.models[m.base].label}")
     else:

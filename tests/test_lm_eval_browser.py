@@ -47,9 +47,15 @@ def test_one_documents_answers_side_by_side(lmeval_runs, tmp_path, serve, chrome
     mc = next(i for i, (task, _) in enumerate(keys) if task == MC_TASK
               and len(set(answers(lmeval_runs, tuple(keys[i])).values())) > 1)
     chrome.get(url + "/compare?models=" + ",".join(MODELS) + f"&brows=instances&bi={mc}")
+    wait_for(chrome, ".bh-outputs tr[data-model='pruned']")
     wait_until(lambda: chrome.find_element("css selector", ".bh-detail h4").text == f"Instance #{mc}")
     wait_until(lambda: outputs(chrome) == answers(lmeval_runs, tuple(keys[mc])))
     assert query_of(chrome).get("bi") == str(mc)
+    choices = " | ".join(ctx.task_data()["choices"][mc])
+    assert chrome.find_element("css selector", ".bh-doc").text == \
+        f"Task {MC_TASK} · document {keys[mc][1]} · choices: {choices}"
+    assert "acc_norm" in chrome.find_element("css selector", ".bh-outputs thead").text  # this task's scores
+    assert "strict-match" not in chrome.find_element("css selector", ".bh-outputs thead").text  # not the other's
     screenshot(chrome, "lm_eval_multiple_choice")
     errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
     assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")

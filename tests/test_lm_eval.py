@@ -187,3 +187,27 @@ def test_a_broken_samples_file_fails_that_model_only(lmeval_runs, tmp_path):
     assert ctx.status("base") == "ready"
     status = ctx.status("int8")
     assert status.startswith("failed:") and path.name in status and "line" in status and "Fix" in status
+
+
+def test_a_new_harness_run_in_a_watched_folder_reloads_and_is_read(lmeval_runs, tmp_path, monkeypatch):
+    import time
+
+    from cnc.app.cli import load
+
+    pruned = tmp_path / "pruned"
+    shutil.copytree(lmeval_runs["pruned"], pruned)
+    ctx = load(str(write_experiment(tmp_path, {"base": lmeval_runs["base"], "pruned": pruned})),
+               str(tmp_path / "cache"), progress=False, background=True)
+    assert ctx.experiment.models["pruned"].metrics[f"{MC_TASK}/acc"] < 1
+    # the pruned model evaluated again (here: the base's files under a later date) into the same folder
+    (target,) = {p.parent for p in pruned.rglob("results_*.json")}
+    for path in Path(lmeval_runs["base"]).rglob("*_20*.json*"):
+        date = path.stem[path.stem.rfind("_") + 1:]
+        shutil.copy(path, target / path.name.replace(date, "2099-01-01T00-00-00.000000"))
+    monkeypatch.setattr("cnc.server.live.CHECK_EVERY", 0)
+    assert ctx.live.check()
+    assert ctx.experiment.models["pruned"].metrics[f"{MC_TASK}/acc"] == 1.0
+    deadline = time.time() + 60
+    while ctx.status("pruned") != "ready" and time.time() < deadline:
+        time.sleep(0.2)
+    assert ctx.outputs("pruned")["texts"] == ctx.outputs("base")["texts"]

@@ -82,6 +82,20 @@ def find_results(spec: str, base_dir: Path | None, where: str) -> list[Path]:
     return sorted(found, key=_date_of)
 
 
+def harness_stamp(models) -> tuple:
+    """Results files (with mtime and size) that the models' `lm_eval` entries name now: a new run
+    written into a watched folder changes it, so the server reloads the experiment."""
+    stamp = []
+    for m in models:
+        if getattr(m, "lm_eval", None):
+            try:
+                found = find_results(m.lm_eval, None, "")
+            except ExperimentError:
+                found = []
+            stamp.extend((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in found if p.exists())
+    return tuple(stamp)
+
+
 def _read_json(path: Path, where: str) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

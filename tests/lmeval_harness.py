@@ -110,19 +110,19 @@ def task_yamls(folder: Path, data_file: Path) -> Path:
     return folder
 
 
-def offline_env() -> dict:
+def offline_env(root: Path) -> dict:
+    """No network, and the datasets cache inside `root` (nothing written to the user's home)."""
     return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "HF_HOME": os.environ.get("HF_HOME", str(Path.home() / ".cache" / "huggingface")),
-            "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+            "HF_HOME": str(root / "hf-home"), "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
 
-def run_harness(model_dir: Path, tasks_dir: Path, out_dir: Path) -> None:
+def run_harness(model_dir: Path, tasks_dir: Path, out_dir: Path, root: Path) -> None:
     """`lm_eval` exactly as a user types it (the installed CLI, via this interpreter)."""
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf",
            "--model_args", f"pretrained={model_dir},dtype=float32",
            "--tasks", f"{GEN_TASK},{MC_TASK}", "--include_path", str(tasks_dir), "--device", "cpu",
            "--batch_size", "16", "--log_samples", "--output_path", str(out_dir)]
-    done = subprocess.run(cmd, env=offline_env(), capture_output=True, text=True, timeout=900)
+    done = subprocess.run(cmd, env=offline_env(root), capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"lm_eval failed ({done.returncode}):\n{done.stderr[-4000:]}")
 
@@ -144,7 +144,7 @@ def build(root: Path) -> dict[str, Path]:
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
         outs[variant] = root / "out" / variant
-        run_harness(model_dir, tasks_dir, outs[variant])
+        run_harness(model_dir, tasks_dir, outs[variant], root)
     return outs
 
 
@@ -153,7 +153,7 @@ def build_once(root: Path) -> dict[str, Path]:
     already holds a finished build (CNC_TEST_CACHE keeps one across test sessions)."""
     done = root / "built.json"
     if not done.exists():
-        subprocess.run([sys.executable, __file__, str(root)], env=offline_env(), check=True, timeout=1800)
+        subprocess.run([sys.executable, __file__, str(root)], env=offline_env(root), check=True, timeout=1800)
     return {k: Path(v) for k, v in json.loads(done.read_text()).items()}
 
 

@@ -211,3 +211,23 @@ def test_a_new_harness_run_in_a_watched_folder_reloads_and_is_read(lmeval_runs, 
     while ctx.status("pruned") != "ready" and time.time() < deadline:
         time.sleep(0.2)
     assert ctx.outputs("pruned")["texts"] == ctx.outputs("base")["texts"]
+
+
+def test_behaviors_csv_exports_task_rows_and_every_documents_outputs(lmeval_ctx, lmeval_runs):
+    import csv
+    import io
+
+    from cnc.ui import behaviors as ui
+    from cnc.ui import behaviors_export
+
+    selection = {"models": MODELS, "base": "base"}
+    state, _ = ui.state_from_query(lmeval_ctx, {"brows": "tasks", "bmetric": "r2w"}, [], MODELS)
+    rows = list(csv.reader(io.StringIO(behaviors_export.csv_for(lmeval_ctx, selection, ui.state_to_dict(state, None)))))
+    assert {r[0] for r in rows[1:]} == {GEN_TASK, MC_TASK}
+    state, _ = ui.state_from_query(lmeval_ctx, {"brows": "instances"}, [], MODELS)
+    rows = list(csv.reader(io.StringIO(behaviors_export.csv_for(lmeval_ctx, selection, ui.state_to_dict(state, None)))))
+    where = index_of(lmeval_ctx)
+    assert len(rows) == 1 + len(where)
+    line = samples(lmeval_runs["base"], GEN_TASK)[5]
+    row = rows[1 + where[(GEN_TASK, line["doc_id"])]]
+    assert row[1] == line["target"] and row[2] == line["filtered_resps"][0]

@@ -56,3 +56,14 @@ def test_several_runs_in_one_folder_merge_newest_task_wins(tmp_path):
     single = read_run(str(folder / "results_2026-01-01T00-00-00.0.json"), None, "x")
     assert single.metrics["a/acc"] == 0.5
     assert Path(single.results[0]).name.startswith("results_2026-01")
+
+
+def test_several_gold_answers_written_as_text_become_references():
+    from cnc.evaluation.lm_eval_outputs import _references
+    from cnc.experiment.lm_eval import Sample
+
+    mc = Sample(0, {}, "p", "[0, 2]", "", "", {}, choices=["a", "b", "c"])
+    assert _references(mc) == ["a", "c"]
+    gen = Sample(0, {}, "p", "['Paris', 'paris']", "", "", {})
+    assert _references(gen) == ["Paris", "paris"]
+    assert _references(Sample(0, {}, "p", "[not a list", "", "", {})) == ["[not a list"]

@@ -9,6 +9,7 @@ tasks; the harness's own per-document metrics keep their names ("acc", "exact_ma
 """
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import dataclass, field
 
@@ -33,6 +34,11 @@ class Aligned:
 def _references(sample: Sample) -> list[str]:
     """The gold answer(s) as text: a choice's text for multiple choice (the target is its index)."""
     target = sample.target
+    if isinstance(target, str) and target.startswith("[") and target.endswith("]"):
+        try:  # the harness writes str(target): several gold answers arrive as "[0, 2]" or "['a', 'b']"
+            target = ast.literal_eval(target)
+        except (ValueError, SyntaxError):
+            pass
     golds = target if isinstance(target, list) else [target]
     out = []
     for gold in golds:

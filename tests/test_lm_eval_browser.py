@@ -31,6 +31,11 @@ def test_one_documents_answers_side_by_side(lmeval_runs, tmp_path, serve, chrome
     ctx = load(str(write_experiment(tmp_path, lmeval_runs)), str(tmp_path / "cache"), progress=False)
     keys = ctx.task_data()["keys"]
     url = serve(ctx)
+    chrome.get(url + "/")  # the Overview: the tree and the scatterplot of the harness's task metrics
+    wait_for(chrome, ".scatter-panel .js-plotly-plot")
+    x_title = chrome.find_element("css selector", ".scatter-panel .xtitle").text
+    assert x_title.startswith(("tiny_sums_gen/exact_match,strict-match", "tiny_sums_mc/acc"))
+    assert "3 models" in chrome.find_element("css selector", "header").text
     chrome.get(url + "/compare?models=" + ",".join(MODELS))
     wait_for(chrome, ".bh-outputs tr[data-model='pruned']")
     title = chrome.find_element("css selector", ".bh-detail h4").text

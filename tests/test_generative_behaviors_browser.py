@@ -1,10 +1,10 @@
 """Behaviors for generative models in headless Chromium: the top changes in outputs, read as a
-user reads them (synthetic stored dicts shaped like precompute's: tests/generative_fixture.py)."""
+user reads them (synthetic stored dicts shaped like precompute's: cnc.bench.generative_behaviors)."""
 from __future__ import annotations
 
 from cnc.bench.browser import choose
+from cnc.bench.generative_behaviors import SyntheticGenerative
 from tests.conftest import screenshot, wait_for
-from tests.generative_fixture import SyntheticGenerative
 from tests.test_behaviors_browser import header, query_of, texts, wait_until
 
 MODELS = ["root0", "m2", "m3"]

@@ -14,7 +14,6 @@ import time
 from contextvars import ContextVar
 from typing import Any, Callable
 
-from cnc.analysis.generative_behaviors import instance_count
 from cnc.evaluation.summarize import TaskSpec, task_and_labels
 from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
@@ -24,6 +23,11 @@ from cnc.server.live import CHECK_EVERY, LiveExperiment
 from cnc.server.memo import Memo
 
 _PINNED: ContextVar[tuple[LiveExperiment, Config, int] | None] = ContextVar("cnc_pinned", default=None)
+
+
+def instance_count(task: dict) -> int:
+    """Instances of a stored task dict (classifier labels or generative prompts)."""
+    return len(task["prompts"]) if task.get("kind") == "generative" else len(task["labels"])
 
 
 class AppContext:
@@ -128,7 +132,8 @@ class AppContext:
 
     def outputs(self, model_id: str) -> dict | None:
         """{"preds", "p_true", "p_pred", "scalars", "probs"} for a model, or None when not (yet)
-        computed. `probs` is a float16 memory map: reading a row touches only that row."""
+        computed. `probs` is a float16 memory map: reading a row touches only that row. For a
+        generative task, the stored dict of docs/generative.md ({"kind": "generative", "texts", ...})."""
         small = self._summary("outputs", model_id)
         if small is None or small.get("kind") == "generative":  # generated texts and scores, no probs
             return small

@@ -26,7 +26,7 @@ from dash import ALL, Input, Output, State, callback_context, dcc, html, no_upda
 from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, behavior_table, behavior_view
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_index
-from cnc.server.context import AppContext
+from cnc.server.context import AppContext, instance_count
 from cnc.ui import behaviors_export
 from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_detail import detail_panel
@@ -231,7 +231,7 @@ def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.Inst
     if table is None and models:
         task = ctx.task_data()
         why_missing = G.why_missing if G.is_generative(task) else behavior_table.why_missing
-        why = why_missing(ctx.outputs(models[0]), G.instance_count(task), ctx.status(models[0]))
+        why = why_missing(ctx.outputs(models[0]), instance_count(task), ctx.status(models[0]))
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnc.analysis.text_scores import repetition, token_f1
 from cnc.experiment.errors import ExperimentError
 from tests.lmeval_harness import GEN_TASK, MC_TASK
 
@@ -86,6 +87,8 @@ def test_outputs_scores_and_instances_match_the_samples_files(lmeval_ctx, lmeval
             assert out["texts"][i] == line["filtered_resps"][0]
             assert out["scores"]["exact_match,strict-match"][i] == line["exact_match"]
             assert out["scores"]["exact_match"][i] == line["exact_match"]
+            assert out["scores"]["f1"][i] == token_f1(line["filtered_resps"][0], [line["target"]])  # the app's own
+            assert out["repetition"][i] == repetition(line["filtered_resps"][0])
             assert task["prompts"][i] == line["arguments"]["gen_args_0"]["arg_0"]
             assert task["references"][i] == [line["target"]]
             assert task["attributes"]["subject"][i] == line["doc"]["subject"]
@@ -102,6 +105,7 @@ def test_outputs_scores_and_instances_match_the_samples_files(lmeval_ctx, lmeval
             assert math.isclose(out["nll"][i], -lls[line["doc"]["label"]], rel_tol=1e-5)
             assert task["references"][i] == [line["doc"]["choices"][line["doc"]["label"]]]
             assert task["choices"][i] == line["doc"]["choices"]
+            assert np.isnan(out["scores"]["f1"][i]) and np.isnan(out["repetition"][i])  # a choice, not a text
 
 
 def test_behaviors_show_per_document_changes_of_the_samples_files(lmeval_ctx, lmeval_runs):

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnc.analysis.text_scores import repetition, token_f1
 from cnc.experiment.errors import ExperimentError
 from cnc.experiment.lm_eval import HarnessRun, Sample, read_samples
 
 EXACT = "exact_match"  # the score Behaviors counts right -> wrong flips with
+F1 = "f1"  # SQuAD token F1 of generated answers, when the harness logged no per-document f1
 
 
 @dataclass
@@ -89,6 +91,9 @@ def align(runs: dict[str, HarnessRun], attributes: list[str] | None = None) -> A
     first = {k: next(docs[k] for docs in per_model.values() if k in docs) for k in keys}
     score_names = list(dict.fromkeys([EXACT, *(n for docs in per_model.values() for s in docs.values()
                                                 for n in s.scores)]))
+    generated = np.array([not s.loglikelihoods for s in (first[k] for k in keys)], bool)
+    if generated.any() and F1 not in score_names:
+        score_names.insert(1, F1)
     if any(s.loglikelihoods and s.choices for s in first.values()):
         score_names.append("confidence")
     attrs = {"task": [k[0] for k in keys]}
@@ -101,6 +106,8 @@ def align(runs: dict[str, HarnessRun], attributes: list[str] | None = None) -> A
     correct = correctness_metrics(per_model)
     task["correctness"] = correct
     outputs = {mid: _model_outputs(docs, keys, score_names, correct) for mid, docs in per_model.items()}
+    for out in outputs.values():
+        _text_scores(out, task["references"], generated)
     notices = [n for mid, docs in per_model.items() for n in _missing_notice(mid, docs, keys, tasks)]
     notices += [f"model '{mid}' has no logged samples (run lm_eval with --log_samples)"
                 for mid, docs in per_model.items() if not docs]
@@ -139,6 +146,18 @@ def _model_outputs(docs: dict[tuple[str, int], Sample], keys: list[tuple[str, in
     return {"kind": "generative", "texts": texts, "scores": scores, "nll": nll, "ntokens": None,
             "repetition": None, "kl": None, "top1": None, "kl_reference": None,
             "raw_texts": raw, "present": present, "choice": choice, "confidence": confidence}
+
+
+def _text_scores(out: dict, references: list[list[str]], generated: np.ndarray) -> None:
+    """The app's own text scores where the harness gave none (docs/generative.md section 4): SQuAD
+    token F1 against the references and repeated bigrams, for generated answers only (a chosen
+    choice is right or wrong; its words say nothing about degeneration)."""
+    f1, rep = out["scores"].get(F1), np.full(len(references), np.nan, np.float32)
+    for i in np.flatnonzero(generated & out["present"]):
+        if f1 is not None and np.isnan(f1[i]):
+            f1[i] = token_f1(out["texts"][i], references[i])
+        rep[i] = repetition(out["texts"][i])
+    out["repetition"] = rep
 
 
 def correctness_metrics(per_model: dict[str, dict[tuple[str, int], Sample]]) -> dict[str, str]:

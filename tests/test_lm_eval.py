@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cnc.analysis.text_scores import repetition, token_f1
-from cnc.experiment.errors import ExperimentError
+from cnc.experiment.errors import ConfigError, ExperimentError
 from tests.lmeval_harness import GEN_TASK, MC_TASK
 
 MODELS = ["base", "pruned", "int8"]
@@ -177,6 +177,11 @@ def test_bad_lm_eval_entries_name_file_field_and_fix(lmeval_runs, tmp_path):
     exp.write_text(exp.read_text().replace("lm_eval: {attributes: [subject]}", "lm_eval: [subject]"))
     with pytest.raises(ExperimentError, match=r"top-level 'lm_eval'.*Fix: write lm_eval: \{attributes"):
         load_config(exp)
+    config = tmp_path / "d" / "config.yaml"
+    write_experiment(tmp_path / "d", {"base": lmeval_runs["base"]})
+    config.write_text("experiment: experiment.yaml\ntask: {entry: 'tests.tiny_task:TinyTask'}\n")
+    with pytest.raises(ConfigError, match=r"model\(s\) base take their outputs from lm_eval folders.*Fix"):
+        load_config(config)
 
 
 def test_a_broken_samples_file_fails_that_model_only(lmeval_runs, tmp_path):

@@ -46,10 +46,13 @@ def test_several_runs_in_one_folder_merge_newest_task_wins(tmp_path):
     folder.mkdir(parents=True)
     for date, value in (("2026-01-01T00-00-00.0", 0.5), ("2026-02-01T00-00-00.0", 0.7)):
         (folder / f"results_{date}.json").write_text(json.dumps(
-            {"results": {"a": {"acc,none": value}, **({"b": {"acc,none": 0.1}} if value == 0.5 else {})},
+            {"results": {"a": {"acc,none": value, "acc_stderr,none": "N/A", "alias": "a"},
+                         **({"b": {"acc,none": 0.1}} if value == 0.5 else {})},
+             "groups": {"g": {"acc,none": 0.3, "alias": "g"}},
              "higher_is_better": {"a": {"acc": True}}}))
     run = read_run("out", tmp_path, "exp.yaml: model 'm' (lm_eval)")
-    assert run.metrics == {"a/acc": 0.7, "b/acc": 0.1}
+    assert run.metrics == {"a/acc": 0.7, "b/acc": 0.1, "g/acc": 0.3} and not run.stderr
+    assert run.tasks["g"].samples is None  # a group: metrics only
     assert [p.name for p in run.results] == ["results_2026-01-01T00-00-00.0.json", "results_2026-02-01T00-00-00.0.json"]
     assert run.tasks["a"].date == "2026-02-01T00-00-00.0"
     assert run.higher_is_better == {"a/acc": True}

@@ -124,7 +124,8 @@ def read_run(spec: str, base_dir: Path | None, where: str) -> HarnessRun:
         configs = data.get("configs") or {}
         directions = data.get("higher_is_better") or {}
         date = _date_of(path)
-        for task, values in data["results"].items():
+        groups = data.get("groups") if isinstance(data.get("groups"), dict) else {}
+        for task, values in {**groups, **data["results"]}.items():  # groups (e.g. mmlu): metrics, no samples
             if not isinstance(values, dict):
                 continue
             sample_file = path.parent / f"samples_{task}_{date}.jsonl"

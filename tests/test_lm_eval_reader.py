@@ -70,3 +70,20 @@ def test_several_gold_answers_written_as_text_become_references():
     gen = Sample(0, {}, "p", "['Paris', 'paris']", "", "", {})
     assert _references(gen) == ["Paris", "paris"]
     assert _references(Sample(0, {}, "p", "[not a list", "", "", {})) == ["[not a list"]
+
+
+def test_group_members_are_left_out_of_the_metrics_unless_patterns_name_them(tmp_path):
+    from cnc.experiment.config import load_experiment
+
+    folder = tmp_path / "out" / "m"
+    folder.mkdir(parents=True)
+    (folder / "results_2026-01-01T00-00-00.0.json").write_text(json.dumps({"results": {
+        "mmlu": {"acc,none": 0.5}, "mmlu_stem": {"acc,none": 0.4}, "mmlu_physics": {"acc,none": 0.3},
+        "gsm8k": {"exact_match,strict-match": 0.2}},
+        "group_subtasks": {"mmlu": ["mmlu_stem"], "mmlu_stem": ["mmlu_physics"], "gsm8k": []}}))
+    (tmp_path / "a.yaml").write_text("models: [{id: m, lm_eval: out/m}]\n")
+    assert load_experiment(tmp_path / "a.yaml").models["m"].metrics == \
+        {"mmlu/acc": 0.5, "gsm8k/exact_match,strict-match": 0.2}  # MMLU's 57 subjects stay Behaviors rows
+    (tmp_path / "b.yaml").write_text("lm_eval: {metrics: ['mmlu*/acc']}\nmodels: [{id: m, lm_eval: out/m}]\n")
+    assert set(load_experiment(tmp_path / "b.yaml").models["m"].metrics) == \
+        {"mmlu/acc", "mmlu_stem/acc", "mmlu_physics/acc"}

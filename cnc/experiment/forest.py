@@ -238,6 +238,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
         op = _parse_operation(raw, where)
         operations[op.name] = op
 
+    harness_attributes, harness_metrics = _harness_settings(data.get("lm_eval"), where)
     models: dict[str, Model] = {}
     for i, raw in enumerate(raw_models):
         if not isinstance(raw, dict) or raw.get("id") in (None, ""):
@@ -262,7 +263,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
             outputs=_resolve(raw.get("outputs"), base_dir),
         )
         if raw.get("lm_eval") not in (None, ""):
-            _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir)
+            _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
         models[mid] = model
 
     for m in models.values():
@@ -287,32 +288,38 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
     _check_cycles(models, where)
     _fill_ranges(metrics, models.values())
     return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings,
-                      lm_eval_attributes=_harness_attributes(data.get("lm_eval"), where))
+                      lm_eval_attributes=harness_attributes)
 
 
-def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None) -> None:
+def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None,
+                  patterns: list[str] | None) -> None:
     """Metrics of an lm-evaluation-harness run (values the file gives win); the harness's own
     `higher_is_better` sets a new metric's direction, else the name rules do."""
     run = read_run(spec, base_dir, f"{where}: model '{model.id}' (lm_eval)")
     model.lm_eval = _resolve(spec, base_dir)
     model.lm_eval_files = [str(p) for p in run.results]
-    model.stderr = dict(run.stderr)
-    for name, value in run.metrics.items():
+    names = run.metric_names(patterns)
+    model.stderr = {n: run.stderr[n] for n in names if n in run.stderr}
+    for name in names:
+        value = run.metrics[name]
         model.metrics.setdefault(name, value)
         if name not in metrics:
             metrics[name] = Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name)),
                                    format=".1%" if 0 <= value <= 1 else None)
 
 
-def _harness_attributes(raw: Any, where: str) -> list[str]:
-    """The experiment's `lm_eval: {attributes: [field, ...]}`: document fields that become subgroups."""
+def _harness_settings(raw: Any, where: str) -> tuple[list[str], list[str] | None]:
+    """The experiment's `lm_eval: {attributes: [field, ...], metrics: [pattern, ...]}`: document
+    fields that become subgroups, and which harness metrics the experiment shows."""
     if raw is None:
-        return []
-    attrs = raw.get("attributes") if isinstance(raw, dict) else None
-    if not isinstance(raw, dict) or set(raw) - {"attributes"} or not isinstance(attrs or [], list):
+        return [], None
+    lists = {k: raw.get(k) for k in ("attributes", "metrics")} if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict) or set(raw) - set(lists) or not all(isinstance(v or [], list) for v in lists.values()):
         raise ExperimentError(f"{where}: top-level 'lm_eval' is {raw!r}. Fix: write lm_eval: {{attributes: [subject]}} "
-                              f"(document fields of the harness samples that become subgroups).")
-    return [str(a) for a in attrs or []]
+                              f"(document fields of the harness samples that become subgroups; optional "
+                              f"metrics: [\"mmlu*/acc\"] picks the harness metrics shown).")
+    patterns = lists["metrics"]
+    return [str(a) for a in lists["attributes"] or []], None if patterns is None else [str(p) for p in patterns]
 
 
 def _resolve(value: Any, base_dir: Path | None) -> str | None:

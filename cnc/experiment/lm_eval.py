@@ -11,6 +11,7 @@ example one run per task) are merged, the newest run of each task winning.
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
 import math
@@ -46,6 +47,14 @@ class HarnessRun:
     stderr: dict[str, float] = field(default_factory=dict)  # same keys
     higher_is_better: dict[str, bool] = field(default_factory=dict)  # same keys
     tasks: dict[str, TaskRun] = field(default_factory=dict)
+    subtasks: set[str] = field(default_factory=set)  # members of a group (mmlu_anatomy of mmlu)
+
+    def metric_names(self, patterns: list[str] | None = None) -> list[str]:
+        """The metrics an experiment shows: those matching `patterns` (fnmatch, e.g. "mmlu*/acc"),
+        by default those of tasks that are no group's member (MMLU: its groups, not 57 subjects)."""
+        if patterns is not None:
+            return [n for n in self.metrics if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        return [n for n in self.metrics if n.split("/", 1)[0] not in self.subtasks]
 
 
 def metric_key(task: str, key: str) -> str:
@@ -125,6 +134,8 @@ def read_run(spec: str, base_dir: Path | None, where: str) -> HarnessRun:
         directions = data.get("higher_is_better") or {}
         date = _date_of(path)
         groups = data.get("groups") if isinstance(data.get("groups"), dict) else {}
+        members = data.get("group_subtasks") if isinstance(data.get("group_subtasks"), dict) else {}
+        run.subtasks.update(str(t) for subs in members.values() if isinstance(subs, list) for t in subs)
         for task, values in {**groups, **data["results"]}.items():  # groups (e.g. mmlu): metrics, no samples
             if not isinstance(values, dict):
                 continue

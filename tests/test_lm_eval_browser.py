@@ -31,8 +31,14 @@ def test_one_documents_answers_side_by_side(lmeval_runs, tmp_path, serve, chrome
     ctx = load(str(write_experiment(tmp_path, lmeval_runs)), str(tmp_path / "cache"), progress=False)
     keys = ctx.task_data()["keys"]
     url = serve(ctx)
-    chrome.get(url + "/")  # the Overview: the tree and the scatterplot of the harness's task metrics
+    # the Overview: the tree, the scatterplot of the harness's task metrics, Selection Details
+    chrome.get(url + "/?sel=" + ",".join(MODELS))
     wait_for(chrome, ".scatter-panel .js-plotly-plot")
+    wait_until(lambda: "3 models" in chrome.find_element("css selector", ".details-panel").text)
+    pruned_acc = ctx.experiment.models["pruned"].metrics[f"{MC_TASK}/acc"]
+    assert f"{pruned_acc:.1%}" in chrome.find_element("css selector", ".details-panel").text
+    chrome.execute_script("document.querySelector('.details-panel').scrollIntoView()")
+    screenshot(chrome, "lm_eval_selection_details")
     x_title = chrome.find_element("css selector", ".scatter-panel .xtitle").text
     assert x_title.startswith(("tiny_sums_gen/exact_match,strict-match", "tiny_sums_mc/acc"))
     assert "3 models" in chrome.find_element("css selector", "header").text

@@ -213,13 +213,13 @@ def render_table(ctx: AppContext, models: list[str], state: behavior_view.ViewSt
     return [grid(ctx, view, version)], status
 
 
-def reference_note(table, view: behavior_view.View) -> str | None:
+def reference_note(table: behavior_table.InstanceTable | G.GenerativeTable, view: behavior_view.View) -> str | None:
     """Generative KL / top-1 columns are against each model's KL reference: say so when that is
     not the chosen base."""
     if not isinstance(table, G.GenerativeTable) or view.state.metric not in ("kl", "top1"):
         return None
     refs = sorted({r for r in table.kl_reference if r is not None})
-    if refs == [table.models[0]]:
+    if not refs or refs == [table.models[0]]:
         return None
     which = refs[0] if len(refs) == 1 else "each model's root (" + ", ".join(refs) + ")"
     return (f"{view.spec.label.split(' vs ')[0]} is measured against {which}, the KL reference, not against "

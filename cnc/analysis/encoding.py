@@ -143,7 +143,9 @@ def tooltip(exp: Experiment, model_id: str) -> list[str]:
     m = exp.models[model_id]
     name = model_name(m)
     lines = [f"{name} ({m.id})" if name != m.id else m.id]
-    lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}" for metric in shown_metrics(exp)]
+    lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}"
+              + (f" ± {format_metric(metric, m.stderr[metric.name])}" if metric.name in m.stderr else "")
+              for metric in shown_metrics(exp)]  # ± the standard error a harness reported
     if m.base is not None and m.operation is not None:
         lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {model_name(exp.models[m.base])}")
     else:

@@ -42,29 +42,26 @@ def response(r) -> dict:
 
 def test_overview_callbacks_see_a_model_logged_after_start(running):
     t, ctx, app, client = running
-    stale_enabled = ["base", "p50"]  # what the open page's stores hold
     t.log_model("late", base="p50", operation=("prune", {"amount": 0.9}), metrics={"Acc": 0.7, "Size": 2})
 
-    # colour change: the new model is a node, enabled (not dimmed as if filtered out)
+    # colour change: the new model is a node, with its values (the browser encodes and filters them)
     # (the page holds the map data of the experiment before; its key says so: everything is resent)
-    out = response(call_with(app, client, find_key(app, model_map.DATA, "data"), {
-        (stringify_id(legend.COLOR), "value"): "Size", (stringify_id(overview.ENABLED), "data"): stale_enabled,
-        (stringify_id(filters.FILTERS), "data"): [], (stringify_id(model_map.KEY), "data"): "old"}, trigger=1))
-    data = out[stringify_id(model_map.DATA)]["data"]
-    assert data["mid"] == ["base", "p50", "late"] and data["off"] == []
+    out = response(call_with(app, client, find_key(app, model_map.KEY, "data"), {
+        (stringify_id(legend.COLOR), "value"): "Size", (stringify_id(filters.FILTERS), "data"): [],
+        (stringify_id(model_map.KEY), "data"): "old"}, trigger=1))
+    data, values = out[stringify_id(model_map.DATA)]["data"], out[stringify_id(legend.VALUES)]["data"]
+    assert values["ids"] == ["base", "p50", "late"] and len(data["id"]) == 3 and values["v"]["Size"][2] == 2
     assert out[stringify_id(model_map.KEY)]["data"] == data["key"] != "old"
 
-    # add a filter: the count includes the new model
+    # add a filter: a card for it (the browser counts the models passing it, the new one included)
     out = response(call_with(app, client, find_key(app, filters.CARDS, "children"), {
-        (stringify_id(filters.ADD), "value"): "Acc", (stringify_id(filters.FILTERS), "data"): [],
-        (stringify_id(overview.ENABLED), "data"): stale_enabled}))
-    assert out[stringify_id(overview.ENABLED)]["data"] == ["base", "p50", "late"]
-    assert out[stringify_id(filters.COUNT)]["children"] == "3 of 3 models pass"
+        (stringify_id(filters.ADD), "value"): "Acc", (stringify_id(filters.FILTERS), "data"): []}))
+    assert out[stringify_id(filters.FILTERS)]["data"] == [["Acc", None, None]]
 
     # select the new model by clicking its node (a hash of its id, not a position)
     out = response(call_with(app, client, find_key(app, overview.SELECTION, "data"), {
         (stringify_id(model_map.GRAPH), "selectedNodeData"): [{"id": model_map.node_id("late")}],
-        (stringify_id(filters.FILTERS), "data"): [["Acc", 0.5, None]], (stringify_id(overview.SELECTION), "data"): []}))
+        (stringify_id(filters.DRAWN), "data"): [["Acc", 0.5, None]], (stringify_id(overview.SELECTION), "data"): []}))
     assert out[stringify_id(overview.SELECTION)]["data"] == ["late"]
 
     # the header count follows
@@ -80,8 +77,8 @@ def test_node_ids_survive_a_reorder():
     models = [{"id": m, "metrics": {"a": i}} for i, m in enumerate(["x", "y", "z"])]
     before = parse_experiment({"metrics": ["a"], "models": models})
     after = parse_experiment({"metrics": ["a"], "models": [{"id": "new", "metrics": {"a": 9}}] + models[::-1]})
-    data = model_map.map_data(before, "step", "a", "a", None)
-    clicked = [{"id": data["id"][data["mid"].index("y")], "mid": "y"}]
+    data = model_map.map_data(before, "step")
+    clicked = [{"id": data["id"][list(before.models).index("y")], "mid": "y"}]
     assert model_map.node_models(after, clicked) == ["y"]
     assert model_map.node_models(after, [{"id": "n1"}, {"id": "h0"}]) == []  # positions mean nothing
 
@@ -105,7 +102,7 @@ def test_failed_callback_shows_a_notice_and_logs_the_traceback(running, monkeypa
 
     monkeypatch.setattr(overview, "map_outputs", broken)
     with caplog.at_level(logging.ERROR, logger="cnc.callbacks"):
-        r = call_with(app, client, find_key(app, model_map.DATA, "data"),
+        r = call_with(app, client, find_key(app, model_map.KEY, "data"),
                       {(stringify_id(legend.COLOR), "value"): "Size"}, trigger=1)
     assert r.status_code == 200
     body = json.loads(r.data)

@@ -76,12 +76,15 @@ class SyntheticOutputs:
 
 
 class _BenchContext:
-    """Just what the Behaviors callbacks read from an AppContext."""
+    """Just what the Behaviors callbacks read from an AppContext: an experiment holding the
+    benchmark's models (callbacks drop ids the experiment does not know) and their outputs."""
 
     task_hash = None
 
-    def __init__(self, data: SyntheticOutputs, models: list[str]):
-        self.experiment = make_experiment(2)
+    def __init__(self, data: SyntheticOutputs):
+        self.experiment = make_experiment(len(data.model_ids))
+        unknown = set(data.model_ids) - set(self.experiment.models)
+        assert not unknown, f"benchmark models missing from the experiment: {sorted(unknown)}"
         self.task_data, self.outputs, self.instance, self.status = data.task_data, data.outputs, data.instance, data.status
 
 
@@ -104,7 +107,7 @@ def open_view(ctx, models: list[str], state: B.ViewState, clear: bool = True) ->
 
 def scenarios(quick: bool) -> list[dict]:
     n, classes, n_models = (10_000, 20, 4) if quick else (100_000, 100, 8)
-    models = ["base"] + [f"m{k}" for k in range(1, n_models)]
+    models = list(make_experiment(n_models).models)  # ids the callbacks accept (root0 is the base)
     data = SyntheticOutputs(models, n, classes)
     task = data.task_data()
     tracemalloc.start()
@@ -132,7 +135,7 @@ def scenarios(quick: bool) -> list[dict]:
         "behaviors.filter_threshold": B.ViewState(mode="classes", metric="flip", threshold=0.2),
     }
 
-    ctx = _BenchContext(data, models)
+    ctx = _BenchContext(data)
     ui._TABLES.get_or((id(ctx), None, tuple(models), tuple("ready" for _ in models)), lambda: table)
     selection = {"models": models, "base": models[0]}
 

@@ -106,7 +106,7 @@ def open_view(ctx, models: list[str], state: B.ViewState, clear: bool = True) ->
 
 
 def scenarios(quick: bool) -> list[dict]:
-    n, classes, n_models = (10_000, 20, 4) if quick else (100_000, 100, 8)
+    n, classes, n_models = (2_000, 10, 4) if quick else (100_000, 100, 8)
     models = list(make_experiment(n_models).models)  # ids the callbacks accept (root0 is the base)
     data = SyntheticOutputs(models, n, classes)
     task = data.task_data()

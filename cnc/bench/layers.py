@@ -152,5 +152,5 @@ def scenarios(quick: bool) -> list[dict]:
     bases = iter(ctx.ids[1:] * 3)
     switch = lambda: render("weights", next(bases))  # noqa: E731 - a new base every call
     out.append({"scenario": "layers.switch_base", **common, "ms": median_ms(switch, repeat=3, warmup=0),
-                "cpu_ms": _cpu_ms(switch), "bytes": render("weights", ctx.ids[5])})
+                "cpu_ms": _cpu_ms(switch), "bytes": render("weights", ctx.ids[-1])})
     return out

@@ -12,7 +12,7 @@ from cnc.analysis.behavior_metrics import MetricSpec
 from cnc.analysis.behavior_view import View
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+    from cnc.analysis.behavior_table import InstanceTable
 
 
 def format_number(value: float, fmt: str) -> str:

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+from cnc.analysis.behavior_table import EPS
 
-EPS = 1e-7  # probabilities are clipped below at EPS inside logs; denominators below it count as 0
+if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
+    from cnc.analysis.behavior_table import InstanceTable
+
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from cnc.analysis.behavior_groups import Group, group_mask, parse_group
 from cnc.analysis.behavior_metrics import Grouping, MetricSpec, grouping, metric_values, relative
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+    from cnc.analysis.behavior_table import InstanceTable
 
 HIST_BINS = 16
 ROW_MODES = ("classes", "subgroups", "instances", "exemplars")

@@ -19,13 +19,13 @@ from types import SimpleNamespace
 import plotly.utils
 from dash import Patch, no_update
 
-from cnc.analysis import layout
+from cnc.analysis import map_positions
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.bench import median_ms
 from cnc.bench.selection import render_panel
-from cnc.config import Defaults
+from cnc.experiment.config import Defaults
+from cnc.experiment.synthetic import make_experiment
 from cnc.pages import overview
-from cnc.synthetic import make_experiment
 from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, model_picker, scatter
 from cnc.ui import selection_details as sd
@@ -47,8 +47,8 @@ def _fresh(n: int, runs: int = 6):
 
 
 def _tree_layouts(exp) -> None:
-    layout.forest_layout(exp, "step")
-    layout.forest_layout(exp, "op")
+    map_positions.forest_layout(exp, "step")
+    map_positions.forest_layout(exp, "op")
 
 
 def _after_load(exp):

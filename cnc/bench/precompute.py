@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from cnc.app.cli import demo_config
 from cnc.bench.scale import QUICK_MODELS, build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +30,8 @@ WORKERS = 2
 
 
 def _timed_precompute(cfg, cache: Path, **cluster) -> tuple[float, int]:
-    from cnc.precompute import precompute
-    from cnc.store import SummaryStore
+    from cnc.precompute.run import precompute
+    from cnc.precompute.store import SummaryStore
 
     t0 = time.perf_counter()
     report = precompute(cfg, SummaryStore(cache), progress=False, **cluster)
@@ -42,14 +43,14 @@ def _timed_precompute(cfg, cache: Path, **cluster) -> tuple[float, int]:
 def scenarios(quick: bool) -> list[dict]:
     from dask.distributed import Client, LocalCluster
 
-    from cnc.config import load_config
+    from cnc.experiment.config import load_config
 
     demo_cache = Path(os.environ.get("CNC_CACHE_DIR") or ROOT / ".cnc-cache")
     records = []
     with tempfile.TemporaryDirectory(prefix="cnc-cluster-") as tmp:
         folder = Path(tmp)
         n = 1_000 if quick else 20_000
-        experiments = {} if quick else {"demo": load_config(ROOT / "configs" / "demo.yaml", cache_dir=demo_cache)}
+        experiments = {} if quick else {"demo": load_config(demo_config("digits"), cache_dir=demo_cache)}
         experiments[f"synthetic {n} x 1000 classes"] = load_config(build(folder, n, QUICK_MODELS if quick else None),
                                                                    cache_dir=folder / "unused")
         t0 = time.perf_counter()

@@ -173,9 +173,9 @@ def _drop_page_cache(folder: Path) -> None:
 
 def serve(config: str, cache: str) -> list[dict]:
     """The serving half, in a fresh process: first open with cold files, then view changes."""
-    from cnc.analysis import behaviors as B
+    from cnc.analysis import behavior_view
+    from cnc.app.cli import load
     from cnc.bench.behaviors import open_view
-    from cnc.cli import load
     from cnc.ui import behaviors as ui
     from cnc.ui import layers
 
@@ -193,13 +193,13 @@ def serve(config: str, cache: str) -> list[dict]:
             times.append((time.perf_counter() - t0) * 1000)
         records.append({"scenario": f"scale.{name}", "ms": round(float(np.median(times)), 1), **base})
 
-    first = B.ViewState()  # what the Behaviors tab opens with: classes, error rate
+    first = behavior_view.ViewState()  # what the Behaviors tab opens with: classes, error rate
     timed("first_open", lambda: open_view(ctx, models, first, clear=False))
-    timed("switch", lambda: open_view(ctx, models, B.ViewState(mode="instances", metric="conf", rel=True)), 3)
-    timed("sort", lambda: open_view(ctx, models, B.ViewState(mode="instances", metric="conf", rel=True,
+    timed("switch", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", metric="conf", rel=True)), 3)
+    timed("sort", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", metric="conf", rel=True,
                                                                sort=models[-1])), 3)
-    timed("filter", lambda: open_view(ctx, models, B.ViewState(mode="instances", filt="newerr", sort=models[-1])), 3)
-    timed("divergence", lambda: open_view(ctx, models, B.ViewState(mode="instances", metric="kl", sort=models[-1])))
+    timed("filter", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", filt="newerr", sort=models[-1])), 3)
+    timed("divergence", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", metric="kl", sort=models[-1])))
     timed("instance", lambda: json.dumps(ui.detail_panel(ctx, models, 12345 % base["n"]),
                                          default=lambda c: c.to_plotly_json()))
     state = {"mode": "weights", "sort": "tree", "sortby": None, "scale": "sqrt", "open": None}
@@ -213,9 +213,9 @@ def serve(config: str, cache: str) -> list[dict]:
 
 
 def scenarios(quick: bool) -> list[dict]:
-    from cnc.config import load_config
-    from cnc.precompute import precompute
-    from cnc.store import SummaryStore
+    from cnc.experiment.config import load_config
+    from cnc.precompute.run import precompute
+    from cnc.precompute.store import SummaryStore
 
     n = 2_000 if quick else 50_000
     with tempfile.TemporaryDirectory(prefix="cnc-scale-") as tmp:

@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from cnc.analysis import behaviors as B
-from cnc.context import AppContext
+from cnc.analysis import behavior_cells, behavior_groups
+from cnc.server.context import AppContext
 
 
 def instance_figure(pixels: list) -> go.Figure:
@@ -42,13 +42,13 @@ def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
         body = html.Blockquote(str(shown.get("text", "")), className="bh-text")
     else:
         body = html.Div((shown or {}).get("why") or "No rendering for this instance.", className="hint")
-    rows = B.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
+    rows = behavior_cells.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
     table = html.Table([
         html.Thead(html.Tr([html.Th("Model"), html.Th("Predicts"), html.Th("P(true)"), html.Th("Top classes")])),
         html.Tbody([_detail_row(ctx, r, k == 0) for k, r in enumerate(rows)]),
     ], className="bh-detail-table")
     return [html.H4(f"Instance #{inst}"), body,
-            html.Div(["True label: ", html.B(B.class_name(names, label))], className="bh-true"), table]
+            html.Div(["True label: ", html.B(behavior_groups.class_name(names, label))], className="bh-true"), table]
 
 
 def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
@@ -59,4 +59,4 @@ def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
     mark = "✓" if r["correct"] else "✗"
     top = ", ".join(f"{c} {p:.0%}" for c, p in r["top"])
     return html.Tr([html.Td(name), html.Td(f"{mark} {r['pred']}", className="ok" if r["correct"] else "bad"),
-                    html.Td(B.format_number(r["true_prob"], ".2f")), html.Td(top)])
+                    html.Td(behavior_cells.format_number(r["true_prob"], ".2f")), html.Td(top)])

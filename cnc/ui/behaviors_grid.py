@@ -10,12 +10,12 @@ import base64
 
 import dash_ag_grid as dag
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_cells, behavior_table, behavior_view
+from cnc.analysis.parsing import parse_index
 from cnc.analysis.recipe_text import operation_text
-from cnc.context import AppContext
+from cnc.server.context import AppContext
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
-from cnc.urlstate import parse_index
 
 BLOCK = 100
 MAX_HEIGHT = 600  # px; taller tables scroll (and page) inside the grid
@@ -29,7 +29,7 @@ def grid_id(version) -> dict:
     return cid("behaviors", "grid", v=version)
 
 
-def grid(ctx: AppContext, view: B.View, version: int | str) -> dag.AgGrid:
+def grid(ctx: AppContext, view: behavior_view.View, version: int | str) -> dag.AgGrid:
     return dag.AgGrid(
         id=grid_id(version),
         rowModelType="infinite",
@@ -48,7 +48,7 @@ def grid(ctx: AppContext, view: B.View, version: int | str) -> dag.AgGrid:
     )
 
 
-def column_defs(ctx: AppContext, view: B.View) -> list[dict]:
+def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
     sort_col = col_for_sort(view)
 
     def col(field: str, header: str, **kw) -> dict:
@@ -86,7 +86,7 @@ def harm_rules(j: int) -> dict:
             "bh-better": f"params.data && params.data.c{j}_h === -1"}
 
 
-def col_for_sort(view: B.View) -> str | None:
+def col_for_sort(view: behavior_view.View) -> str | None:
     s = view.state.sort
     if s in view.models:
         return f"c{view.models.index(s)}"
@@ -129,9 +129,9 @@ def bar_css(fraction: float, harm: int) -> str:
     return f"linear-gradient(90deg,transparent {a:.1f}%,{c} {a:.1f}%,{c} {b:.1f}%,transparent {b:.1f}%)"
 
 
-def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
+def rows_for(view: behavior_view.View, table: behavior_table.InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
     """Page rows with an id ("i<instance>" or "g<group index>") and a bar background per model cell."""
-    rows = B.page_rows(view, table, start, end, class_names)
+    rows = behavior_cells.page_rows(view, table, start, end, class_names)
     for row in rows:
         row["id"] = f"i{row['i']}" if view.instance_rows else f"g{row['g']}"
         for j in range(len(view.models)):
@@ -144,11 +144,11 @@ def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_n
     return rows
 
 
-def spark_row(view: B.View) -> dict:
+def spark_row(view: behavior_view.View) -> dict:
     """The pinned header row: each model's distribution over the shown rows as an SVG sparkline."""
     row = {"id": "hist", "row": "Distribution"}
     for j in range(len(view.models)):
-        svg = base64.b64encode(B.sparkline_svg(view.hists[j]).encode()).decode()
+        svg = base64.b64encode(behavior_cells.sparkline_svg(view.hists[j]).encode()).decode()
         row[f"c{j}_bg"] = f"url(data:image/svg+xml;base64,{svg})"
         row[f"c{j}"] = ""
     return row

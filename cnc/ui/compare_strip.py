@@ -8,9 +8,9 @@ from dash import Input, Output, html
 
 from cnc.analysis import encoding
 from cnc.analysis.metric_change import change
-from cnc.context import AppContext
-from cnc.experiment import Experiment
-from cnc.format import format_metric, metric_help
+from cnc.experiment.forest import Experiment
+from cnc.experiment.formatting import format_metric, metric_help
+from cnc.server.context import AppContext
 from cnc.ui.compare_selection import SELECTION, selected_models
 from cnc.ui.ids import cid
 
@@ -46,7 +46,7 @@ def strip(exp: Experiment, models: list[str]) -> list:
     return [html.Table(html.Tbody(rows), className="cs-table"), *note]
 
 
-def component(exp: Experiment, models: list[str]) -> html.Div:
+def layout(exp: Experiment, models: list[str]) -> html.Div:
     return html.Div(strip(exp, models), id=STRIP, className="compare-strip", role="region",
                     **{"aria-label": "Metrics of the compared models against the base"})
 

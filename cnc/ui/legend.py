@@ -4,8 +4,8 @@ from __future__ import annotations
 from dash import dcc, html
 
 from cnc.analysis.encoding import MISSING_COLOR, color_scale, size_scale
-from cnc.experiment import Experiment, is_missing
-from cnc.format import format_metric
+from cnc.experiment.forest import Experiment, is_missing
+from cnc.experiment.formatting import format_metric
 from cnc.ui.ids import cid
 from cnc.ui.inputs import one_of
 
@@ -25,7 +25,7 @@ def metric_picker(label: str, id_: dict, options: list[dict], value: str | None)
                     className="control")
 
 
-def controls(exp: Experiment, color: str | None, size: str | None) -> list[html.Div]:
+def layout(exp: Experiment, color: str | None, size: str | None) -> list[html.Div]:
     opts = metric_options(exp)
     return [metric_picker("Colour", COLOR, opts, color), metric_picker("Size", SIZE, opts, size)]
 

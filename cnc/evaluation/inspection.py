@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import zlib
 from contextlib import contextmanager
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from cnc.experiment.errors import TaskError
 
 N_BINS = 40
 SAMPLE_SIZE = 2048
+STREAM = 1 << 22  # elements summarized at a time (16 MB of float32), whatever the tensor's size
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -75,7 +76,7 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
                 probs = np.empty((n, p.shape[1]), dtype=np.float16)
                 preds = np.empty(n, dtype=np.int16 if p.shape[1] < 2 ** 15 else np.int32)
                 p_true, p_pred = np.empty(n, np.float32), np.empty(n, np.float32)
-            probs[pos:pos + b] = p.half().cpu().numpy()
+            torch.from_numpy(probs[pos:pos + b]).copy_(p)  # float16 in place: no temporary copy
             preds[pos:pos + b] = top.cpu().numpy()
             p_pred[pos:pos + b] = top_p.cpu().numpy()
             p_true[pos:pos + b] = p.gather(1, y[:, None])[:, 0].cpu().numpy()
@@ -116,13 +117,14 @@ def _leaf_hooks(model: torch.nn.Module, captured: dict[str, tuple[str, list]]):
             h.remove()
 
 
-def module_parameters(model: torch.nn.Module) -> dict[str, tuple[str, np.ndarray]]:
-    """Per module (dotted name): its type and its own parameters, flattened and concatenated."""
+def module_parameters(model: torch.nn.Module) -> dict[str, tuple[str, list[torch.Tensor]]]:
+    """Per module (dotted name): its type and its own parameter tensors (not copied: summaries
+    stream over them, `summarize`)."""
     found = {}
     for name, module in model.named_modules():
-        own = [p.detach().float().reshape(-1) for p in module.parameters(recurse=False)]
+        own = [p.detach() for p in module.parameters(recurse=False)]
         if name and own:
-            found[name] = (type(module).__name__, torch.cat(own).cpu().numpy())
+            found[name] = (type(module).__name__, own)
     return found
 
 
@@ -135,11 +137,34 @@ def module_activations(model: torch.nn.Module, inputs: Any) -> dict[str, tuple[s
     return {name: (kind, np.concatenate(parts)) for name, (kind, parts) in captured.items()}
 
 
-def shared_edges(values: np.ndarray, bins: int = N_BINS) -> np.ndarray:
+Values = Union[np.ndarray, Sequence[torch.Tensor]]  # one array, or tensors read as one flattened array
+
+
+def _count(values: Values) -> int:
+    return int(values.size) if isinstance(values, np.ndarray) else sum(int(t.numel()) for t in values)
+
+
+def _pieces(values: Values) -> Iterator[np.ndarray]:
+    """The values, flattened and concatenated, as float32 arrays of at most STREAM elements: a
+    big tensor is never copied whole (a float16 7B model is not turned into 28 GB of float32)."""
+    parts = [values] if isinstance(values, np.ndarray) else values
+    for part in parts:
+        flat = part.reshape(-1)
+        for s in range(0, flat.shape[0], STREAM):
+            piece = flat[s:s + STREAM]
+            if isinstance(piece, torch.Tensor):
+                piece = piece.float().cpu().numpy()
+            yield np.asarray(piece, dtype=np.float32)
+
+
+def shared_edges(values: Values, bins: int = N_BINS) -> np.ndarray:
     """Bin edges from a reference model's values, padded so later models mostly fit inside."""
-    if values.size == 0:
+    lo, hi = np.inf, -np.inf
+    for piece in _pieces(values):
+        if piece.size:
+            lo, hi = min(lo, float(piece.min())), max(hi, float(piece.max()))
+    if lo > hi:
         return np.linspace(-1.0, 1.0, bins + 1)
-    lo, hi = float(values.min()), float(values.max())
     pad = (hi - lo) * 0.05 or max(abs(lo), 1e-3) * 0.1
     return np.linspace(lo - pad, hi + pad, bins + 1)
 
@@ -152,23 +177,36 @@ def sample_positions(name: str, count: int, k: int = SAMPLE_SIZE) -> np.ndarray:
     return np.sort(rng.choice(count, size=k, replace=False))
 
 
-def summarize(name: str, kind: str, values: np.ndarray, edges: np.ndarray) -> dict:
-    clipped = np.clip(values, edges[0], edges[-1])
-    hist, _ = np.histogram(clipped, bins=edges)
+def summarize(name: str, kind: str, values: Values, edges: np.ndarray) -> dict:
+    """Histogram over shared `edges` (values outside fall in the end bins), zeros, a fixed-position
+    sample and moments, in one pass of STREAM-element pieces (float64 sums)."""
+    count = _count(values)
+    positions = sample_positions(name, count)
+    bins = len(edges) - 1
+    uniform = np.array_equal(edges, np.linspace(edges[0], edges[-1], bins + 1))  # then no sort inside
+    hist = np.zeros(bins, np.int64)
+    sample = np.empty(positions.size, np.float32)
+    zeros, total, squares, start = 0, 0.0, 0.0, 0
+    for piece in _pieces(values):
+        end = start + piece.size
+        clipped = np.clip(piece, edges[0], edges[-1])
+        hist += np.histogram(clipped, bins=bins if uniform else edges,
+                             range=(edges[0], edges[-1]) if uniform else None)[0]
+        zeros += int(np.count_nonzero(piece == 0))
+        wide = piece.astype(np.float64)
+        total, squares = total + float(wide.sum()), squares + float(wide @ wide)
+        lo, hi = np.searchsorted(positions, [start, end])
+        sample[lo:hi] = piece[positions[lo:hi] - start]
+        start = end
+    mean = total / count if count else 0.0
     return {
-        "type": kind,
-        "count": int(values.size),
-        "zeros": int(np.count_nonzero(values == 0)),
-        "edges": edges,
-        "hist": hist.astype(np.int64),
-        "sample": values[sample_positions(name, values.size)].astype(np.float32),
-        "l2": float(np.linalg.norm(values)),
-        "mean": float(values.mean()) if values.size else 0.0,
-        "std": float(values.std()) if values.size else 0.0,
+        "type": kind, "count": count, "zeros": zeros, "edges": edges, "hist": hist, "sample": sample,
+        "l2": float(np.sqrt(squares)), "mean": mean,
+        "std": float(np.sqrt(max(squares / count - mean * mean, 0.0))) if count else 0.0,
     }
 
 
-def summarize_all(found: dict[str, tuple[str, np.ndarray]], edges: dict[str, np.ndarray]) -> dict[str, dict]:
+def summarize_all(found: dict[str, tuple[str, Values]], edges: dict[str, np.ndarray]) -> dict[str, dict]:
     """Summaries per module; modules without shared edges yet get edges from these values
     (the first model of a task sets them for every later one). `edges` is updated in place."""
     out = {}

@@ -6,6 +6,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
+from cnc.analysis.divergence import divergences
 from cnc.precompute.store import SummaryStore
 
 
@@ -38,6 +41,7 @@ class Results:
     on_model: Callable[[int, int, str], None] | None
     total: int
     started: int = 0
+    roots: dict[str, str | None] = field(default_factory=dict)  # model id -> its root's checkpoint hash
 
     def starting(self, model_id: str) -> None:
         self.bar.set_postfix_str(model_id)
@@ -48,8 +52,18 @@ class Results:
     def finished(self, model_id: str, ch: str, result: dict) -> None:
         self.store.put_edges(self.th, result["edges"])
         write_summaries(self.store, self.th, ch, result)
+        self.store_divergence(ch, self.roots.get(model_id), result["probs"])
         self.report.computed.append(model_id)
         self.bar.update()
+
+    def store_divergence(self, ch: str, root_ch: str | None, probs: np.ndarray) -> None:
+        """MSE and KL against the root (the usual Behaviors base): the MSE / KL views of a selection
+        based on it then read 8 bytes per instance and model instead of every probability."""
+        if root_ch is None or root_ch == ch:
+            return
+        base = self.store.get("probs", self.th, root_ch)  # memory-mapped; None if the root has none yet
+        if base is not None and base.shape == probs.shape:
+            self.store.put_divergence(self.th, root_ch, ch, divergences(base, [probs])[:, 0])
 
     def failed(self, model_id: str, ch: str, msg: str) -> None:
         self.store.put_error(self.th, ch, msg)

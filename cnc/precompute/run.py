@@ -90,8 +90,9 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     if spec is None:
         return report
     th = prepare_task(spec, store)
-    todo = []
+    todo, hashes = [], {}
     for m, ch in _with_sources(config, store):
+        hashes[m.id] = ch
         if only is not None and m.id not in only:
             continue
         if ch is None:
@@ -105,7 +106,9 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     edges = store.get_edges(th) or {"params": {}, "activations": {}}
     bar = tqdm(total=len(todo), desc="precompute", unit="model", file=sys.stderr, disable=not progress)
     with bar:
-        results = Results(store, th, report, bar, on_model, len(todo))
+        exp = config.experiment
+        roots = {m.id: hashes.get(exp.path_to_root(m.id)[0]) for m, _ in todo}  # divergences are stored against these
+        results = Results(store, th, report, bar, on_model, len(todo), roots=roots)
         opts = cluster.options(config.precompute, scheduler, workers)
         if opts.enabled:
             cluster.run_on_cluster(opts, spec, results, todo, edges)

@@ -17,7 +17,9 @@ def table_for(ctx: AppContext, models: list[str]) -> behavior_table.InstanceTabl
         return None
     statuses = tuple(ctx.status(m) for m in models)
     key = (id(ctx), ctx.task_hash, tuple(models), statuses)
-    return TABLES.get_or(key, lambda: behavior_table.build_table(task["labels"], models, ctx.outputs, ctx.status))
+    pairs = ctx if callable(getattr(ctx, "get_divergence", None)) else None  # stored MSE / KL per pair
+    return TABLES.get_or(key, lambda: behavior_table.build_table(task["labels"], models, ctx.outputs, ctx.status,
+                                                                 pairs))
 
 
 def view_for(ctx: AppContext, table: behavior_table.InstanceTable, state: behavior_view.ViewState) -> behavior_view.View:

@@ -76,7 +76,7 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
                 probs = np.empty((n, p.shape[1]), dtype=np.float16)
                 preds = np.empty(n, dtype=np.int16 if p.shape[1] < 2 ** 15 else np.int32)
                 p_true, p_pred = np.empty(n, np.float32), np.empty(n, np.float32)
-            torch.from_numpy(probs[pos:pos + b]).copy_(p)  # float16 in place: no temporary copy
+            probs[pos:pos + b] = p.half().cpu().numpy()
             preds[pos:pos + b] = top.cpu().numpy()
             p_pred[pos:pos + b] = top_p.cpu().numpy()
             p_true[pos:pos + b] = p.gather(1, y[:, None])[:, 0].cpu().numpy()
@@ -193,8 +193,8 @@ def summarize(name: str, kind: str, values: Values, edges: np.ndarray) -> dict:
         hist += np.histogram(clipped, bins=bins if uniform else edges,
                              range=(edges[0], edges[-1]) if uniform else None)[0]
         zeros += int(np.count_nonzero(piece == 0))
-        wide = piece.astype(np.float64)
-        total, squares = total + float(wide.sum()), squares + float(wide @ wide)
+        total += float(piece.sum(dtype=np.float64))  # float64 sums, no BLAS (its threads spin on a busy machine)
+        squares += float(np.einsum("i,i->", piece, piece, dtype=np.float64))
         lo, hi = np.searchsorted(positions, [start, end])
         sample[lo:hi] = piece[positions[lo:hi] - start]
         start = end

@@ -112,6 +112,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
         opts = cluster.options(config.precompute, scheduler, workers)
         if opts.enabled:
             cluster.run_on_cluster(opts, spec, results, todo, edges)
+            results.store_divergences()
             return report
         for m, ch in todo:
             results.starting(m.id)
@@ -122,6 +123,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
                 continue
             edges = result["edges"]
             results.finished(m.id, ch, result)
+        results.store_divergences()
     return report
 
 

@@ -3,9 +3,10 @@
 
 Times the weight summaries (histogram, sparsity, sample and moments per module, streamed over the
 tensors) for the first model of a task (which also sets the shared bin edges: two passes) and for
-a later one (edges known: one pass), and the activation summaries on a fixed sample
-(16 sequences x 32 tokens) captured from every leaf module. Memory is the peak resident set above
-the model's own (sampled every 2 ms) and tracemalloc's peak (numpy's allocations).
+a later one (edges known: one pass); then the capture of every leaf module's output on a fixed
+sample (16 sequences x 32 tokens: one forward pass) and its summaries. Memory is the peak resident
+set above the model's own (sampled every 2 ms) and tracemalloc's peak (numpy's allocations); CPU
+time (`cpu_ms`) is steadier than wall time on a shared machine.
 """
 from __future__ import annotations
 
@@ -54,12 +55,14 @@ class PeakMemory:
         tracemalloc.stop()
 
 
-def _timed(fn) -> tuple[object, float, PeakMemory]:
+def _timed(fn) -> tuple[object, dict]:
+    """fn's result and {ms, cpu_ms (this process, all threads), peak_extra_rss_mb, tracemalloc_peak_mb}."""
     with PeakMemory() as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        ms = (time.perf_counter() - t0) * 1000
-    return out, ms, mem
+        ms, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+    return out, {"ms": round(ms, 1), "cpu_ms": round(cpu, 1), "peak_extra_rss_mb": round(mem.peak / 2 ** 20, 1),
+                 "tracemalloc_peak_mb": round(mem.traced / 2 ** 20, 1)}
 
 
 def scenarios(quick: bool) -> list[dict]:
@@ -72,20 +75,16 @@ def scenarios(quick: bool) -> list[dict]:
     edges: dict = {}
     records = []
     for name, known in (("layers.big_model_weights_first", False), ("layers.big_model_weights", True)):
-        _, ms, mem = _timed(lambda: inspection.summarize_all(inspection.module_parameters(model), edges))
-        records.append({"scenario": name, "ms": round(ms, 1), **common, "edges_known": known,
-                        "s_per_billion_params": round(ms / 1000 / (params / 1e9), 2),
-                        "peak_extra_rss_mb": round(mem.peak / 2 ** 20, 1),
-                        "tracemalloc_peak_mb": round(mem.traced / 2 ** 20, 1)})
+        _, cost = _timed(lambda: inspection.summarize_all(inspection.module_parameters(model), edges))
+        records.append({"scenario": name, **cost, **common, "edges_known": known,
+                        "s_per_billion_params": round(cost["ms"] / 1000 / (params / 1e9), 2),
+                        "cpu_s_per_billion_params": round(cost["cpu_ms"] / 1000 / (params / 1e9), 2)})
     tokens = torch.randn(16, 32, width, generator=torch.Generator().manual_seed(1))
-    act_edges: dict = {}
-
-    def activations() -> dict:
-        return inspection.summarize_all(inspection.module_activations(model, tokens), act_edges)
-
-    summaries, ms, mem = _timed(activations)
-    records.append({"scenario": "layers.big_model_activations", "ms": round(ms, 1), **common,
-                    "sample": "16 x 32 tokens", "leaf_modules": len(summaries),
-                    "peak_extra_rss_mb": round(mem.peak / 2 ** 20, 1),
-                    "tracemalloc_peak_mb": round(mem.traced / 2 ** 20, 1)})
+    captured, cost = _timed(lambda: inspection.module_activations(model, tokens))
+    records.append({"scenario": "layers.big_model_capture", **cost, **common, "sample": "16 x 32 tokens",
+                    "leaf_modules": len(captured), "note": "one forward pass of the sample with every leaf hooked",
+                    "captured_mb": round(sum(v.nbytes for _, v in captured.values()) / 2 ** 20, 1)})
+    _, cost = _timed(lambda: inspection.summarize_all(captured, {}))
+    records.append({"scenario": "layers.big_model_activations", **cost, **common, "sample": "16 x 32 tokens",
+                    "leaf_modules": len(captured)})
     return records

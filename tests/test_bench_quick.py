@@ -13,7 +13,7 @@ from cnc.bench import AREAS, run
 from cnc.bench.__main__ import main
 from cnc.bench.browser import chromium_paths
 
-BROWSER = {"browser_timing", "load"}  # need headless Chromium (load: to record the demo session)
+BROWSER = {"browser_timing"}  # needs headless Chromium
 PREFIX = {"browser_timing": "browser."}
 COUNTS = ("models", "instances", "classes", "n", "modules", "rows", "users", "requests", "callbacks", "steps",
           "parameters", "compared", "workers")
@@ -26,7 +26,8 @@ def check_record(area: str, rec: dict) -> None:
     assert isinstance(ms, (int, float)) and math.isfinite(ms) and ms >= 0, rec
     for key, value in rec.items():
         if key.endswith("_ms") and value is not None:
-            assert isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, (key, rec)
+            for v in value if isinstance(value, list) else [value]:  # runs_ms: one per run (None: timed out)
+                assert v is None or isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, (key, rec)
         if key in COUNTS and isinstance(value, int):
             assert value > 0, (key, rec)
         if key in SIZES:
@@ -37,14 +38,12 @@ def check_record(area: str, rec: dict) -> None:
 
 
 @pytest.fixture
-def browser_env(request, monkeypatch):
-    """Chromium present (else skip; in CI, fail) and, for `load`, the session's built demo."""
+def browser_env():
+    """Chromium present (else skip; in CI, fail)."""
     if chromium_paths() is None:
         if os.environ.get("CI"):
             pytest.fail("chromium/chromedriver missing: .ci/run must install them")
         pytest.skip("chromium not installed")
-    demo = request.getfixturevalue("demo_ctx")
-    monkeypatch.setenv("CNC_CACHE_DIR", str(demo.config.cache_dir))
 
 
 @pytest.mark.parametrize("area", [a for a in AREAS if a not in BROWSER])
@@ -61,8 +60,7 @@ def test_browser_area_runs_quick(area, browser_env):
     assert records, f"{area} --quick produced no records"
     for rec in records:
         check_record(area, rec)
-    if area == "load":
-        assert any(r["scenario"] == "load.users" and r["callbacks"] > 0 for r in records), records
+    assert all(r["ms"] is not None for r in records), records  # every browser scenario finished
 
 
 def test_cli_prints_json_records(capsys):

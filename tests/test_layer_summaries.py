@@ -50,3 +50,40 @@ def test_uneven_edges_and_arrays_still_summarize():
 def test_sample_positions_of_a_billion_elements_are_cheap():
     pos = inspection.sample_positions("big", 7_000_000_000)
     assert pos.size == inspection.SAMPLE_SIZE and np.all(np.diff(pos) > 0) and pos[-1] < 7_000_000_000
+
+
+def test_activations_streamed_once_bins_are_known_equal_the_kept_ones():
+    """The task's first model keeps its sample's outputs (they set the bins); later models fold
+    each batch in as it comes. The same model summarized both ways gives the same summaries."""
+    from cnc.evaluation import evaldata
+    from cnc.evaluation.summarize import sample_indices
+    from tests.tiny_task import TinyTask, make_model
+
+    task = TinyTask()
+    torch.manual_seed(0)
+    model = make_model().eval()
+    labels = task.eval_data()[1]
+    sample = sample_indices(len(labels), 16)
+
+    def summaries(edges: dict) -> tuple[dict, inspection.ActivationSummaries]:
+        acts = inspection.ActivationSummaries(len(sample), edges)
+        _, _, got = inspection.run_model(model, evaldata.iter_batches(task, evaldata.Loading(batch_size=7)), labels,
+                                         sample, torch.device("cpu"), acts)
+        assert got is acts
+        return acts.finish(), acts
+
+    edges: dict = {}
+    first, acts = summaries(edges)
+    assert set(edges) == set(first) and not acts.running  # kept, then set the bins
+    later, acts = summaries(edges)
+    assert set(acts.running) == set(first) and not acts.kept  # streamed batch by batch
+    raw = inspection.module_activations(model, task.x[sample])
+    for name, want in first.items():
+        got = later[name]
+        assert got["count"] == want["count"] == raw[name][1].size
+        assert np.array_equal(got["hist"], want["hist"]) and np.array_equal(got["sample"], want["sample"])
+        assert got["zeros"] == want["zeros"] and np.isclose(got["std"], want["std"], rtol=1e-9, atol=1e-12)
+        # the summary of the whole sample's outputs at once (fixed shapes: the module's fixed positions;
+        # a forward of other batch sizes may differ in the last bits)
+        ref = inspection.summarize(name, raw[name][0], raw[name][1], edges[name])
+        assert np.allclose(ref["sample"], got["sample"], rtol=1e-5, atol=1e-6)

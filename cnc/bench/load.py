@@ -127,8 +127,7 @@ def record_demo(cache_dir: Path) -> list[Step]:
     return record_demo_session(build_app(ctx), COMPARED, EXPLAINED)
 
 
-def demo_load(cache_dir: Path, users: list[int], sessions: int, steps: list[Step] | None = None,
-              think: float = THINK) -> list[dict]:
+def demo_load(cache_dir: Path, users: list[int], sessions: int, steps: list[Step] | None = None) -> list[dict]:
     """`load.users` records for the demo: one gunicorn, each user count in turn."""
     steps = steps if steps is not None else record_demo(cache_dir)
     proc = start_gunicorn(DEMO_CONFIG, cache_dir, free_port())
@@ -137,7 +136,7 @@ def demo_load(cache_dir: Path, users: list[int], sessions: int, steps: list[Step
         drive(f"http://127.0.0.1:{port}", steps, users=1, sessions=1, think=0)  # warm both workers' memos
         out = []
         for n in users:
-            stats = drive(f"http://127.0.0.1:{port}", steps, users=n, sessions=sessions, think=think)
+            stats = drive(f"http://127.0.0.1:{port}", steps, users=n, sessions=sessions)
             out.append({"scenario": "load.users", "models": "demo", "ms": stats["p95_ms"],
                         "steps": len(steps), **stats})
     finally:
@@ -146,18 +145,16 @@ def demo_load(cache_dir: Path, users: list[int], sessions: int, steps: list[Step
 
 
 def scenarios(quick: bool) -> list[dict]:
-    """--quick (a smoke run): one experiment size, and 5 users replaying the demo session once
-    with short pauses (skipped without Chromium, which records the session)."""
-    from cnc.bench.browser import chromium_paths
-
+    """--quick (a smoke run): one experiment size only; the recorded demo session and its replay
+    (`demo_load`, the same code) are exercised by tests/test_load.py with 20 users."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (100,) if quick else (100, 1000, 5000):
             path = write_experiment(n, Path(tmp) / f"exp{n}.json")
             out.append({"scenario": "load.parse_experiment", "models": n,
                         "ms": median_ms(lambda: load_experiment(path)), "bytes": path.stat().st_size})
-    if quick and chromium_paths() is None:
+    if quick:
         return out
     cache = Path(os.environ.get("CNC_CACHE_DIR") or ROOT / ".cnc-cache")
-    out += demo_load(cache, users=[5] if quick else [20, 50], sessions=1 if quick else 2, think=0.1 if quick else THINK)
+    out += demo_load(cache, users=[20, 50], sessions=2)
     return out

@@ -4,7 +4,8 @@
 Times the weight summaries (histogram, sparsity, sample and moments per module, streamed over the
 tensors) for the first model of a task (which also sets the shared bin edges: two passes) and for
 a later one (edges known: one pass); then the capture of every leaf module's output on a fixed
-sample (16 sequences x 32 tokens: one forward pass) and its summaries. Memory is the peak resident
+sample (16 sequences x 32 tokens: one forward pass) and its summaries, and both in one go as for a
+later model (each output folded into running summaries as it comes). Memory is the peak resident
 set above the model's own (sampled every 2 ms) and tracemalloc's peak (numpy's allocations); CPU
 time (`cpu_ms`) is steadier than wall time on a shared machine.
 """
@@ -84,7 +85,14 @@ def scenarios(quick: bool) -> list[dict]:
     records.append({"scenario": "layers.big_model_capture", **cost, **common, "sample": "16 x 32 tokens",
                     "leaf_modules": len(captured), "note": "one forward pass of the sample with every leaf hooked",
                     "captured_mb": round(sum(v.nbytes for _, v in captured.values()) / 2 ** 20, 1)})
-    _, cost = _timed(lambda: inspection.summarize_all(captured, {}))
+    act_edges: dict = {}
+    _, cost = _timed(lambda: inspection.summarize_all(captured, act_edges))
     records.append({"scenario": "layers.big_model_activations", **cost, **common, "sample": "16 x 32 tokens",
-                    "leaf_modules": len(captured)})
+                    "leaf_modules": len(captured), "note": "first model: the kept outputs set the bins"})
+    captured.clear()  # free the kept outputs before the streamed pass
+    streamed, cost = _timed(lambda: inspection.module_activations(
+        model, tokens, inspection.ActivationSummaries(len(tokens), act_edges)).finish())
+    records.append({"scenario": "layers.big_model_activations_streamed", **cost, **common, "sample": "16 x 32 tokens",
+                    "leaf_modules": len(streamed), "note": "later models: capture and summaries in one forward, "
+                    "each output folded in as it comes"})
     return records

@@ -136,12 +136,16 @@ def module_parameters(model: torch.nn.Module) -> dict[str, tuple[str, list[torch
     return found
 
 
-def module_activations(model: torch.nn.Module, inputs: Any) -> dict[str, tuple[str, np.ndarray]]:
-    """Outputs of every leaf module on one batch of inputs, flattened."""
+def module_activations(model: torch.nn.Module, inputs: Any, into: ActivationSummaries | None = None) -> Any:
+    """Outputs of every leaf module on one batch of inputs, flattened: {name: (type, values)}, or
+    folded into `into` (returned) as precompute does once a task's bins are known."""
     captured: dict[str, tuple[str, list]] = {}
     model.eval()
-    with torch.inference_mode(), _leaf_hooks(model, captured):
+    rows = len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
+    with torch.inference_mode(), _leaf_hooks(model, captured, into, rows):
         evaldata.call(model, inputs)
+    if into is not None:
+        return into
     return {name: (kind, np.concatenate(parts)) for name, (kind, parts) in captured.items()}
 
 

@@ -12,8 +12,8 @@ import statistics
 import time
 from typing import Callable
 
-AREAS = ("load", "overview", "comparability", "selection", "behaviors", "layers", "scale", "precompute",
-         "browser_timing")
+AREAS = ("load", "overview", "comparability", "selection", "behaviors", "generative_behaviors", "layers", "scale",
+         "precompute", "browser_timing", "generative", "lm_eval")
 
 
 _SMOKE = [False]  # set by `run(..., quick=True)`: every timing taken once, without warm-up

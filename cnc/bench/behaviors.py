@@ -76,15 +76,20 @@ class SyntheticOutputs:
         ctx.task_data, ctx.outputs, ctx.instance, ctx.status = self.task_data, self.outputs, self.instance, self.status
 
 
+def bench_models(n: int) -> list[str]:
+    """n model ids that the synthetic experiment of _BenchContext has (root0, m2, m3, ...)."""
+    return ["root0"] + [f"m{k}" for k in range(2, n + 1)]
+
+
 class _BenchContext:
     """Just what the Behaviors callbacks read from an AppContext: an experiment holding the
     benchmark's models (callbacks drop ids the experiment does not know) and their outputs."""
 
     task_hash = None
 
-    def __init__(self, data: SyntheticOutputs):
-        self.experiment = make_experiment(len(data.model_ids))
-        unknown = set(data.model_ids) - set(self.experiment.models)
+    def __init__(self, data, models: list[str]):
+        self.experiment = make_experiment(len(models) + 1)  # holds `models` (see bench_models): callbacks drop unknown ids
+        unknown = set(models) - set(self.experiment.models)
         assert not unknown, f"benchmark models missing from the experiment: {sorted(unknown)}"
         self.task_data, self.outputs, self.instance, self.status = data.task_data, data.outputs, data.instance, data.status
 
@@ -108,7 +113,7 @@ def open_view(ctx, models: list[str], state: behavior_view.ViewState, clear: boo
 
 def scenarios(quick: bool) -> list[dict]:
     n, classes, n_models = (2_000, 10, 4) if quick else (100_000, 100, 8)
-    models = list(make_experiment(n_models).models)  # ids the callbacks accept (root0 is the base)
+    models = bench_models(n_models)
     data = SyntheticOutputs(models, n, classes)
     task = data.task_data()
     tracemalloc.start()
@@ -136,7 +141,7 @@ def scenarios(quick: bool) -> list[dict]:
         "behaviors.filter_threshold": behavior_view.ViewState(mode="classes", metric="flip", threshold=0.2),
     }
 
-    ctx = _BenchContext(data)
+    ctx = _BenchContext(data, models)
     behaviors_data.TABLES.get_or((id(ctx), None, tuple(models), tuple("ready" for _ in models)), lambda: table)
     selection = {"models": models, "base": models[0]}
 

@@ -84,7 +84,7 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
             p_true[pos:pos + b] = p.gather(1, y[:, None])[:, 0].cpu().numpy()
             rows = sample_index[(sample_index >= pos) & (sample_index < pos + b)] - pos
             if rows.size:
-                with _leaf_hooks(model, captured, activations, rows.size):
+                with leaf_hooks(model, captured, activations, rows.size):
                     evaldata.call(model, evaldata.take(x, rows))
             pos += b
     if pos != n:
@@ -97,7 +97,7 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
 
 
 @contextmanager
-def _leaf_hooks(model: torch.nn.Module, captured: dict[str, tuple[str, list]],
+def leaf_hooks(model: torch.nn.Module, captured: dict[str, tuple[str, list]],
                 sink: ActivationSummaries | None = None, rows: int = 0):
     """Collect every leaf module's output (flattened, float32, CPU) while the block runs: into
     `captured`, or folded into `sink` (`rows`: instances in the block)."""
@@ -142,7 +142,7 @@ def module_activations(model: torch.nn.Module, inputs: Any, into: ActivationSumm
     captured: dict[str, tuple[str, list]] = {}
     model.eval()
     rows = len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
-    with torch.inference_mode(), _leaf_hooks(model, captured, into, rows):
+    with torch.inference_mode(), leaf_hooks(model, captured, into, rows):
         evaldata.call(model, inputs)
     if into is not None:
         return into

@@ -176,6 +176,17 @@ def test_norm_decay_shrinks_norm_gains() -> None:
     assert float(decayed.ln_out.weight.abs().mean()) < 0.8 * float(plain.ln_out.weight.abs().mean())
 
 
+def test_norm_decay_per_module() -> None:
+    torch.manual_seed(0)
+    ids = torch.randint(0, 3, (64, 5))
+    targets = (ids + 1) % 8
+    before = toy()
+    trained = lc.train_lm(toy(), (ids, targets), steps=80, lr=0.02, batch_size=16, norm_decay={"ln_out": 5.0})
+    assert float(trained.ln_out.weight.abs().mean()) < 0.5 * float(before.ln_out.weight.abs().mean())
+    with pytest.raises(ValueError, match=r"norm_decay names \['fc'\]"):
+        lc.train_lm(toy(), (ids, targets), steps=1, lr=0.02, norm_decay={"fc": 1.0})
+
+
 def test_quantized_models_are_not_trained_or_requantized() -> None:
     q = lc.quantize_weights(toy(), bits=8)
     with pytest.raises(ValueError, match="already quantized"):

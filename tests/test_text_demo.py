@@ -10,8 +10,7 @@ import torch.nn.functional as F
 
 from cnc.analysis.text_scores import exact_match, token_f1
 from cnc.demos.text import build as text_build
-from cnc.demos.text.data import (ANSWER_LENGTHS, QUESTION_TYPES, load_examples, tokenizer,
-                                 training_tensors)
+from cnc.demos.text.data import ANSWER_LENGTHS, QUESTION_TYPES, load_examples, tokenizer, training_tensors
 from cnc.demos.text.model import build_model
 from cnc.demos.text.task import TextQATask
 from cnc.experiment.config import load_experiment

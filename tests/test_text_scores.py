@@ -4,8 +4,15 @@ import math
 import numpy as np
 import pytest
 
-from cnc.analysis.text_scores import (exact_match, normalize_answer, repetition, repetition_all, resolve_scorers,
-                                      score_all, token_f1)
+from cnc.analysis.text_scores import (
+    exact_match,
+    normalize_answer,
+    repetition,
+    repetition_all,
+    resolve_scorers,
+    score_all,
+    token_f1,
+)
 
 
 def test_squad_normalization():

@@ -65,8 +65,18 @@ class InstanceTable:
     _divergence: tuple | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    # instance rows' columns before the models': (field, grid header, tooltip, CSV header)
+    INSTANCE_COLUMNS = (("label", "True label", None, "true label"), ("base_pred", "Base predicts", None, "base prediction"),
+                        ("flips", "Flips", "In how many compared models the prediction differs from the base's",
+                         "models changed"))
+
     def __post_init__(self) -> None:
         self.flips = (self.preds[1:] != self.preds[0]).sum(axis=0).astype(np.int16)
+
+    def exemplar_order(self, order: np.ndarray) -> np.ndarray:
+        """Exemplars: most models disagreeing first; ties: largest mean KL (most changed outputs)."""
+        kl = self.kl[1:, order].mean(axis=0) if len(self.models) > 1 else np.zeros(order.size)
+        return order[np.lexsort((-kl, -self.flips[order].astype(np.int64)))]
 
     @property
     def n(self) -> int:

@@ -16,9 +16,16 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def spec_hash(entry: str, options: dict, activation_sample: int) -> str:
-    """What the config says about the task (no data read): the key of its `taskref`."""
-    return _digest({"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA})
+def spec_hash(entry: str, options: dict, activation_sample: int, generation: dict | None = None) -> str:
+    """What the config says about the task (no data read): the key of its `taskref`. A config's
+    `task.generation` (generative tasks) joins only when given, so classifier keys never change."""
+    value = {"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA}
+    return _digest(value if not generation else {**value, "generation": generation})
+
+
+def generation_settings(task: Any) -> dict | None:
+    """The keys a config's task.generation sets (None when it sets none)."""
+    return (task.generation.model_dump(exclude_none=True) or None) if task.generation is not None else None
 
 
 def task_hash(spec: str, labels_fingerprint: str) -> str:
@@ -27,6 +34,21 @@ def task_hash(spec: str, labels_fingerprint: str) -> str:
 
 
 def config_spec(config: Config) -> str | None:
-    """The spec hash of a config's task (None without a task)."""
-    return None if config.task is None else spec_hash(config.task.entry, config.task.options,
-                                                      config.task.activation_sample)
+    """The spec hash of a config's task, else of its lm-evaluation-harness runs (None: neither)."""
+    t = config.task
+    if t is not None:
+        return spec_hash(t.entry, t.options, t.activation_sample, generation_settings(t))
+    return lm_eval_spec(config)
+
+
+def lm_eval_spec(config: Config) -> str | None:
+    """What names the instances of an experiment of harness runs: each model's results files and the
+    document fields that become subgroups (None when no model has `lm_eval`)."""
+    exp = config.experiment
+    runs = sorted((m.id, m.lm_eval_files) for m in exp.models.values() if m.lm_eval_files)
+    return _digest({"lm_eval": runs, "attributes": exp.lm_eval_attributes, "schema": SCHEMA}) if runs else None
+
+
+def combined_hash(hashes: list[str]) -> str:
+    """One key for several content hashes (a model whose harness results span several files)."""
+    return hashes[0] if len(hashes) == 1 else _digest(hashes)

@@ -27,9 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnc.toolkit.compress import NORM_TYPES, WEIGHT_TYPES, Data, _check_amount, _zero_lowest, batches
+from cnc.toolkit.compress import NORM_TYPES, WEIGHT_TYPES, Data, _zero_lowest, batches, layerwise_prune
 from cnc.toolkit.compress import checkpoint_payload as float_payload
-from cnc.toolkit.compress import layerwise_prune
 from cnc.toolkit.compress import load_checkpoint as load_float_checkpoint
 
 __all__ = ["lm_weights", "global_magnitude_prune", "layerwise_prune", "restore_norms", "semi_structured_prune",

@@ -9,6 +9,11 @@ filtering stay cheap. Clicking a class or subgroup row drills down to its instan
 "Only class 8 ×" chip). The row threshold keeps rows where any compared model's value is ≥ or ≤ a
 number; its − / + buttons step by an amount that fits the metric (0.01 for rates and probabilities,
 adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips bsort bdir bgroup bi.
+
+Generative tasks (language models) use the same machinery with their own rows and metrics
+(cnc.analysis.generative_behaviors): no class rows; instance rows show the reference and the
+base's output; the exemplar rows are the *top changes in outputs*, and the instance panel shows
+each model's output with the changed words marked (cnc.ui.behaviors_outputs).
 """
 from __future__ import annotations
 
@@ -19,17 +24,20 @@ import numpy as np
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
 from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, behavior_table, behavior_view
+from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_index
-from cnc.server.context import AppContext
+from cnc.server.context import AppContext, instance_count
 from cnc.ui import behaviors_export
 from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
 from cnc.ui.behaviors_state import (
     checked,
+    defaults,
     flips_value,
-    scalar_names,
+    row_modes,
     sort_keys,
+    specs_for,
     state_from_dict,
     state_from_query,
     state_to_dict,
@@ -52,8 +60,15 @@ WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips")}
 CHIP = cid(NAME, "chip")
 CHIP_LABEL = cid(NAME, "chip", part="label")
 UNCHIP = cid(NAME, "unchip")
-MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "instances": "Instances",
+MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "tasks": "Tasks", "instances": "Instances",
                "exemplars": "Exemplars (changed by many models)"}
+GENERATIVE_MODE_LABELS = {**MODE_LABELS, "exemplars": "Top changes in outputs"}
+GENERATIVE_FILTER_LABELS = {
+    "all": "All instances",
+    "newerr": "Base right, a model wrong (exact match)",
+    "fixed": "Base wrong, a model right (exact match)",
+    "flipped": "Output changed in a model",
+}
 NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
@@ -70,18 +85,20 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     state, inst = state_from_query(ctx, query, notices, models)
     if state.mode not in behavior_view.INSTANCE_MODES:
         inst = None
-    specs = behavior_metrics.metric_specs(scalar_names(ctx, models))
+    specs = specs_for(ctx, models)
+    generative = G.is_generative(task)
+    mode_labels = GENERATIVE_MODE_LABELS if generative else MODE_LABELS
+    filter_labels = GENERATIVE_FILTER_LABELS if generative else behavior_view.FILTER_LABELS
     attrs = list(task.get("attributes", {}))
     grid, status = render_table(ctx, models, state, version=0)
     step = step_for(ctx, models, state)
     return html.Div([
-        dcc.Store(id=url_part(NAME), data=url_params(state, inst)),
+        dcc.Store(id=url_part(NAME), data=url_params(state, inst, defaults(ctx, models))),
         dcc.Store(id=STATE, data=state_to_dict(state, inst)),
         dcc.Store(id=STEP, data=step),
         html.Div([
             _control("Rows", dcc.Dropdown(id=CONTROL["mode"], clearable=False, value=state.mode, options=[
-                {"label": MODE_LABELS[m], "value": m, "disabled": m == "subgroups" and not attrs}
-                for m in behavior_view.ROW_MODES])),
+                {"label": mode_labels[m], "value": m} for m in row_modes(task)])),
             _control("Attribute", dcc.Dropdown(id=CONTROL["attr"], clearable=False, value=state.attribute,
                                                options=[{"label": a, "value": a} for a in attrs]),
                      WRAP["attr"], visible=state.mode == "subgroups"),
@@ -92,7 +109,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                                                        {"label": "Relative to base", "value": "rel"}],
                                               inline=True, className="bh-radio")),
             _control("Instances", dcc.Dropdown(id=CONTROL["filt"], clearable=False, value=state.filt, options=[
-                {"label": label, "value": k} for k, label in behavior_view.FILTER_LABELS.items()]),
+                {"label": label, "value": k} for k, label in filter_labels.items()]),
                 WRAP["filt"], visible=state.mode in behavior_view.INSTANCE_MODES, wide=True),
             _control("Changed in ≥ models", dcc.Input(id=CONTROL["flips"], type="number", min=1, step=1,
                                                       value=state.min_flips, debounce=True),
@@ -106,8 +123,8 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         html.Div([
             dcc.Loading(html.Div(grid, id=TABLE, className="bh-table"), type="dot", delay_show=300,
                         parent_className="bh-table-loading", overlay_style={"visibility": "visible", "opacity": 0.6}),
-            html.Div(detail_panel(ctx, models, inst), id=DETAIL, className="bh-detail"),
-        ], id=BODY, className=body_class(state)),
+            html.Div(detail_panel(ctx, models, inst, state), id=DETAIL, className="bh-detail"),
+        ], id=BODY, className=body_class(state, generative)),
     ], className="bh-tab")
 
 
@@ -163,9 +180,10 @@ def chip_text(ctx: AppContext, state: behavior_view.ViewState) -> str | None:
     return f"Only {group.label(task.get('class_names', []))}" if group else None
 
 
-def body_class(state: behavior_view.ViewState) -> str:
-    """The instance detail panel only shows next to instance rows."""
-    return "bh-body bh-has-detail" if state.mode in behavior_view.INSTANCE_MODES else "bh-body"
+def body_class(state: behavior_view.ViewState, generative: bool = False) -> str:
+    """The instance detail panel only shows next to instance rows (wider for texts)."""
+    cls = "bh-body bh-has-detail" if state.mode in behavior_view.INSTANCE_MODES else "bh-body"
+    return cls + " bh-generative" if generative else cls
 
 
 def _control(label: str, control, wrap_id: dict | None = None, visible: bool = True, wide: bool = False,
@@ -189,13 +207,31 @@ def render_table(ctx: AppContext, models: list[str], state: behavior_view.ViewSt
     view = view_for(ctx, table, state)
     names = (ctx.task_data() or {}).get("class_names", [])
     status.append(html.Div(summary_text(view, table, names), className="bh-summary"))
+    note = reference_note(table, view)
+    if note:
+        status.append(html.Div(note, className="notice notice-info"))
     return [grid(ctx, view, version)], status
 
 
-def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.InstanceTable | None) -> list:
+def reference_note(table: behavior_table.InstanceTable | G.GenerativeTable, view: behavior_view.View) -> str | None:
+    """Generative KL / top-1 columns are against each model's KL reference: say so when that is
+    not the chosen base."""
+    if not isinstance(table, G.GenerativeTable) or view.state.metric not in ("kl", "top1"):
+        return None
+    refs = sorted({r for r in table.kl_reference if r is not None})
+    if not refs or refs == [table.models[0]]:
+        return None
+    which = refs[0] if len(refs) == 1 else "each model's root (" + ", ".join(refs) + ")"
+    return (f"{view.spec.label.split(' vs ')[0]} is measured against {which}, the KL reference, not against "
+            f"the chosen base {table.models[0]}; relative values subtract the base's own value.")
+
+
+def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.InstanceTable | G.GenerativeTable | None) -> list:
     notes = []
     if table is None and models:
-        why = behavior_table.why_missing(ctx.outputs(models[0]), len((ctx.task_data() or {}).get("labels", [])), ctx.status(models[0]))
+        task = ctx.task_data()
+        why_missing = G.why_missing if G.is_generative(task) else behavior_table.why_missing
+        why = why_missing(ctx.outputs(models[0]), instance_count(task), ctx.status(models[0]))
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")
@@ -214,7 +250,7 @@ def summary_text(view: behavior_view.View, table: behavior_table.InstanceTable, 
     elif view.instance_rows:
         rows = f"{view.row_count:,} of {table.n:,} instances"
     else:
-        what = "classes" if view.state.mode == "classes" else f"{view.state.attribute} subgroups"
+        what = {"classes": "classes", "tasks": "tasks"}.get(view.state.mode, f"{view.state.attribute} subgroups")
         rows = f"{view.row_count:,} {what} over {table.n:,} instances"
     return f"{rows} · {view.spec.label} ({mode}) · {len(view.models)} models · {span}"
 
@@ -230,9 +266,10 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     """
     models = selected_models(ctx, selection)
     state, inst = state_from_dict(current)
-    state.mode = one_of(values["mode"], behavior_view.ROW_MODES, "classes")
+    mode0, metric0 = defaults(ctx, models)
+    state.mode = one_of(values["mode"], row_modes(ctx.task_data() or {}), mode0)
     state.attribute = text(values["attr"]) or state.attribute
-    state.metric = text(values["metric"], "error")
+    state.metric = text(values["metric"], metric0)
     state.rel = values["rel"] == "rel"
     state.filt = one_of(values["filt"], behavior_view.FILTERS, "all")
     state.threshold = number(values["min"])
@@ -244,7 +281,7 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     if drop_group or state.mode not in behavior_view.INSTANCE_MODES:
         state.group = None
     children, status = render_table(ctx, models, state, version)
-    return state, inst, children, status, detail_panel(ctx, models, inst)
+    return state, inst, children, status, detail_panel(ctx, models, inst, state)
 
 
 def on_step(value: Any, step: Any, up: bool) -> float:
@@ -323,11 +360,12 @@ def register(app, ctx: AppContext) -> None:
                                                             drop_group=callback_context.triggered_id == UNCHIP)
         hide = {"display": "none"}
         chip = chip_text(ctx, state)
-        step = step_for(ctx, selected_models(ctx, selection), state)
-        return (state_to_dict(state, inst), url_params(state, inst), children, status, detail,
+        models = selected_models(ctx, selection)
+        step = step_for(ctx, models, state)
+        return (state_to_dict(state, inst), url_params(state, inst, defaults(ctx, models)), children, status, detail,
                 None if state.mode == "subgroups" else hide,
                 None if state.mode in behavior_view.INSTANCE_MODES else hide,
-                None if state.mode == "exemplars" else hide, body_class(state),
+                None if state.mode == "exemplars" else hide, body_class(state, G.is_generative(ctx.task_data())),
                 chip or "", None if chip else hide, step, step_title(step, False), step_title(step, True))
 
     @app.callback(
@@ -360,7 +398,7 @@ def register(app, ctx: AppContext) -> None:
         if new_state is None:
             return responses, no_update, no_update
         state, inst = state_from_dict(new_state)
-        return responses, new_state, url_params(state, inst)
+        return responses, new_state, url_params(state, inst, defaults(ctx, selected_models(ctx, selection)))
 
     @app.callback(
         Output(DETAIL, "children", allow_duplicate=True),
@@ -381,4 +419,5 @@ def register(app, ctx: AppContext) -> None:
         if state.mode not in behavior_view.INSTANCE_MODES or inst is None:
             return no_update, no_update, no_update, no_update
         models = selected_models(ctx, selection)
-        return detail_panel(ctx, models, inst), state_to_dict(state, inst), url_params(state, inst), no_update
+        return (detail_panel(ctx, models, inst, state), state_to_dict(state, inst),
+                url_params(state, inst, defaults(ctx, models)), no_update)

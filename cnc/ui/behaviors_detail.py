@@ -1,13 +1,17 @@
 """The Behaviors tab's instance panel: one evaluation instance (image or text) with each model's
-prediction, whether it is right, and its top classes."""
+prediction, whether it is right, and its top classes; for generative tasks, each model's output
+(cnc.ui.behaviors_outputs)."""
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from cnc.analysis import behavior_cells, behavior_groups
+from cnc.analysis import behavior_cells, behavior_groups, behavior_view
+from cnc.analysis import generative_behaviors as G
 from cnc.server.context import AppContext
+from cnc.ui.behaviors_data import table_for, view_for
+from cnc.ui.behaviors_outputs import outputs_panel
 
 
 def instance_figure(pixels: list) -> go.Figure:
@@ -25,7 +29,17 @@ def instance_figure(pixels: list) -> go.Figure:
     return fig
 
 
-def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
+def detail_panel(ctx: AppContext, models: list[str], inst: int | None,
+                 state: behavior_view.ViewState | None = None) -> list:
+    """The open instance; generative tasks without one open show the top change in outputs when
+    the rows are the top changes (`state`)."""
+    if G.is_generative(ctx.task_data()):
+        table = table_for(ctx, models) if models else None
+        top = None
+        if inst is None and table is not None and state is not None and state.mode == "exemplars":
+            order = view_for(ctx, table, state).order
+            top = int(order[0]) if order.size else None
+        return outputs_panel(ctx, models, table, inst, top)
     if inst is None:
         return [html.Div("Click an instance (Instances or Exemplars rows) to see it with each model's "
                          "prediction.", className="hint")]

@@ -1,6 +1,8 @@
 """The Behaviors tab's view state: parsed and validated from the URL and from the browser's state
 store, and written back as the tab's URL keys (brows battr bmetric brel bfilt bmin bcmp bflips bsort
-bdir bgroup bi)."""
+bdir bgroup bi). What is valid depends on the task's kind: classifiers have class rows and the
+"error" metric by default; generative tasks have no class rows and open on the top changes in
+outputs (exemplar rows) with the F1 score (cnc.analysis.generative_behaviors)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,9 +10,11 @@ from typing import Any
 import numpy as np
 
 from cnc.analysis import behavior_groups, behavior_metrics, behavior_view
+from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_float, parse_index
-from cnc.server.context import AppContext
+from cnc.server.context import AppContext, instance_count
 from cnc.server.urlstate import pick
+from cnc.ui.behaviors_data import specs_of, table_for
 from cnc.ui.inputs import mapping, number, one_of, text
 
 MAX_FLIPS = 1000
@@ -20,18 +24,20 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
     """Validated view state and open instance from the URL; bad values get a notice."""
     task = ctx.task_data() or {}
     attrs = list(task.get("attributes", {}))
-    specs = behavior_metrics.metric_specs(scalar_names(ctx, models))
+    specs = specs_for(ctx, models)
+    mode0, metric0 = defaults(ctx, models)
     s = behavior_view.ViewState()
 
     def take(key: str, allowed, default):
         return pick(query.get(key), allowed, default, notices, key)
 
-    s.mode = take("brows", behavior_view.ROW_MODES, "classes")
-    if s.mode == "subgroups" and not attrs:
+    if query.get("brows") == "subgroups" and not attrs:
         notices.append("This task declares no instance attributes, so subgroup rows are not available.")
-        s.mode = "classes"
+        s.mode = mode0
+    else:
+        s.mode = take("brows", row_modes(task), mode0)
     s.attribute = take("battr", attrs, attrs[0] if attrs else None)
-    s.metric = take("bmetric", specs, "error")
+    s.metric = take("bmetric", specs, metric0)
     s.rel = take("brel", ("0", "1"), "0") == "1"
     s.filt = take("bfilt", behavior_view.FILTERS, "all")
     if query.get("bmin") is not None:
@@ -43,7 +49,7 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
     s.sort = take("bsort", sort_keys(s.mode, models), None)
     s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
     s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
-    inst = _int(query.get("bi"), None, 0, len(task.get("labels", [])) - 1, notices, "bi")
+    inst = _int(query.get("bi"), None, 0, instance_count(task) - 1, notices, "bi")
     return s, inst
 
 
@@ -78,12 +84,13 @@ def sort_keys(mode: str, models: list[str]) -> list[str]:
     return [*models, "row", "flips" if mode in behavior_view.INSTANCE_MODES else "n"]
 
 
-def url_params(state: behavior_view.ViewState, inst: int | None) -> dict:
-    """The URL share of this tab (defaults omitted)."""
+def url_params(state: behavior_view.ViewState, inst: int | None,
+               default: tuple[str, str] = ("classes", "error")) -> dict:
+    """The URL share of this tab (defaults omitted; `default`: the task's (row mode, metric))."""
     return {
-        "brows": state.mode if state.mode != "classes" else None,
+        "brows": state.mode if state.mode != default[0] else None,
         "battr": state.attribute if state.mode == "subgroups" else None,
-        "bmetric": state.metric if state.metric != "error" else None,
+        "bmetric": state.metric if state.metric != default[1] else None,
         "brel": "1" if state.rel else None,
         "bfilt": state.filt if state.filt != "all" else None,
         "bmin": state.threshold,
@@ -125,11 +132,11 @@ def checked(ctx: AppContext, models: list[str], state: behavior_view.ViewState) 
     """`state` with values this task and selection do not have reset to their defaults."""
     task = ctx.task_data() or {}
     attrs = list(task.get("attributes", {}))
+    mode0, metric0 = defaults(ctx, models)
     state.attribute = one_of(state.attribute, attrs, attrs[0] if attrs else None)
-    if state.mode == "subgroups" and not attrs:
-        state.mode = "classes"
-    if state.metric not in behavior_metrics.metric_specs(scalar_names(ctx, models)):
-        state.metric = "error"
+    state.mode = one_of(state.mode, row_modes(task), mode0)
+    if state.metric not in specs_for(ctx, models):
+        state.metric = metric0
     if state.sort not in sort_keys(state.mode, models):
         state.sort = None
     if state.group is not None and (state.mode not in behavior_view.INSTANCE_MODES or _group_from_query(
@@ -141,3 +148,38 @@ def checked(ctx: AppContext, models: list[str], state: behavior_view.ViewState) 
 def scalar_names(ctx: AppContext, models: list[str]) -> list[str]:
     out = ctx.outputs(models[0]) if models else None
     return sorted((out or {}).get("scalars") or {})
+
+
+def row_modes(task: dict) -> list[str]:
+    """The row modes a task has: no class rows for generative tasks, subgroups only with
+    attributes, task rows only with a "task" attribute (lm-eval)."""
+    attrs = task.get("attributes") or {}
+    gone = {"classes"} if G.is_generative(task) else set()
+    if not attrs:
+        gone.add("subgroups")
+    if behavior_metrics.TASK_ATTRIBUTE not in attrs:
+        gone.add("tasks")
+    return [m for m in behavior_view.ROW_MODES if m not in gone]
+
+
+def specs_for(ctx: AppContext, models: list[str]) -> dict[str, behavior_metrics.MetricSpec]:
+    """The metrics of a selection: per-instance scalars for classifiers; scores, KL (labelled with
+    the selection's KL reference) and the rest for generative tasks."""
+    task = ctx.task_data() or {}
+    if not G.is_generative(task):
+        return behavior_metrics.metric_specs(scalar_names(ctx, models))
+    table = table_for(ctx, models) if models else None
+    return specs_of(table) if table is not None else G.generative_specs(list(task.get("score_names") or []))
+
+
+def defaults(ctx: AppContext, models: list[str]) -> tuple[str, str]:
+    """(row mode, metric) shown without URL keys: classes and error rate for classifiers; the top
+    changes in outputs and the primary score (F1) for generative tasks."""
+    task = ctx.task_data() or {}
+    if not G.is_generative(task):
+        return "classes", "error"
+    table = table_for(ctx, models) if models else None
+    if isinstance(table, G.GenerativeTable):
+        return "exemplars", table.default_metric()
+    names = list(task.get("score_names") or [])
+    return "exemplars", "sc:f1" if "f1" in names else f"sc:{names[0]}" if names else "flip"

@@ -98,10 +98,10 @@ def demo_recipe() -> list[Step]:
     for pct in (10, 30, 50):
         steps.append(Step(f"global{pct}", "base", "global prune", {"amount": pct / 100}))
         steps.append(Step(f"global{pct}-norms", f"global{pct}", "restore norms"))
-    steps.append(Step("global50-norms-ft", "global50-norms", "fine-tune", ft))
-    for pct in (10, 30, 50):
+    for pct in (10, 30, 50, 70):
         steps.append(Step(f"layer{pct}", "base", "layer-wise prune", {"amount": pct / 100}))
     steps.append(Step("layer50-ft", "layer50", "fine-tune", ft))
+    steps.append(Step("layer70-ft", "layer70", "fine-tune", ft))
     steps.append(Step("2of4", "base", "2:4 prune"))
     steps.append(Step("2of4-ft", "2of4", "fine-tune", ft))
     steps.append(Step("int8", "base", "simulated weight quant", {"bits": 8}))

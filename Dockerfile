@@ -21,10 +21,9 @@ COPY requirements.txt .
 RUN pip install --index-url "${TORCH_INDEX}" "$(grep -E '^torch==' requirements.txt)"
 RUN pip install -r requirements.txt
 
-COPY app.py ./
+COPY pyproject.toml README.md app.py ./
 COPY cnc ./cnc
-COPY assets ./assets
-COPY configs ./configs
+RUN pip install --no-deps .
 
 RUN useradd --create-home --uid 1000 cnc && mkdir -p /data/cache && chown -R cnc /data
 USER cnc
@@ -35,4 +34,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('CNC_PORT', '8050'), timeout=4)"
 
 # Precompute once (resumable, skips what is cached), then serve with several workers.
-CMD ["sh", "-c", "python app.py --precompute-only && exec gunicorn --bind 0.0.0.0:${CNC_PORT} --workers ${CNC_WORKERS} --threads ${CNC_THREADS} --timeout 120 cnc.wsgi:server"]
+CMD ["sh", "-c", "cnc --precompute-only && exec gunicorn --bind 0.0.0.0:${CNC_PORT} --workers ${CNC_WORKERS} --threads ${CNC_THREADS} --timeout 120 cnc.app.wsgi:server"]

@@ -6,7 +6,7 @@
 """
 import sys
 
-from cnc.cli import main
+from cnc.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

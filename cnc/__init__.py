@@ -1,5 +1,5 @@
 """Compress and Compare: track, compare and choose among compressed variants of a model."""
-from cnc.tracker import Tracker
+from cnc.experiment.tracker import Tracker
 
 __all__ = ["Tracker"]
 __version__ = "0.1.0"

@@ -10,8 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnc.bench.browser import LiveServer, free_port, wait_for  # noqa: E402,F401  (tests import them from here)
 from hypothesis import settings  # noqa: E402
+
+from cnc.bench.browser import LiveServer, free_port, wait_for  # noqa: E402,F401  (tests import them from here)
 
 # Property tests check correctness, not speed: a per-example deadline only fails on a busy machine.
 settings.register_profile("cnc", deadline=None)
@@ -28,15 +29,15 @@ def demo_cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_ctx(demo_cache_dir):
     """AppContext of the real demo: trained, compressed and precomputed (minutes, once)."""
-    from cnc.cli import load
+    from cnc.app.cli import load
 
-    return load(str(ROOT / "configs" / "demo.yaml"), str(demo_cache_dir), progress=False)
+    return load(str(ROOT / "cnc" / "demos" / "digits" / "config.yaml"), str(demo_cache_dir), progress=False)
 
 
 @pytest.fixture
 def serve():
     """serve(ctx) -> base URL of a live app for that context; stopped after the test."""
-    from cnc.webapp import build_app
+    from cnc.app.webapp import build_app
 
     servers = []
 
@@ -78,10 +79,10 @@ def screenshot(driver, name: str) -> Path:
 @pytest.fixture
 def synthetic_ctx(tmp_path):
     """AppContext over a synthetic 60-model experiment without task (metrics only)."""
-    from cnc.config import load_config
-    from cnc.context import AppContext
-    from cnc.store import SummaryStore
-    from cnc.synthetic import write_experiment
+    from cnc.experiment.config import load_config
+    from cnc.experiment.synthetic import write_experiment
+    from cnc.precompute.store import SummaryStore
+    from cnc.server.context import AppContext
 
     config = load_config(write_experiment(60, tmp_path / "exp.json"), cache_dir=tmp_path / "cache")
     return AppContext(config=config, store=SummaryStore(config.cache_dir))

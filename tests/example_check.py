@@ -14,7 +14,8 @@ _NODES = "var b = document.querySelector('.cnc-model-map'); return b._cyreg ? b.
 
 
 def run_example(script: str, out: Path) -> None:
-    res = subprocess.run([sys.executable, script, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    module = script.removesuffix(".py").replace("/", ".")  # run as the README says: python -m examples...
+    res = subprocess.run([sys.executable, "-m", module, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
 
 

@@ -3,8 +3,8 @@ import base64
 
 import pytest
 
-from cnc.auth import load_credentials
-from cnc.webapp import build_app
+from cnc.app.webapp import build_app
+from cnc.server.auth import load_credentials
 
 
 def basic(user, pw):
@@ -61,9 +61,9 @@ def test_bcrypt_hashes(synthetic_ctx, monkeypatch, tmp_path):
 
 
 def test_bcrypt_hash_without_bcrypt_is_explained(monkeypatch):
-    import cnc.auth
+    import cnc.server.auth
 
-    monkeypatch.setattr(cnc.auth, "_bcrypt", lambda: None)
+    monkeypatch.setattr(cnc.server.auth, "_bcrypt", lambda: None)
     with pytest.raises(ValueError, match="pip install bcrypt"):
         load_credentials({"CNC_AUTH": "fay:$2b$04$abcdefghijklmnopqrstuv"})
 
@@ -76,11 +76,11 @@ def test_hash_helper_reads_stdin_not_argv():
 
     from tests.conftest import ROOT
 
-    out = subprocess.run([sys.executable, "-m", "cnc.auth", "hash", "--user", "gus"], input="s3 cr:et\n",
+    out = subprocess.run([sys.executable, "-m", "cnc.server.auth", "hash", "--user", "gus"], input="s3 cr:et\n",
                          capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
     user, _, secret = out.partition(":")
     assert user == "gus" and secret.startswith("scrypt:") and check_password_hash(secret, "s3 cr:et")
     assert load_credentials({"CNC_AUTH": out})["gus"] == secret
-    empty = subprocess.run([sys.executable, "-m", "cnc.auth", "hash"], input="", capture_output=True, text=True,
+    empty = subprocess.run([sys.executable, "-m", "cnc.server.auth", "hash"], input="", capture_output=True, text=True,
                            cwd=ROOT)
     assert empty.returncode == 2 and "empty password" in empty.stderr

@@ -179,7 +179,7 @@ def test_demo_drill_from_a_subgroup_row_and_back(demo_ctx, serve, chrome):
     wait_until(lambda: query_of(chrome).get("bgroup") == "attr:ink density:high")
     assert query_of(chrome).get("bfilt") == "newerr" and "battr" not in query_of(chrome)
     wait_until(lambda: "Only ink density = high" in chrome.find_element("css selector", ".bh-chip").text)
-    wait_until(lambda: f"instances in ink density = high" in chrome.find_element("css selector", ".bh-summary").text)
+    wait_until(lambda: "instances in ink density = high" in chrome.find_element("css selector", ".bh-summary").text)
     assert f"of {high} instances" in chrome.find_element("css selector", ".bh-summary").text
     screenshot(chrome, "behaviors_demo_drill_subgroup")
     chrome.back()  # history: the subgroup rows again, without the chip

@@ -43,7 +43,7 @@ def test_debug_is_refused_on_a_network_interface(tmp_path):
 
 
 def test_loopback_hosts():
-    from cnc.cli import is_loopback
+    from cnc.app.cli import is_loopback
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.org", ""))

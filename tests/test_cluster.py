@@ -10,12 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from cnc import cluster
-from cnc.cli import main
-from cnc.config import load_config
-from cnc.precompute import config_task_hash, precompute
-from cnc.summarize import TaskSpec
-from cnc.store import SummaryStore
+from cnc.app.cli import main
+from cnc.evaluation.summarize import TaskSpec
+from cnc.experiment.config import load_config
+from cnc.precompute import cluster
+from cnc.precompute.run import config_task_hash, precompute
+from cnc.precompute.store import SummaryStore
 from tests.conftest import ROOT
 from tests.tiny_task import save_checkpoint
 
@@ -180,7 +180,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 def test_without_a_scheduler_dask_is_never_imported(tmp_path):
     write_experiment(tmp_path)
-    code = ("import sys; from cnc.cli import load; import cnc.webapp; "
+    code = ("import sys; from cnc.app.cli import load; import cnc.app.webapp; "
             f"load({str(tmp_path / 'cfg.yaml')!r}, {str(tmp_path / 'c')!r}, progress=False); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -196,7 +196,7 @@ def test_conflicting_bins_are_detected():
 
 def test_background_precompute_of_logged_models_uses_the_cluster(tmp_path, dask_cluster, monkeypatch):
     from cnc import Tracker
-    from cnc.cli import load
+    from cnc.app.cli import load
     from tests.tiny_task import make_model
 
     ran = []
@@ -216,7 +216,7 @@ def test_background_precompute_of_logged_models_uses_the_cluster(tmp_path, dask_
 
 
 def test_interrupted_cluster_run_resumes_without_recomputing(tmp_path, dask_cluster):
-    from cnc.precompute import pending_models
+    from cnc.precompute.run import pending_models
 
     write_experiment(tmp_path, options="{delay: 1.0}")
     proc = subprocess.Popen([sys.executable, "app.py", "--config", str(tmp_path / "cfg.yaml"), "--cache-dir",

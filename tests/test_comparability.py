@@ -7,7 +7,7 @@ import pytest
 
 from cnc.analysis import comparability, explain_search
 from cnc.analysis.comparability import Explanation, Variable, explain_selection, refine
-from cnc.experiment import Experiment, parse_experiment
+from cnc.experiment.forest import Experiment, parse_experiment
 
 
 def forest(*models: tuple) -> Experiment:
@@ -315,7 +315,7 @@ def test_refine_works_on_a_hand_built_explanation():
 # ---------------------------------------------------------------- scale and robustness
 
 def test_large_synthetic_selection_finishes():
-    from cnc.synthetic import make_experiment
+    from cnc.experiment.synthetic import make_experiment
 
     exp = make_experiment(1000, seed=3)
     expl = explain_selection(exp, list(exp.models))
@@ -328,7 +328,7 @@ def test_large_synthetic_selection_finishes():
 
 @pytest.mark.parametrize("seed", range(12))
 def test_random_selections_keep_recipes_apart(seed):
-    from cnc.synthetic import make_experiment
+    from cnc.experiment.synthetic import make_experiment
 
     exp = make_experiment(80, seed=seed)
     rng = random.Random(seed)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cnc.analysis.comparability import explain_selection
-from cnc.config import load_experiment
-from cnc.experiment import Experiment
+from cnc.experiment.config import load_experiment
+from cnc.experiment.forest import Experiment
 from cnc.ui.selection_chart import value_text
 
 FIXTURES = Path(__file__).parent / "fixtures"

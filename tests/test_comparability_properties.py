@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cnc.analysis.comparability import COST, NONE, explain_selection
 from cnc.analysis.recipe_text import STEP_JOIN, ordinal_name, step_text
-from cnc.experiment import Experiment, parse_experiment
+from cnc.experiment.forest import Experiment, parse_experiment
 from cnc.ui.selection_chart import value_text
 
 OPS = ["P", "Q", "R"]

@@ -1,11 +1,11 @@
-"""Unit tests of cnc.compress and cnc.measure on the small demo CNN with random data."""
+"""Unit tests of cnc.toolkit.compress and cnc.toolkit.measure on the small demo CNN with random data."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cnc import compress, measure
-from cnc.demo.model import build_model
+from cnc.demos.digits.model import build_model
+from cnc.toolkit import compress, measure
 
 NORM_NAMES = ("bn1.weight", "bn2.weight", "bn3.weight")
 LAYER_NAMES = ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight")

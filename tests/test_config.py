@@ -1,8 +1,8 @@
 """Config validation: unknown keys, wrong types, missing files, all with clear messages."""
 import pytest
 
-from cnc.config import ConfigError, load_config
-from cnc.experiment import ExperimentError
+from cnc.experiment.config import load_config
+from cnc.experiment.errors import ConfigError, ExperimentError
 
 
 def write(tmp_path, text, name="c.yaml"):

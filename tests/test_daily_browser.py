@@ -15,7 +15,7 @@ from cnc.analysis import behaviors as B
 from cnc.analysis.metric_change import change
 from cnc.bench.behaviors import SyntheticOutputs
 from cnc.bench.browser import choose
-from cnc.config import load_config
+from cnc.experiment.config import load_config
 from cnc.ui import behaviors as bh_ui
 from cnc.ui import selection_details
 from tests.conftest import screenshot, wait_for

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from cnc import measure
-from cnc.demo.build import FT_EPOCHS, build_demo
-from cnc.demo.task import DigitsTask
-from cnc.config import load_experiment
-from cnc.experiment import Experiment
-from cnc.task import Task
+from cnc.demos.digits.build import FT_EPOCHS, build_demo
+from cnc.demos.digits.task import DigitsTask
+from cnc.evaluation.task import Task
+from cnc.experiment.config import load_experiment
+from cnc.experiment.forest import Experiment
+from cnc.toolkit import measure
 
 REQUIRED_OPS = {"magnitude prune", "layerwise prune", "taylor prune", "fine-tune", "recalibrate BN",
                 "simulated int8"}

@@ -1,5 +1,5 @@
 """The worked example runs end to end and its models are summarized for the app."""
-from cnc.cli import load
+from cnc.app.cli import load
 from tests.example_check import overview_shows, run_example
 
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from cnc.config import load_experiment
-from cnc.experiment import ExperimentError, parse_experiment
+from cnc.experiment.config import load_experiment
+from cnc.experiment.errors import ExperimentError
+from cnc.experiment.forest import parse_experiment
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

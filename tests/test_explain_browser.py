@@ -18,9 +18,9 @@ M60 = ["m60", "m60-q8", "m60-ft", "m60-ft-m60", "m60-ft-m60-ft", "m60-ft-m60-ft-
 
 @pytest.fixture
 def branches_ctx(tmp_path):
-    from cnc.config import load_config
-    from cnc.context import AppContext
-    from cnc.store import SummaryStore
+    from cnc.experiment.config import load_config
+    from cnc.precompute.store import SummaryStore
+    from cnc.server.context import AppContext
 
     config = load_config(str(FIXTURE), cache_dir=tmp_path / "cache")
     return AppContext(config=config, store=SummaryStore(config.cache_dir))

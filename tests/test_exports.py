@@ -11,13 +11,12 @@ import yaml
 
 from cnc.analysis.csv_export import csv_text
 from cnc.analysis.metric_change import change
+from cnc.app.webapp import build_app
 from cnc.bench.behaviors import SyntheticOutputs
-from cnc.config import load_config, load_experiment
-from cnc.experiment import Metric, experiment_data, parse_experiment
-from cnc.ui import behaviors_export, compare_strip, experiment_download, selection_export
-from cnc.ui import download, model_picker
+from cnc.experiment.config import load_config, load_experiment
+from cnc.experiment.forest import Metric, experiment_data, parse_experiment
+from cnc.ui import behaviors_export, compare_strip, download, experiment_download, model_picker, selection_export
 from cnc.ui.selection_details import explain
-from cnc.webapp import build_app
 from tests.dash_client import call_with, find_key
 
 ACC = Metric("Accuracy", format=".1%", higher_is_better=True)

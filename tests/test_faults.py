@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from cnc.cli import load
+from cnc.app.cli import load
 from tests.conftest import wait_for
 from tests.tiny_task import save_checkpoint
 

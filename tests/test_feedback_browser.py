@@ -68,7 +68,7 @@ def test_the_cytoscape_bridge_matches_the_installed_dash_cytoscape():
     assert dash_cytoscape.__version__.startswith(model_map.CYTO_TESTED + "."), (
         f"dash-cytoscape {dash_cytoscape.__version__}: check assets/cyto_bridge.js against it, then "
         f"update CYTO_TESTED")
-    internals = [p.name for p in (ROOT / "assets").glob("*.js") if "_cyreg" in p.read_text()
+    internals = [p.name for p in (ROOT / "cnc" / "assets").glob("*.js") if "_cyreg" in p.read_text()
                  or "invalidateContainerClientCoordsCache" in p.read_text()]
     assert internals == ["cyto_bridge.js"]
     assert not any("_cyreg" in p.read_text() for p in (ROOT / "cnc").rglob("*.py"))

@@ -4,11 +4,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnc.analysis.filters import (Filter, enabled_models, filter_params, from_data, histogram, parse_filters,
-                                  to_data)
-from cnc.experiment import parse_experiment
+from cnc.analysis.filters import Filter, enabled_models, filter_params, from_data, histogram, parse_filters, to_data
+from cnc.experiment.forest import parse_experiment
+from cnc.server.urlstate import build_query, parse_query
 from cnc.ui.filters import apply_brush, edit_values
-from cnc.urlstate import build_query, parse_query
 
 
 def exp3():

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnc import Tracker
-from cnc.cli import load
-from cnc.webapp import build_app
+from cnc.app.cli import load
+from cnc.app.webapp import build_app
 from tests.dash_client import call, request_body, server_callbacks
 from tests.tiny_task import make_model
 

@@ -4,9 +4,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnc.config import ConfigError, load_config
-from cnc.experiment import ExperimentError, parse_experiment
-from cnc.urlstate import ViewStore, build_query, parse_query
+from cnc.experiment.config import load_config
+from cnc.experiment.errors import ConfigError, ExperimentError
+from cnc.experiment.forest import parse_experiment
+from cnc.server.urlstate import ViewStore, build_query, parse_query
 
 queries = st.text(max_size=300) | st.builds(lambda kv: "?" + "&".join(f"{k}={v}" for k, v in kv),
                                             st.lists(st.tuples(st.text(max_size=12), st.text(max_size=40)), max_size=8))

@@ -1,4 +1,4 @@
-"""Layer comparison on tiny hand-built torch models (summaries made by cnc.inspect)."""
+"""Layer comparison on tiny hand-built torch models (summaries made by cnc.evaluation.inspection)."""
 from __future__ import annotations
 
 import copy
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnc import inspect
 from cnc.analysis import layers as L
+from cnc.evaluation import inspection
 
 
 class Tiny(nn.Module):
@@ -34,7 +34,7 @@ def make_base() -> Tiny:
 def summaries(models: list[nn.Module]) -> list[dict]:
     """Params summaries as precompute makes them: the first model sets the shared edges."""
     edges: dict = {}
-    return [inspect.summarize_all(inspect.module_parameters(m), edges) for m in models]
+    return [inspection.summarize_all(inspection.module_parameters(m), edges) for m in models]
 
 
 def table_for(models: list[nn.Module], base: int = 0) -> L.LayerTable:
@@ -153,7 +153,7 @@ def test_activation_summaries_compare_too():
         pruned.features[1].bias.zero_()
     x = torch.randn(5, 1, 6, 6, generator=torch.Generator().manual_seed(1))
     edges: dict = {}
-    acts = [inspect.summarize_all(inspect.module_activations(m, x), edges) for m in (base, pruned)]
+    acts = [inspection.summarize_all(inspection.module_activations(m, x), edges) for m in (base, pruned)]
     packs = [L.pack(a) for a in acts]
     t = L.build_table(["a", "b"], 0, packs, [L.compare(p, packs[0]) for p in packs])
     assert "features.2" in t.tree.names  # leaf modules without parameters have activations

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from cnc.config import Config, TaskSection
-from cnc.context import AppContext
-from cnc.store import SummaryStore
+from cnc.experiment.config import Config, TaskSection
+from cnc.precompute.store import SummaryStore
+from cnc.server.context import AppContext
 from tests.conftest import screenshot, wait_for
 from tests.test_layers_callbacks import TinyCtx
 
@@ -22,8 +22,8 @@ def tiny_app_ctx(tmp_path):
         ckpt = tmp_path / f"{m.id}.pt"
         ckpt.write_text(m.id)
         data["models"].append({"id": m.id, "base": m.base, "tag": m.tag, "checkpoint": str(ckpt)})
-    from cnc.experiment import parse_experiment
-    from cnc.precompute import config_spec
+    from cnc.evaluation.keys import config_spec
+    from cnc.experiment.forest import parse_experiment
 
     config = Config(title="Tiny", experiment=parse_experiment(data), path=None, experiment_path=None,
                     cache_dir=tmp_path / "cache", task=TaskSection(entry="tests.none:task"))

@@ -9,8 +9,8 @@ import pytest
 import torch
 from dash import no_update
 
-from cnc import inspect
-from cnc.experiment import parse_experiment
+from cnc.evaluation import inspection
+from cnc.experiment.forest import parse_experiment
 from cnc.ui import layers as ui
 from tests.test_layers import make_base
 
@@ -31,8 +31,8 @@ class TinyCtx:
         x = torch.randn(4, 1, 6, 6, generator=torch.Generator().manual_seed(0))
         pe, ae = {}, {}
         models = {"base": base, "copy": copy.deepcopy(base), "pruned": pruned}
-        self._params = {k: inspect.summarize_all(inspect.module_parameters(m), pe) for k, m in models.items()}
-        self._acts = {k: inspect.summarize_all(inspect.module_activations(m, x), ae) for k, m in models.items()}
+        self._params = {k: inspection.summarize_all(inspection.module_parameters(m), pe) for k, m in models.items()}
+        self._acts = {k: inspection.summarize_all(inspection.module_activations(m, x), ae) for k, m in models.items()}
         self.experiment = parse_experiment({
             "metrics": [{"name": "Accuracy", "format": ".1%"}],
             "operations": [{"name": "prune", "parameters": []}],

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnc.analysis.layout import forest_layout, operation_keys
-from cnc.experiment import parse_experiment
-from cnc.synthetic import make_experiment
+from cnc.experiment.forest import parse_experiment
+from cnc.experiment.synthetic import make_experiment
 
 
 def forest(edges: list[tuple[str, str | None, str | None]]):

@@ -3,8 +3,8 @@ import time
 from pathlib import Path
 
 from cnc import Tracker
-from cnc.cli import load
-from cnc.config import load_experiment
+from cnc.app.cli import load
+from cnc.experiment.config import load_experiment
 from tests.tiny_task import make_model
 
 

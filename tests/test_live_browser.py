@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from cnc import Tracker
-from cnc.cli import load
+from cnc.app.cli import load
 from cnc.pages import overview
 from cnc.ui.model_map import node_id
 from tests.conftest import screenshot, wait_for

@@ -11,13 +11,13 @@ import pytest
 from dash._utils import stringify_id
 
 from cnc import Tracker
-from cnc import live as live_module
-from cnc import webapp
-from cnc.cli import load
-from cnc.experiment import parse_experiment
+from cnc.app import webapp
+from cnc.app.cli import load
+from cnc.app.webapp import build_app
+from cnc.experiment.forest import parse_experiment
 from cnc.pages import overview
+from cnc.server import live as live_module
 from cnc.ui import errors, filters, legend, model_map
-from cnc.webapp import build_app
 from tests.dash_client import call_with, find_key
 
 

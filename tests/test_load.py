@@ -30,7 +30,7 @@ def recorded(demo_ctx):
         if os.environ.get("CI"):
             pytest.fail("chromium/chromedriver missing: .ci/run must install them")
         pytest.skip("chromium not installed")
-    from cnc.webapp import build_app
+    from cnc.app.webapp import build_app
 
     return record_demo_session(build_app(demo_ctx), COMPARED, EXPLAINED)
 

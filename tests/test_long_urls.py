@@ -5,9 +5,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from cnc.cli import load
-from cnc.synthetic import write_experiment
-from cnc.urlstate import MAX_QUERY, ViewStore, build_query, parse_query
+from cnc.app.cli import load
+from cnc.experiment.synthetic import write_experiment
+from cnc.server.urlstate import MAX_QUERY, ViewStore, build_query, parse_query
 from tests.conftest import screenshot, wait_for
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import wait_for
 from selenium.webdriver.support.ui import WebDriverWait
 
 from cnc.analysis.encoding import colors
 from cnc.pages import overview
 from cnc.ui import filters, legend
 from cnc.ui.model_map import node_id
-from conftest import wait_for
 
 N_MODELS = 1500  # opens at a readable zoom on its top-left corner: most nodes out of view
 CY = "var cy = window.cncCyto.get('cnc-model-map');"
@@ -26,10 +26,10 @@ return {pending: window.dash_clientside.cncMap.pending(),
 
 @pytest.fixture
 def large_ctx(tmp_path):
-    from cnc.config import load_config
-    from cnc.context import AppContext
-    from cnc.store import SummaryStore
-    from cnc.synthetic import write_experiment
+    from cnc.experiment.config import load_config
+    from cnc.experiment.synthetic import write_experiment
+    from cnc.precompute.store import SummaryStore
+    from cnc.server.context import AppContext
 
     config = load_config(write_experiment(N_MODELS, tmp_path / "exp.json"), cache_dir=tmp_path / "cache")
     return AppContext(config=config, store=SummaryStore(config.cache_dir))

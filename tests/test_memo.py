@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from cnc import memo
-from cnc.memo import Memo
+from cnc.server import memo
+from cnc.server.memo import Memo
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_an_explanation_sizes_itself_close_to_what_it_holds(k):
     import tracemalloc
 
     from cnc.analysis.comparability import explain_selection
-    from cnc.synthetic import make_experiment
+    from cnc.experiment.synthetic import make_experiment
 
     exp = make_experiment(2 * k, seed=k)
     selection = random.Random(k).sample(list(exp.models), k)

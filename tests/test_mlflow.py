@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("mlflow")
 
-from cnc.cli import load  # noqa: E402
-from cnc.config import ConfigError  # noqa: E402
+from cnc.app.cli import load  # noqa: E402
+from cnc.experiment.config import ConfigError  # noqa: E402
 from cnc.ui import behaviors  # noqa: E402
 from tests.mlflow_runs import EXPERIMENT, log_forest, log_run  # noqa: E402
 
@@ -194,7 +194,7 @@ def test_overlapping_reads_share_the_environment_and_restore_it():
     import os
     import threading
 
-    from cnc.mlflow_source import _reading_env
+    from cnc.experiment.mlflow.source import _reading_env
 
     os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
     inside, release = threading.Event(), threading.Event()

@@ -7,7 +7,7 @@ pytest.importorskip("mlflow")
 
 
 def test_mlflow_example_end_to_end(tmp_path, serve, chrome):
-    from cnc.cli import load
+    from cnc.app.cli import load
 
     out = tmp_path / "mlflow-wine"
     run_example("examples/mlflow/train.py", out)

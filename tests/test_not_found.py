@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from cnc.webapp import build_app
+from cnc.app.webapp import build_app
 
 
 @pytest.fixture

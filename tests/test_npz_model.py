@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from cnc import Tracker
-from cnc.cli import load
+from cnc.app.cli import load
 from cnc.ui import behaviors, layers
 from tests.tiny_task import make_model
 

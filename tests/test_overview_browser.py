@@ -7,17 +7,16 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
-from cnc.analysis.recipe_text import step_text
+from conftest import screenshot, wait_for
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from cnc.analysis.recipe_text import step_text
 from cnc.ui.model_map import node_id
-from conftest import screenshot, wait_for
 
 CY = "var b = document.querySelector('.cnc-model-map'); var cy = b && b._cyreg && b._cyreg.cy;"
 

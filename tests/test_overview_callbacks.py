@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.pages import overview
 from cnc.pages.overview import OverviewState, next_selection, state_from_query, state_params
+from cnc.server.urlstate import build_query, parse_query
 from cnc.ui import legend, model_map, scatter
-from cnc.urlstate import build_query, parse_query
 
 
 def roundtrip(ctx, state: OverviewState) -> tuple[OverviewState, list[str]]:
@@ -161,7 +161,7 @@ def test_scatter_figure(synthetic_ctx):
 
 
 def test_scatter_uses_webgl_when_large():
-    from cnc.synthetic import make_experiment
+    from cnc.experiment.synthetic import make_experiment
 
     exp = make_experiment(scatter.WEBGL_FROM + 10)
     fig = scatter.figure(exp, "Size", "Accuracy", None, None, None, [], [])
@@ -169,7 +169,7 @@ def test_scatter_uses_webgl_when_large():
 
 
 def test_hover_text_is_escaped():
-    from cnc.experiment import parse_experiment
+    from cnc.experiment.forest import parse_experiment
 
     exp = parse_experiment({"metrics": ["a", "b"], "models": [
         {"id": "<b>x</b>", "tag": "<img src=x onerror=alert(1)>", "metrics": {"a": 1, "b": 2}}]})

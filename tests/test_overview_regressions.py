@@ -10,12 +10,12 @@ from dash.exceptions import PreventUpdate
 
 from cnc.analysis.encoding import size_missing, size_scale, sizes
 from cnc.analysis.filters import Filter, from_display, parse_filters, range_warning, to_data, to_display
-from cnc.experiment import parse_experiment
+from cnc.experiment.forest import parse_experiment
 from cnc.pages import overview
+from cnc.server.urlstate import parse_query
 from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, scatter
 from tests.conftest import ROOT
-from cnc.urlstate import parse_query
 
 HIST = {"cnc": "filters", "role": "hist", "metric": "Accuracy"}
 
@@ -156,7 +156,7 @@ def test_map_layout_changes_with_the_mode(synthetic_ctx):
     exp = synthetic_ctx.experiment
     step, op = model_map.graph_layout(exp, "step"), model_map.graph_layout(exp, "op")
     assert step != op and step["fit"] and op["fit"]
-    view_js = (ROOT / "assets" / "model_map.js").read_text()
+    view_js = (ROOT / "cnc" / "assets" / "model_map.js").read_text()
     assert "_cncView" in view_js and "cy.fit" in view_js
 
 

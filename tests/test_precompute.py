@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from cnc.config import load_config
-from cnc.context import AppContext
-from cnc.precompute import pending_models, precompute
-from cnc.store import SummaryStore
+from cnc.experiment.config import load_config
+from cnc.precompute.run import pending_models, precompute
+from cnc.precompute.store import SummaryStore
+from cnc.server.context import AppContext
 from tests.tiny_task import save_checkpoint
 
 
@@ -64,7 +64,7 @@ def test_changed_checkpoint_is_recomputed(tiny):
 
 def test_interrupted_run_resumes(tiny, monkeypatch):
     cfg, store = load(tiny)
-    import cnc.precompute as pre
+    import cnc.precompute.run as pre
 
     real = pre.summarize_model
     calls = []

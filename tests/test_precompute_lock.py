@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from cnc.config import load_config
-from cnc.live import LiveExperiment
-from cnc.precompute_lock import precompute_locked, writer_lock
-from cnc.store import SummaryStore
+from cnc.experiment.config import load_config
+from cnc.precompute.lock import precompute_locked, writer_lock
+from cnc.precompute.store import SummaryStore
+from cnc.server.live import LiveExperiment
 from tests.conftest import ROOT
 from tests.tiny_task import save_checkpoint
 
@@ -39,7 +39,7 @@ def open_store(folder):
 
 def done_count(folder) -> int:
     cfg, store = open_store(folder)
-    from cnc.precompute import pending_models
+    from cnc.precompute.run import pending_models
 
     return len(IDS) - len(pending_models(cfg, store))
 
@@ -59,7 +59,7 @@ def test_concurrent_writers_take_turns_and_share_bin_edges(tiny):
     computed = [m for r in reports for m in r.computed]
     assert sorted(computed) == IDS, [r.computed for r in reports]  # each model summarized exactly once
     cfg, store = open_store(tiny)
-    from cnc.precompute import config_task_hash
+    from cnc.precompute.run import config_task_hash
 
     th = config_task_hash(cfg, store)
     params = [store.get("params", th, store.file_hash(tiny / f"{m}.pt")) for m in IDS]

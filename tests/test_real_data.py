@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from cnc import inspect
-from cnc.config import load_config
-from cnc.context import AppContext
-from cnc.precompute import pending_models, precompute
-from cnc.store import SummaryStore
-from cnc.task import TaskError
+from cnc.evaluation import inspection
+from cnc.experiment.config import load_config
+from cnc.experiment.errors import TaskError
+from cnc.precompute.run import pending_models, precompute
+from cnc.precompute.store import SummaryStore
+from cnc.server.context import AppContext
 from cnc.ui import behaviors, layers
 from tests import loader_task
 from tests.tiny_task import save_checkpoint
@@ -133,14 +133,14 @@ def test_compact_outputs_and_bytes_on_disk(tmp_path):
 
 
 def test_devices():
-    assert inspect.resolve_device("auto").type in ("cpu", "cuda", "mps")
-    assert inspect.resolve_device("cpu") == torch.device("cpu")
+    assert inspection.resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert inspection.resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(TaskError, match="not valid"):
-        inspect.resolve_device("tpu:x")
+        inspection.resolve_device("tpu:x")
     if not torch.cuda.is_available():
-        assert inspect.resolve_device("auto") == torch.device("cpu") or torch.backends.mps.is_available()
+        assert inspection.resolve_device("auto") == torch.device("cpu") or torch.backends.mps.is_available()
         with pytest.raises(TaskError, match="no usable CUDA GPU"):
-            inspect.resolve_device("cuda:1")
+            inspection.resolve_device("cuda:1")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -154,7 +154,7 @@ def test_precompute_on_cuda_matches_cpu(tmp_path):
 
 
 def test_bad_device_in_config_names_the_key(tmp_path):
-    from cnc.config import ConfigError
+    from cnc.experiment.errors import ConfigError
 
     save_checkpoint(tmp_path / "a.pt")
     (tmp_path / "exp.yaml").write_text("models:\n  - {id: a, checkpoint: a.pt}\n")

@@ -7,13 +7,13 @@ import plotly.graph_objects as go
 import pytest
 
 from cnc.analysis.comparability import Explanation, Variable, explain_selection
-from cnc.demo.build import METRICS, demo_recipe
-from cnc.experiment import Metric, parse_experiment
+from cnc.demos.digits.build import METRICS, demo_recipe
+from cnc.experiment.forest import Metric, parse_experiment
+from cnc.server.urlstate import build_query, parse_query
 from cnc.ui import selection_details as sd
 from cnc.ui.ids import url_part
 from cnc.ui.selection_chart import bar_figure, tick_format, value_text, wrap
 from cnc.ui.selection_table import table_data
-from cnc.urlstate import build_query, parse_query
 
 MAG = ["mag10", "mag50", "mag90", "mag10-ft", "mag50-ft", "mag90-ft"]
 MIXED = ["mag50", "mag50-ft", "mag50-bn", "mag50-ft-int8s", "layer50", "taylor50-ft", "base-int8d"]
@@ -219,7 +219,7 @@ def test_query_refinement_is_validated_with_notices():
 
 def test_link_names_variables_so_it_survives_new_models():
     """A refinement link made before more models were logged still charts the same variable."""
-    ctx = fake_ctx()
+    fake_ctx()
     r = sd.Refinement(variables=("recalibrate BN",), dropped_values=(("operation", "taylor prune 0.5"),))
     query = parse_query(build_query({**r.params(), "sel": MIXED}))
     assert query["svars"] == "recalibrate BN" and query["sval"] == "operation:taylor prune 0.5"

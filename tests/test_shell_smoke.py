@@ -1,5 +1,5 @@
 """The app shell serves pages and the health endpoint (metrics-only experiment)."""
-from cnc.webapp import build_app
+from cnc.app.webapp import build_app
 
 
 def test_health_and_index(synthetic_ctx):

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from cnc import Tracker
-from cnc.config import load_config
-from cnc.config import load_experiment
-from cnc.precompute import precompute
-from cnc.store import SummaryStore
+from cnc.experiment.config import load_config, load_experiment
+from cnc.precompute.run import precompute
+from cnc.precompute.store import SummaryStore
 from tests.tiny_task import make_model
 
 
@@ -57,7 +56,7 @@ def test_crash_mid_write_keeps_the_old_file(tmp_path, monkeypatch):
     def crash(*a, **k):
         raise OSError("disk full")
 
-    import cnc.tracker as tr
+    import cnc.experiment.tracker as tr
 
     monkeypatch.setattr(tr.os, "replace", crash)
     with pytest.raises(OSError):

@@ -5,9 +5,10 @@ import time
 import numpy as np
 import pytest
 
-from cnc.config import ConfigError, ViewsSection, views_with_env
-from cnc.store import SummaryStore
-from cnc.urlstate import build_query, open_views, parse_query
+from cnc.experiment.config import ViewsSection, views_with_env
+from cnc.experiment.errors import ConfigError
+from cnc.precompute.store import SummaryStore
+from cnc.server.urlstate import build_query, open_views, parse_query
 
 
 def _long_query(i: int) -> str:
@@ -52,7 +53,7 @@ def test_view_settings_from_env_override_the_config():
 
 
 def test_config_views_section(tmp_path):
-    from cnc.config import load_config
+    from cnc.experiment.config import load_config
 
     (tmp_path / "c.yaml").write_text(
         "experiment: {models: [{id: a}]}\nviews: {max_age_days: 14, max_mb: 8}\n")

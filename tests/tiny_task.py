@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import torch
 
-from cnc.sources import open_checkpoint
+from cnc.experiment.checkpoints import open_checkpoint
 
 
 def make_model(wide: bool = False) -> torch.nn.Module:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from cnc.analysis.behavior_metrics import grouping
-from cnc.urlstate import parse_index
+from cnc.analysis.parsing import parse_index
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
     from cnc.analysis.behaviors import InstanceTable

@@ -41,15 +41,46 @@ from typing import Callable
 
 import numpy as np
 
-from cnc.analysis.behavior_cells import (bar_fraction, format_number, harm, instance_detail,  # noqa: F401
-                                         page_rows, sparkline_svg, view_records)
-from cnc.analysis.behavior_groups import (Group, class_name, group_for_row, group_instances,  # noqa: F401
-                                          group_mask, parse_group)
-from cnc.analysis.behavior_metrics import (EPS, Grouping, MetricSpec, grouping, metric_specs,  # noqa: F401
-                                           metric_values, more_errors, relative)
-from cnc.analysis.behavior_view import (FILTER_LABELS, FILTERS, HIST_BINS, INSTANCE_MODES,  # noqa: F401
-                                        ROW_MODES, THRESHOLD_DIRECTIONS, View, ViewState, build_view,
-                                        step_threshold, threshold_step)
+from cnc.analysis.behavior_cells import (  # noqa: F401
+    bar_fraction,
+    format_number,
+    harm,
+    instance_detail,
+    page_rows,
+    sparkline_svg,
+    view_records,
+)
+from cnc.analysis.behavior_groups import (  # noqa: F401
+    Group,
+    class_name,
+    group_for_row,
+    group_instances,
+    group_mask,
+    parse_group,
+)
+from cnc.analysis.behavior_metrics import (  # noqa: F401
+    EPS,
+    Grouping,
+    MetricSpec,
+    grouping,
+    metric_specs,
+    metric_values,
+    more_errors,
+    relative,
+)
+from cnc.analysis.behavior_view import (  # noqa: F401
+    FILTER_LABELS,
+    FILTERS,
+    HIST_BINS,
+    INSTANCE_MODES,
+    ROW_MODES,
+    THRESHOLD_DIRECTIONS,
+    View,
+    ViewState,
+    build_view,
+    step_threshold,
+    threshold_step,
+)
 
 CHUNK = 8192  # rows per chunk for the [N, C] computations (bounds temporary memory)
 

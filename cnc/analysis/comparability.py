@@ -20,11 +20,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable
 
-from cnc.analysis.explain_columns import (BASE_LABEL, OPERATION_LABEL, Column, columns_from_search, combined_text,
-                                          drop_constant, qualify_labels, restrict, simplify)
+from cnc.analysis.explain_columns import (
+    BASE_LABEL,
+    OPERATION_LABEL,
+    Column,
+    columns_from_search,
+    combined_text,
+    drop_constant,
+    qualify_labels,
+    restrict,
+    simplify,
+)
 from cnc.analysis.explain_search import COST, NONE, Search, Tree
 from cnc.analysis.recipe_text import STEP_JOIN, recipe_text
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
 
 __all__ = ["BASE_LABEL", "COST", "NONE", "OPERATION_LABEL", "RECIPE_LABEL", "Explanation", "Variable",
            "explain_selection", "refine"]

@@ -13,8 +13,8 @@ from functools import lru_cache
 
 from cnc.analysis.layout import per_experiment
 from cnc.analysis.recipe_text import step_text
-from cnc.experiment import Experiment, Metric, is_missing
-from cnc.format import format_metric
+from cnc.experiment.forest import Experiment, Metric, is_missing
+from cnc.experiment.formatting import format_metric
 
 # Viridis, stopping short of its palest yellow (too faint on white).
 _STOPS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b"]

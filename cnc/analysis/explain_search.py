@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from cnc.analysis.recipe_text import STEP_JOIN, ordinal_name, step_text
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
 
 NONE = "none"  # the value of a variable for a model that lacks the operation / parameter
 COST = {"parameter": 1, "presence": 2, "operation": 5, "sequence": 6}

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnc.experiment import Experiment, Metric, is_missing
-from cnc.format import format_metric
-from cnc.urlstate import parse_float
+from cnc.analysis.parsing import parse_float
+from cnc.experiment.forest import Experiment, Metric, is_missing
+from cnc.experiment.formatting import format_metric
 
 PREFIX = "f."
 MAX_FILTERS = 20

@@ -1,6 +1,6 @@
 """Module-by-module comparison of models against a base, from cached summaries (pure; no Dash).
 
-Input: per model, the `params` or `activations` summaries of `cnc.store` ({module: {"count",
+Input: per model, the `params` or `activations` summaries of `cnc.precompute.store` ({module: {"count",
 "zeros", "edges", "hist", "sample", "l2", ...}}). Because every model of a task shares a module's
 bin edges and samples the same element positions, a model's sample can be compared element by
 element with the base's. That gives (1) a relative L2 change score per module and (2) a change

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Callable, TypeVar
 
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
 
 MODES = ("step", "op")
 ROOT_COLUMN = "base"

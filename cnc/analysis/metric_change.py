@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from cnc.experiment import Metric, is_missing
+from cnc.experiment.forest import Metric, is_missing
 
 MINUS = "−"  # U+2212, the typographic minus
 _ROUNDS_TO_ZERO = re.compile(r"^[+−]0(\.0+)?(?![.\d])")

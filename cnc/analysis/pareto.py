@@ -4,7 +4,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Iterable
 
-from cnc.experiment import is_missing
+from cnc.experiment.forest import is_missing
 
 Point = tuple[str, "float | None", "float | None"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from cnc.experiment import Experiment, Model
+from cnc.experiment.forest import Experiment, Model
 
 STEP_JOIN = " → "
 _ORDINALS = ("", "", "second", "third", "fourth", "fifth")

@@ -19,7 +19,7 @@ import plotly.utils
 
 from cnc.analysis import behaviors as B
 from cnc.bench import median_ms
-from cnc.synthetic import make_experiment
+from cnc.experiment.synthetic import make_experiment
 from cnc.ui import behaviors as ui
 from cnc.ui.behaviors_grid import col_for_sort
 

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from cnc.bench.layers import synthetic_summaries
-from cnc.config import load_config
-from cnc.context import AppContext
-from cnc.store import SummaryStore
-from cnc.synthetic import write_experiment
+from cnc.experiment.config import load_config
+from cnc.experiment.synthetic import write_experiment
+from cnc.precompute.store import SummaryStore
+from cnc.server.context import AppContext
 
 N_MODELS, N_MODULES, N_COMPARED = 5000, 2000, 20
 REPEAT = 3
@@ -151,11 +151,11 @@ def _settled_record(name: str, runs: list, **extra) -> dict:
 
 
 def scenarios(quick: bool) -> list[dict]:
+    from cnc.app.webapp import build_app
     from cnc.bench.browser import LiveServer, chromium, chromium_paths
     from cnc.pages import overview
     from cnc.ui import filters as filter_ui
     from cnc.ui import legend, scatter
-    from cnc.webapp import build_app
 
     if quick or chromium_paths() is None:
         return []

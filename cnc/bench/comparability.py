@@ -11,8 +11,8 @@ import random
 
 from cnc.analysis.comparability import explain_selection, refine
 from cnc.bench import median_ms
-from cnc.experiment import Experiment, parse_experiment
-from cnc.synthetic import make_experiment
+from cnc.experiment.forest import Experiment, parse_experiment
+from cnc.experiment.synthetic import make_experiment
 
 _STAGES = (
     ("magnitude prune", {"amount": [0.1, 0.3, 0.5, 0.7, 0.9]}),

@@ -11,7 +11,7 @@ import numpy as np
 from plotly.io.json import to_json_plotly  # what Dash encodes responses with
 
 from cnc.bench import median_ms
-from cnc.synthetic import make_experiment
+from cnc.experiment.synthetic import make_experiment
 
 N_BINS, SAMPLE = 40, 2048
 

@@ -24,14 +24,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from cnc.app.cli import demo_config
 from cnc.bench import median_ms
 from cnc.bench.browser import free_port
 from cnc.bench.traffic import Step, is_callback, record_demo_session
-from cnc.config import load_experiment
-from cnc.synthetic import write_experiment
+from cnc.experiment.config import load_experiment
+from cnc.experiment.synthetic import write_experiment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
+DEMO_CONFIG = demo_config("digits")
 COMPARED = ["base", "mag50", "mag90", "layer90", "mag50-ft"]
 EXPLAINED = ["mag10", "mag30", "mag50", "mag70", "mag90", "mag10-ft", "mag30-ft", "mag50-ft"]
 THINK = 1.0  # mean seconds a user pauses between steps
@@ -91,13 +92,13 @@ def drive(url: str, steps: list[Step], users: int, sessions: int, think: float =
 
 
 def start_gunicorn(config: Path, cache_dir: Path, port: int, workers: int = 2, threads: int = 4) -> subprocess.Popen:
-    """gunicorn serving cnc.wsgi on a loopback port, as the Dockerfile does; waits for health."""
+    """gunicorn serving cnc.app.wsgi on a loopback port, as the Dockerfile does; waits for health."""
     env = {**os.environ, "CNC_CONFIG": str(config), "CNC_CACHE_DIR": str(cache_dir)}
     cache_dir.mkdir(parents=True, exist_ok=True)
     log = open(cache_dir / "gunicorn.log", "wb")  # a file, not a pipe: a full pipe would stall the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads), "--timeout", "120", "cnc.wsgi:server"],
+         "--threads", str(threads), "--timeout", "120", "cnc.app.wsgi:server"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -119,8 +120,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 def record_demo(cache_dir: Path) -> list[Step]:
     """Build (first time) and precompute the demo in `cache_dir`, then record a browser session."""
-    from cnc.cli import load
-    from cnc.webapp import build_app
+    from cnc.app.cli import load
+    from cnc.app.webapp import build_app
 
     ctx = load(str(DEMO_CONFIG), str(cache_dir), progress=False)
     return record_demo_session(build_app(ctx), COMPARED, EXPLAINED)

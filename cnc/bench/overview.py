@@ -23,9 +23,9 @@ from cnc.analysis import layout
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.bench import median_ms
 from cnc.bench.selection import render_panel
-from cnc.config import Defaults
+from cnc.experiment.config import Defaults
+from cnc.experiment.synthetic import make_experiment
 from cnc.pages import overview
-from cnc.synthetic import make_experiment
 from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, model_picker, scatter
 from cnc.ui import selection_details as sd

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from cnc.app.cli import demo_config
 from cnc.bench.scale import build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +29,8 @@ WORKERS = 2
 
 
 def _timed_precompute(cfg, cache: Path, **cluster) -> tuple[float, int]:
-    from cnc.precompute import precompute
-    from cnc.store import SummaryStore
+    from cnc.precompute.run import precompute
+    from cnc.precompute.store import SummaryStore
 
     t0 = time.perf_counter()
     report = precompute(cfg, SummaryStore(cache), progress=False, **cluster)
@@ -41,14 +42,14 @@ def _timed_precompute(cfg, cache: Path, **cluster) -> tuple[float, int]:
 def scenarios(quick: bool) -> list[dict]:
     from dask.distributed import Client, LocalCluster
 
-    from cnc.config import load_config
+    from cnc.experiment.config import load_config
 
     demo_cache = Path(os.environ.get("CNC_CACHE_DIR") or ROOT / ".cnc-cache")
     records = []
     with tempfile.TemporaryDirectory(prefix="cnc-cluster-") as tmp:
         folder = Path(tmp)
         n = 5_000 if quick else 20_000
-        experiments = {"demo": load_config(ROOT / "configs" / "demo.yaml", cache_dir=demo_cache),
+        experiments = {"demo": load_config(demo_config("digits"), cache_dir=demo_cache),
                        f"synthetic {n} x 1000 classes": load_config(build(folder, n), cache_dir=folder / "unused")}
         t0 = time.perf_counter()
         with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, \

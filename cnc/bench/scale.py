@@ -168,8 +168,8 @@ def _drop_page_cache(folder: Path) -> None:
 def serve(config: str, cache: str) -> list[dict]:
     """The serving half, in a fresh process: first open with cold files, then view changes."""
     from cnc.analysis import behaviors as B
+    from cnc.app.cli import load
     from cnc.bench.behaviors import open_view
-    from cnc.cli import load
     from cnc.ui import behaviors as ui
     from cnc.ui import layers
 
@@ -207,9 +207,9 @@ def serve(config: str, cache: str) -> list[dict]:
 
 
 def scenarios(quick: bool) -> list[dict]:
-    from cnc.config import load_config
-    from cnc.precompute import precompute
-    from cnc.store import SummaryStore
+    from cnc.experiment.config import load_config
+    from cnc.precompute.run import precompute
+    from cnc.precompute.store import SummaryStore
 
     n = 10_000 if quick else 50_000
     with tempfile.TemporaryDirectory(prefix="cnc-scale-") as tmp:

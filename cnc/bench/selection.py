@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import plotly.utils
 
 from cnc.bench import median_ms
-from cnc.synthetic import make_experiment
+from cnc.experiment.synthetic import make_experiment
 from cnc.ui import selection_details as sd
 from cnc.ui.selection_table import table_data
 

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from cnc.context import AppContext
+from cnc.server.context import AppContext
 from cnc.ui import behaviors, compare_strip, layers
-from cnc.ui.compare_selection import (SELECTION, TABS, default_base, ordered,  # noqa: F401 (the page's API)
-                                      selection_from_query, url_params)
+from cnc.ui.compare_selection import (  # noqa: F401 (the page's API)
+    SELECTION,
+    TABS,
+    default_base,
+    ordered,
+    selection_from_query,
+    url_params,
+)
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, one_of
 from cnc.ui.notices import notices as notice_box

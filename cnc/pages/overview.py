@@ -14,14 +14,14 @@ from dash import Input, Output, Patch, State, callback_context, dcc, html, no_up
 
 from cnc.analysis.filters import Filter, enabled_models, filter_params, from_data, parse_filters
 from cnc.analysis.layout import MODES
-from cnc.context import AppContext
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
+from cnc.server.context import AppContext
+from cnc.server.urlstate import build_query, pick, split_list
 from cnc.ui import filters as filter_ui
 from cnc.ui import legend, model_map, model_picker, scatter, selection_details
-from cnc.ui.inputs import ids, mapping, one_of
 from cnc.ui.ids import cid, url_part
+from cnc.ui.inputs import ids, mapping, one_of
 from cnc.ui.notices import notices as notice_box
-from cnc.urlstate import build_query, pick, split_list
 
 SELECTION = cid("overview", "selection")
 ENABLED = cid("overview", "enabled")

@@ -19,17 +19,25 @@ import numpy as np
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
 from cnc.analysis import behaviors as B
-from cnc.context import AppContext
+from cnc.analysis.parsing import parse_index
+from cnc.server.context import AppContext
 from cnc.ui import behaviors_export
 from cnc.ui.behaviors_data import _TABLES, _VIEWS, table_for, view_for  # noqa: F401 (benchmarks reset the memos)
 from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
-from cnc.ui.behaviors_state import (checked, flips_value, scalar_names, sort_keys, state_from_dict,
-                                    state_from_query, state_to_dict, url_params)
+from cnc.ui.behaviors_state import (
+    checked,
+    flips_value,
+    scalar_names,
+    sort_keys,
+    state_from_dict,
+    state_from_query,
+    state_to_dict,
+    url_params,
+)
 from cnc.ui.compare_selection import SELECTION, ordered, selected_models, selection_from_query
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import items, mapping, number, one_of, text
-from cnc.urlstate import parse_index
 
 NAME = "behaviors"
 STATE = cid(NAME, "state")

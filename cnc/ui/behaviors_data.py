@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cnc.analysis import behaviors as B
-from cnc.context import AppContext
-from cnc.memo import Memo
+from cnc.server.context import AppContext
+from cnc.server.memo import Memo
 
 _TABLES = Memo(4)  # per (context, task, selection, base, readiness): InstanceTable | None
 _VIEWS = Memo(8)  # per (table, view state): filtered + sorted View

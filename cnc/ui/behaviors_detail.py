@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from cnc.analysis import behaviors as B
-from cnc.context import AppContext
+from cnc.server.context import AppContext
 
 
 def instance_figure(pixels: list) -> go.Figure:

@@ -6,7 +6,7 @@ from dash import Input, Output, State, no_update
 
 from cnc.analysis import behaviors as B
 from cnc.analysis.csv_export import csv_text
-from cnc.context import AppContext
+from cnc.server.context import AppContext
 from cnc.ui import download
 from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_state import checked, state_from_dict

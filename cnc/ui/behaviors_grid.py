@@ -11,11 +11,11 @@ import base64
 import dash_ag_grid as dag
 
 from cnc.analysis import behaviors as B
+from cnc.analysis.parsing import parse_index
 from cnc.analysis.recipe_text import operation_text
-from cnc.context import AppContext
+from cnc.server.context import AppContext
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
-from cnc.urlstate import parse_index
 
 BLOCK = 100
 MAX_HEIGHT = 600  # px; taller tables scroll (and page) inside the grid

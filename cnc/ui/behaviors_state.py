@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from cnc.analysis import behaviors as B
-from cnc.context import AppContext
+from cnc.analysis.parsing import parse_float, parse_index
+from cnc.server.context import AppContext
+from cnc.server.urlstate import pick
 from cnc.ui.inputs import mapping, number, one_of, text
-from cnc.urlstate import parse_float, parse_index, pick
 
 MAX_FLIPS = 1000
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnc.context import AppContext
+from cnc.server.context import AppContext
+from cnc.server.urlstate import pick, split_list
 from cnc.ui.ids import cid
 from cnc.ui.inputs import ids, mapping
-from cnc.urlstate import pick, split_list
 
 TABS = ("behaviors", "layers")
 SELECTION = cid("compare", "selection")

@@ -8,9 +8,9 @@ from dash import Input, Output, html
 
 from cnc.analysis import encoding
 from cnc.analysis.metric_change import change
-from cnc.context import AppContext
-from cnc.experiment import Experiment
-from cnc.format import format_metric, metric_help
+from cnc.experiment.forest import Experiment
+from cnc.experiment.formatting import format_metric, metric_help
+from cnc.server.context import AppContext
 from cnc.ui.compare_selection import SELECTION, selected_models
 from cnc.ui.ids import cid
 

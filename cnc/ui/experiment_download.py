@@ -5,8 +5,8 @@ from __future__ import annotations
 import yaml
 from dash import Input, Output, dcc, no_update
 
-from cnc.context import AppContext
-from cnc.experiment import experiment_data
+from cnc.experiment.forest import experiment_data
+from cnc.server.context import AppContext
 from cnc.ui import download
 
 NAME = "experiment-file"

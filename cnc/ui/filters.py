@@ -10,13 +10,22 @@ from __future__ import annotations
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from cnc.analysis.filters import (Filter, display_factor, enabled_models, from_data, from_display, histogram,
-                                  range_warning, to_data, to_display)
-from cnc.context import AppContext
-from cnc.experiment import Experiment, is_missing
+from cnc.analysis.filters import (
+    Filter,
+    display_factor,
+    enabled_models,
+    from_data,
+    from_display,
+    histogram,
+    range_warning,
+    to_data,
+    to_display,
+)
+from cnc.analysis.parsing import parse_float
+from cnc.experiment.forest import Experiment, is_missing
+from cnc.server.context import AppContext
 from cnc.ui.ids import cid
 from cnc.ui.inputs import count, items, mapping, one_of
-from cnc.urlstate import parse_float
 
 FILTERS = cid("filters", "data")
 ADD = cid("filters", "add")

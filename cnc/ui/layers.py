@@ -18,12 +18,13 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
 from cnc.analysis import layers as L
-from cnc.context import AppContext
-from cnc.memo import Memo
+from cnc.analysis.parsing import parse_index
+from cnc.server.context import AppContext
+from cnc.server.memo import Memo
+from cnc.server.urlstate import pick, split_list
 from cnc.ui import layers_table
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import count, ids, items, mapping, one_of, text
-from cnc.urlstate import parse_index, pick, split_list
 
 COMPONENT = "layers"
 MODE, SORT, SCALE = cid(COMPONENT, "mode"), cid(COMPONENT, "sort"), cid(COMPONENT, "scale")

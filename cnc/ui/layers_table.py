@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnc.analysis import layers as L
-from cnc.memo import Memo
+from cnc.server.memo import Memo
 from cnc.ui.ids import cid
 
 COMPONENT = "layers"

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dash import dcc, html
 
 from cnc.analysis.encoding import MISSING_COLOR, color_scale, size_scale
-from cnc.experiment import Experiment, is_missing
-from cnc.format import format_metric
+from cnc.experiment.forest import Experiment, is_missing
+from cnc.experiment.formatting import format_metric
 from cnc.ui.ids import cid
 from cnc.ui.inputs import one_of
 

@@ -26,7 +26,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from cnc.analysis.encoding import colors, model_index, size_missing, sizes
 from cnc.analysis.encoding import tooltip as tooltip_lines
 from cnc.analysis.layout import MODES, forest_layout, per_experiment
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
 

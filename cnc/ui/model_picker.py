@@ -15,8 +15,8 @@ from dash import Input, Output, State, dcc, html, no_update
 from cnc.analysis.filters import enabled_models, from_data
 from cnc.analysis.layout import per_experiment
 from cnc.analysis.recipe_text import operation_text
-from cnc.context import AppContext
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
+from cnc.server.context import AppContext
 from cnc.ui.ids import cid
 from cnc.ui.inputs import ids, text
 

@@ -14,7 +14,7 @@ from dash import Patch, dcc, html, no_update
 from cnc.analysis.encoding import colors, size_missing, sizes, tooltip
 from cnc.analysis.layout import per_experiment
 from cnc.analysis.pareto import pareto_front, step_shape
-from cnc.experiment import Experiment, is_missing
+from cnc.experiment.forest import Experiment, is_missing
 from cnc.ui import download
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping

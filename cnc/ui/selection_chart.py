@@ -13,8 +13,8 @@ from html import escape
 from typing import Any
 
 from cnc.analysis.comparability import NONE, RECIPE_LABEL, Explanation, Variable
-from cnc.experiment import Metric, is_missing
-from cnc.format import MISSING, format_metric
+from cnc.experiment.forest import Metric, is_missing
+from cnc.experiment.formatting import MISSING, format_metric
 
 QUALITATIVE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
                "#ff9da7", "#9c755f", "#bab0ac"]

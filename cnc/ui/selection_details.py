@@ -20,16 +20,22 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.comparability import Explanation, explain_selection, refine
 from cnc.analysis.filters import enabled_models, parse_filters
-from cnc.context import AppContext
-from cnc.memo import Memo
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
+from cnc.server.context import AppContext
+from cnc.server.memo import Memo
+from cnc.server.urlstate import build_query, split_list
 from cnc.ui import download, selection_export, selection_table
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, items, mapping, one_of
 from cnc.ui.selection_chart import bar_figure, value_text
-from cnc.ui.selection_refinement import (Refinement, refinement_from_controls, refinement_from_data,  # noqa: F401
-                                       refinement_from_query, value_index, variable_index)
-from cnc.urlstate import build_query, split_list
+from cnc.ui.selection_refinement import (  # noqa: F401
+    Refinement,
+    refinement_from_controls,
+    refinement_from_data,
+    refinement_from_query,
+    value_index,
+    variable_index,
+)
 
 NAME = "selection"
 SELECTION = cid("overview", "selection")  # owned by the Overview page

@@ -8,8 +8,8 @@ from dash import Input, Output, State, no_update
 
 from cnc.analysis.comparability import Explanation
 from cnc.analysis.csv_export import csv_text
-from cnc.context import AppContext
-from cnc.experiment import Experiment
+from cnc.experiment.forest import Experiment
+from cnc.server.context import AppContext
 from cnc.ui import download
 from cnc.ui.inputs import ids
 from cnc.ui.selection_chart import value_text

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from cnc.analysis.comparability import Explanation
+from cnc.server.urlstate import split_list
 from cnc.ui.inputs import items, mapping, text
 from cnc.ui.selection_chart import value_text
-from cnc.urlstate import split_list
 
 NO_VARS = "none"  # `svars=none`: the user unticked every variable
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, dcc, html
 
-from cnc.experiment import Experiment
-from cnc.format import MISSING, format_metric, metric_help
+from cnc.experiment.forest import Experiment
+from cnc.experiment.formatting import MISSING, format_metric, metric_help
 from cnc.ui.ids import cid
 from cnc.ui.selection_chart import value_text
 

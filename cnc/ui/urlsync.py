@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, callback_context, no_update
 
+from cnc.server.urlstate import ViewStore, build_query, parse_query
 from cnc.ui.ids import URL, url_part
 from cnc.ui.inputs import items, mapping
-from cnc.urlstate import ViewStore, build_query, parse_query
 
 
 def merged_query(parts: list[dict | None]) -> dict:

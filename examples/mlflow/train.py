@@ -2,8 +2,8 @@
 with the cnc.* tags, then open that MLflow experiment here.
 
     pip install -r requirements-mlflow.txt
-    python examples/mlflow/train.py runs/mlflow-wine       # about half a minute on a laptop CPU
-    python app.py --config runs/mlflow-wine/config.yaml     # the MLflow runs, with Behaviors and Layers
+    python -m examples.mlflow.train runs/mlflow-wine       # about half a minute on a laptop CPU
+    cnc --config runs/mlflow-wine/config.yaml               # the MLflow runs, with Behaviors and Layers
     mlflow ui --backend-store-uri sqlite:///runs/mlflow-wine/mlflow.db   # the same runs in MLflow's UI
 
 Run from the repository root (the task is the wine example's, imported as `examples.wine.task`).
@@ -18,10 +18,8 @@ import mlflow
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from cnc import compress, measure  # noqa: E402
-from examples.wine.task import make_model, wine_split  # noqa: E402
+from cnc.toolkit import compress, measure
+from examples.wine.task import make_model, wine_split
 
 EXPERIMENT = "wine-compress"
 

@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_wine
 from sklearn.model_selection import train_test_split
 
-from cnc import compress
+from cnc.toolkit import compress
 
 
 def make_model() -> torch.nn.Module:

@@ -1,21 +1,20 @@
 """Worked example: train, compress and log models with the Tracker, then open them in the app.
 
-    python examples/wine/train.py runs/wine          # about half a minute on a laptop CPU
-    python app.py --config runs/wine                 # opens the logged experiment
+    python -m examples.wine.train runs/wine          # about half a minute on a laptop CPU
+    cnc --config runs/wine                           # opens the logged experiment
 
-Run both from the repository root (the task is imported as `examples.wine.task`).
+Run both from the repository root with the package installed (`pip install -e .`): the task is
+imported as `examples.wine.task`.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from cnc import Tracker, compress, measure  # noqa: E402
-from examples.wine.task import make_model, wine_split  # noqa: E402
+from cnc import Tracker
+from cnc.toolkit import compress, measure
+from examples.wine.task import make_model, wine_split
 
 
 def log(t: Tracker, model_id: str, model: torch.nn.Module, test, base=None, operation=None, tag="") -> None:

@@ -1,0 +1,113 @@
+"""Builds the Dash app: header, navigation, a small router and each page's callbacks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Input, Output, State, dcc, html, no_update
+
+from cnc.app.routes import answer_404_off_pages
+from cnc.pages import compare, overview
+from cnc.server.auth import load_credentials, protect
+from cnc.server.context import AppContext
+from cnc.server.urlstate import open_views, parse_query
+from cnc.ui import errors, experiment_download, urlsync
+from cnc.ui.ids import PAGE, URL, url_part
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+PAGES = {"/": overview, "/compare": compare}
+RENDERED = "rendered-path"
+STATUS = "status-line"
+STATUS_TICK = "status-tick"
+MODEL_COUNT = "model-count"
+POLL_MS, POLL_MAX_MS = 3000, 60000  # the status poll: every 3 s, doubling up to 60 s while nothing changes
+
+
+def build_app(ctx: AppContext) -> dash.Dash:
+    app = dash.Dash(
+        __name__, title=ctx.title, assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True, update_title=None, on_error=errors.handle,
+    )
+    views = open_views(ctx.config.cache_dir, ctx.config.views.max_age_days, ctx.config.views.max_mb)
+    app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
+        dcc.Location(id=URL, refresh=False),
+        dcc.Store(id=RENDERED),
+        _header(ctx),
+        errors.area(),
+        dcc.Interval(id=STATUS_TICK, interval=POLL_MS),
+        # a page that takes a while to draw (Compare on a big selection) shows that it is working
+        dcc.Loading(html.Main(id=PAGE, className="page"), target_components={PAGE: "children"},
+                    type="dot", delay_show=300, parent_className="page-loading",
+                    overlay_style={"visibility": "visible", "opacity": 0.6}),
+    ])
+
+    # Each request reads one experiment, whichever reload happens meanwhile (see AppContext.pin).
+    app.server.before_request(ctx.pin)
+    app.server.teardown_request(lambda _exc: ctx.unpin())
+
+    @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Output(STATUS_TICK, "interval"),
+                  Input(STATUS_TICK, "n_intervals"),
+                  State(STATUS, "children"), State(MODEL_COUNT, "children"), State(STATUS_TICK, "interval"))
+    def status(_, shown_line, shown_count, interval):
+        line, count = ctx.status_line(), _count(ctx)
+        if (line or None, count) == (shown_line or None, shown_count):
+            return no_update, no_update, next_poll(interval, changed=False)
+        return line, count, next_poll(interval, changed=True)
+
+    @app.callback(
+        Output(PAGE, "children"), Output(RENDERED, "data"),
+        Input(URL, "pathname"), Input(URL, "search"),
+        State(RENDERED, "data"), State(url_part(dash.ALL), "data"),
+    )
+    def route(pathname, search, rendered, parts):
+        pathname, search = (v if isinstance(v, str) else "" for v in (pathname, search))
+        if pathname == rendered and urlsync.same_state(search or "", parts, views):
+            return no_update, no_update
+        page = PAGES.get(pathname or "/")
+        if page is None:
+            return html.Div([html.H2("Page not found"), dcc.Link("Back to the overview", href="/")],
+                            className="notice"), pathname
+        expanded, notices = views.expand(search)
+        return page.layout(ctx, parse_query(expanded), notices), pathname
+
+    urlsync.register(app, views)
+    experiment_download.register(app, ctx)
+    errors.register(app, URL)
+    for page in PAGES.values():
+        page.register(app, ctx)
+    ctx.warm_with(overview.warm)  # the landing page's memos, built while nobody waits (servers only)
+
+    protect(app.server, load_credentials())
+    answer_404_off_pages(app, PAGES)
+
+    @app.server.route("/health")
+    def health():
+        return {"status": "ok", "models": len(ctx.experiment.models)}
+
+    return app
+
+
+def _header(ctx: AppContext) -> html.Header:
+    return html.Header([
+        html.Div("Compress and Compare", className="brand"),
+        html.Div(ctx.title, className="title"),
+        html.Nav([
+            dcc.Link("Overview", href="/", className="nav-link"),
+            dcc.Link("Compare", href="/compare", className="nav-link"),
+        ]),
+        html.Div(_count(ctx), id=MODEL_COUNT, className="model-count"),
+        experiment_download.button(),
+        html.Div(id=STATUS, className="status-line"),
+    ], className="header")
+
+
+def next_poll(interval: object, changed: bool) -> int:
+    """The status poll's next interval: back to 3 s after a change, else double (up to 60 s), so an
+    idle tab asks once a minute instead of twenty times (a bad value from the browser restarts)."""
+    if changed or not isinstance(interval, (int, float)) or isinstance(interval, bool):
+        return POLL_MS
+    return int(min(POLL_MAX_MS, max(POLL_MS, interval * 2)))
+
+
+def _count(ctx: AppContext) -> str:
+    return f"{len(ctx.experiment.models)} models"

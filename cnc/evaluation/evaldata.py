@@ -1,0 +1,126 @@
+"""The evaluation data path: a task's data as a stream of (inputs, labels) batches.
+
+A task hands its evaluation set over in one of three ways (see cnc.evaluation.task.Task):
+`eval_data()` (everything in memory, for small sets), `dataset()` (a torch Dataset of
+(input, label) items, batched here through a DataLoader with the config's batch size and
+workers), or `batches()` (an iterable of (inputs, labels) batches, e.g. the task's own
+DataLoader). Inputs may be a tensor, a tuple/list of tensors (`model(*inputs)`) or a dict of
+tensors (`model(**inputs)`, as text models take them). Nothing here holds the whole set at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect as pyinspect
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from cnc.experiment.errors import TaskError
+
+
+@dataclass(frozen=True)
+class Loading:
+    """How precompute batches a task's data (config keys task.batch_size / task.num_workers)."""
+
+    batch_size: int = 256
+    num_workers: int = 0
+
+
+def kind_of(task: Any) -> str:
+    for kind in ("batches", "dataset", "eval_data"):
+        if callable(getattr(task, kind, None)):
+            return kind
+    raise TaskError(f"task {type(task).__name__} has no eval_data(), dataset() or batches(); "
+                    "implement one of them (see 'Task protocol' in the README).")
+
+
+def iter_batches(task: Any, loading: Loading) -> Iterator[tuple[Any, np.ndarray]]:
+    """(inputs, labels int64[B]) batches in evaluation order, CPU tensors as the task made them."""
+    kind = kind_of(task)
+    if kind == "eval_data":
+        inputs, labels = task.eval_data()
+        labels = np.asarray(labels, dtype=np.int64)
+        for s in range(0, len(labels), loading.batch_size):
+            yield take(inputs, slice(s, s + loading.batch_size)), labels[s:s + loading.batch_size]
+        return
+    if kind == "dataset":
+        source: Iterable = torch.utils.data.DataLoader(task.dataset(), batch_size=loading.batch_size,
+                                                       num_workers=loading.num_workers, shuffle=False)
+    else:
+        accepted = pyinspect.signature(task.batches).parameters
+        kwargs = {k: v for k, v in (("batch_size", loading.batch_size), ("num_workers", loading.num_workers))
+                  if k in accepted}
+        source = task.batches(**kwargs)
+    for item in source:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TaskError(f"task {kind}() must yield (inputs, labels) pairs; got {type(item).__name__}")
+        yield item[0], _labels(item[1])
+
+
+def eval_labels(task: Any, loading: Loading) -> np.ndarray:
+    """All labels, cheaply when the task can say them (`labels()`, `eval_data()`, a dataset's
+    `targets`); otherwise one pass over the batches (documented cost)."""
+    if callable(getattr(task, "labels", None)):
+        return _labels(task.labels())
+    kind = kind_of(task)
+    if kind == "eval_data":
+        return _labels(task.eval_data()[1])
+    if kind == "dataset":
+        targets = getattr(task.dataset(), "targets", None)
+        if targets is not None:
+            return _labels(targets)
+    parts = [labels for _, labels in iter_batches(task, loading)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def fingerprint(labels: np.ndarray) -> str:
+    """Identity of an evaluation set as the app sees it: instance count and every label."""
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    return hashlib.sha256(labels.tobytes() + str(labels.shape).encode()).hexdigest()[:16]
+
+
+def _labels(values: Any) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise TaskError(f"labels must be a 1-D sequence of class indices; got shape {arr.shape}, dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def take(inputs: Any, rows: Any) -> Any:
+    """Rows of a batch (slice or index array), through tuples, lists and dicts of tensors."""
+    if isinstance(inputs, dict):
+        return {k: take(v, rows) for k, v in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(take(v, rows) for v in inputs)
+    if isinstance(rows, np.ndarray) and isinstance(inputs, torch.Tensor):
+        rows = torch.as_tensor(rows, device=inputs.device)
+    return inputs[rows]
+
+
+def to_device(inputs: Any, device: torch.device) -> Any:
+    if isinstance(inputs, dict):
+        return {k: to_device(v, device) for k, v in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(to_device(v, device) for v in inputs)
+    return inputs.to(device, non_blocking=True) if isinstance(inputs, torch.Tensor) else inputs
+
+
+def call(model: torch.nn.Module, inputs: Any) -> torch.Tensor:
+    """Logits of a model for a batch; accepts HF-style outputs (`.logits`) and tuples."""
+    if isinstance(inputs, dict):
+        out = model(**inputs)
+    elif isinstance(inputs, (tuple, list)):
+        out = model(*inputs)
+    else:
+        out = model(inputs)
+    if hasattr(out, "logits"):
+        out = out.logits
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise TaskError(f"model returned {type(out).__name__}; expected a tensor of logits [batch, classes]")
+    return out

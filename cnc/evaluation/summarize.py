@@ -1,0 +1,125 @@
+"""Summarize one model: a pure, picklable function of the task spec, the model entry and the shared
+bin edges (`summarize_model`), which returns the summaries and writes nothing, so it can run in
+this process, another one, or on a cluster worker (cnc.precompute.cluster); and `Results`, where the cache
+owner writes what came back."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnc.evaluation import evaldata
+from cnc.evaluation.keys import spec_hash
+from cnc.evaluation.task import Task, make_task
+from cnc.experiment.config import Config
+from cnc.experiment.errors import TaskError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker needs to evaluate models of a task (picklable, no live objects)."""
+
+    entry: str
+    options: dict
+    search_path: str | None = None
+    activation_sample: int = 256
+    loading: evaldata.Loading = evaldata.Loading()
+    device: str = "auto"
+
+    @property
+    def spec_hash(self) -> str:
+        return spec_hash(self.entry, self.options, self.activation_sample)
+
+    @classmethod
+    def from_config(cls, config: Config, device: str | None = None) -> "TaskSpec | None":
+        t = config.task
+        if t is None:
+            return None
+        return cls(entry=t.entry, options=dict(t.options), activation_sample=t.activation_sample,
+                   search_path=str(config.folder) if config.folder else None,
+                   loading=evaldata.Loading(t.batch_size, t.num_workers), device=device or t.device)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model to summarize: a checkpoint for the task to load, or an .npz of outputs."""
+
+    id: str
+    checkpoint: str | None = None
+    outputs: str | None = None
+
+
+# -- the task, once per process
+
+_TASKS: dict[str, tuple[Task, np.ndarray]] = {}
+_TASKS_LOCK = threading.Lock()
+
+
+def task_and_labels(spec: TaskSpec) -> tuple[Task, np.ndarray]:
+    """The task object and its evaluation labels, built once per process and spec."""
+    with _TASKS_LOCK:
+        if spec.spec_hash not in _TASKS:
+            task = make_task(spec.entry, spec.options, search_path=spec.search_path)
+            _TASKS.clear()  # one task at a time: a changed config replaces it
+            _TASKS[spec.spec_hash] = (task, evaldata.eval_labels(task, spec.loading))
+        return _TASKS[spec.spec_hash]
+
+
+def forget_task() -> None:
+    """Drop the per-process task (a dataset may have changed behind the same entry point)."""
+    with _TASKS_LOCK:
+        _TASKS.clear()
+
+
+def sample_indices(n: int, size: int) -> np.ndarray:
+    """The fixed activation sample: the same instances for every model of a task."""
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(n, size=min(n, size), replace=False)).astype(np.int64)
+
+
+def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict) -> dict[str, Any]:
+    """Evaluate one model: {"outputs", "probs"} and, for checkpoints, {"params", "activations"};
+    "edges" holds the shared bin edges with any this model had to create (the first model of a
+    task creates them for every later one). Writes nothing."""
+    from cnc.evaluation import inspection
+
+    task, labels = task_and_labels(spec)
+    if entry.checkpoint is None:
+        outputs, probs = load_outputs_npz(entry.outputs, labels)
+        return {"outputs": outputs, "probs": probs, "edges": edges}
+    edges = {kind: dict(edges.get(kind, {})) for kind in ("params", "activations")}
+    model = task.load_model(entry.checkpoint)
+    device = inspection.resolve_device(spec.device)
+    outputs, probs, acts = inspection.run_model(model, evaldata.iter_batches(task, spec.loading), labels,
+                                             sample_indices(len(labels), spec.activation_sample), device)
+    outputs.update(shape=probs.shape, scalars={})
+    return {"outputs": outputs, "probs": probs,
+            "params": inspection.summarize_all(inspection.module_parameters(model), edges["params"]),
+            "activations": inspection.summarize_all(acts, edges["activations"]), "edges": edges}
+
+
+def model_entry(m) -> ModelEntry:
+    return ModelEntry(m.id, str(m.checkpoint) if m.checkpoint else None, str(m.outputs) if m.outputs else None)
+
+
+def load_outputs_npz(path: str | Path, labels: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Precomputed outputs for a model evaluated elsewhere: an .npz with `probs` [N, C]
+    (and optionally `preds` [N] and any extra per-instance scalar arrays)."""
+    n = len(labels)
+    with np.load(path, allow_pickle=False) as data:
+        if "probs" not in data:
+            raise TaskError(f"{path}: .npz needs an array 'probs' of shape [instances, classes]")
+        probs = np.asarray(data["probs"], dtype=np.float32)
+        if probs.ndim != 2 or probs.shape[0] != n:
+            raise TaskError(f"{path}: 'probs' has shape {probs.shape}; expected [{n}, classes]")
+        preds = np.asarray(data["preds"], dtype=np.int64) if "preds" in data else probs.argmax(1)
+        scalars = {k: np.asarray(data[k], dtype=np.float32) for k in data.files
+                   if k not in ("probs", "preds") and data[k].shape == (n,)}
+    rows = np.arange(n)
+    outputs = {"shape": probs.shape, "preds": preds.astype(np.int32), "scalars": scalars,
+               "p_true": probs[rows, np.clip(labels, 0, probs.shape[1] - 1)],
+               "p_pred": probs[rows, np.clip(preds, 0, probs.shape[1] - 1)]}
+    return outputs, probs.astype(np.float16)

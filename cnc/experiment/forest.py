@@ -1,0 +1,359 @@
+"""The experiment: a forest of models with metrics, and its loaders.
+
+One parser serves our experiment files (YAML or JSON) and, unchanged, the model-info JSON of the
+original Compress and Compare server: both are `metrics` / `operations` / `models` lists. Structural
+faults raise `ExperimentError` naming the file, the model and the fix; soft faults become warnings.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from cnc.experiment.checkpoints import is_url
+from cnc.experiment.errors import ExperimentError
+
+# Names that suggest "lower is better" when a metric does not say (the original format has no
+# direction field).
+_LOWER_IS_BETTER = re.compile(
+    r"latency|size|loss|error|time|memory|params|parameter|flops|macs|bytes|mb\b|kb\b|energy|"
+    r"perplexity|wer\b|cer\b|mse|mae|rmse|disk",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Metric:
+    name: str
+    format: str | None = None  # d3 format string, e.g. ".1%", ".3f", ",d"
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    higher_is_better: bool = True
+    primary: bool = False
+    description: str = ""
+
+
+@dataclass
+class Operation:
+    name: str
+    parameters: list[str] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass
+class AppliedOperation:
+    """The operation that produced a model from its base, with its parameter values."""
+
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Model:
+    id: str
+    base: str | None = None
+    operation: AppliedOperation | None = None
+    tag: str = ""
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    checkpoint: str | None = None  # absolute path once loaded
+    outputs: str | None = None  # optional .npz of precomputed outputs (non-PyTorch models)
+
+    @property
+    def label(self) -> str:
+        return self.tag or self.id
+
+
+@dataclass
+class Experiment:
+    """The forest. `models` keeps file order; parent/child links are precomputed for speed."""
+
+    metrics: dict[str, Metric]
+    operations: dict[str, Operation]
+    models: dict[str, Model]
+    source: str = "<memory>"
+    warnings: list[str] = field(default_factory=list)
+    children: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    roots: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.relink()
+
+    def relink(self) -> None:
+        self.children = {mid: [] for mid in self.models}
+        self.roots = []
+        for m in self.models.values():
+            if m.base is None:
+                self.roots.append(m.id)
+            else:
+                self.children[m.base].append(m.id)
+
+    def path_to_root(self, model_id: str) -> list[str]:
+        """Ids from the root down to `model_id` (inclusive)."""
+        path = []
+        cur: str | None = model_id
+        while cur is not None:
+            path.append(cur)
+            cur = self.models[cur].base
+        return path[::-1]
+
+    def depth(self, model_id: str) -> int:
+        return len(self.path_to_root(model_id)) - 1
+
+    def subtree(self, model_id: str) -> list[str]:
+        out, stack = [], [model_id]
+        while stack:
+            cur = stack.pop()
+            out.append(cur)
+            stack.extend(reversed(self.children[cur]))
+        return out
+
+    def metric_values(self, name: str) -> list[float | None]:
+        return [m.metrics.get(name) for m in self.models.values()]
+
+
+# ---------------------------------------------------------------- parsing
+
+def is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)  # NaN is the only float unequal to itself
+
+
+def _metric_value(raw: Any, where: str, model_id: str, metric: str) -> float | None:
+    if is_missing(raw):
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        if isinstance(raw, str):
+            try:
+                return float(raw) if raw.strip().lower() not in ("", "nan", "null", "none") else None
+            except ValueError:
+                pass
+        raise ExperimentError(
+            f"{where}: model '{model_id}' has metric '{metric}' = {raw!r}, which is not a number. "
+            f"Fix: give a number, or null when the value is missing."
+        )
+    value = float(raw)
+    return None if math.isnan(value) else value
+
+
+def _guess_direction(name: str) -> bool:
+    return not _LOWER_IS_BETTER.search(name)
+
+
+def _parse_metric(raw: Any, where: str) -> Metric:
+    if isinstance(raw, str):
+        return Metric(name=raw, higher_is_better=_guess_direction(raw))
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ExperimentError(f"{where}: each entry of 'metrics' needs a 'name'; got {raw!r}.")
+    name = str(raw["name"])
+    hib = raw.get("higher_is_better", raw.get("higherIsBetter"))
+    return Metric(
+        name=name,
+        format=raw.get("format") or None,
+        unit=str(raw.get("unit") or ""),
+        min=_bound(raw.get("min"), where, name, "min"),
+        max=_bound(raw.get("max"), where, name, "max"),
+        higher_is_better=_guess_direction(name) if hib is None else bool(hib),
+        primary=bool(raw.get("primary", False)),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def _bound(raw: Any, where: str, metric: str, key: str) -> float | None:
+    if is_missing(raw):
+        return None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
+    raise ExperimentError(f"{where}: metric '{metric}' has {key} = {raw!r}; Fix: give a number or omit it.")
+
+
+def _parse_operation(raw: Any, where: str) -> Operation:
+    if isinstance(raw, str):
+        return Operation(name=raw)
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ExperimentError(f"{where}: each entry of 'operations' needs a 'name'; got {raw!r}.")
+    params = raw.get("parameters") or []
+    if isinstance(params, dict):  # name -> spec ({"type": "continuous", ...})
+        names = [str(k) for k in params]
+    elif isinstance(params, list):
+        names = [str(p["name"]) if isinstance(p, dict) and "name" in p else str(p) for p in params]
+    else:
+        raise ExperimentError(
+            f"{where}: operation '{raw['name']}' has parameters {params!r}; "
+            f"give a list of names or a mapping from name to spec."
+        )
+    return Operation(name=str(raw["name"]), parameters=names, description=str(raw.get("description") or ""))
+
+
+def _parse_applied(raw: Any, where: str, model_id: str) -> AppliedOperation | None:
+    if raw is None or raw == {}:
+        return None
+    if isinstance(raw, str):
+        return AppliedOperation(name=raw)
+    if not isinstance(raw, dict) or not raw.get("name"):
+        raise ExperimentError(
+            f"{where}: model '{model_id}' has operation {raw!r}; "
+            f"Fix: write operation: {{name: ..., parameters: {{...}}}}."
+        )
+    params = raw.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise ExperimentError(
+            f"{where}: model '{model_id}' operation '{raw['name']}' has parameters {params!r}; "
+            f"Fix: give a mapping from parameter name to value."
+        )
+    return AppliedOperation(name=str(raw["name"]), parameters=dict(params))
+
+
+def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None = None) -> Experiment:
+    """Build and validate an experiment from parsed YAML/JSON data."""
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{where}: expected a mapping with 'metrics', 'operations' and 'models'.")
+    raw_models = data.get("models")
+    if not isinstance(raw_models, list):
+        raise ExperimentError(f"{where}: 'models' must be a list of models; found {type(raw_models).__name__}.")
+    warnings: list[str] = []
+    metrics: dict[str, Metric] = {}
+    for section in ("metrics", "operations"):
+        if not isinstance(data.get(section) or [], list):
+            raise ExperimentError(f"{where}: '{section}' must be a list; found {type(data[section]).__name__}.")
+    for raw in data.get("metrics") or []:
+        m = _parse_metric(raw, where)
+        metrics[m.name] = m
+    operations: dict[str, Operation] = {}
+    for raw in data.get("operations") or []:
+        op = _parse_operation(raw, where)
+        operations[op.name] = op
+
+    models: dict[str, Model] = {}
+    for i, raw in enumerate(raw_models):
+        if not isinstance(raw, dict) or raw.get("id") in (None, ""):
+            raise ExperimentError(f"{where}: model #{i + 1} has no 'id'. Fix: give every model a unique id.")
+        mid = str(raw["id"])
+        if mid in models:
+            raise ExperimentError(
+                f"{where}: duplicate model id '{mid}' (model #{i + 1}). Fix: make every id unique."
+            )
+        raw_metrics = raw.get("metrics") or {}
+        if not isinstance(raw_metrics, dict):
+            raise ExperimentError(f"{where}: model '{mid}' metrics must be a mapping name -> number.")
+        values = {str(k): _metric_value(v, where, mid, str(k)) for k, v in raw_metrics.items()}
+        base = raw.get("base")
+        model = Model(
+            id=mid,
+            base=None if base in (None, "") else str(base),
+            operation=_parse_applied(raw.get("operation"), where, mid),
+            tag=str(raw.get("tag") or ""),
+            metrics=values,
+            checkpoint=_resolve(raw.get("checkpoint"), base_dir),
+            outputs=_resolve(raw.get("outputs"), base_dir),
+        )
+        models[mid] = model
+
+    for m in models.values():
+        if m.base is not None and m.base not in models:
+            raise ExperimentError(
+                f"{where}: model '{m.id}' has base '{m.base}', which is not a model in this file. "
+                f"Fix: add model '{m.base}' or correct the base id."
+            )
+        if m.base is not None and m.operation is None:
+            warnings.append(f"model '{m.id}' has base '{m.base}' but no operation; shown as 'unknown'.")
+            m.operation = AppliedOperation(name="unknown")
+        if m.operation is not None and m.operation.name not in operations:
+            operations[m.operation.name] = Operation(m.operation.name, list(m.operation.parameters))
+            warnings.append(f"operation '{m.operation.name}' is used but not declared; inferred.")
+        elif m.operation is not None:
+            declared = operations[m.operation.name].parameters
+            declared.extend(p for p in m.operation.parameters if p not in declared)
+        for name in m.metrics:
+            if name not in metrics:
+                metrics[name] = Metric(name=name, higher_is_better=_guess_direction(name))
+                warnings.append(f"metric '{name}' is used but not declared; inferred.")
+    _check_cycles(models, where)
+    _fill_ranges(metrics, models.values())
+    return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings)
+
+
+def _resolve(value: Any, base_dir: Path | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if is_url(str(value)):  # kept as written (README "Precompute on a cluster")
+        return str(value)
+    p = Path(str(value)).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    return str(p)
+
+
+def _check_cycles(models: dict[str, Model], where: str) -> None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in models:
+        path: list[str] = []
+        cur: str | None = start
+        while cur is not None and state.get(cur) != 2:
+            if state.get(cur) == 1:
+                cycle = path[path.index(cur):] + [cur]
+                raise ExperimentError(
+                    f"{where}: models form a cycle through their bases: {' -> '.join(cycle)}. "
+                    f"Fix: a model's base must be an earlier model; one of these needs base: null."
+                )
+            state[cur] = 1
+            path.append(cur)
+            cur = models[cur].base
+        for p in path:
+            state[p] = 2
+
+
+def _fill_ranges(metrics: dict[str, Metric], models: Iterable[Model]) -> None:
+    """Give every metric a min/max from the data when the file does not declare one."""
+    models = list(models)
+    for metric in metrics.values():
+        vals = [m.metrics[metric.name] for m in models if m.metrics.get(metric.name) is not None]
+        if not vals:
+            continue
+        if metric.min is None:
+            metric.min = min(vals)
+        if metric.max is None:
+            metric.max = max(vals)
+
+
+# ---------------------------------------------------------------- files
+
+def read_data_file(path: Path) -> Any:
+    """Parse a YAML or JSON file, turning syntax errors into one clear message."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ExperimentError(f"{path}: file not found. Fix: check the path.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExperimentError(f"{path}: cannot read file ({exc}).") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ExperimentError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
+
+
+def experiment_data(exp: Experiment) -> dict[str, Any]:
+    """The experiment in our file format (what `parse_experiment` reads back to an equal
+    experiment). Checkpoint and output paths are left out: they are the server's files, meaningless
+    on a teammate's machine, so the file carries metrics, operations and provenance only."""
+    def drop_empty(d: dict) -> dict:
+        return {k: v for k, v in d.items() if v not in (None, "", [], {})}
+
+    return {
+        "metrics": [drop_empty({"name": m.name, "format": m.format, "unit": m.unit, "min": m.min, "max": m.max,
+                                "higher_is_better": m.higher_is_better, "primary": m.primary or None,
+                                "description": m.description}) for m in exp.metrics.values()],
+        "operations": [drop_empty({"name": o.name, "parameters": list(o.parameters), "description": o.description})
+                       for o in exp.operations.values()],
+        "models": [{"id": m.id, "base": m.base,
+                    **({"operation": {"name": m.operation.name, "parameters": dict(m.operation.parameters)}}
+                       if m.operation else {}),
+                    **({"tag": m.tag} if m.tag else {}),
+                    "metrics": dict(m.metrics)} for m in exp.models.values()],
+    }

@@ -1,0 +1,58 @@
+"""Where finished models go, whichever process summarized them (cnc.evaluation.summarize does the
+work and writes nothing; the cache owner writes here)."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cnc.precompute.store import SummaryStore
+
+
+@dataclass
+class PrecomputeReport:
+    computed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None:
+    """Store what summarize_model returned; the `done` marker comes last (resumable)."""
+    store.put_probs(th, ch, result["probs"])
+    for kind in ("params", "activations"):
+        if kind in result:
+            store.put(kind, th, ch, result[kind])
+    store.put("outputs", th, ch, result["outputs"])
+    store.mark_done(th, ch)
+
+
+@dataclass
+class Results:
+    """Where finished models go, whichever process summarized them: the cache owner's store, the
+    report, the progress bar and the caller's `on_model` callback."""
+
+    store: SummaryStore
+    th: str
+    report: PrecomputeReport
+    bar: Any
+    on_model: Callable[[int, int, str], None] | None
+    total: int
+    started: int = 0
+
+    def starting(self, model_id: str) -> None:
+        self.bar.set_postfix_str(model_id)
+        if self.on_model is not None:
+            self.on_model(self.started, self.total, model_id)
+        self.started += 1
+
+    def finished(self, model_id: str, ch: str, result: dict) -> None:
+        self.store.put_edges(self.th, result["edges"])
+        write_summaries(self.store, self.th, ch, result)
+        self.report.computed.append(model_id)
+        self.bar.update()
+
+    def failed(self, model_id: str, ch: str, msg: str) -> None:
+        self.store.put_error(self.th, ch, msg)
+        self.report.failed[model_id] = msg
+        self.bar.write(f"[cnc] model '{model_id}' failed: {msg}", file=sys.stderr)
+        self.bar.update()

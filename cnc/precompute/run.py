@@ -1,0 +1,124 @@
+"""Fill the summary store: evaluate each model once, resumably, with a progress bar.
+
+`precompute` decides what is missing and has each model summarized (cnc.evaluation.summarize: here, or on a
+Dask cluster via cnc.precompute.cluster), then writes what comes back. A failure on one model is recorded
+(and shown in the UI) and the rest go on.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from cnc.evaluation import evaldata
+from cnc.evaluation.keys import config_spec, task_hash
+from cnc.evaluation.summarize import (
+    TaskSpec,
+    forget_task,
+    model_entry,
+    sample_indices,
+    summarize_model,
+    task_and_labels,
+)
+from cnc.experiment.config import Config
+from cnc.experiment.errors import TaskError
+from cnc.precompute.results import PrecomputeReport, Results
+from cnc.precompute.store import SummaryStore
+
+# -- what is missing
+
+def config_task_hash(config: Config, store: SummaryStore) -> str | None:
+    """The task hash of the evaluation set last precomputed for this config (None before that)."""
+    spec = config_spec(config)
+    return None if spec is None else store.get_taskref(spec)
+
+
+def _kinds(model) -> tuple[str, ...]:
+    return ("outputs", "probs", "params", "activations") if model.checkpoint else ("outputs", "probs")
+
+
+def _with_sources(config: Config, store: SummaryStore):
+    """(model, content hash or None when unreadable) for every model with a checkpoint or outputs,
+    roots first (they set the shared edges)."""
+    exp = config.experiment
+    for m in sorted(exp.models.values(), key=lambda m: exp.depth(m.id)):
+        source = m.checkpoint or m.outputs
+        if source is not None:
+            yield m, store.file_hash(source)
+
+
+def pending_models(config: Config, store: SummaryStore) -> list[str]:
+    """Ids of models whose summaries are not yet (successfully) cached."""
+    if config.task is None:
+        return []
+    th = config_task_hash(config, store)
+    return [m.id for m, ch in _with_sources(config, store)
+            if ch is None or th is None
+            or not store.is_complete(th, ch, _kinds(m)) and store.get_error(th, ch) is None]
+
+
+def prepare_task(spec: TaskSpec, store: SummaryStore) -> str:
+    """Make the task, fingerprint its evaluation set and store the task-level data once (labels,
+    class names, attributes, the activation sample): returns the task hash."""
+    forget_task()  # re-read the data: it may have changed since this process last looked
+    task, labels = task_and_labels(spec)
+    th = task_hash(spec.spec_hash, evaldata.fingerprint(labels))
+    if store.get_task(th) is None:
+        n = len(labels)
+        attrs = {k: [str(v) for v in vals] for k, vals in (task.attributes() or {}).items()}
+        for k, vals in attrs.items():
+            if len(vals) != n:
+                raise TaskError(f"task attribute '{k}' has {len(vals)} values for {n} instances")
+        store.put_task(th, {"labels": labels, "class_names": [str(c) for c in task.class_names],
+                            "attributes": attrs, "sample_index": sample_indices(n, spec.activation_sample)})
+    store.put_taskref(spec.spec_hash, th)
+    return th
+
+
+def precompute(config: Config, store: SummaryStore, progress: bool = True,
+               only: list[str] | None = None, on_model: Callable[[int, int, str], None] | None = None,
+               device: str | None = None, scheduler: str | None = None,
+               workers: int | None = None) -> PrecomputeReport:
+    """Summarize every model that has a checkpoint (or precomputed outputs) and is not cached.
+    With a Dask scheduler address or a worker count (arguments, else the config's `precompute`
+    section) each model is one task on a Dask cluster (cnc.precompute.cluster)."""
+    from tqdm import tqdm
+
+    from cnc.precompute import cluster  # Dask itself is imported only when a cluster is used
+
+    report = PrecomputeReport()
+    spec = TaskSpec.from_config(config, device)
+    if spec is None:
+        return report
+    th = prepare_task(spec, store)
+    todo = []
+    for m, ch in _with_sources(config, store):
+        if only is not None and m.id not in only:
+            continue
+        if ch is None:
+            report.failed[m.id] = f"file not found or unreadable: {m.checkpoint or m.outputs}"
+        elif store.is_complete(th, ch, _kinds(m)):
+            report.skipped.append(m.id)
+        else:
+            todo.append((m, ch))
+    if not todo:
+        return report
+    edges = store.get_edges(th) or {"params": {}, "activations": {}}
+    bar = tqdm(total=len(todo), desc="precompute", unit="model", file=sys.stderr, disable=not progress)
+    with bar:
+        results = Results(store, th, report, bar, on_model, len(todo))
+        opts = cluster.options(config.precompute, scheduler, workers)
+        if opts.enabled:
+            cluster.run_on_cluster(opts, spec, results, todo, edges)
+            return report
+        for m, ch in todo:
+            results.starting(m.id)
+            try:
+                result = summarize_model(spec, model_entry(m), edges)
+            except Exception as exc:  # user models fail in arbitrary ways; keep going
+                results.failed(m.id, ch, f"{type(exc).__name__}: {exc}")
+                continue
+            edges = result["edges"]
+            results.finished(m.id, ch, result)
+    return report
+
+

@@ -1,0 +1,177 @@
+"""The disk cache of precomputed summaries, so no request ever loads a model.
+
+Keys carry content hashes: a task hash and a checkpoint hash (sha256 of the file). The task hash
+covers the task's entry point, options, activation sample size, the summary format version and a
+fingerprint of the evaluation set (instance count and every label), so a dataset swapped behind
+the same entry point never serves old predictions. The web server never builds the task to know
+that hash: precompute records it under the config's spec hash (`taskref`). A changed checkpoint gets a new key and is recomputed;
+an unchanged one is found. Each model writes its summaries first and a `done` marker last, so an
+interrupted precompute resumes cleanly. Unreadable (corrupt) entries are dropped and reported as
+missing, never raised into a request.
+
+Summary formats (all numpy arrays / plain Python):
+- task:        {"labels": int64[N], "class_names": [str], "attributes": {name: [str]*N},
+                "sample_index": int64[S] (instances of the activation sample)}
+- outputs:     {"shape": (N, C), "preds": int16|int32[N], "p_true": float32[N], "p_pred": float32[N],
+                "scalars": {name: float32[N]}}   (a few bytes per instance)
+- probs:       raw float16 bytes of the softmax [N, C], C order; read back memory-mapped, so a
+                view touching one row (an instance) or streaming all rows never copies the matrix
+- params /
+  activations: {module name: {"type": str, "count": int, "zeros": int, "edges": float64[B+1],
+                "hist": int64[B], "sample": float32[K], "l2": float, "mean": float, "std": float}}
+                `edges` are shared by every model of a task for that module; `sample` holds the
+                values at fixed positions (same positions for every model with the same shape).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import numpy as np
+
+from cnc.experiment.checkpoints import is_url
+
+URL_CHECK_SECONDS = 5.0  # how long a URL checkpoint's version check is trusted
+KINDS = ("outputs", "probs", "params", "activations")
+
+
+class SummaryStore:
+    """Thin, typed wrapper over one diskcache directory (safe across processes and threads)."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.cache = diskcache.Cache(str(self.directory / "summaries"), size_limit=2 ** 36)
+        self._url_seen: dict[str, tuple[float, str | None]] = {}  # url -> (checked at, content hash)
+
+    # -- content hashes
+    def file_hash(self, path: str | Path) -> str | None:
+        """sha256 of a file (or of what an fsspec URL names), memoized by (path, size, mtime) or
+        the URL's own version key, so restarts do not rehash."""
+        if is_url(str(path)):
+            return self._url_hash(str(path))
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return self._content_hash(("filehash", str(Path(path).resolve()), st.st_size, st.st_mtime_ns),
+                                  lambda: open(path, "rb"))
+
+    def _url_hash(self, url: str) -> str | None:
+        """Asks the URL's store for its version at most every URL_CHECK_SECONDS: views call this per
+        model per request, and for s3:// or gs:// each ask is a network round trip."""
+        import fsspec
+
+        seen = self._url_seen.get(url)
+        if seen is not None and time.monotonic() - seen[0] < URL_CHECK_SECONDS:
+            return seen[1]
+        try:
+            fs, where = fsspec.core.url_to_fs(url)
+            version = fs.ukey(where)  # changes with the object's size, modification time or etag
+            digest = self._content_hash(("urlhash", url, version), lambda: fs.open(where, "rb"))
+        except Exception:  # unknown protocol, missing driver or credentials, no such object
+            digest = None
+        self._url_seen[url] = (time.monotonic(), digest)
+        return digest
+
+    def _content_hash(self, memo_key: tuple, opener) -> str:
+        found = self._get(memo_key)
+        if found is not None:
+            return found
+        h = hashlib.sha256()
+        with opener() as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()[:24]
+        self.cache.set(memo_key, digest)
+        return digest
+
+    # -- raw access that survives corrupt entries
+    def _get(self, key: tuple) -> Any:
+        try:
+            return self.cache.get(key, default=None, retry=True)
+        except Exception:  # a truncated or corrupted value: forget it, it will be recomputed
+            try:
+                self.cache.delete(key, retry=True)
+            except Exception:
+                pass
+            return None
+
+    def _set(self, key: tuple, value: Any) -> None:
+        self.cache.set(key, value, retry=True)
+
+    # -- task level
+    def get_task(self, th: str) -> dict | None:
+        return self._get(("task", th))
+
+    def put_task(self, th: str, value: dict) -> None:
+        self._set(("task", th), value)
+
+    def get_taskref(self, spec: str) -> str | None:
+        return self._get(("taskref", spec))
+
+    def put_taskref(self, spec: str, th: str) -> None:
+        self._set(("taskref", spec), th)
+
+    def get_edges(self, th: str) -> dict | None:
+        return self._get(("edges", th))
+
+    def put_edges(self, th: str, value: dict) -> None:
+        self._set(("edges", th), value)
+
+    # -- model level
+    def get(self, kind: str, th: str, ch: str) -> Any:
+        if kind == "probs":
+            out = self._get(("outputs", th, ch))
+            return None if out is None else self.get_probs(th, ch, out["shape"])
+        return self._get((kind, th, ch))
+
+    def put_probs(self, th: str, ch: str, probs: np.ndarray) -> None:
+        self._set(("probs", th, ch), np.ascontiguousarray(probs, dtype=np.float16).tobytes())
+
+    def get_probs(self, th: str, ch: str, shape: tuple[int, int]) -> np.ndarray | None:
+        """float16 [N, C] probabilities, memory-mapped (pages load as rows are read); None when
+        missing or of the wrong size (a truncated file is dropped, to be recomputed)."""
+        key = ("probs", th, ch)
+        try:
+            raw = self.cache.get(key, default=None, read=True, retry=True)
+        except Exception:
+            raw = None
+        if raw is None:
+            return None
+        n, c = (int(v) for v in shape)
+        if isinstance(raw, bytes):
+            ok = len(raw) == n * c * 2
+            arr = np.frombuffer(raw, dtype=np.float16).reshape(n, c) if ok else None
+        else:
+            with raw:
+                ok = os.fstat(raw.fileno()).st_size == n * c * 2
+                arr = np.memmap(raw, dtype=np.float16, mode="r", shape=(n, c)) if ok and n * c else None
+            ok = ok and (arr is not None or n * c == 0)
+        if not ok:
+            self.cache.delete(key, retry=True)
+            return None
+        return arr if arr is not None else np.zeros((n, c), np.float16)
+
+    def put(self, kind: str, th: str, ch: str, value: Any) -> None:
+        self._set((kind, th, ch), value)
+
+    def is_done(self, th: str, ch: str) -> bool:
+        return self._get(("done", th, ch)) is not None
+
+    def is_complete(self, th: str, ch: str, kinds: tuple[str, ...] = KINDS) -> bool:
+        """Done and every summary still readable (a corrupt entry makes it incomplete)."""
+        return self.is_done(th, ch) and all(self.get(k, th, ch) is not None for k in kinds)
+
+    def mark_done(self, th: str, ch: str) -> None:
+        self.cache.delete(("error", th, ch), retry=True)
+        self._set(("done", th, ch), True)
+
+    def get_error(self, th: str, ch: str) -> str | None:
+        return self._get(("error", th, ch))
+
+    def put_error(self, th: str, ch: str, message: str) -> None:
+        self._set(("error", th, ch), message)

@@ -1,0 +1,177 @@
+"""The one object views read from: the experiment, its config and the cached summaries.
+
+Pages and callbacks get an `AppContext`; they never touch torch or the raw cache. Summaries are
+memoized in memory (bounded) on top of the disk cache, so repeated views cost nothing.
+
+A live experiment can be reloaded at any moment. The web app `pin`s the current experiment at the
+start of each request, so everything one request reads (layout or callback) comes from one
+experiment; outside a request (tests, benchmarks) every read sees the latest one.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextvars import ContextVar
+from typing import Any, Callable
+
+from cnc.evaluation.summarize import TaskSpec, task_and_labels
+from cnc.experiment.config import Config
+from cnc.experiment.forest import Experiment
+from cnc.precompute.run import config_task_hash
+from cnc.precompute.store import SummaryStore
+from cnc.server.live import CHECK_EVERY, LiveExperiment
+from cnc.server.memo import Memo
+
+_PINNED: ContextVar[tuple[LiveExperiment, Config, int] | None] = ContextVar("cnc_pinned", default=None)
+
+
+class AppContext:
+    """`background=True` (the server) reloads a changed experiment and precomputes new models in
+    a background thread; tests and benchmarks use the default, a fixed experiment."""
+
+    def __init__(self, config: Config, store: SummaryStore, background: bool = False):
+        self.store = store
+        self.live = LiveExperiment(config, store, background=background)
+        self._memo = Memo(256, keep_none=False)
+        self._instances = Memo(512, keep_none=False)
+        self._render_lock = threading.Lock()  # user task code need not be thread-safe
+        self._taskref: tuple = (None, 0.0, None)  # (config, checked at, task hash)
+
+    def pin(self) -> None:
+        """Read one experiment until `unpin` (per thread / context: one request)."""
+        self.live.check()
+        _PINNED.set((self.live, *self.live.current))
+
+    def unpin(self) -> None:
+        _PINNED.set(None)
+
+    def warm_with(self, fn: Callable[["AppContext"], object]) -> None:
+        """Run `fn(self)`, pinned to the experiment just loaded, in a background thread at start
+        and after every reload (servers only: `background=True`)."""
+        def run() -> None:
+            self.pin()
+            try:
+                fn(self)
+            finally:
+                self.unpin()
+
+        self.live.warmers.append(run)
+        self.live.warm([run])
+
+    def _current(self) -> tuple[Config, int]:
+        pinned = _PINNED.get()
+        if pinned is not None and pinned[0] is self.live:
+            return pinned[1], pinned[2]
+        self.live.check()
+        return self.live.current
+
+    @property
+    def config(self) -> Config:
+        return self._current()[0]
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.config.experiment
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the experiment is reloaded (a key for per-experiment memos)."""
+        return self._current()[1]
+
+    def status_line(self) -> str:
+        """One line for the header: background work and reload problems."""
+        self.live.check()
+        p, parts = self.live.progress, []
+        if p.running:
+            parts.append(f"Summarizing new models: {p.done} of {p.total} ({p.current})")
+        if p.errors:
+            names = ", ".join(sorted(p.errors)[:3]) + ("…" if len(p.errors) > 3 else "")
+            parts.append(f"{len(p.errors)} model(s) failed to summarize ({names}); see Compare for details")
+        if self.live.config.notices:
+            notices = self.live.config.notices
+            more = f" (+{len(notices) - 1} more on the console)" if len(notices) > 1 else ""
+            parts.append(f"{len(notices)} run(s) need attention: {notices[0]}{more}")
+        if self.live.reload_error:
+            parts.append(f"Experiment file has an error; showing the last good version. {self.live.reload_error}")
+        return " · ".join(parts)
+
+    @property
+    def title(self) -> str:
+        return self.config.title
+
+    @property
+    def task_hash(self) -> str | None:
+        """The evaluation set last precomputed for this config (re-read every few seconds, so a
+        precompute in another process that found a changed dataset is picked up)."""
+        config = self.config
+        known, at, th = self._taskref
+        if known is not config or th is None or time.monotonic() - at > CHECK_EVERY:
+            th = config_task_hash(config, self.store)
+            self._taskref = (config, time.monotonic(), th)
+        return th
+
+    def _model_hash(self, model_id: str) -> str | None:
+        m = self.experiment.models.get(model_id)
+        if m is None or self.task_hash is None:
+            return None
+        source = m.checkpoint or m.outputs
+        return self.store.file_hash(source) if source else None
+
+    def _summary(self, kind: str, model_id: str) -> Any:
+        th, ch = self.task_hash, self._model_hash(model_id)
+        if th is None or ch is None:
+            return None
+        return self._memo.get_or((kind, th, ch), lambda: self.store.get(kind, th, ch))
+
+    def outputs(self, model_id: str) -> dict | None:
+        """{"preds", "p_true", "p_pred", "scalars", "probs"} for a model, or None when not (yet)
+        computed. `probs` is a float16 memory map: reading a row touches only that row."""
+        small = self._summary("outputs", model_id)
+        if small is None:
+            return None
+        probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"])
+        return None if probs is None else {**small, "probs": probs}
+
+    def params(self, model_id: str) -> dict | None:
+        return self._summary("params", model_id)
+
+    def activations(self, model_id: str) -> dict | None:
+        return self._summary("activations", model_id)
+
+    def task_data(self) -> dict | None:
+        th = self.task_hash
+        return None if th is None else self._memo.get_or(("task", th), lambda: self.store.get_task(th))
+
+    def instance(self, index: int) -> dict | None:
+        """One instance rendered by the task when a user opens it (memoized per instance); other
+        instances are never loaded. {"kind": "missing", "why": ...} when the task cannot render."""
+        th, task = self.task_hash, self.task_data()
+        if th is None or task is None or not 0 <= index < len(task["labels"]):
+            return None
+        return self._instances.get_or((th, index), lambda: self._render(index))
+
+    def _render(self, index: int) -> dict:
+        spec = TaskSpec.from_config(self.config)
+        try:
+            with self._render_lock:
+                shown = task_and_labels(spec)[0].render_instance(index)
+        except Exception as exc:  # user code: report in the panel, keep serving
+            return {"kind": "missing", "why": f"The task could not render this instance: {type(exc).__name__}: {exc}"}
+        if not isinstance(shown, dict) or shown.get("kind") not in ("image", "text"):
+            return {"kind": "missing", "why": "The task's render_instance returned no {'kind': 'image'|'text'} dict."}
+        return shown
+
+    def status(self, model_id: str) -> str:
+        """'ready', 'pending', 'failed: <why>', 'no data' (no checkpoint/outputs or no task)."""
+        m = self.experiment.models.get(model_id)
+        if m is None:
+            return "unknown model"
+        if self.task_hash is None or not (m.checkpoint or m.outputs):
+            return "no data"
+        ch = self._model_hash(model_id)
+        if ch is None:
+            return f"failed: file missing or unreadable: {m.checkpoint or m.outputs}"
+        if self.store.is_done(self.task_hash, ch):
+            return "ready"
+        err = self.store.get_error(self.task_hash, ch)
+        return f"failed: {err}" if err else "pending"

@@ -10,6 +10,8 @@ task is made, so the rest of the app never needs it.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import inspect as pyinspect
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,7 +19,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from cnc.evaluation.prompt_file import PromptSet, load_prompt_set
-from cnc.task import TaskError, load_entry_point
+from cnc.experiment.entry_points import load_entry_point
+from cnc.experiment.errors import TaskError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILTIN_SCORERS = ("rouge_l", "chrf")
@@ -110,8 +113,9 @@ class HFTask:
             raise TaskError(f"{path}: cannot read safetensors weights ({exc}).") from None
         opts = {k: v for k, v in opts.items() if k != "use_safetensors"}
         try:
-            model, info = self.model_class.from_pretrained(None, config=self.config, state_dict=state,
-                                                           output_loading_info=True, **opts)
+            with _quiet(self._tf):  # transformers' own load report would duplicate the error below
+                model, info = self.model_class.from_pretrained(None, config=self.config, state_dict=state,
+                                                               output_loading_info=True, **opts)
         except RuntimeError as exc:
             raise TaskError(f"{path}: weights do not fit the architecture of {self.model_dir} ({exc}).") from None
         missing, unexpected = sorted(info["missing_keys"]), sorted(info["unexpected_keys"])
@@ -229,14 +233,22 @@ def _existing_dir(value: str, option: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _quiet(tf: Any):
+    level = tf.utils.logging.get_verbosity()
+    tf.utils.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        tf.utils.logging.set_verbosity(level)
+
+
 def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
 def _greedy(model: torch.nn.Module, settings: dict) -> Any:
     """The model's generation config made greedy (sampling settings a checkpoint ships are dropped)."""
-    import copy
-
     config = copy.deepcopy(model.generation_config)
     for key in ("temperature", "top_p", "top_k", "typical_p", "min_p"):
         if hasattr(config, key):

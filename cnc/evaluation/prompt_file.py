@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnc.task import TaskError
+from cnc.experiment.errors import TaskError
 
 ANSWER_KEYS = ("answers", "answer", "references", "reference", "target")
 SKIPPED_ATTRIBUTE_KEYS = {"id", "idx", "index", "attributes"}

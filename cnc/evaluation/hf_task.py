@@ -42,7 +42,7 @@ class HFTask:
 
     def __init__(self, model_dir: str, data: str, prompt_template: str | None = None,
                  architecture: str = "auto", tokenizer: str | None = None, max_new_tokens: int = 32,
-                 stop: Sequence[str] = (), batch_size: int = 8, dtype: str = "float32",
+                 stop: Sequence[str] = (), batch_size: int | None = None, dtype: str = "float32",
                  answer_prefix: str | None = None, max_prompt_tokens: int | None = None,
                  attributes: list[str] | None = None, scorers: list | dict | None = None,
                  limit: int | None = None) -> None:
@@ -53,14 +53,14 @@ class HFTask:
             raise TaskError(f"task option dtype={dtype!r}: use one of {', '.join(DTYPES)} or auto.")
         if architecture not in ("auto", "causal", "seq2seq"):
             raise TaskError(f"task option architecture={architecture!r}: use auto, causal or seq2seq.")
-        if int(batch_size) < 1 or int(max_new_tokens) < 1:
+        if (batch_size is not None and int(batch_size) < 1) or int(max_new_tokens) < 1:
             raise TaskError("task options batch_size and max_new_tokens must be at least 1.")
         self.config = self._tf.AutoConfig.from_pretrained(self.model_dir, local_files_only=True,
                                                           trust_remote_code=False)
         self.seq2seq = (bool(getattr(self.config, "is_encoder_decoder", False)) if architecture == "auto"
                         else architecture == "seq2seq")
         self.dtype = self.config.dtype if dtype == "auto" else DTYPES[dtype]
-        self.batch_size = int(batch_size)
+        self.batch_size = int(batch_size) if batch_size else None  # None: as precompute hands them over
         self.max_prompt_tokens = max_prompt_tokens
         self.answer_prefix = answer_prefix if answer_prefix is not None else ("" if self.seq2seq else " ")
         self.generation = {"max_new_tokens": int(max_new_tokens), "stop": [str(s) for s in stop]}
@@ -163,14 +163,15 @@ class HFTask:
     # -- generation and teacher forcing (cnc.task generative protocol)
 
     def generate(self, model: torch.nn.Module, prompts: list[str], max_new_tokens: int) -> list[str]:
-        """Greedy continuations (text after the prompt), in batches of task option batch_size;
+        """Greedy continuations (text after the prompt), in batches of task option batch_size (if set);
         causal prompts are left-padded so every row continues from its last token."""
         device = _device_of(model)
         settings = {"max_new_tokens": int(max_new_tokens), "do_sample": False, "num_beams": 1,
                     "pad_token_id": self.tokenizer.pad_token_id}
         texts: list[str] = []
-        for start in range(0, len(prompts), self.batch_size):
-            ids, mask = self._pad(self.encode_prompts(prompts[start:start + self.batch_size]), left=not self.seq2seq)
+        step = self.batch_size or max(1, len(prompts))
+        for start in range(0, len(prompts), step):
+            ids, mask = self._pad(self.encode_prompts(prompts[start:start + step]), left=not self.seq2seq)
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
                                  generation_config=_greedy(model, settings))
             new = out if self.seq2seq else out[:, ids.shape[1]:]
@@ -184,8 +185,9 @@ class HFTask:
         seq2seq: the reference as decoder labels."""
         device = _device_of(model)
         parts = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
+        size = self.batch_size or max(1, len(prompts))
+        for start in range(0, len(prompts), size):
+            chunk = slice(start, start + size)
             prompt_ids = self.encode_prompts(prompts[chunk])
             ref_ids = self.encode_references(references[chunk])
             step = self._seq2seq_logits if self.seq2seq else self._causal_logits

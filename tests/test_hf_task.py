@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -182,3 +183,66 @@ def test_json_file_with_squad_answers_and_explicit_attributes(lm, tmp_path):
     assert prompts[0] == "the cat sat on the mat\n\nQuestion: where is the cat\nAnswer:"
     assert references == [["on the mat"]] * 3
     assert t.attributes() == {"level": ["0", "1", "0"]} and t.scorers == {"rouge_l": "rouge_l"}
+
+
+# -- through the app's precompute, checked against transformers directly
+
+def test_precompute_matches_transformers(lm, tmp_path):
+    """Outputs, scores, NLL, KL and top-1 agreement as stored by precompute for a base directory
+    and two weight-only variants, against direct transformers computations."""
+    from cnc.analysis.text_scores import exact_match, token_f1
+    from cnc.analysis.token_divergence import TOPK, coarse_kl, exact_kl, tail_logmass, topk_summary
+    from cnc.experiment.config import load_config
+    from cnc.precompute.run import precompute
+    from cnc.precompute.store import SummaryStore
+    from cnc.server.context import AppContext
+
+    task, checkpoints = lm
+    (tmp_path / "exp.yaml").write_text(
+        "models:\n"
+        f"  - {{id: base, checkpoint: {checkpoints['base']}}}\n"
+        f"  - {{id: pruned, base: base, checkpoint: {checkpoints['pruned']}}}\n"
+        f"  - {{id: int8, base: pruned, checkpoint: {checkpoints['int8']}}}\n")
+    options = {"model_dir": str(task.model_dir), "data": str(task.model_dir.parent / "data.jsonl"),
+               "max_new_tokens": MAX_NEW}
+    (tmp_path / "cfg.yaml").write_text(f"experiment: exp.yaml\ntask: {{entry: 'cnc.evaluation.hf_task:HFTask', "
+                                       f"options: {json.dumps(options)}, batch_size: 4, activation_sample: 3, "
+                                       "device: cpu}\n")
+    cfg = load_config(tmp_path / "cfg.yaml", cache_dir=tmp_path / "cache")
+    store = SummaryStore(cfg.cache_dir)
+    report = precompute(cfg, store, progress=False)
+    assert sorted(report.computed) == ["base", "int8", "pruned"] and not report.failed
+    ctx = AppContext(cfg, store)
+    prompts, references = task.eval_data()
+    assert ctx.task_data()["prompts"] == prompts and ctx.task_data()["attributes"] == task.attributes()
+
+    root = task.load_model(checkpoints["base"])
+    with torch.no_grad():
+        root_lp = [direct_logprobs(task, root, p, r[0])[0].numpy() for p, r in zip(prompts, references)]
+    for mid in ("base", "pruned", "int8"):
+        out = ctx.outputs(mid)
+        model = task.load_model(checkpoints[mid])
+        with torch.no_grad():
+            texts = [direct_generation(task, model, p) for p in prompts]
+            direct = [direct_logprobs(task, model, p, r[0]) for p, r in zip(prompts, references)]
+        assert out["texts"] == texts and out["kl_reference"] == "base"
+        assert np.allclose(out["scores"]["exact_match"], [exact_match(t, r) for t, r in zip(texts, references)])
+        assert np.allclose(out["scores"]["f1"], [token_f1(t, r) for t, r in zip(texts, references)])
+        assert out["ntokens"].tolist() == [len(ids) for _, ids in direct]
+        nll = [-lp.numpy()[np.arange(len(ids)), ids].sum() for lp, ids in direct]
+        assert np.allclose(out["nll"], nll, rtol=1e-4, atol=1e-4)
+        coarse, exact, top1 = [], [], []
+        for ref_lp, (lp, _) in zip(root_lp, direct):
+            lp = lp.numpy()
+            vals, ids, tail = topk_summary(ref_lp, TOPK)
+            coarse.append(coarse_kl(vals, tail, np.take_along_axis(lp, ids.astype(np.int64), -1), tail_logmass(lp, ids)))
+            exact.append(exact_kl(ref_lp, lp))
+            top1.append(lp.argmax(-1) == ref_lp.argmax(-1))
+        coarse, exact = np.concatenate(coarse), np.concatenate(exact)
+        assert np.allclose(out["kl"].astype(np.float64), coarse, rtol=2e-3, atol=1e-4)
+        assert np.all(out["kl"] <= exact * 1.002 + 1e-4)  # top-k + tail is a lower bound
+        assert np.array_equal(out["top1"], np.concatenate(top1))
+        if mid == "base":
+            assert not out["kl"].any()
+        else:
+            assert exact.mean() > 1e-4  # the compression really moved the distributions

@@ -245,4 +245,4 @@ def test_precompute_matches_transformers(lm, tmp_path):
         if mid == "base":
             assert not out["kl"].any()
         else:
-            assert exact.mean() > 1e-4  # the compression really moved the distributions
+            assert exact.mean() > (1e-3 if mid == "pruned" else 0)  # compression really moved the distributions

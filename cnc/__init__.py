@@ -2,4 +2,4 @@
 from cnc.experiment.tracker import Tracker
 
 __all__ = ["Tracker"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

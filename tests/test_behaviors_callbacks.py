@@ -6,6 +6,7 @@ import json
 import pytest
 from dash import html
 
+from cnc.analysis import behavior_view
 from cnc.bench.behaviors import SyntheticOutputs
 from cnc.ui import behaviors as ui
 from cnc.ui.behaviors_grid import BLOCK
@@ -255,7 +256,7 @@ def test_threshold_steps_follow_the_metric(ctx):
     kl = by_id(ui.layout(ctx, query(bmetric="kl"), []), ui.STEP).data
     table = ui.table_for(ctx, MODELS)
     state, _ = ui.state_from_query(ctx, {"bmetric": "kl"}, [], MODELS)
-    assert kl == ui.step_for(ctx, MODELS, state) == ui.B.threshold_step(ui.view_for(ctx, table, state))
+    assert kl == ui.step_for(ctx, MODELS, state) == behavior_view.threshold_step(ui.view_for(ctx, table, state))
     assert ui.step_for(ctx, [], state) == 0.01
 
 

@@ -11,7 +11,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_metrics, behavior_table, behavior_view
 from cnc.analysis.metric_change import change
 from cnc.bench.behaviors import SyntheticOutputs
 from cnc.bench.browser import choose
@@ -46,9 +46,9 @@ def test_behaviors_csv_has_every_row_of_the_view(synthetic_ctx, serve, chrome, t
     rows = list(csv.reader(io.StringIO(downloaded(tmp_path, "behaviors.csv").read_text())))
 
     # the same view, computed directly by the analysis functions
-    table = B.build_table(data.labels, MODELS, data.outputs)
-    state = B.ViewState(mode="instances", metric="conf", rel=True, filt="flipped", sort="m4", desc=False)
-    view = B.build_view(table, state, B.metric_specs(), data.class_names, data.attributes)
+    table = behavior_table.build_table(data.labels, MODELS, data.outputs)
+    state = behavior_view.ViewState(mode="instances", metric="conf", rel=True, filt="flipped", sort="m4", desc=False)
+    view = behavior_view.build_view(table, state, behavior_metrics.metric_specs(), data.class_names, data.attributes)
     assert view.row_count > 100  # more than the one block the grid loads
     assert len(rows) == view.row_count + 1
     assert rows[0][:4] == ["instance", "true label", "base prediction", "models changed"]

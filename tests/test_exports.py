@@ -14,7 +14,7 @@ from cnc.analysis.metric_change import change
 from cnc.app.webapp import build_app
 from cnc.bench.behaviors import SyntheticOutputs
 from cnc.experiment.config import load_config, load_experiment
-from cnc.experiment.forest import Metric, experiment_data, parse_experiment
+from cnc.experiment.forest import Metric, experiment_as_dict, parse_experiment
 from cnc.ui import behaviors_export, compare_strip, download, experiment_download, model_picker, selection_export
 from cnc.ui.selection_details import explain
 from tests.dash_client import call_with, find_key
@@ -54,7 +54,7 @@ def test_experiment_file_round_trips(synthetic_ctx, tmp_path):
     path = tmp_path / "downloaded.yaml"
     path.write_text(experiment_download.experiment_yaml(synthetic_ctx))
     again = load_config(path).experiment  # what `python app.py --config downloaded.yaml` reads
-    assert experiment_data(again) == experiment_data(exp)
+    assert experiment_as_dict(again) == experiment_as_dict(exp)
     assert [(m.id, m.base, m.operation, m.tag, m.metrics) for m in again.models.values()] == \
         [(m.id, m.base, m.operation, m.tag, m.metrics) for m in exp.models.values()]
     assert again.metrics == exp.metrics and again.operations == exp.operations
@@ -67,11 +67,11 @@ def test_experiment_file_keeps_missing_values_and_odd_ids(tmp_path):
         {"id": "x: y", "base": "a b", "operation": {"name": "prune", "parameters": {"amount": 0.5, "how": "l1"}},
          "metrics": {"Acc": None}}]})
     path = tmp_path / "e.json"
-    path.write_text(json.dumps(experiment_data(exp)))
+    path.write_text(json.dumps(experiment_as_dict(exp)))
     again = load_experiment(path)
     assert again.models["x: y"].metrics == {"Acc": None}
     assert again.models["x: y"].operation.parameters == {"amount": 0.5, "how": "l1"}
-    assert yaml.safe_load(yaml.safe_dump(experiment_data(exp))) == experiment_data(exp)
+    assert yaml.safe_load(yaml.safe_dump(experiment_as_dict(exp))) == experiment_as_dict(exp)
 
 
 def test_selection_csv_lists_every_selected_model(synthetic_ctx):

@@ -1,6 +1,7 @@
 """The cnc package has no import cycles: a module never imports, directly or through others, a
 module that imports it back. Imports anywhere in a module count (also inside functions, where
-cycles hide); only `if TYPE_CHECKING:` blocks are left out, as they never run."""
+cycles hide) and imports for type hints only (`if TYPE_CHECKING:`): they never run, but a pair of
+modules that need each other's names, even for hints, belong together or apart, not in a loop."""
 from __future__ import annotations
 
 import ast
@@ -17,24 +18,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-    return skip
-
-
 def imports_of(path: Path, modules: set[str]) -> set[str]:
     """The cnc modules a file imports (`from cnc.ui import behaviors` counts as cnc.ui.behaviors)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip = _type_checking_nodes(tree)
     this = module_name(path)
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -81,7 +71,7 @@ def test_finder_sees_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_finder_reads_imports_inside_functions_not_type_checking(tmp_path, monkeypatch):
+def test_finder_reads_imports_inside_functions_and_type_checking(tmp_path, monkeypatch):
     pkg = tmp_path / "cnc"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
@@ -90,7 +80,7 @@ def test_finder_reads_imports_inside_functions_not_type_checking(tmp_path, monke
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     monkeypatch.setattr(__import__(__name__), "PACKAGE", pkg)
     mods = {"cnc", "cnc.a", "cnc.b"}
-    assert imports_of(pkg / "a.py", mods) == set()
+    assert imports_of(pkg / "a.py", mods) == {"cnc", "cnc.b"}
     assert imports_of(pkg / "b.py", mods) == {"cnc.a"}
 
 
@@ -98,4 +88,4 @@ def test_no_import_cycles_in_cnc():
     cycle = find_cycle(graph())
     if cycle:
         pytest.fail("import cycle: " + " -> ".join(cycle) + ". Move what both need into a module "
-                    "neither imports back (or import it for type hints only, under TYPE_CHECKING).")
+                    "neither imports back (type-only imports count too).")

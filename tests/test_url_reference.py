@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "urls.md"
 READERS = {"query", "params"}  # names of parsed query mappings
 HELPERS = {"pick": -1, "_int": -1, "take": 0}  # URL-reading helper -> position of the key argument
-NOT_VIEWS = {"synthetic.py", "bench", "demo"}  # code that reads operation `params`, not URLs
+NOT_VIEWS = {"synthetic.py", "bench", "demos"}  # code that reads operation `params`, not URLs
 WRITERS = re.compile(r"(^|_)params$")
 
 

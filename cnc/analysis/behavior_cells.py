@@ -10,9 +10,10 @@ import numpy as np
 from cnc.analysis.behavior_groups import class_name
 from cnc.analysis.behavior_metrics import MetricSpec
 from cnc.analysis.behavior_view import View
+from cnc.analysis.generative_behaviors import GenerativeTable
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+    from cnc.analysis.behavior_table import InstanceTable
 
 
 def format_number(value: float, fmt: str) -> str:
@@ -31,8 +32,8 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
     """Row dicts for rows [start, end) of a view: value strings and bar fractions per model.
 
     Keys: "row" (label), "n", "g" (group index), and per model column `c<j>` (text), `c<j>_b` (bar fraction in
-    [-1, 1]), `c<j>_h` (harm: 1 bad, -1 good, 0 neutral). Instance rows also carry "i", "label",
-    "base_pred" and "flips".
+    [-1, 1]), `c<j>_h` (harm: 1 bad, -1 good, 0 neutral). Instance rows also carry "i" and the
+    table's instance columns (classifiers: "label", "base_pred", "flips").
     """
     idx = view.order[max(0, start):max(0, end)]
     fmt = view.spec.rel_fmt if view.state.rel else view.spec.abs_fmt
@@ -40,8 +41,7 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
     for r in idx.tolist():
         row: dict = {}
         if view.instance_rows:
-            row.update(i=r, row=f"#{r}", label=class_name(class_names, int(table.labels[r])),
-                       base_pred=class_name(class_names, int(table.preds[0, r])), flips=int(table.flips[r]))
+            row.update(i=r, row=f"#{r}", **instance_cells(table, r, class_names))
         else:
             row.update(g=r, row=view.names[r], n=int(view.counts[r]))
         for j in range(len(view.models)):
@@ -57,12 +57,26 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
     return rows
 
 
+def instance_cells(table: InstanceTable | GenerativeTable, i: int, class_names: list[str], full: bool = False) -> dict:
+    """The values of a table's INSTANCE_COLUMNS for instance i (`full`: texts untruncated, for the CSV)."""
+    if isinstance(table, GenerativeTable):
+        return table.instance_cells(i, full=full)
+    return {"label": class_name(class_names, int(table.labels[i])),
+            "base_pred": class_name(class_names, int(table.preds[0, i])), "flips": int(table.flips[i])}
+
+
 # 0/1 metrics of a single instance read better as words than as 0% / 100%.
 _INSTANCE_WORDS = {
     ("error", False): {0: "right", 1: "wrong"},
     ("error", True): {0: "same", 1: "new error", -1: "fixed"},
     ("flip", False): {0: "same", 1: "changed"},
     ("flip", True): {0: "same", 1: "changed"},
+    ("r2w", False): {0: "same", 1: "right → wrong"},
+    ("r2w", True): {0: "same", 1: "right → wrong"},
+    ("w2r", False): {0: "same", 1: "wrong → right"},
+    ("w2r", True): {0: "same", 1: "wrong → right"},
+    ("sc:exact_match", False): {0: "wrong", 1: "right"},
+    ("sc:exact_match", True): {0: "same", -1: "right → wrong", 1: "wrong → right"},
 }
 
 
@@ -127,10 +141,14 @@ def view_records(view: View, table: InstanceTable, class_names: list[str]) -> tu
     which = "relative to base" if view.state.rel else "absolute"
     values = [f"{m} · {view.spec.label} ({which})" for m in view.models]
     if view.instance_rows:
-        header = ["instance", "true label", "base prediction", "models changed", *values]
-        rows = [[r, class_name(class_names, int(table.labels[r])), class_name(class_names, int(table.preds[0, r])),
-                 int(table.flips[r]), *view.shown[:, r].tolist()] for r in view.order.tolist()]
+        fields = [c[0] for c in table.INSTANCE_COLUMNS]
+        header = ["instance", *(c[3] for c in table.INSTANCE_COLUMNS), *values]
+        rows = []
+        for r in view.order.tolist():
+            cells = instance_cells(table, r, class_names, full=True)
+            rows.append([r, *(cells[f] for f in fields), *view.shown[:, r].tolist()])
     else:
-        header = ["class" if view.state.mode == "classes" else str(view.state.attribute), "instances", *values]
+        header = [{"classes": "class", "tasks": "task"}.get(view.state.mode, str(view.state.attribute)),
+                  "instances", *values]
         rows = [[view.names[r], int(view.counts[r]), *view.shown[:, r].tolist()] for r in view.order.tolist()]
     return header, rows

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from cnc.analysis.behavior_metrics import grouping
+from cnc.analysis.behavior_metrics import TASK_ATTRIBUTE, grouping
 from cnc.analysis.parsing import parse_index
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+    from cnc.analysis.behavior_table import InstanceTable
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,15 @@ class Group:
 
 
 def group_for_row(mode: str, attribute: str | None, index: int, names: list[str]) -> Group | None:
-    """The group behind row `index` of a class or subgroup view (None for other rows)."""
+    """The group behind row `index` of a class, subgroup or task view (None for other rows)."""
     if not 0 <= index < len(names):
         return None
     if mode == "classes":
         return Group("class", str(index))
     if mode == "subgroups" and attribute is not None:
         return Group("attr", names[index], attribute)
+    if mode == "tasks":
+        return Group("attr", names[index], TASK_ATTRIBUTE)
     return None
 
 

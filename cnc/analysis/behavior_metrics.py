@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+from cnc.analysis.behavior_table import EPS
 
-EPS = 1e-7  # probabilities are clipped below at EPS inside logs; denominators below it count as 0
+if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
+    from cnc.analysis.behavior_table import InstanceTable
+
+TASK_ATTRIBUTE = "task"  # an instance attribute naming the benchmark task (lm-eval): its values are "tasks" rows
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def grouping(table: InstanceTable, mode: str, class_names: list[str],
         c = max(len(class_names), int(table.labels.max(initial=-1)) + 1)
         names = [class_names[i] if i < len(class_names) else str(i) for i in range(c)]
         return Grouping(names, table.labels, np.bincount(table.labels, minlength=c))
+    if mode == "tasks":
+        return grouping(table, "subgroups", class_names, attributes, TASK_ATTRIBUTE)
     if mode == "subgroups":
         if attribute not in table.subgroup_cache:  # string codes are the slow part: once per attribute
             names, codes = np.unique(np.asarray(attributes[attribute], dtype=str), return_inverse=True)
@@ -93,48 +97,54 @@ def grouping(table: InstanceTable, mode: str, class_names: list[str],
     return Grouping([], None, np.ones(table.n, dtype=np.int64))
 
 
-def _group_means(values: np.ndarray, g: Grouping) -> np.ndarray:
-    """[M, N] -> [M, G] means per group (NaN-aware; empty groups are NaN)."""
-    if g.codes is None:
-        return values.astype(np.float64)
+def group_sums(values: np.ndarray, g: Grouping) -> tuple[np.ndarray, np.ndarray]:
+    """[M, N] -> ([M, G] sums of the finite values per group, [M, G] how many were finite)."""
     m, k = values.shape[0], len(g.names)
     finite = np.isfinite(values)
     flat_codes = (g.codes[None, :] + k * np.arange(m)[:, None]).ravel()
     sums = np.bincount(flat_codes, weights=np.where(finite, values, 0).ravel(), minlength=m * k)
     counts = np.bincount(flat_codes, weights=finite.ravel(), minlength=m * k)
+    return sums.reshape(m, k), counts.reshape(m, k)
+
+
+def group_means(values: np.ndarray, g: Grouping) -> np.ndarray:
+    """[M, N] -> [M, G] means per group (NaN-aware; empty groups are NaN)."""
+    if g.codes is None:
+        return values.astype(np.float64)
+    sums, counts = group_sums(values, g)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums / counts).reshape(m, k)
+        return sums / counts
 
 
 def metric_values(table: InstanceTable, metric: str, g: Grouping) -> np.ndarray:
     """Absolute values [M, rows] of a metric per model (row 0 the base)."""
     if metric == "error":
-        return _group_means(~table.correct, g)
+        return group_means(~table.correct, g)
     if metric == "moreerr":
-        return more_errors(_group_means(~table.correct, g))
+        return more_errors(group_means(~table.correct, g))
     if metric == "flip":
-        return _group_means(table.preds != table.preds[0], g)
+        return group_means(table.preds != table.preds[0], g)
     if metric == "conf":
-        return _group_means(table.conf, g)
+        return group_means(table.conf, g)
     if metric == "confabs":
-        return _group_means(np.abs(table.conf - table.conf[0]), g)
+        return group_means(np.abs(table.conf - table.conf[0]), g)
     if metric == "confratio":
-        means = _group_means(table.conf, g)
+        means = group_means(table.conf, g)
         return _ratio(means, means[0])
     if metric == "mse":
-        return _group_means(table.mse, g)
+        return group_means(table.mse, g)
     if metric == "kl":
-        return _group_means(table.kl, g)
+        return group_means(table.kl, g)
     kind, _, name = metric.partition(":")
     values = table.scalars.get(name)
     if values is None:
         raise KeyError(metric)
     if kind == "sc":
-        return _group_means(values, g)
+        return group_means(values, g)
     if kind == "scabs":
-        return _group_means(np.abs(values - values[0]), g)
+        return group_means(np.abs(values - values[0]), g)
     if kind == "scratio":
-        means = _group_means(values, g)
+        means = group_means(values, g)
         return _ratio(means, means[0])
     raise KeyError(metric)
 

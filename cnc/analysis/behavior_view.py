@@ -14,12 +14,13 @@ import numpy as np
 
 from cnc.analysis.behavior_groups import Group, group_mask, parse_group
 from cnc.analysis.behavior_metrics import Grouping, MetricSpec, grouping, metric_values, relative
+from cnc.analysis.generative_behaviors import GenerativeTable
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
-    from cnc.analysis.behaviors import InstanceTable
+    from cnc.analysis.behavior_table import InstanceTable
 
 HIST_BINS = 16
-ROW_MODES = ("classes", "subgroups", "instances", "exemplars")
+ROW_MODES = ("classes", "subgroups", "tasks", "instances", "exemplars")  # tasks: subgroups of the "task" attribute
 INSTANCE_MODES = ("instances", "exemplars")
 FILTERS = ("all", "newerr", "fixed", "flipped")
 THRESHOLD_DIRECTIONS = ("ge", "le")  # keep rows where any model's value is >= / <= the threshold
@@ -69,6 +70,7 @@ class View:
     hists: np.ndarray  # int[M, bins] distribution of each model's shown values over filtered rows
     group: Group | None = None  # the class or subgroup instance rows are restricted to
     group_size: int = 0  # instances in that group (before the other filters)
+    instance_columns: tuple = ()  # instance rows: (field, header, tooltip, CSV header) of the columns before the models'
 
     @property
     def instance_rows(self) -> bool:
@@ -79,13 +81,14 @@ class View:
         return int(self.order.shape[0])
 
 
-def build_view(table: InstanceTable, state: ViewState, specs: dict[str, MetricSpec], class_names: list[str],
+def build_view(table: InstanceTable | GenerativeTable, state: ViewState, specs: dict[str, MetricSpec], class_names: list[str],
                attributes: dict[str, list[str]]) -> View:
     """Filter and sort one table for a view state (a few vector operations, no Python loops)."""
     spec = specs[state.metric]
     mode = "instances" if state.mode == "exemplars" else state.mode
     g = grouping(table, mode, class_names, attributes, state.attribute)
-    values = metric_values(table, state.metric, g)
+    values = table.values(state.metric, g) if isinstance(table, GenerativeTable) else \
+        metric_values(table, state.metric, g)
     shown = relative(values, spec) if state.rel else values
     group = parse_group(state.group, class_names, attributes, table) if state.mode in INSTANCE_MODES else None
     within = group_mask(table, group, attributes) if group else None
@@ -99,7 +102,7 @@ def build_view(table: InstanceTable, state: ViewState, specs: dict[str, MetricSp
     signed = bool(np.nanmin(others, initial=0.0) < 0)
     edges, hists = _histograms(sub)
     return View(state, spec, table.models, g.names, g.counts, shown, order, scale, signed, edges, hists,
-                group, int(within.sum()) if within is not None else 0)
+                group, int(within.sum()) if within is not None else 0, table.INSTANCE_COLUMNS)
 
 
 def _row_mask(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping,
@@ -131,9 +134,7 @@ def _sort(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping
           order: np.ndarray) -> np.ndarray:
     sort = state.sort
     if sort is None and state.mode == "exemplars":
-        # Most models disagreeing first; ties: largest mean KL (most changed outputs).
-        kl = table.kl[1:, order].mean(axis=0) if len(table.models) > 1 else np.zeros(order.size)
-        return order[np.lexsort((-kl, -table.flips[order].astype(np.int64)))]
+        return table.exemplar_order(order)
     if sort is None or sort == "row":
         return order[::-1] if (sort == "row" and state.desc) else order
     if sort == "flips" and g.codes is None:  # flips exist per instance only

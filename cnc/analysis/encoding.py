@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cnc.analysis.layout import per_experiment
+from cnc.analysis.map_positions import per_experiment
 from cnc.analysis.recipe_text import step_text
 from cnc.experiment.forest import Experiment, Metric, is_missing
 from cnc.experiment.formatting import format_metric

@@ -17,10 +17,11 @@ import tracemalloc
 import numpy as np
 import plotly.utils
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_cells, behavior_metrics, behavior_table, behavior_view
 from cnc.bench import median_ms
 from cnc.experiment.synthetic import make_experiment
 from cnc.ui import behaviors as ui
+from cnc.ui import behaviors_data
 from cnc.ui.behaviors_grid import col_for_sort
 
 CHUNK = 10_000
@@ -85,11 +86,11 @@ class _BenchContext:
         self.task_data, self.outputs, self.instance, self.status = data.task_data, data.outputs, data.instance, data.status
 
 
-def open_view(ctx, models: list[str], state: B.ViewState, clear: bool = True) -> None:
+def open_view(ctx, models: list[str], state: behavior_view.ViewState, clear: bool = True) -> None:
     """What the server does when a control changes: new grid (columns, sparklines) + first block of
     rows, JSON-encoded; `clear` drops memoized views so the view is built cold."""
     if clear:
-        ui._VIEWS.clear()
+        behaviors_data.VIEWS.clear()
     selection = {"models": models, "base": models[0]}
     children, status = ui.render_table(ctx, models, state, version="bench")
     table = ui.table_for(ctx, models)
@@ -117,26 +118,26 @@ def scenarios(quick: bool) -> list[dict]:
         return out
 
     t0 = time.perf_counter()
-    table = B.build_table(task["labels"], models, timed_outputs, data.status)
+    table = behavior_table.build_table(task["labels"], models, timed_outputs, data.status)
     table.kl  # the MSE / KL columns (computed lazily by the app) count as part of the build here
     build_ms = (time.perf_counter() - t0 - generating[0]) * 1000
-    specs = B.metric_specs(table.scalars)
+    specs = behavior_metrics.metric_specs(table.scalars)
     cases = {
-        "behaviors.rows_classes": B.ViewState(mode="classes", metric="error", rel=True),
-        "behaviors.rows_subgroups": B.ViewState(mode="subgroups", attribute="ink density", metric="error", rel=True),
-        "behaviors.rows_instances": B.ViewState(mode="instances", metric="kl"),
-        "behaviors.rows_exemplars": B.ViewState(mode="exemplars", min_flips=2),
-        "behaviors.sort_instances": B.ViewState(mode="instances", metric="conf", rel=True, sort=models[-1], desc=False),
-        "behaviors.sort_flips": B.ViewState(mode="instances", sort="flips"),
-        "behaviors.filter_newerr": B.ViewState(mode="instances", filt="newerr", metric="flip", sort=models[-1]),
-        "behaviors.filter_threshold": B.ViewState(mode="classes", metric="flip", threshold=0.2),
+        "behaviors.rows_classes": behavior_view.ViewState(mode="classes", metric="error", rel=True),
+        "behaviors.rows_subgroups": behavior_view.ViewState(mode="subgroups", attribute="ink density", metric="error", rel=True),
+        "behaviors.rows_instances": behavior_view.ViewState(mode="instances", metric="kl"),
+        "behaviors.rows_exemplars": behavior_view.ViewState(mode="exemplars", min_flips=2),
+        "behaviors.sort_instances": behavior_view.ViewState(mode="instances", metric="conf", rel=True, sort=models[-1], desc=False),
+        "behaviors.sort_flips": behavior_view.ViewState(mode="instances", sort="flips"),
+        "behaviors.filter_newerr": behavior_view.ViewState(mode="instances", filt="newerr", metric="flip", sort=models[-1]),
+        "behaviors.filter_threshold": behavior_view.ViewState(mode="classes", metric="flip", threshold=0.2),
     }
 
     ctx = _BenchContext(data, models)
-    ui._TABLES.get_or((id(ctx), None, tuple(models), tuple("ready" for _ in models)), lambda: table)
+    behaviors_data.TABLES.get_or((id(ctx), None, tuple(models), tuple("ready" for _ in models)), lambda: table)
     selection = {"models": models, "base": models[0]}
 
-    def cold(state: B.ViewState, clear: bool = True) -> None:
+    def cold(state: behavior_view.ViewState, clear: bool = True) -> None:
         open_view(ctx, models, state, clear)
 
     for state in cases.values():  # the memory pass: table plus a full view cache
@@ -147,7 +148,7 @@ def scenarios(quick: bool) -> list[dict]:
     records = [{"scenario": name, "models": n_models, "ms": median_ms(lambda s=state: cold(s)), "instances": n,
                 "classes": classes} for name, state in cases.items()]
 
-    def drill(group_view: B.ViewState, row: int) -> None:
+    def drill(group_view: behavior_view.ViewState, row: int) -> None:
         """A class / subgroup row clicked: the click handler, then its restricted instance view."""
         clicked = ui.on_group_click(ctx, {"rowId": f"g{row}", "colId": "row"}, selection,
                                     ui.state_to_dict(group_view, None))
@@ -155,18 +156,18 @@ def scenarios(quick: bool) -> list[dict]:
         cold(ui.state_from_dict(clicked)[0])
 
     drills = {  # error change, sorted by the last model: which of the group's instances broke
-        "behaviors.drill_group": (B.ViewState(mode="classes", rel=True, sort=models[-1]), 8),
-        "behaviors.drill_subgroup": (B.ViewState(mode="subgroups", attribute="ink density", rel=True,
+        "behaviors.drill_group": (behavior_view.ViewState(mode="classes", rel=True, sort=models[-1]), 8),
+        "behaviors.drill_subgroup": (behavior_view.ViewState(mode="subgroups", attribute="ink density", rel=True,
                                                  filt="newerr", sort=models[-1]), 0),
     }
     for name, (group_view, row) in drills.items():
         records.append({"scenario": name, "models": n_models, "instances": n, "classes": classes,
                         "ms": median_ms(lambda v=group_view, r=row: drill(v, r))})
-    ui._VIEWS.clear()
-    deep = B.build_view(table, B.ViewState(mode="instances", sort=models[1]), specs, task["class_names"],
+    behaviors_data.VIEWS.clear()
+    deep = behavior_view.build_view(table, behavior_view.ViewState(mode="instances", sort=models[1]), specs, task["class_names"],
                         task["attributes"])
     records.append({"scenario": "behaviors.page_deep", "models": n_models, "instances": n, "classes": classes,
-                    "ms": median_ms(lambda: json.dumps(B.page_rows(deep, table, n // 2, n // 2 + 100,
+                    "ms": median_ms(lambda: json.dumps(behavior_cells.page_rows(deep, table, n // 2, n // 2 + 100,
                                                                    task["class_names"])))})
     records.append({"scenario": "behaviors.build_table", "models": n_models, "ms": round(build_ms, 1),
                     "generate_ms": round(generating[0] * 1000, 1), "instances": n, "classes": classes, "table_mb": round(table.nbytes() / 2 ** 20, 1),

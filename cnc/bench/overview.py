@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import plotly.utils
 from dash import Patch, no_update
 
-from cnc.analysis import layout
+from cnc.analysis import map_positions
 from cnc.analysis.filters import Filter, enabled_models, to_data
 from cnc.bench import median_ms
 from cnc.bench.selection import render_panel
@@ -47,8 +47,8 @@ def _fresh(n: int, runs: int = 6):
 
 
 def _tree_layouts(exp) -> None:
-    layout.forest_layout(exp, "step")
-    layout.forest_layout(exp, "op")
+    map_positions.forest_layout(exp, "step")
+    map_positions.forest_layout(exp, "op")
 
 
 def _after_load(exp):

@@ -167,7 +167,7 @@ def _drop_page_cache(folder: Path) -> None:
 
 def serve(config: str, cache: str) -> list[dict]:
     """The serving half, in a fresh process: first open with cold files, then view changes."""
-    from cnc.analysis import behaviors as B
+    from cnc.analysis import behavior_view
     from cnc.app.cli import load
     from cnc.bench.behaviors import open_view
     from cnc.ui import behaviors as ui
@@ -187,13 +187,13 @@ def serve(config: str, cache: str) -> list[dict]:
             times.append((time.perf_counter() - t0) * 1000)
         records.append({"scenario": f"scale.{name}", "ms": round(float(np.median(times)), 1), **base})
 
-    first = B.ViewState()  # what the Behaviors tab opens with: classes, error rate
+    first = behavior_view.ViewState()  # what the Behaviors tab opens with: classes, error rate
     timed("first_open", lambda: open_view(ctx, models, first, clear=False))
-    timed("switch", lambda: open_view(ctx, models, B.ViewState(mode="instances", metric="conf", rel=True)), 3)
-    timed("sort", lambda: open_view(ctx, models, B.ViewState(mode="instances", metric="conf", rel=True,
+    timed("switch", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", metric="conf", rel=True)), 3)
+    timed("sort", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", metric="conf", rel=True,
                                                                sort=models[-1])), 3)
-    timed("filter", lambda: open_view(ctx, models, B.ViewState(mode="instances", filt="newerr", sort=models[-1])), 3)
-    timed("divergence", lambda: open_view(ctx, models, B.ViewState(mode="instances", metric="kl", sort=models[-1])))
+    timed("filter", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", filt="newerr", sort=models[-1])), 3)
+    timed("divergence", lambda: open_view(ctx, models, behavior_view.ViewState(mode="instances", metric="kl", sort=models[-1])))
     timed("instance", lambda: json.dumps(ui.detail_panel(ctx, models, 12345 % base["n"]),
                                          default=lambda c: c.to_plotly_json()))
     state = {"mode": "weights", "sort": "tree", "sortby": None, "scale": "sqrt", "open": None}

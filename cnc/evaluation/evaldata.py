@@ -10,7 +10,7 @@ tensors (`model(**inputs)`, as text models take them). Nothing here holds the wh
 from __future__ import annotations
 
 import hashlib
-import inspect as pyinspect
+import inspect
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -49,7 +49,7 @@ def iter_batches(task: Any, loading: Loading) -> Iterator[tuple[Any, np.ndarray]
         source: Iterable = torch.utils.data.DataLoader(task.dataset(), batch_size=loading.batch_size,
                                                        num_workers=loading.num_workers, shuffle=False)
     else:
-        accepted = pyinspect.signature(task.batches).parameters
+        accepted = inspect.signature(task.batches).parameters
         kwargs = {k: v for k, v in (("batch_size", loading.batch_size), ("num_workers", loading.num_workers))
                   if k in accepted}
         source = task.batches(**kwargs)

@@ -338,7 +338,7 @@ def read_data_file(path: Path) -> Any:
         raise ExperimentError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
 
 
-def experiment_data(exp: Experiment) -> dict[str, Any]:
+def experiment_as_dict(exp: Experiment) -> dict[str, Any]:
     """The experiment in our file format (what `parse_experiment` reads back to an equal
     experiment). Checkpoint and output paths are left out: they are the server's files, meaningless
     on a teammate's machine, so the file carries metrics, operations and provenance only."""

@@ -13,15 +13,15 @@ log into one directory at once and a crash never leaves a half-written experimen
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 from filelock import FileLock
+
+from cnc.experiment.files import atomic_write
 
 EXPERIMENT_FILE = "experiment.yaml"
 CONFIG_FILE = "config.yaml"
@@ -34,22 +34,6 @@ def file_stem(model_id: str) -> str:
     working: the experiment file records each model's path.)"""
     digest = hashlib.sha256(model_id.encode()).hexdigest()[:10]
     return f"{_SAFE.sub('_', model_id)[:80]}-{digest}"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder, fsync, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Tracker:

@@ -47,7 +47,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                                                    clearable=False)], className="control"),
         ], className="controls"),
         html.Div(_hint(models), id=cid("compare", "hint"), className="hint"),
-        compare_strip.component(ctx.experiment, ordered(models, base)),
+        compare_strip.layout(ctx.experiment, ordered(models, base)),
         dcc.Tabs(id=TAB, value=tab, children=[
             dcc.Tab(label="Behaviors", value="behaviors", children=body[0]),
             dcc.Tab(label="Layers", value="layers", children=body[1]),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from dash import Input, Output, Patch, State, callback_context, dcc, html, no_update
 
 from cnc.analysis.filters import Filter, enabled_models, filter_params, from_data, parse_filters
-from cnc.analysis.layout import MODES
+from cnc.analysis.map_positions import MODES
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
 from cnc.server.urlstate import build_query, pick, split_list
@@ -149,18 +149,18 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         dcc.Store(id=ENABLED, data=enabled_list),
         html.Div([
             model_map.mode_control(state.mode),
-            *legend.controls(exp, state.color, state.size),
+            *legend.layout(exp, state.color, state.size),
             html.Div(legend.legend(exp, state.color, state.size), id=legend.LEGEND, className="legends"),
         ], className="controls toolbar"),
-        filter_ui.component(exp, state.filters, len(enabled_list)),
-        html.Div(_selection_bar(state.selection) + [model_picker.component(exp, state.selection, enabled)],
+        filter_ui.layout(exp, state.filters, len(enabled_list)),
+        html.Div(_selection_bar(state.selection) + [model_picker.layout(exp, state.selection, enabled)],
                  className="selection-bar"),
         html.Div([
             html.Section([html.H3("Model Map", className="panel-title"),
-                          model_map.component(exp, state.mode, state.color, state.size, enabled)],
+                          model_map.layout(exp, state.mode, state.color, state.size, enabled)],
                          className="panel map-panel"),
             html.Section([html.H3("Model Scatterplot", className="panel-title"),
-                          scatter.component(exp, state.x, state.y, state.color, state.size, enabled,
+                          scatter.layout(exp, state.x, state.y, state.color, state.size, enabled,
                                             state.selection)],
                          className="panel scatter-panel"),
         ], className="overview-grid"),

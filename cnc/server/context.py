@@ -14,6 +14,7 @@ import time
 from contextvars import ContextVar
 from typing import Any, Callable
 
+from cnc.analysis.generative_behaviors import instance_count
 from cnc.evaluation.summarize import TaskSpec, task_and_labels
 from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
@@ -146,7 +147,7 @@ class AppContext:
         """One instance rendered by the task when a user opens it (memoized per instance); other
         instances are never loaded. {"kind": "missing", "why": ...} when the task cannot render."""
         th, task = self.task_hash, self.task_data()
-        if th is None or task is None or not 0 <= index < len(task["labels"]):
+        if th is None or task is None or not 0 <= index < instance_count(task):
             return None
         return self._instances.get_or((th, index), lambda: self._render(index))
 

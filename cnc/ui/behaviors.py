@@ -9,6 +9,11 @@ filtering stay cheap. Clicking a class or subgroup row drills down to its instan
 "Only class 8 ×" chip). The row threshold keeps rows where any compared model's value is ≥ or ≤ a
 number; its − / + buttons step by an amount that fits the metric (0.01 for rates and probabilities,
 adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips bsort bdir bgroup bi.
+
+Generative tasks (language models) use the same machinery with their own rows and metrics
+(cnc.analysis.generative_behaviors): no class rows; instance rows show the reference and the
+base's output; the exemplar rows are the *top changes in outputs*, and the instance panel shows
+each model's output with the changed words marked (cnc.ui.behaviors_outputs).
 """
 from __future__ import annotations
 
@@ -18,18 +23,21 @@ from typing import Any
 import numpy as np
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, behavior_table, behavior_view
+from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_index
 from cnc.server.context import AppContext
 from cnc.ui import behaviors_export
-from cnc.ui.behaviors_data import _TABLES, _VIEWS, table_for, view_for  # noqa: F401 (benchmarks reset the memos)
+from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
 from cnc.ui.behaviors_state import (
     checked,
+    defaults,
     flips_value,
-    scalar_names,
+    row_modes,
     sort_keys,
+    specs_for,
     state_from_dict,
     state_from_query,
     state_to_dict,
@@ -52,8 +60,15 @@ WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips")}
 CHIP = cid(NAME, "chip")
 CHIP_LABEL = cid(NAME, "chip", part="label")
 UNCHIP = cid(NAME, "unchip")
-MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "instances": "Instances",
+MODE_LABELS = {"classes": "Classes", "subgroups": "Subgroups", "tasks": "Tasks", "instances": "Instances",
                "exemplars": "Exemplars (changed by many models)"}
+GENERATIVE_MODE_LABELS = {**MODE_LABELS, "exemplars": "Top changes in outputs"}
+GENERATIVE_FILTER_LABELS = {
+    "all": "All instances",
+    "newerr": "Base right, a model wrong (exact match)",
+    "fixed": "Base wrong, a model right (exact match)",
+    "flipped": "Output changed in a model",
+}
 NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
@@ -68,20 +83,22 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     models, base, _ = selection_from_query(ctx, query, [])
     models = ordered(models, base)
     state, inst = state_from_query(ctx, query, notices, models)
-    if state.mode not in B.INSTANCE_MODES:
+    if state.mode not in behavior_view.INSTANCE_MODES:
         inst = None
-    specs = B.metric_specs(scalar_names(ctx, models))
+    specs = specs_for(ctx, models)
+    generative = G.is_generative(task)
+    mode_labels = GENERATIVE_MODE_LABELS if generative else MODE_LABELS
+    filter_labels = GENERATIVE_FILTER_LABELS if generative else behavior_view.FILTER_LABELS
     attrs = list(task.get("attributes", {}))
     grid, status = render_table(ctx, models, state, version=0)
     step = step_for(ctx, models, state)
     return html.Div([
-        dcc.Store(id=url_part(NAME), data=url_params(state, inst)),
+        dcc.Store(id=url_part(NAME), data=url_params(state, inst, defaults(ctx, models))),
         dcc.Store(id=STATE, data=state_to_dict(state, inst)),
         dcc.Store(id=STEP, data=step),
         html.Div([
             _control("Rows", dcc.Dropdown(id=CONTROL["mode"], clearable=False, value=state.mode, options=[
-                {"label": MODE_LABELS[m], "value": m, "disabled": m == "subgroups" and not attrs}
-                for m in B.ROW_MODES])),
+                {"label": mode_labels[m], "value": m} for m in row_modes(task)])),
             _control("Attribute", dcc.Dropdown(id=CONTROL["attr"], clearable=False, value=state.attribute,
                                                options=[{"label": a, "value": a} for a in attrs]),
                      WRAP["attr"], visible=state.mode == "subgroups"),
@@ -92,8 +109,8 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                                                        {"label": "Relative to base", "value": "rel"}],
                                               inline=True, className="bh-radio")),
             _control("Instances", dcc.Dropdown(id=CONTROL["filt"], clearable=False, value=state.filt, options=[
-                {"label": label, "value": k} for k, label in B.FILTER_LABELS.items()]),
-                WRAP["filt"], visible=state.mode in B.INSTANCE_MODES, wide=True),
+                {"label": label, "value": k} for k, label in filter_labels.items()]),
+                WRAP["filt"], visible=state.mode in behavior_view.INSTANCE_MODES, wide=True),
             _control("Changed in ≥ models", dcc.Input(id=CONTROL["flips"], type="number", min=1, step=1,
                                                       value=state.min_flips, debounce=True),
                      WRAP["flips"], visible=state.mode == "exemplars"),
@@ -106,12 +123,12 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         html.Div([
             dcc.Loading(html.Div(grid, id=TABLE, className="bh-table"), type="dot", delay_show=300,
                         parent_className="bh-table-loading", overlay_style={"visibility": "visible", "opacity": 0.6}),
-            html.Div(detail_panel(ctx, models, inst), id=DETAIL, className="bh-detail"),
-        ], id=BODY, className=body_class(state)),
+            html.Div(detail_panel(ctx, models, inst, state), id=DETAIL, className="bh-detail"),
+        ], id=BODY, className=body_class(state, generative)),
     ], className="bh-tab")
 
 
-def threshold_control(state: B.ViewState, step: float) -> html.Div:
+def threshold_control(state: behavior_view.ViewState, step: float) -> html.Div:
     """"Any model [≥|≤] [− value +]": own − / + buttons (Dash's step by 1 and its `step` prop
     would mark typed values off the grid invalid), so the input accepts any number."""
     return html.Div([
@@ -138,13 +155,13 @@ def step_title(step: float, up: bool) -> str:
     return f"{'Raise' if up else 'Lower'} the threshold by {step:g}"
 
 
-def step_for(ctx: AppContext, models: list[str], state: B.ViewState) -> float:
+def step_for(ctx: AppContext, models: list[str], state: behavior_view.ViewState) -> float:
     """The threshold step for the shown view (0.01 without data)."""
     table = table_for(ctx, models) if models else None
-    return B.threshold_step(view_for(ctx, table, state)) if table is not None else 0.01
+    return behavior_view.threshold_step(view_for(ctx, table, state)) if table is not None else 0.01
 
 
-def group_chip(ctx: AppContext, state: B.ViewState) -> html.Div:
+def group_chip(ctx: AppContext, state: behavior_view.ViewState) -> html.Div:
     """The "Only class 8 ×" chip (always in the layout, hidden without a restriction)."""
     label = chip_text(ctx, state)
     return html.Div([
@@ -154,18 +171,19 @@ def group_chip(ctx: AppContext, state: B.ViewState) -> html.Div:
     ], id=CHIP, className="bh-chip", style=None if label else {"display": "none"})
 
 
-def chip_text(ctx: AppContext, state: B.ViewState) -> str | None:
+def chip_text(ctx: AppContext, state: behavior_view.ViewState) -> str | None:
     """"Only class 8" / "Only ink density = high" (plain text: attribute values are user data)."""
-    if not state.group or state.mode not in B.INSTANCE_MODES:
+    if not state.group or state.mode not in behavior_view.INSTANCE_MODES:
         return None
     task = ctx.task_data() or {}
-    group = B.Group.from_key(state.group, task.get("attributes", {}), task.get("class_names", []))
+    group = behavior_groups.Group.from_key(state.group, task.get("attributes", {}), task.get("class_names", []))
     return f"Only {group.label(task.get('class_names', []))}" if group else None
 
 
-def body_class(state: B.ViewState) -> str:
-    """The instance detail panel only shows next to instance rows."""
-    return "bh-body bh-has-detail" if state.mode in B.INSTANCE_MODES else "bh-body"
+def body_class(state: behavior_view.ViewState, generative: bool = False) -> str:
+    """The instance detail panel only shows next to instance rows (wider for texts)."""
+    cls = "bh-body bh-has-detail" if state.mode in behavior_view.INSTANCE_MODES else "bh-body"
+    return cls + " bh-generative" if generative else cls
 
 
 def _control(label: str, control, wrap_id: dict | None = None, visible: bool = True, wide: bool = False,
@@ -178,7 +196,7 @@ def _control(label: str, control, wrap_id: dict | None = None, visible: bool = T
                       style=None if visible else {"display": "none"}, **kwargs)
 
 
-def render_table(ctx: AppContext, models: list[str], state: B.ViewState, version: int | str) -> tuple[list, list]:
+def render_table(ctx: AppContext, models: list[str], state: behavior_view.ViewState, version: int | str) -> tuple[list, list]:
     """(table children, status lines) for a selection and view state."""
     if not models:
         return [], [html.Div("Pick models above to compare their behaviour.", className="hint")]
@@ -189,23 +207,41 @@ def render_table(ctx: AppContext, models: list[str], state: B.ViewState, version
     view = view_for(ctx, table, state)
     names = (ctx.task_data() or {}).get("class_names", [])
     status.append(html.Div(summary_text(view, table, names), className="bh-summary"))
+    note = reference_note(table, view)
+    if note:
+        status.append(html.Div(note, className="notice notice-info"))
     return [grid(ctx, view, version)], status
 
 
-def missing_notes(ctx: AppContext, models: list[str], table: B.InstanceTable | None) -> list:
+def reference_note(table, view: behavior_view.View) -> str | None:
+    """Generative KL / top-1 columns are against each model's KL reference: say so when that is
+    not the chosen base."""
+    if not isinstance(table, G.GenerativeTable) or view.state.metric not in ("kl", "top1"):
+        return None
+    refs = sorted({r for r in table.kl_reference if r is not None})
+    if refs == [table.models[0]]:
+        return None
+    which = refs[0] if len(refs) == 1 else "each model's root (" + ", ".join(refs) + ")"
+    return (f"{view.spec.label.split(' vs ')[0]} is measured against {which}, the KL reference, not against "
+            f"the chosen base {table.models[0]}; relative values subtract the base's own value.")
+
+
+def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.InstanceTable | G.GenerativeTable | None) -> list:
     notes = []
     if table is None and models:
-        why = B.why_missing(ctx.outputs(models[0]), len((ctx.task_data() or {}).get("labels", [])), ctx.status(models[0]))
+        task = ctx.task_data()
+        why_missing = G.why_missing if G.is_generative(task) else behavior_table.why_missing
+        why = why_missing(ctx.outputs(models[0]), G.instance_count(task), ctx.status(models[0]))
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")
     return [html.Div(n, className="notice notice-info") for n in notes]
 
 
-def summary_text(view: B.View, table: B.InstanceTable, class_names: list[str] = ()) -> str:
+def summary_text(view: behavior_view.View, table: behavior_table.InstanceTable, class_names: list[str] = ()) -> str:
     mode = "relative to the base" if view.state.rel else "absolute values"
     fmt = view.spec.rel_fmt if view.state.rel else view.spec.abs_fmt
-    span = f"distributions span {B.format_number(view.edges[0], fmt)} … {B.format_number(view.edges[-1], fmt)}"
+    span = f"distributions span {behavior_cells.format_number(view.edges[0], fmt)} … {behavior_cells.format_number(view.edges[-1], fmt)}"
     if view.spec.inf_text and np.isposinf(view.shown[1:][:, view.order]).any():
         span += f" and {view.spec.inf_text}"
     if view.instance_rows and view.group:
@@ -214,7 +250,7 @@ def summary_text(view: B.View, table: B.InstanceTable, class_names: list[str] = 
     elif view.instance_rows:
         rows = f"{view.row_count:,} of {table.n:,} instances"
     else:
-        what = "classes" if view.state.mode == "classes" else f"{view.state.attribute} subgroups"
+        what = {"classes": "classes", "tasks": "tasks"}.get(view.state.mode, f"{view.state.attribute} subgroups")
         rows = f"{view.row_count:,} {what} over {table.n:,} instances"
     return f"{rows} · {view.spec.label} ({mode}) · {len(view.models)} models · {span}"
 
@@ -230,27 +266,28 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     """
     models = selected_models(ctx, selection)
     state, inst = state_from_dict(current)
-    state.mode = one_of(values["mode"], B.ROW_MODES, "classes")
+    mode0, metric0 = defaults(ctx, models)
+    state.mode = one_of(values["mode"], row_modes(ctx.task_data() or {}), mode0)
     state.attribute = text(values["attr"]) or state.attribute
-    state.metric = text(values["metric"], "error")
+    state.metric = text(values["metric"], metric0)
     state.rel = values["rel"] == "rel"
-    state.filt = one_of(values["filt"], B.FILTERS, "all")
+    state.filt = one_of(values["filt"], behavior_view.FILTERS, "all")
     state.threshold = number(values["min"])
-    state.direction = one_of(values.get("dir"), B.THRESHOLD_DIRECTIONS, "ge")
+    state.direction = one_of(values.get("dir"), behavior_view.THRESHOLD_DIRECTIONS, "ge")
     state.min_flips = flips_value(values["flips"])
     state = checked(ctx, models, state)
-    if state.mode not in B.INSTANCE_MODES:
+    if state.mode not in behavior_view.INSTANCE_MODES:
         inst = None
-    if drop_group or state.mode not in B.INSTANCE_MODES:
+    if drop_group or state.mode not in behavior_view.INSTANCE_MODES:
         state.group = None
     children, status = render_table(ctx, models, state, version)
-    return state, inst, children, status, detail_panel(ctx, models, inst)
+    return state, inst, children, status, detail_panel(ctx, models, inst, state)
 
 
 def on_step(value: Any, step: Any, up: bool) -> float:
     """A − / + click on the threshold: the next value on the step grid (bad inputs: from 0, step 0.01)."""
     size = number(step)
-    return B.step_threshold(number(value), size if size is not None and size > 0 else 0.01, up)
+    return behavior_view.step_threshold(number(value), size if size is not None and size > 0 else 0.01, up)
 
 
 def on_group_click(ctx: AppContext, click: dict | None, selection: dict | None, current: dict | None) -> dict | None:
@@ -264,16 +301,16 @@ def on_group_click(ctx: AppContext, click: dict | None, selection: dict | None, 
     state = checked(ctx, models, state)
     click = mapping(click)
     row_id = str(click.get("rowId") or "")
-    if state.mode in B.INSTANCE_MODES or click.get("colId") not in DRILL_COLUMNS \
+    if state.mode in behavior_view.INSTANCE_MODES or click.get("colId") not in DRILL_COLUMNS \
             or not row_id.startswith("g") or parse_index(row_id[1:]) is None:
         return None
     table = table_for(ctx, models)
     if table is None:
         return None
     task = ctx.task_data() or {}
-    names = B.grouping(table, state.mode, task.get("class_names", []), task.get("attributes", {}),
+    names = behavior_metrics.grouping(table, state.mode, task.get("class_names", []), task.get("attributes", {}),
                        state.attribute).names
-    group = B.group_for_row(state.mode, state.attribute, parse_index(row_id[1:]), names)
+    group = behavior_groups.group_for_row(state.mode, state.attribute, parse_index(row_id[1:]), names)
     if group is None:
         return None
     state.mode, state.group = "instances", group.key
@@ -323,11 +360,12 @@ def register(app, ctx: AppContext) -> None:
                                                             drop_group=callback_context.triggered_id == UNCHIP)
         hide = {"display": "none"}
         chip = chip_text(ctx, state)
-        step = step_for(ctx, selected_models(ctx, selection), state)
-        return (state_to_dict(state, inst), url_params(state, inst), children, status, detail,
+        models = selected_models(ctx, selection)
+        step = step_for(ctx, models, state)
+        return (state_to_dict(state, inst), url_params(state, inst, defaults(ctx, models)), children, status, detail,
                 None if state.mode == "subgroups" else hide,
-                None if state.mode in B.INSTANCE_MODES else hide,
-                None if state.mode == "exemplars" else hide, body_class(state),
+                None if state.mode in behavior_view.INSTANCE_MODES else hide,
+                None if state.mode == "exemplars" else hide, body_class(state, G.is_generative(ctx.task_data())),
                 chip or "", None if chip else hide, step, step_title(step, False), step_title(step, True))
 
     @app.callback(
@@ -360,7 +398,7 @@ def register(app, ctx: AppContext) -> None:
         if new_state is None:
             return responses, no_update, no_update
         state, inst = state_from_dict(new_state)
-        return responses, new_state, url_params(state, inst)
+        return responses, new_state, url_params(state, inst, defaults(ctx, selected_models(ctx, selection)))
 
     @app.callback(
         Output(DETAIL, "children", allow_duplicate=True),
@@ -378,7 +416,8 @@ def register(app, ctx: AppContext) -> None:
         row_id = str(mapping(click).get("rowId") or "")
         state, _ = state_from_dict(current)
         inst = parse_index(row_id[1:]) if row_id.startswith("i") else None
-        if state.mode not in B.INSTANCE_MODES or inst is None:
+        if state.mode not in behavior_view.INSTANCE_MODES or inst is None:
             return no_update, no_update, no_update, no_update
         models = selected_models(ctx, selection)
-        return detail_panel(ctx, models, inst), state_to_dict(state, inst), url_params(state, inst), no_update
+        return (detail_panel(ctx, models, inst, state), state_to_dict(state, inst),
+                url_params(state, inst, defaults(ctx, models)), no_update)

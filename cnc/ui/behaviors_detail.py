@@ -1,13 +1,17 @@
 """The Behaviors tab's instance panel: one evaluation instance (image or text) with each model's
-prediction, whether it is right, and its top classes."""
+prediction, whether it is right, and its top classes; for generative tasks, each model's output
+(cnc.ui.behaviors_outputs)."""
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_cells, behavior_groups, behavior_view
+from cnc.analysis import generative_behaviors as G
 from cnc.server.context import AppContext
+from cnc.ui.behaviors_data import table_for, view_for
+from cnc.ui.behaviors_outputs import outputs_panel
 
 
 def instance_figure(pixels: list) -> go.Figure:
@@ -25,7 +29,17 @@ def instance_figure(pixels: list) -> go.Figure:
     return fig
 
 
-def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
+def detail_panel(ctx: AppContext, models: list[str], inst: int | None,
+                 state: behavior_view.ViewState | None = None) -> list:
+    """The open instance; generative tasks without one open show the top change in outputs when
+    the rows are the top changes (`state`)."""
+    if G.is_generative(ctx.task_data()):
+        table = table_for(ctx, models) if models else None
+        top = None
+        if inst is None and table is not None and state is not None and state.mode == "exemplars":
+            order = view_for(ctx, table, state).order
+            top = int(order[0]) if order.size else None
+        return outputs_panel(ctx, models, table, inst, top)
     if inst is None:
         return [html.Div("Click an instance (Instances or Exemplars rows) to see it with each model's "
                          "prediction.", className="hint")]
@@ -42,13 +56,13 @@ def detail_panel(ctx: AppContext, models: list[str], inst: int | None) -> list:
         body = html.Blockquote(str(shown.get("text", "")), className="bh-text")
     else:
         body = html.Div((shown or {}).get("why") or "No rendering for this instance.", className="hint")
-    rows = B.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
+    rows = behavior_cells.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
     table = html.Table([
         html.Thead(html.Tr([html.Th("Model"), html.Th("Predicts"), html.Th("P(true)"), html.Th("Top classes")])),
         html.Tbody([_detail_row(ctx, r, k == 0) for k, r in enumerate(rows)]),
     ], className="bh-detail-table")
     return [html.H4(f"Instance #{inst}"), body,
-            html.Div(["True label: ", html.B(B.class_name(names, label))], className="bh-true"), table]
+            html.Div(["True label: ", html.B(behavior_groups.class_name(names, label))], className="bh-true"), table]
 
 
 def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
@@ -59,4 +73,4 @@ def _detail_row(ctx: AppContext, r: dict, is_base: bool) -> html.Tr:
     mark = "✓" if r["correct"] else "✗"
     top = ", ".join(f"{c} {p:.0%}" for c, p in r["top"])
     return html.Tr([html.Td(name), html.Td(f"{mark} {r['pred']}", className="ok" if r["correct"] else "bad"),
-                    html.Td(B.format_number(r["true_prob"], ".2f")), html.Td(top)])
+                    html.Td(behavior_cells.format_number(r["true_prob"], ".2f")), html.Td(top)])

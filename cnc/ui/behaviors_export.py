@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, no_update
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_cells
 from cnc.analysis.csv_export import csv_text
 from cnc.server.context import AppContext
 from cnc.ui import download
@@ -24,7 +24,7 @@ def csv_for(ctx: AppContext, selection, state_data) -> str | None:
     if table is None:
         return None
     view = view_for(ctx, table, state)
-    header, rows = B.view_records(view, table, (ctx.task_data() or {}).get("class_names", []))
+    header, rows = behavior_cells.view_records(view, table, (ctx.task_data() or {}).get("class_names", []))
     return csv_text(header, rows)
 
 

@@ -10,7 +10,8 @@ import base64
 
 import dash_ag_grid as dag
 
-from cnc.analysis import behaviors as B
+from cnc.analysis import behavior_cells, behavior_table, behavior_view
+from cnc.analysis.generative_behaviors import GenerativeTable, shorten
 from cnc.analysis.parsing import parse_index
 from cnc.analysis.recipe_text import operation_text
 from cnc.server.context import AppContext
@@ -22,6 +23,7 @@ MAX_HEIGHT = 600  # px; taller tables scroll (and page) inside the grid
 ROW_PX = 34
 BAR_COLORS = {1: "#d1495b", -1: "#2e86ab", 0: "#9aa7b4"}
 DRILL_COLUMNS = ("row", "n")  # clicking these cells of a class / subgroup row lists its instances
+TEXT_COLUMNS = ("ref", "base_out")  # generative instance columns holding text
 
 
 def grid_id(version) -> dict:
@@ -29,7 +31,7 @@ def grid_id(version) -> dict:
     return cid("behaviors", "grid", v=version)
 
 
-def grid(ctx: AppContext, view: B.View, version: int | str) -> dag.AgGrid:
+def grid(ctx: AppContext, view: behavior_view.View, version: int | str) -> dag.AgGrid:
     return dag.AgGrid(
         id=grid_id(version),
         rowModelType="infinite",
@@ -48,7 +50,7 @@ def grid(ctx: AppContext, view: B.View, version: int | str) -> dag.AgGrid:
     )
 
 
-def column_defs(ctx: AppContext, view: B.View) -> list[dict]:
+def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
     sort_col = col_for_sort(view)
 
     def col(field: str, header: str, **kw) -> dict:
@@ -58,22 +60,27 @@ def column_defs(ctx: AppContext, view: B.View) -> list[dict]:
         return d
 
     if view.instance_rows:
-        cols = [col("row", "Instance", pinned="left", width=95),
-                col("label", "True label", width=95, sortable=False),
-                col("base_pred", "Base predicts", width=100, sortable=False),
-                col("flips", "Flips", width=80,
-                    headerTooltip="In how many compared models the prediction differs from the base's")]
+        cols = [col("row", "Instance", pinned="left", width=95)]
+        for field, header, tip, _ in view.instance_columns:
+            text = field in TEXT_COLUMNS  # generated text: wider, the whole text in a tooltip
+            extra = {"tooltipField": field, "width": 125} if text else \
+                {"width": 95 if field != "flips" else 80 if len(header) <= 5 else 100}
+            if tip:
+                extra["headerTooltip"] = tip
+            cols.append(col(field, header, sortable=field == "flips", **extra))
     else:
         classes = view.state.mode == "classes"
-        header = "Class" if classes else (view.state.attribute or "Subgroup")
-        hint = f"Click a {'class' if classes else 'subgroup'} to list its instances"
+        header = {"classes": "Class", "tasks": "Task"}.get(view.state.mode, view.state.attribute or "Subgroup")
+        what = "class" if classes else "task" if view.state.mode == "tasks" else "subgroup"
+        hint = f"Click a {what} to list its instances"
         cols = [col("row", header, pinned="left", width=170, cellClass="bh-drill", headerTooltip=hint),
                 col("n", "Instances", width=105, cellClass="bh-drill-n", headerTooltip=hint)]
     for j, mid in enumerate(view.models):
         model = ctx.experiment.models.get(mid)
         label = model.label if model else mid
         op = operation_text(model) if model else "unknown model"
-        cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110,
+        tip = {"tooltipField": f"c{j}_t"} if view.instance_rows else {}  # generative: that model's output
+        cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110, **tip,
                         headerTooltip=f"{mid} · {op}", cellClass="bh-cell", cellClassRules=harm_rules(j),
                         cellStyle={"function": "params.data ? {'backgroundImage': params.data['c" + str(j) + "_bg']} : {}"}))
     return cols
@@ -86,7 +93,7 @@ def harm_rules(j: int) -> dict:
             "bh-better": f"params.data && params.data.c{j}_h === -1"}
 
 
-def col_for_sort(view: B.View) -> str | None:
+def col_for_sort(view: behavior_view.View) -> str | None:
     s = view.state.sort
     if s in view.models:
         return f"c{view.models.index(s)}"
@@ -129,12 +136,17 @@ def bar_css(fraction: float, harm: int) -> str:
     return f"linear-gradient(90deg,transparent {a:.1f}%,{c} {a:.1f}%,{c} {b:.1f}%,transparent {b:.1f}%)"
 
 
-def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
-    """Page rows with an id ("i<instance>" or "g<group index>") and a bar background per model cell."""
-    rows = B.page_rows(view, table, start, end, class_names)
+def rows_for(view: behavior_view.View, table: behavior_table.InstanceTable | GenerativeTable, start: int, end: int,
+             class_names: list[str]) -> list[dict]:
+    """Page rows with an id ("i<instance>" or "g<group index>") and a bar background per model cell
+    (generative instance rows: each model's output as the cell's tooltip, `c<j>_t`)."""
+    rows = behavior_cells.page_rows(view, table, start, end, class_names)
+    texts = table.texts if view.instance_rows and isinstance(table, GenerativeTable) else None
     for row in rows:
         row["id"] = f"i{row['i']}" if view.instance_rows else f"g{row['g']}"
         for j in range(len(view.models)):
+            if texts is not None:
+                row[f"c{j}_t"] = shorten(str(texts[j, row["i"]]), 300)
             f, h = row.pop(f"c{j}_b"), row[f"c{j}_h"]  # harm stays: it picks the cell's text cue
             if not view.signed:  # unsigned values: bars grow from the left edge
                 row[f"c{j}_bg"] = (f"linear-gradient(90deg,{BAR_COLORS[h]} {f * 100:.1f}%,"
@@ -144,11 +156,11 @@ def rows_for(view: B.View, table: B.InstanceTable, start: int, end: int, class_n
     return rows
 
 
-def spark_row(view: B.View) -> dict:
+def spark_row(view: behavior_view.View) -> dict:
     """The pinned header row: each model's distribution over the shown rows as an SVG sparkline."""
     row = {"id": "hist", "row": "Distribution"}
     for j in range(len(view.models)):
-        svg = base64.b64encode(B.sparkline_svg(view.hists[j]).encode()).decode()
+        svg = base64.b64encode(behavior_cells.sparkline_svg(view.hists[j]).encode()).decode()
         row[f"c{j}_bg"] = f"url(data:image/svg+xml;base64,{svg})"
         row[f"c{j}"] = ""
     return row

@@ -46,7 +46,7 @@ def strip(exp: Experiment, models: list[str]) -> list:
     return [html.Table(html.Tbody(rows), className="cs-table"), *note]
 
 
-def component(exp: Experiment, models: list[str]) -> html.Div:
+def layout(exp: Experiment, models: list[str]) -> html.Div:
     return html.Div(strip(exp, models), id=STRIP, className="compare-strip", role="region",
                     **{"aria-label": "Metrics of the compared models against the base"})
 

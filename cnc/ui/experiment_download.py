@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 from dash import Input, Output, dcc, no_update
 
-from cnc.experiment.forest import experiment_data
+from cnc.experiment.forest import experiment_as_dict
 from cnc.server.context import AppContext
 from cnc.ui import download
 
@@ -13,7 +13,7 @@ NAME = "experiment-file"
 
 
 def experiment_yaml(ctx: AppContext) -> str:
-    return yaml.safe_dump(experiment_data(ctx.experiment), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(experiment_as_dict(ctx.experiment), sort_keys=False, allow_unicode=True)
 
 
 def button():

@@ -96,7 +96,7 @@ def add_options(exp: Experiment, filters: list[Filter]) -> list[dict]:
     return [{"label": m.name, "value": m.name} for m in exp.metrics.values() if m.name not in used]
 
 
-def component(exp: Experiment, filters: list[Filter], n_pass: int) -> html.Div:
+def layout(exp: Experiment, filters: list[Filter], n_pass: int) -> html.Div:
     return html.Div([
         html.Div([
             html.Span("Filters", className="section-title"),

@@ -25,7 +25,7 @@ def metric_picker(label: str, id_: dict, options: list[dict], value: str | None)
                     className="control")
 
 
-def controls(exp: Experiment, color: str | None, size: str | None) -> list[html.Div]:
+def layout(exp: Experiment, color: str | None, size: str | None) -> list[html.Div]:
     opts = metric_options(exp)
     return [metric_picker("Colour", COLOR, opts, color), metric_picker("Size", SIZE, opts, size)]
 

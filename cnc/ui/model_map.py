@@ -25,7 +25,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from cnc.analysis.encoding import colors, model_index, size_missing, sizes
 from cnc.analysis.encoding import tooltip as tooltip_lines
-from cnc.analysis.layout import MODES, forest_layout, per_experiment
+from cnc.analysis.map_positions import MODES, forest_layout, per_experiment
 from cnc.experiment.forest import Experiment
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
@@ -199,7 +199,7 @@ def mode_control(mode: str) -> html.Div:
     ], className="control")
 
 
-def component(exp: Experiment, mode: str, color: str | None, size: str | None,
+def layout(exp: Experiment, mode: str, color: str | None, size: str | None,
               enabled: set[str] | None) -> dcc.Loading:
     """The map box; the elements are built in the browser from the DATA store. A redraw that takes
     the server more than ~300 ms shows a spinner over the (still visible) map."""

@@ -13,7 +13,7 @@ from itertools import islice
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
-from cnc.analysis.layout import per_experiment
+from cnc.analysis.map_positions import per_experiment
 from cnc.analysis.recipe_text import operation_text
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
@@ -65,7 +65,7 @@ def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
     return [option(m) for m in shown]
 
 
-def component(exp: Experiment, selection: list[str], enabled: set[str]) -> html.Div:
+def layout(exp: Experiment, selection: list[str], enabled: set[str]) -> html.Div:
     return html.Div(dcc.Dropdown(
         id=PICKER, options=options(exp, enabled, keep=selection), value=list(selection), multi=True,
         searchable=True,

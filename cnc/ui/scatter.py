@@ -12,7 +12,7 @@ from __future__ import annotations
 from dash import Patch, dcc, html, no_update
 
 from cnc.analysis.encoding import colors, size_missing, sizes, tooltip
-from cnc.analysis.layout import per_experiment
+from cnc.analysis.map_positions import per_experiment
 from cnc.analysis.pareto import pareto_front, step_shape
 from cnc.experiment.forest import Experiment, is_missing
 from cnc.ui import download
@@ -171,7 +171,7 @@ def front_list(exp: Experiment, front_ids: list[str]) -> list:
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 
-def component(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
+def layout(exp: Experiment, x: str | None, y: str | None, color: str | None, size: str | None,
               enabled: set[str] | None, selection: list[str]) -> html.Div:
     opts = metric_options(exp)
     front_ids = front(exp, x, y, enabled)

@@ -11,10 +11,8 @@ which global magnitude pruning then zeroes along with small conv weights.
 """
 from __future__ import annotations
 
-import os
 import random
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from tqdm import tqdm
 
 from cnc.demos.digits.data import load_splits
 from cnc.demos.digits.model import build_model
+from cnc.experiment.files import atomic_write_text
 from cnc.toolkit import compress
 from cnc.toolkit.measure import measure_model
 
@@ -145,17 +144,6 @@ def _clean_metrics(values: dict[str, float]) -> dict[str, float | int]:
     return out
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build_demo(experiment_path: str | Path, progress: bool = True, seed: int = 0) -> Path:
     """Train, compress, measure and write the demo experiment; returns the experiment path.
 
@@ -202,7 +190,7 @@ def _build(path: Path, progress: bool, seed: int) -> Path:
 
     doc = {"metrics": METRICS, "operations": OPERATIONS, "models": entries}
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=None, width=120)
-    _write_atomic(path, text)
+    atomic_write_text(path, text)
     return path
 
 

@@ -7,11 +7,11 @@ code when loaded; it is converted to a state dict only when `trust_pickled_model
 """
 from __future__ import annotations
 
-import os
 import posixpath
-import shutil
 import tempfile
 from pathlib import Path
+
+from cnc.experiment.files import atomic_copy
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 STATE_DICT_FILE = "state_dict.pth"  # what mlflow.pytorch.log_state_dict writes
@@ -36,24 +36,12 @@ def _exists(client, run_id: str, path: str) -> bool | None:
     return _listing(client, run_id, parent).get(path.strip("/"))
 
 
-def _install(local: Path, dest: Path) -> None:
-    """Copy next to `dest` then rename, so a half-written file is never seen."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def fetch_file(client, run_id: str, path: str, dest: Path) -> bool:
     """Download one artifact file to `dest`; False when the run has none."""
     if _exists(client, run_id, path) is not False:
         return False
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
-        _install(Path(client.download_artifacts(run_id, path, tmp)), dest)
+        atomic_copy(Path(client.download_artifacts(run_id, path, tmp)), dest)
     return True
 
 
@@ -88,7 +76,7 @@ def fetch_checkpoint(client, run_id: str, settings, logged: list, dest: Path) ->
                                                              tracking_uri=settings.tracking_uri))
         else:
             local = Path(client.download_artifacts(run_id, path, tmp))
-        _install(_weights_file(local, settings.trust_pickled_models, tmp), dest)
+        atomic_copy(_weights_file(local, settings.trust_pickled_models, tmp), dest)
     return True
 
 

@@ -121,7 +121,7 @@ def _operation(run: RunRecord, base: RunRecord | None, mid: str, notices: list[s
     return {"name": name or "unknown", "parameters": {k: param_value(v) for k, v in chosen.items()}}
 
 
-def experiment_data(runs: list[RunRecord], declared_metrics: list[dict] | None = None,
+def experiment_from_runs(runs: list[RunRecord], declared_metrics: list[dict] | None = None,
                     ) -> tuple[dict, list[str]]:
     """(experiment data for `parse_experiment`, notices) from runs in logging order."""
     notices: list[str] = []

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cnc.experiment.errors import ConfigError
 from cnc.experiment.forest import Experiment, parse_experiment
-from cnc.experiment.mlflow.mapping import RunRecord, experiment_data
+from cnc.experiment.mlflow.mapping import RunRecord, experiment_from_runs
 
 PREFIX = "mlflow:"
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
@@ -185,7 +185,7 @@ class MlflowSource:
                 runs = self._runs(client, exp_id)
                 logged = _logged_models(client, exp_id)
                 records = [self._record(client, run, logged.get(run.info.run_id, [])) for run in runs]
-            data, notices = experiment_data(records, self.settings.metrics)
+            data, notices = experiment_from_runs(records, self.settings.metrics)
             notices += [n for n in self._problems.values() if n]
             exp = parse_experiment(data, where=f"{self.where} (MLflow)")
             exp.warnings[:0] = notices

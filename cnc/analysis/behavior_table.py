@@ -27,10 +27,9 @@ Conventions
 - Row thresholds ("any model ≥ t" or "any model ≤ t") compare each compared (non-base) model's
   shown value; undefined values (NaN) never pass.
 
-The other pieces live in their own modules and are re-exported here, so `behaviors` is the one
-API views use: behavior_metrics (metric specs and values per row group), behavior_groups
-(drill-down to a class or subgroup), behavior_view (filter, sort, histograms of one view state),
-behavior_cells (formatted page rows, bars, harm, instance detail).
+The other pieces of Behaviors have their own modules: behavior_metrics (metric specs and values
+per row group), behavior_groups (drill-down to a class or subgroup), behavior_view (filter, sort,
+histograms of one view state), behavior_cells (formatted page rows, bars, harm, instance detail).
 """
 from __future__ import annotations
 
@@ -41,47 +40,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnc.analysis.behavior_cells import (  # noqa: F401
-    bar_fraction,
-    format_number,
-    harm,
-    instance_detail,
-    page_rows,
-    sparkline_svg,
-    view_records,
-)
-from cnc.analysis.behavior_groups import (  # noqa: F401
-    Group,
-    class_name,
-    group_for_row,
-    group_instances,
-    group_mask,
-    parse_group,
-)
-from cnc.analysis.behavior_metrics import (  # noqa: F401
-    EPS,
-    Grouping,
-    MetricSpec,
-    grouping,
-    metric_specs,
-    metric_values,
-    more_errors,
-    relative,
-)
-from cnc.analysis.behavior_view import (  # noqa: F401
-    FILTER_LABELS,
-    FILTERS,
-    HIST_BINS,
-    INSTANCE_MODES,
-    ROW_MODES,
-    THRESHOLD_DIRECTIONS,
-    View,
-    ViewState,
-    build_view,
-    step_threshold,
-    threshold_step,
-)
-
+EPS = 1e-7  # probabilities are clipped below at EPS inside logs; denominators below it count as 0
 CHUNK = 8192  # rows per chunk for the [N, C] computations (bounds temporary memory)
 
 
@@ -106,8 +65,18 @@ class InstanceTable:
     _divergence: tuple | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    # instance rows' columns before the models': (field, grid header, tooltip, CSV header)
+    INSTANCE_COLUMNS = (("label", "True label", None, "true label"), ("base_pred", "Base predicts", None, "base prediction"),
+                        ("flips", "Flips", "In how many compared models the prediction differs from the base's",
+                         "models changed"))
+
     def __post_init__(self) -> None:
         self.flips = (self.preds[1:] != self.preds[0]).sum(axis=0).astype(np.int16)
+
+    def exemplar_order(self, order: np.ndarray) -> np.ndarray:
+        """Exemplars: most models disagreeing first; ties: largest mean KL (most changed outputs)."""
+        kl = self.kl[1:, order].mean(axis=0) if len(self.models) > 1 else np.zeros(order.size)
+        return order[np.lexsort((-kl, -self.flips[order].astype(np.int64)))]
 
     @property
     def n(self) -> int:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnc.analysis.layout import forest_layout, operation_keys
+from cnc.analysis.map_positions import forest_layout, operation_keys
 from cnc.experiment.forest import parse_experiment
 from cnc.experiment.synthetic import make_experiment
 

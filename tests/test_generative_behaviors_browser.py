@@ -1,0 +1,79 @@
+"""Behaviors for generative models in headless Chromium: the top changes in outputs, read as a
+user reads them (synthetic stored dicts shaped like precompute's: tests/generative_fixture.py)."""
+from __future__ import annotations
+
+from cnc.bench.browser import choose
+from tests.conftest import screenshot, wait_for
+from tests.generative_fixture import SyntheticGenerative
+from tests.test_behaviors_browser import header, query_of, texts, wait_until
+
+MODELS = ["root0", "m2", "m3"]
+
+
+def outputs(driver) -> dict[str, str]:
+    """Model id -> the output text shown in the instance panel (without the struck-out words of
+    the base's output, which the diff shows in place)."""
+    return driver.execute_script("""
+        return Object.fromEntries([...document.querySelectorAll('.bh-outputs tr[data-model]')].map(r => {
+            const cell = r.querySelector('.bh-out').cloneNode(true);
+            cell.querySelectorAll('del').forEach(d => d.remove());
+            return [r.dataset.model, cell.textContent.replace(/\\s+/g, ' ').trim()];
+        }))""")
+
+
+def test_top_changes_in_outputs_show_the_base_and_pruned_answers(synthetic_ctx, serve, chrome):
+    data = SyntheticGenerative(MODELS, n=300)
+    data.texts["m3"][5] = "<b>bold</b> & <script>window.hacked = 1</script>"  # text stays text
+    data.attach(synthetic_ctx)
+    url = serve(synthetic_ctx)
+    chrome.get(url + "/compare?models=" + ",".join(MODELS))
+    # the default rows are the top changes in outputs; the panel opens on the first one
+    wait_for(chrome, ".bh-outputs tr[data-model='m3']")
+    wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    title = chrome.find_element("css selector", ".bh-detail h4").text
+    assert "the top change in outputs" in title
+    top = int(title.split("#")[1].split()[0])
+    shown = outputs(chrome)
+    assert shown["root0"] == data.texts["root0"][top] and shown["m3"] == data.texts["m3"][top]
+    assert data.texts["m3"][top] != data.texts["root0"][top]
+    marked = texts(chrome, ".bh-outputs tr[data-model='m3'] ins.bh-ins") + \
+        texts(chrome, ".bh-outputs tr[data-model='m3'] del.bh-del")
+    assert marked  # the changed words are marked
+    prompt = chrome.find_element("css selector", ".bh-prompt").text
+    assert prompt == data.prompts[top]
+    assert "Reference: " + data.references[top][0] in chrome.find_element("css selector", ".bh-detail").text
+    first = chrome.find_element("css selector", ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    assert first.find_element("css selector", "[col-id='base_out']").text == data.texts["root0"][top]
+    screenshot(chrome, "generative_top_changes")
+
+    # another row of the grid: its instance opens, and the link keeps it
+    second = chrome.find_element("css selector", ".bh-grid .ag-center-cols-container .ag-row[row-index='1']")
+    i = int(second.get_attribute("row-id")[1:])
+    second.find_element("css selector", "[col-id='flips']").click()
+    wait_until(lambda: query_of(chrome).get("bi") == str(i))
+    wait_until(lambda: chrome.find_element("css selector", ".bh-detail h4").text == f"Instance #{i}")
+    assert outputs(chrome)["m3"] == data.texts["m3"][i]
+
+    # user text is shown as text, never run as HTML
+    chrome.get(url + "/compare?models=" + ",".join(MODELS) + "&brows=instances&bi=5")
+    wait_for(chrome, ".bh-outputs tr[data-model='m3']")
+    assert "<script>window.hacked = 1</script>" in outputs(chrome)["m3"]
+    assert chrome.execute_script("return window.hacked === undefined")
+    assert not chrome.find_elements("css selector", ".bh-outputs b")
+
+    # instance rows sorted by the change in F1 of the most pruned model, then subgroups
+    chrome.get(url + "/compare?models=" + ",".join(MODELS) + "&brows=instances&brel=1&bsort=m3&bdir=asc")
+    wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    header(chrome, "Reference")
+    cell = chrome.find_element("css selector",
+                               ".bh-grid .ag-center-cols-container .ag-row[row-index='0'] [col-id='c2']")
+    assert cell.text.startswith("-")  # the largest F1 drop first, in percentage points
+    screenshot(chrome, "generative_instances_f1_change")
+    choose(chrome, 0, "Subgroups")
+    choose(chrome, 2, "Right → wrong (exact match)")
+    wait_until(lambda: query_of(chrome).get("brows") == "subgroups" and query_of(chrome).get("bmetric") == "r2w")
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=2)
+    assert "question type" in " ".join(t for t in texts(chrome, ".bh-grid .ag-header-cell"))
+    screenshot(chrome, "generative_subgroups_r2w")
+    errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -124,9 +127,9 @@ def instances(size: Size, seed: int = 0) -> list[dict]:
 
 def build(folder: Path, size: Size) -> Path:
     """Base directory, weight-only variants, data, experiment and config; returns the config path."""
-    from cnc.evaluation.hf_task import save_weights
-
     import copy
+
+    from cnc.evaluation.hf_task import save_weights
 
     base_dir = folder / "base"
     model = base_model(size.vocab)
@@ -201,6 +204,43 @@ def kl_error(task, ctx, paths: dict[str, str], size: Size) -> dict:
             "base_entropy_nats": round(float(entropy.mean()), 2)}
 
 
+def serve(config: str, cache: str) -> list[dict]:
+    """The serving half, in a fresh process with the cache files dropped from the page cache:
+    Behaviors first open (its default view), switch and sort, one instance's outputs panel."""
+    from cnc.analysis.behavior_view import ViewState
+    from cnc.app.cli import load
+    from cnc.bench.behaviors import open_view
+    from cnc.bench.scale import _drop_page_cache
+    from cnc.ui.behaviors_detail import detail_panel
+    from cnc.ui.behaviors_state import defaults
+
+    _drop_page_cache(Path(cache))
+    ctx = load(config, cache, precompute=False, progress=False)
+    models = list(ctx.experiment.models)
+    records: list[dict] = []
+
+    def timed(name: str, fn, repeat: int = 1) -> None:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1000)
+        records.append({"scenario": f"generative.{name}", "ms": round(float(np.median(times)), 1)})
+
+    first: list = []
+    timed("first_open", lambda: first.extend(defaults(ctx, models)) or open_view(
+        ctx, models, ViewState(mode=first[0], metric=first[1]), clear=False))
+    timed("switch", lambda: open_view(ctx, models, ViewState(mode="instances", metric="kl")), 3)
+    timed("switch_subgroups", lambda: open_view(ctx, models, ViewState(mode="subgroups", attribute="length",
+                                                                         metric=first[1])), 3)
+    timed("sort", lambda: open_view(ctx, models, ViewState(mode="instances", metric="kl", sort=models[-1])), 3)
+    timed("instance", lambda: json.dumps(detail_panel(ctx, models, 1234 % len(ctx.task_data()["prompts"])),
+                                         default=lambda c: c.to_plotly_json()))
+    records.append({"scenario": "generative.peak_rss_mb", "ms": 0.0,
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    return records
+
+
 def cache_bytes(cache: Path) -> int:
     return sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
 
@@ -239,4 +279,9 @@ def scenarios(quick: bool) -> list[dict]:
         ctx = load(str(cfg_path), str(folder / "cache"), precompute=False, progress=False)
         ids = {m: p for m, p in zip(["base"] + sorted(list(VARIANTS)[:size.models - 1]), paths)}
         records.append({"scenario": "generative.kl_error", "ms": 0.0, **shape, **kl_error(task, ctx, ids, size)})
-        return records
+        code = ("import json, sys; from cnc.bench.generative_scale import serve; "
+                "print(json.dumps(serve(sys.argv[1], sys.argv[2])))")
+        done = subprocess.run([sys.executable, "-c", code, str(cfg_path), str(folder / "cache")],
+                              capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+        served = json.loads(done.stdout.strip().splitlines()[-1])
+        return records + [{**r, **shape} for r in served]

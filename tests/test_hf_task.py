@@ -5,6 +5,7 @@ instance at a time, and bad input must fail with errors that say what to fix."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 
 import numpy as np
@@ -246,3 +247,17 @@ def test_precompute_matches_transformers(lm, tmp_path):
             assert not out["kl"].any()
         else:
             assert exact.mean() > (1e-3 if mid == "pruned" else 0)  # compression really moved the distributions
+
+
+def test_showing_prompts_never_imports_transformers(lm):
+    """The web server builds the task to render an instance: that must not pull in transformers."""
+    import subprocess
+    import sys
+
+    task, _ = lm
+    code = ("import sys; from cnc.evaluation.hf_task import HFTask; "
+            f"t = HFTask(model_dir={str(task.model_dir)!r}, data={str(task.model_dir.parent / 'data.jsonl')!r}); "
+            "print(t.render_instance(2)['text'].splitlines()[0], sorted(t.attributes()), 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parents[1]))
+    assert out.stdout.split() == ["Question:", "what", "color", "is", "the", "bird", "['type']", "False"]

@@ -6,12 +6,14 @@ template and generation settings (docs/hugging-face.md). Each model's checkpoint
 directory of its own, or a `.safetensors` state dict of a weight-only variant (pruned, quantized)
 that is loaded into the base directory's architecture. Weights are read with safetensors only,
 never by unpickling; nothing is downloaded (`local_files_only`). `transformers` is imported when a
-task is made, so the rest of the app never needs it.
+task first loads a model or tokenizer, so the rest of the app (and the web server, which only
+shows prompts) never needs it.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect as pyinspect
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -46,7 +48,6 @@ class HFTask:
                  answer_prefix: str | None = None, max_prompt_tokens: int | None = None,
                  attributes: list[str] | None = None, scorers: list | dict | None = None,
                  limit: int | None = None) -> None:
-        self._tf = _transformers()
         self.model_dir = _existing_dir(model_dir, "model_dir")
         self.tokenizer_dir = _existing_dir(tokenizer, "tokenizer") if tokenizer else self.model_dir
         if dtype not in (*DTYPES, "auto"):
@@ -55,21 +56,44 @@ class HFTask:
             raise TaskError(f"task option architecture={architecture!r}: use auto, causal or seq2seq.")
         if (batch_size is not None and int(batch_size) < 1) or int(max_new_tokens) < 1:
             raise TaskError("task options batch_size and max_new_tokens must be at least 1.")
-        self.config = self._tf.AutoConfig.from_pretrained(self.model_dir, local_files_only=True,
-                                                          trust_remote_code=False)
-        self.seq2seq = (bool(getattr(self.config, "is_encoder_decoder", False)) if architecture == "auto"
-                        else architecture == "seq2seq")
-        self.dtype = self.config.dtype if dtype == "auto" else DTYPES[dtype]
+        self.architecture, self.dtype_name, self._answer_prefix = architecture, dtype, answer_prefix
         self.batch_size = int(batch_size) if batch_size else None  # None: as precompute hands them over
         self.max_prompt_tokens = max_prompt_tokens
-        self.answer_prefix = answer_prefix if answer_prefix is not None else ("" if self.seq2seq else " ")
         self.generation = {"max_new_tokens": int(max_new_tokens), "stop": [str(s) for s in stop]}
         self.scorers = _scorers(scorers)
         self.data: PromptSet = load_prompt_set(data, prompt_template, attributes, limit)
-        self.tokenizer = self._tf.AutoTokenizer.from_pretrained(self.tokenizer_dir, local_files_only=True,
-                                                                trust_remote_code=False)
-        if self.tokenizer.pad_token_id is None:  # GPT-2 style tokenizers have none: pad with EOS
-            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+
+    # -- transformers, config and tokenizer: loaded on first use (the web server, which only
+    #    renders prompts, never imports transformers)
+
+    @functools.cached_property
+    def _tf(self) -> Any:
+        return _transformers()
+
+    @functools.cached_property
+    def config(self) -> Any:
+        return self._tf.AutoConfig.from_pretrained(self.model_dir, local_files_only=True, trust_remote_code=False)
+
+    @functools.cached_property
+    def seq2seq(self) -> bool:
+        if self.architecture != "auto":
+            return self.architecture == "seq2seq"
+        return bool(getattr(self.config, "is_encoder_decoder", False))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.config.dtype if self.dtype_name == "auto" else DTYPES[self.dtype_name]
+
+    @property
+    def answer_prefix(self) -> str:
+        return self._answer_prefix if self._answer_prefix is not None else ("" if self.seq2seq else " ")
+
+    @functools.cached_property
+    def tokenizer(self) -> Any:
+        tok = self._tf.AutoTokenizer.from_pretrained(self.tokenizer_dir, local_files_only=True, trust_remote_code=False)
+        if tok.pad_token_id is None:  # GPT-2 style tokenizers have none: pad with EOS
+            tok.pad_token = tok.eos_token or tok.unk_token
+        return tok
 
     # -- models
 

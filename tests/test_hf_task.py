@@ -5,8 +5,8 @@ instance at a time, and bad input must fail with errors that say what to fix."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest

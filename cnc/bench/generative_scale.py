@@ -243,6 +243,10 @@ def serve(config: str, cache: str) -> list[dict]:
     return records
 
 
+def _say(text: str) -> None:
+    print(f"[generative] {time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
 def cache_bytes(cache: Path) -> int:
     return sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
 
@@ -256,6 +260,7 @@ def scenarios(quick: bool) -> list[dict]:
     from cnc.precompute.store import SummaryStore
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(1)  # on a shared machine a 2-thread pool waits on its busy sibling core
     size = QUICK if quick else FULL
     shape = {"models": size.models, "n": size.prompts, "new_tokens": size.new_tokens, "vocab": size.vocab}
     with tempfile.TemporaryDirectory(prefix="cnc-genscale-") as tmp:
@@ -265,7 +270,9 @@ def scenarios(quick: bool) -> list[dict]:
         options = dict(cfg.task.options)
         task = HFTask(**options)
         paths = checkpoints(folder)
+        _say(f"bare generation: {size.bare_models} models x {size.prompts} prompts x {size.new_tokens} tokens")
         bare = bare_generation_s(task, paths[:size.bare_models], size)
+        _say(f"precompute: {len(paths)} models ({bare:.1f} s per model bare)")
         t0 = time.perf_counter()
         report = precompute(cfg, SummaryStore(cfg.cache_dir), progress=False)
         per_model = (time.perf_counter() - t0) / len(paths)
@@ -278,6 +285,7 @@ def scenarios(quick: bool) -> list[dict]:
             {"scenario": "generative.cache_bytes", "ms": 0.0, **shape, "bytes_per_model": int(on_disk),
              "mb_per_1000_instances": round(on_disk / size.prompts * 1000 / 1e6, 3)},
         ]
+        _say(f"KL error on {size.kl_sample} prompts; then the serving process")
         ctx = load(str(cfg_path), str(folder / "cache"), precompute=False, progress=False)
         ids = {m: p for m, p in zip(["base"] + sorted(list(VARIANTS)[:size.models - 1]), paths)}
         records.append({"scenario": "generative.kl_error", "ms": 0.0, **shape, **kl_error(task, ctx, ids, size)})

@@ -16,6 +16,7 @@ from cnc.experiment.config import load_config
 from cnc.precompute import cluster
 from cnc.precompute.run import config_task_hash, precompute
 from cnc.precompute.store import SummaryStore
+from cnc.server.context import AppContext
 from tests.conftest import ROOT
 from tests.tiny_task import save_checkpoint
 
@@ -201,8 +202,8 @@ def test_background_precompute_of_logged_models_uses_the_cluster(tmp_path, dask_
 
     ran = []
     run_on_cluster = cluster.run_on_cluster
-    monkeypatch.setattr(cluster, "run_on_cluster", lambda opts, spec, results, todo, edges: (
-        ran.append([m.id for m, _ in todo]), run_on_cluster(opts, spec, results, todo, edges)))
+    monkeypatch.setattr(cluster, "run_on_cluster", lambda opts, spec, results, todo, edges, refs=None: (
+        ran.append([m.id for m, _ in todo]), run_on_cluster(opts, spec, results, todo, edges, refs)))
     t = Tracker(tmp_path / "run", task="tests.tiny_task:TinyTask")
     t.log_model("base", model=make_model())
     ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False, background=True,
@@ -238,3 +239,19 @@ def test_interrupted_cluster_run_resumes_without_recomputing(tmp_path, dask_clus
     assert 0 < len(left) < len(IDS) - 1
     report = precompute(cfg, store, progress=False, scheduler=dask_cluster[0])
     assert sorted(report.computed) == sorted(left) and len(report.skipped) == len(IDS) - len(left)
+
+
+def test_generative_models_on_the_cluster_match_local(tmp_path, dask_cluster):
+    """Roots go first, so every later model ships with its root's top-k; results equal local ones."""
+    from tests.tiny_lm import write_tracker_experiment
+
+    write_tracker_experiment(tmp_path, ["3"])
+    cfg = load_config(tmp_path / "exp", cache_dir=tmp_path / "local")
+    local, remote = SummaryStore(tmp_path / "local"), SummaryStore(tmp_path / "remote")
+    assert precompute(cfg, local, progress=False).computed == ["base", "p30", "p60"]
+    report = precompute(cfg, remote, progress=False, scheduler=dask_cluster[0])
+    assert sorted(report.computed) == ["base", "p30", "p60"] and not report.failed
+    for mid in ("base", "p30", "p60"):
+        a, b = AppContext(cfg, local).outputs(mid), AppContext(cfg, remote).outputs(mid)
+        assert a["texts"] == b["texts"] and b["kl_reference"] == "base"
+        assert np.allclose(a["nll"], b["nll"], rtol=1e-5) and np.allclose(a["kl"], b["kl"], rtol=1e-3, atol=1e-4)

@@ -10,7 +10,7 @@ import time
 from typing import Callable
 
 AREAS = ("load", "overview", "comparability", "selection", "behaviors", "layers", "scale", "precompute",
-         "browser_timing")
+         "browser_timing", "generative")
 
 
 def median_ms(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:

@@ -1,0 +1,1 @@
+"""Evaluating models: the task protocol, evaluation data, summaries of one model."""

@@ -124,3 +124,57 @@ def call(model: torch.nn.Module, inputs: Any) -> torch.Tensor:
     if not isinstance(out, torch.Tensor):
         raise TaskError(f"model returned {type(out).__name__}; expected a tensor of logits [batch, classes]")
     return out
+
+
+# -- generative tasks: prompts and reference answers (docs/generative.md)
+
+def is_generative(task: Any) -> bool:
+    return getattr(task, "kind", "classifier") == "generative"
+
+
+def eval_texts(task: Any, loading: Loading) -> tuple[list[str], list[list[str]]]:
+    """(prompts, references per prompt) of a generative task, in evaluation order. Strings are
+    small, so the whole set is held; a single reference string counts as one reference."""
+    kind = kind_of(task)
+    if kind == "eval_data":
+        got = task.eval_data()
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise TaskError("a generative task's eval_data() must return (prompts, references)")
+        pairs: Iterable = zip(*got) if len(got[0]) == len(got[1]) else _mismatch(len(got[0]), len(got[1]))
+    elif kind == "dataset":
+        pairs = iter(task.dataset())
+    else:
+        accepted = inspect.signature(task.batches).parameters
+        kwargs = {"batch_size": loading.batch_size} if "batch_size" in accepted else {}
+        pairs = (pair for item in task.batches(**kwargs) for pair in _batch_pairs(item))
+    prompts, references = [], []
+    for i, item in enumerate(pairs):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TaskError(f"generative task {kind}(): instance {i} is not a (prompt, references) pair")
+        prompt, refs = item
+        refs = [refs] if isinstance(refs, str) else list(refs)
+        if not isinstance(prompt, str) or not all(isinstance(r, str) for r in refs):
+            raise TaskError(f"generative task {kind}(): instance {i} needs a prompt string and reference strings; "
+                            f"got {type(prompt).__name__} and {[type(r).__name__ for r in refs]}")
+        prompts.append(prompt)
+        references.append(refs)
+    return prompts, references
+
+
+def _mismatch(n_prompts: int, n_refs: int):
+    raise TaskError(f"generative task eval_data(): {n_prompts} prompts but {n_refs} reference lists")
+
+
+def _batch_pairs(item: Any) -> Iterator[tuple[str, Any]]:
+    if not isinstance(item, (tuple, list)) or len(item) != 2 or len(item[0]) != len(item[1]):
+        raise TaskError("a generative task's batches() must yield (prompts, references) of equal length")
+    return zip(item[0], item[1])
+
+
+def text_fingerprint(prompts: list[str], references: list[list[str]], extra: Any = None) -> str:
+    """Identity of a generative evaluation set: every prompt, every reference, and `extra`
+    (generation settings and formats, which change every output)."""
+    import json
+
+    blob = json.dumps([prompts, references, extra], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

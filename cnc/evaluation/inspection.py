@@ -81,7 +81,7 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
             p_true[pos:pos + b] = p.gather(1, y[:, None])[:, 0].cpu().numpy()
             rows = sample_index[(sample_index >= pos) & (sample_index < pos + b)] - pos
             if rows.size:
-                with _leaf_hooks(model, captured):
+                with leaf_hooks(model, captured):
                     evaldata.call(model, evaldata.take(x, rows))
             pos += b
     if pos != n:
@@ -93,7 +93,7 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
 
 
 @contextmanager
-def _leaf_hooks(model: torch.nn.Module, captured: dict[str, tuple[str, list]]):
+def leaf_hooks(model: torch.nn.Module, captured: dict[str, tuple[str, list]]):
     """Collect every leaf module's output (flattened, float32, CPU) while the block runs."""
     hooks = []
     for name, module in model.named_modules():
@@ -130,7 +130,7 @@ def module_activations(model: torch.nn.Module, inputs: Any) -> dict[str, tuple[s
     """Outputs of every leaf module on one batch of inputs, flattened."""
     captured: dict[str, tuple[str, list]] = {}
     model.eval()
-    with torch.inference_mode(), _leaf_hooks(model, captured):
+    with torch.inference_mode(), leaf_hooks(model, captured):
         evaldata.call(model, inputs)
     return {name: (kind, np.concatenate(parts)) for name, (kind, parts) in captured.items()}
 

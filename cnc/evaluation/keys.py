@@ -16,9 +16,16 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def spec_hash(entry: str, options: dict, activation_sample: int) -> str:
-    """What the config says about the task (no data read): the key of its `taskref`."""
-    return _digest({"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA})
+def spec_hash(entry: str, options: dict, activation_sample: int, generation: dict | None = None) -> str:
+    """What the config says about the task (no data read): the key of its `taskref`. A config's
+    `task.generation` (generative tasks) joins only when given, so classifier keys never change."""
+    value = {"entry": entry, "options": options, "sample": activation_sample, "schema": SCHEMA}
+    return _digest(value if not generation else {**value, "generation": generation})
+
+
+def generation_settings(task: Any) -> dict | None:
+    """The keys a config's task.generation sets (None when it sets none)."""
+    return (task.generation.model_dump(exclude_none=True) or None) if task.generation is not None else None
 
 
 def task_hash(spec: str, labels_fingerprint: str) -> str:
@@ -28,5 +35,5 @@ def task_hash(spec: str, labels_fingerprint: str) -> str:
 
 def config_spec(config: Config) -> str | None:
     """The spec hash of a config's task (None without a task)."""
-    return None if config.task is None else spec_hash(config.task.entry, config.task.options,
-                                                      config.task.activation_sample)
+    t = config.task
+    return None if t is None else spec_hash(t.entry, t.options, t.activation_sample, generation_settings(t))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnc.evaluation import evaldata
-from cnc.evaluation.keys import spec_hash
+from cnc.evaluation.keys import generation_settings, spec_hash
 from cnc.evaluation.task import Task, make_task
 from cnc.experiment.config import Config
 from cnc.experiment.errors import TaskError
@@ -28,10 +28,11 @@ class TaskSpec:
     activation_sample: int = 256
     loading: evaldata.Loading = evaldata.Loading()
     device: str = "auto"
+    generation: dict | None = None  # the config's task.generation (generative tasks)
 
     @property
     def spec_hash(self) -> str:
-        return spec_hash(self.entry, self.options, self.activation_sample)
+        return spec_hash(self.entry, self.options, self.activation_sample, self.generation)
 
     @classmethod
     def from_config(cls, config: Config, device: str | None = None) -> "TaskSpec | None":
@@ -40,32 +41,47 @@ class TaskSpec:
             return None
         return cls(entry=t.entry, options=dict(t.options), activation_sample=t.activation_sample,
                    search_path=str(config.folder) if config.folder else None,
-                   loading=evaldata.Loading(t.batch_size, t.num_workers), device=device or t.device)
+                   loading=evaldata.Loading(t.batch_size, t.num_workers), device=device or t.device,
+                   generation=generation_settings(t))
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model to summarize: a checkpoint for the task to load, or an .npz of outputs."""
+    """A model to summarize: a checkpoint for the task to load, or an .npz of outputs (a JSON of
+    texts for a generative task); `root` is the root of its tree (the KL reference of generative models)."""
 
     id: str
     checkpoint: str | None = None
     outputs: str | None = None
+    root: str | None = None
 
 
 # -- the task, once per process
 
-_TASKS: dict[str, tuple[Task, np.ndarray]] = {}
+_TASKS: dict[str, tuple[Task, Any]] = {}
 _TASKS_LOCK = threading.Lock()
 
 
-def task_and_labels(spec: TaskSpec) -> tuple[Task, np.ndarray]:
-    """The task object and its evaluation labels, built once per process and spec."""
+def task_and_labels(spec: TaskSpec) -> tuple[Task, Any]:
+    """The task object and its evaluation set, built once per process and spec: the labels
+    (int64[N]) of a classifier, the prompts and references (`generation.TextSet`) of a generative task."""
     with _TASKS_LOCK:
         if spec.spec_hash not in _TASKS:
             task = make_task(spec.entry, spec.options, search_path=spec.search_path)
             _TASKS.clear()  # one task at a time: a changed config replaces it
-            _TASKS[spec.spec_hash] = (task, evaldata.eval_labels(task, spec.loading))
+            if evaldata.is_generative(task):
+                from cnc.evaluation import generation
+
+                evalset = generation.text_set(task, spec.loading, spec.generation)
+            else:
+                evalset = evaldata.eval_labels(task, spec.loading)
+            _TASKS[spec.spec_hash] = (task, evalset)
         return _TASKS[spec.spec_hash]
+
+
+def evalset_fingerprint(evalset: Any) -> str:
+    """What the task hash covers of the evaluation set (labels, or prompts + references + settings)."""
+    return evalset.fingerprint if hasattr(evalset, "fingerprint") else evaldata.fingerprint(evalset)
 
 
 def forget_task() -> None:
@@ -80,13 +96,16 @@ def sample_indices(n: int, size: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(n, size), replace=False)).astype(np.int64)
 
 
-def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict) -> dict[str, Any]:
+def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: dict | None = None) -> dict[str, Any]:
     """Evaluate one model: {"outputs", "probs"} and, for checkpoints, {"params", "activations"};
     "edges" holds the shared bin edges with any this model had to create (the first model of a
-    task creates them for every later one). Writes nothing."""
+    task creates them for every later one). A generative model has no "probs"; `reference` is
+    the stored top-k of its root, and a root returns its own as "topk". Writes nothing."""
     from cnc.evaluation import inspection
 
     task, labels = task_and_labels(spec)
+    if evaldata.is_generative(task):
+        return _summarize_generative(spec, task, labels, entry, edges, reference)
     if entry.checkpoint is None:
         outputs, probs = load_outputs_npz(entry.outputs, labels)
         return {"outputs": outputs, "probs": probs, "edges": edges}
@@ -101,8 +120,29 @@ def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict) -> dict[str,
             "activations": inspection.summarize_all(acts, edges["activations"]), "edges": edges}
 
 
-def model_entry(m) -> ModelEntry:
-    return ModelEntry(m.id, str(m.checkpoint) if m.checkpoint else None, str(m.outputs) if m.outputs else None)
+def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEntry, edges: dict,
+                          reference: dict | None) -> dict[str, Any]:
+    from cnc.evaluation import generation, inspection
+
+    if entry.checkpoint is None:
+        return {"outputs": generation.outputs_file(entry.outputs, data), "edges": edges}
+    edges = {kind: dict(edges.get(kind, {})) for kind in ("params", "activations")}
+    model = task.load_model(entry.checkpoint)
+    captured: dict = {}
+    outputs, topk = generation.evaluate(
+        task, model, data, spec.loading.batch_size, inspection.resolve_device(spec.device), entry.id, entry.root,
+        reference, sample_indices(len(data), spec.activation_sample), lambda: inspection.leaf_hooks(model, captured))
+    acts = {name: (kind, np.concatenate(parts)) for name, (kind, parts) in captured.items()}
+    result = {"outputs": outputs, "edges": edges,
+              "params": inspection.summarize_all(inspection.module_parameters(model), edges["params"]),
+              "activations": inspection.summarize_all(acts, edges["activations"])}
+    if topk is not None:
+        result["topk"] = topk
+    return result
+
+
+def model_entry(m, root: str | None = None) -> ModelEntry:
+    return ModelEntry(m.id, str(m.checkpoint) if m.checkpoint else None, str(m.outputs) if m.outputs else None, root)
 
 
 def load_outputs_npz(path: str | Path, labels: np.ndarray) -> tuple[dict, np.ndarray]:

@@ -13,6 +13,11 @@ Inputs are a tensor, a tuple of tensors (`model(*inputs)`) or a dict (`model(**i
 model returns logits (or an object with `.logits`). An optional `labels()` gives every label
 without reading the inputs; without it (and without a dataset `targets`), precompute makes one
 extra pass over the data to fingerprint the labels.
+
+Generative tasks (models that write text) set `kind = "generative"` and implement
+`GenerativeTask` below: the same three ways give (prompt, references) instances, and the task
+says how its models `generate` and score a reference under teacher forcing (`reference_logits`).
+docs/generative.md describes the protocol, what precompute stores and how outputs are scored.
 """
 from __future__ import annotations
 
@@ -44,6 +49,37 @@ class Task(Protocol):
         """One instance for display, called by the web server when a user opens it (memoized):
         {"kind": "image", "pixels": [H][W] grayscale or [H][W][3] RGB 0-255} or
         {"kind": "text", "text": str}."""
+
+
+@runtime_checkable
+class GenerativeTask(Protocol):
+    """A task whose models generate text (`kind = "generative"`); docs/generative.md."""
+
+    kind: str  # "generative"
+
+    def load_model(self, checkpoint: str) -> Any:
+        """As for classifiers: build the module, load with weights_only=True."""
+
+    def eval_data(self) -> tuple[list[str], list[list[str]]]:
+        """(prompts, references per prompt); or `dataset()` of (prompt, references) items, or
+        `batches(batch_size)` of (prompts, references) lists. The first reference is teacher-forced."""
+
+    def generate(self, model: Any, prompts: list[str], max_new_tokens: int) -> list[str]:
+        """Greedy continuations only (no prompt), batched on the model's device; precompute calls
+        it under torch.inference_mode() and cuts each output at the first stop string."""
+
+    def reference_logits(self, model: Any, prompts: list[str], references: list[str]) -> tuple[Any, Any, Any]:
+        """Teacher-forced pass over prompt + reference: (logits float [B, T, V] at the positions
+        that predict each reference token, targets long [B, T], mask bool [B, T], False on padding)."""
+
+    def attributes(self) -> dict[str, list[str]]:
+        """Categorical attributes per instance (subgroup rows); may be empty."""
+
+    def render_instance(self, index: int) -> dict:
+        """{"kind": "text", "text": prompt}."""
+
+    # Optional: `scorers = {name: "rouge_l" | "chrf" | callable(prediction, references) -> float}`
+    # and `generation = {"max_new_tokens": 32, "stop": []}` (the config's task.generation overrides).
 
 
 def make_task(entry: str, options: dict | None = None, search_path: str | Path | None = None) -> Task:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Annotated, Any, Callable, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +31,14 @@ class ScalarOutput(_Strict):
     description: str = ""
 
 
+class GenerationSection(_Strict):
+    """How a generative task's models generate (docs/generative.md); overrides the task's defaults."""
+
+    max_new_tokens: Optional[int] = Field(None, ge=1, le=4096, description="tokens generated per prompt")
+    stop: Optional[list[Annotated[str, Field(min_length=1)]]] = Field(
+        None, description="output is cut at the first of these strings")
+
+
 class TaskSection(_Strict):
     entry: str = Field(description="package.module:callable returning a cnc.evaluation.task.Task")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for entry")
@@ -40,6 +48,7 @@ class TaskSection(_Strict):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes for a task's dataset()")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto, cpu, cuda, cuda:N or mps (--device overrides it)")
+    generation: Optional[GenerationSection] = Field(None, description="generative tasks: max_new_tokens, stop")
 
 
 class PrecomputeSection(_Strict):

@@ -21,9 +21,15 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from cnc.evaluation import evaldata
 from cnc.evaluation.keys import task_hash
-from cnc.evaluation.summarize import ModelEntry, TaskSpec, model_entry, summarize_model, task_and_labels
+from cnc.evaluation.summarize import (
+    ModelEntry,
+    TaskSpec,
+    evalset_fingerprint,
+    model_entry,
+    summarize_model,
+    task_and_labels,
+)
 from cnc.experiment.checkpoints import readable
 from cnc.experiment.config import PrecomputeSection
 from cnc.experiment.errors import TaskError
@@ -88,7 +94,7 @@ def probe(spec: TaskSpec, sources: list[str]) -> dict:
                              "unreadable": [s for s in sources if not readable(s)]}
     try:
         _, labels = task_and_labels(spec)
-        found["task_hash"] = task_hash(spec.spec_hash, evaldata.fingerprint(labels))
+        found["task_hash"] = task_hash(spec.spec_hash, evalset_fingerprint(labels))
     except Exception as exc:  # the worker cannot import or build the task
         found["error"] = f"{type(exc).__name__}: {exc}"
     return found
@@ -127,12 +133,12 @@ def _torch_version() -> str:
     return torch.__version__
 
 
-def summarize_on_worker(spec: TaskSpec, entry: ModelEntry, edges: dict) -> dict:
+def summarize_on_worker(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: dict | None = None) -> dict:
     """The Dask task: a model whose own code fails comes back as {"error"} (recorded, not retried);
     only a dead worker makes Dask run it again. Several GPUs on one worker host are shared out by
     worker name (a local cluster names its workers 0..N-1)."""
     try:
-        return summarize_model(_on_this_worker(spec), entry, edges)
+        return summarize_model(_on_this_worker(spec), entry, edges, reference)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -162,8 +168,11 @@ def _conflicts(edges: dict, new: dict) -> bool:
                for kind in ("params", "activations") for name, e in new.get(kind, {}).items())
 
 
-def run_on_cluster(opts: ClusterOptions, spec: TaskSpec, results: Results, todo: list, edges: dict) -> None:
-    """Summarize `todo` [(model, checkpoint hash)] as Dask tasks; write each result as it arrives."""
+def run_on_cluster(opts: ClusterOptions, spec: TaskSpec, results: Results, todo: list, edges: dict,
+                   refs: Any = None) -> None:
+    """Summarize `todo` [(model, checkpoint hash)] as Dask tasks; write each result as it arrives.
+    Generative models (`refs`: cnc.precompute.run.References) go in two waves, roots first, so each
+    later model ships with its root's stored top-k."""
     from dask.distributed import as_completed
 
     with connect(opts) as client:
@@ -174,8 +183,9 @@ def run_on_cluster(opts: ClusterOptions, spec: TaskSpec, results: Results, todo:
         check_workers(client, spec, results.th, [m.checkpoint or m.outputs for m, _ in todo])
 
         def submit(m: Any) -> Any:
-            return client.submit(summarize_on_worker, spec, model_entry(m), edges, pure=False,
-                                 retries=opts.retries, resources=opts.resources or None)
+            entry = model_entry(m, refs.root(m.id) if refs else None)
+            return client.submit(summarize_on_worker, spec, entry, edges, refs.topk(entry) if refs else None,
+                                 pure=False, retries=opts.retries, resources=opts.resources or None)
 
         def finish(m: Any, ch: str, future: Any) -> bool:
             """Record one finished task; False when it must run again with the current edges."""
@@ -192,17 +202,19 @@ def run_on_cluster(opts: ClusterOptions, spec: TaskSpec, results: Results, todo:
                 results.finished(m.id, ch, {**result, "edges": edges})
             return True
 
-        pending = list(todo)
-        while not edges["params"] and any(m.checkpoint for m, _ in pending):  # fix the bins first
-            m, ch = next((m, ch) for m, ch in pending if m.checkpoint)
-            pending.remove((m, ch))
-            while not finish(m, ch, submit(m)):
-                pass
-        futures = {submit(m): (m, ch) for m, ch in pending}
-        running = as_completed(futures)
-        for future in running:
-            m, ch = futures.pop(future)
-            if not finish(m, ch, future):
-                again = submit(m)
-                futures[again] = (m, ch)
-                running.add(again)
+        waves = [list(todo)] if refs is None else [[(m, ch) for m, ch in todo if m.base is None],
+                                                   [(m, ch) for m, ch in todo if m.base is not None]]
+        for pending in waves:
+            while not edges["params"] and any(m.checkpoint for m, _ in pending):  # fix the bins first
+                m, ch = next((m, ch) for m, ch in pending if m.checkpoint)
+                pending.remove((m, ch))
+                while not finish(m, ch, submit(m)):
+                    pass
+            futures = {submit(m): (m, ch) for m, ch in pending}
+            running = as_completed(futures)
+            for future in running:
+                m, ch = futures.pop(future)
+                if not finish(m, ch, future):
+                    again = submit(m)
+                    futures[again] = (m, ch)
+                    running.add(again)

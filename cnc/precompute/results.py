@@ -18,8 +18,9 @@ class PrecomputeReport:
 
 def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None:
     """Store what summarize_model returned; the `done` marker comes last (resumable)."""
-    store.put_probs(th, ch, result["probs"])
-    for kind in ("params", "activations"):
+    if "probs" in result:  # generative models have none
+        store.put_probs(th, ch, result["probs"])
+    for kind in ("topk", "params", "activations"):
         if kind in result:
             store.put(kind, th, ch, result[kind])
     store.put("outputs", th, ch, result["outputs"])

@@ -13,6 +13,7 @@ from cnc.evaluation import evaldata
 from cnc.evaluation.keys import config_spec, task_hash
 from cnc.evaluation.summarize import (
     TaskSpec,
+    evalset_fingerprint,
     forget_task,
     model_entry,
     sample_indices,
@@ -22,7 +23,7 @@ from cnc.evaluation.summarize import (
 from cnc.experiment.config import Config
 from cnc.experiment.errors import TaskError
 from cnc.precompute.results import PrecomputeReport, Results
-from cnc.precompute.store import SummaryStore
+from cnc.precompute.store import GENERATIVE_KINDS, SummaryStore
 
 # -- what is missing
 
@@ -32,8 +33,15 @@ def config_task_hash(config: Config, store: SummaryStore) -> str | None:
     return None if spec is None else store.get_taskref(spec)
 
 
-def _kinds(model) -> tuple[str, ...]:
+def _kinds(model, generative: bool = False) -> tuple[str, ...]:
+    if generative:  # a root keeps the top-k its descendants' KL is measured against
+        return (GENERATIVE_KINDS + (("topk",) if model.base is None else ())) if model.checkpoint else ("outputs",)
     return ("outputs", "probs", "params", "activations") if model.checkpoint else ("outputs", "probs")
+
+
+def _is_generative(store: SummaryStore, th: str | None) -> bool:
+    task = None if th is None else store.get_task(th)
+    return bool(task) and task.get("kind") == "generative"
 
 
 def _with_sources(config: Config, store: SummaryStore):
@@ -51,9 +59,10 @@ def pending_models(config: Config, store: SummaryStore) -> list[str]:
     if config.task is None:
         return []
     th = config_task_hash(config, store)
+    generative = _is_generative(store, th)
     return [m.id for m, ch in _with_sources(config, store)
             if ch is None or th is None
-            or not store.is_complete(th, ch, _kinds(m)) and store.get_error(th, ch) is None]
+            or not store.is_complete(th, ch, _kinds(m, generative)) and store.get_error(th, ch) is None]
 
 
 def prepare_task(spec: TaskSpec, store: SummaryStore) -> str:
@@ -61,15 +70,19 @@ def prepare_task(spec: TaskSpec, store: SummaryStore) -> str:
     class names, attributes, the activation sample): returns the task hash."""
     forget_task()  # re-read the data: it may have changed since this process last looked
     task, labels = task_and_labels(spec)
-    th = task_hash(spec.spec_hash, evaldata.fingerprint(labels))
+    th = task_hash(spec.spec_hash, evalset_fingerprint(labels))
     if store.get_task(th) is None:
         n = len(labels)
         attrs = {k: [str(v) for v in vals] for k, vals in (task.attributes() or {}).items()}
         for k, vals in attrs.items():
             if len(vals) != n:
                 raise TaskError(f"task attribute '{k}' has {len(vals)} values for {n} instances")
-        store.put_task(th, {"labels": labels, "class_names": [str(c) for c in task.class_names],
-                            "attributes": attrs, "sample_index": sample_indices(n, spec.activation_sample)})
+        sample = sample_indices(n, spec.activation_sample)
+        if evaldata.is_generative(task):
+            store.put_task(th, labels.task_data(attrs, sample))
+        else:
+            store.put_task(th, {"labels": labels, "class_names": [str(c) for c in task.class_names],
+                                "attributes": attrs, "sample_index": sample})
     store.put_taskref(spec.spec_hash, th)
     return th
 
@@ -90,35 +103,70 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     if spec is None:
         return report
     th = prepare_task(spec, store)
+    generative = _is_generative(store, th)
+    sources = list(_with_sources(config, store))
+    wanted = None if only is None else set(only) | (_roots_of(config, only) if generative else set())
     todo = []
-    for m, ch in _with_sources(config, store):
-        if only is not None and m.id not in only:
+    for m, ch in sources:
+        if wanted is not None and m.id not in wanted:
             continue
         if ch is None:
             report.failed[m.id] = f"file not found or unreadable: {m.checkpoint or m.outputs}"
-        elif store.is_complete(th, ch, _kinds(m)):
+        elif store.is_complete(th, ch, _kinds(m, generative)):
             report.skipped.append(m.id)
         else:
             todo.append((m, ch))
     if not todo:
         return report
     edges = store.get_edges(th) or {"params": {}, "activations": {}}
+    refs = References(config, store, th, {m.id: ch for m, ch in sources}) if generative else None
     bar = tqdm(total=len(todo), desc="precompute", unit="model", file=sys.stderr, disable=not progress)
     with bar:
         results = Results(store, th, report, bar, on_model, len(todo))
         opts = cluster.options(config.precompute, scheduler, workers)
         if opts.enabled:
-            cluster.run_on_cluster(opts, spec, results, todo, edges)
+            cluster.run_on_cluster(opts, spec, results, todo, edges, refs)
             return report
         for m, ch in todo:
             results.starting(m.id)
             try:
-                result = summarize_model(spec, model_entry(m), edges)
+                entry = model_entry(m, refs.root(m.id) if refs else None)
+                result = summarize_model(spec, entry, edges, refs.topk(entry) if refs else None)
             except Exception as exc:  # user models fail in arbitrary ways; keep going
                 results.failed(m.id, ch, f"{type(exc).__name__}: {exc}")
                 continue
             edges = result["edges"]
             results.finished(m.id, ch, result)
     return report
+
+
+def _roots_of(config: Config, ids: list[str]) -> set[str]:
+    """Roots of the given models: their top-k must exist before the models' KL can (on demand)."""
+    exp = config.experiment
+    return {exp.path_to_root(i)[0] for i in ids if i in exp.models}
+
+
+class References:
+    """The KL reference of each generative model (the root of its tree) and its stored top-k.
+    Roots are summarized first (sources come roots first), so their top-k is in the store by then."""
+
+    def __init__(self, config: Config, store: SummaryStore, th: str, hashes: dict[str, str | None]):
+        self.exp, self.store, self.th, self.hashes = config.experiment, store, th, hashes
+        self._found: dict[str, dict] = {}
+
+    def root(self, model_id: str) -> str:
+        return self.exp.path_to_root(model_id)[0]
+
+    def topk(self, entry) -> dict | None:
+        """The stored top-k of `entry`'s root (None for a root itself, or a root without one)."""
+        ch = self.hashes.get(entry.root)
+        if entry.root == entry.id or ch is None:
+            return None
+        if entry.root not in self._found:
+            found = self.store.get("topk", self.th, ch)
+            if found is None:
+                return None
+            self._found[entry.root] = found
+        return self._found[entry.root]
 
 

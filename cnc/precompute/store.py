@@ -21,6 +21,11 @@ Summary formats (all numpy arrays / plain Python):
                 "hist": int64[B], "sample": float32[K], "l2": float, "mean": float, "std": float}}
                 `edges` are shared by every model of a task for that module; `sample` holds the
                 values at fixed positions (same positions for every model with the same shape).
+Generative tasks (docs/generative.md; their format version is cnc.evaluation.generation.FORMAT,
+part of their task hash): task and outputs hold the generative dicts instead (no probs), and
+- topk:        {"k", "values": float32[T, k], "ids": int32[T, k], "tail": float32[T],
+                "targets": int32[T], "ntokens": int32[N]}: a root model's top-k log-probabilities
+                per reference token, stored once per reference model.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ from cnc.experiment.checkpoints import is_url
 
 URL_CHECK_SECONDS = 5.0  # how long a URL checkpoint's version check is trusted
 KINDS = ("outputs", "probs", "params", "activations")
+GENERATIVE_KINDS = ("outputs", "params", "activations")
 
 
 class SummaryStore:

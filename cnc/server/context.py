@@ -26,6 +26,11 @@ from cnc.server.memo import Memo
 _PINNED: ContextVar[tuple[LiveExperiment, Config, int] | None] = ContextVar("cnc_pinned", default=None)
 
 
+def instance_count(task: dict) -> int:
+    """Instances of a stored task dict (classifier labels or generative prompts)."""
+    return len(task["prompts"]) if task.get("kind") == "generative" else len(task["labels"])
+
+
 class AppContext:
     """`background=True` (the server) reloads a changed experiment and precomputes new models in
     a background thread; tests and benchmarks use the default, a fixed experiment."""
@@ -126,10 +131,13 @@ class AppContext:
 
     def outputs(self, model_id: str) -> dict | None:
         """{"preds", "p_true", "p_pred", "scalars", "probs"} for a model, or None when not (yet)
-        computed. `probs` is a float16 memory map: reading a row touches only that row."""
+        computed. `probs` is a float16 memory map: reading a row touches only that row. For a
+        generative task, the stored dict of docs/generative.md ({"kind": "generative", "texts", ...})."""
         small = self._summary("outputs", model_id)
         if small is None:
             return None
+        if small.get("kind") == "generative":
+            return small
         probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"])
         return None if probs is None else {**small, "probs": probs}
 

@@ -1,0 +1,251 @@
+"""Evaluate a generative model (docs/generative.md): generate, score, teacher-force, compare tokens.
+
+One model, on the task's device, under torch.inference_mode(), in batches:
+1. greedy generation through the task's `generate`, each output cut at the first stop string;
+2. scores against the references (cnc.analysis.text_scores) and the repetition signal;
+3. a teacher-forced pass over prompt + first reference (`reference_logits`): the reference's
+   negative log-likelihood and, against the root of the model's tree, per-token KL on the
+   reference model's top-k + tail bins and top-1 agreement (cnc.analysis.token_divergence).
+   A root keeps its own top-k (store kind "topk"); nothing vocabulary-sized leaves the device.
+Activation summaries come from the same teacher-forced pass, on the fixed sample of prompts only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from cnc.analysis.text_scores import REPETITION_N, repetition_all, resolve_scorers, score_all
+from cnc.analysis.token_divergence import TOPK, coarse_kl
+from cnc.evaluation import evaldata
+from cnc.experiment.errors import TaskError
+
+FORMAT = 1  # bump when a generative stored format changes: old entries are then not found
+DEFAULT_GENERATION = {"max_new_tokens": 32, "stop": []}
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """A generative task's evaluation set and how its models generate (built once per process)."""
+
+    prompts: list[str]
+    references: list[list[str]]
+    max_new_tokens: int
+    stop: tuple[str, ...]
+    scorers: dict[str, Callable] = field(default_factory=dict, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def fingerprint(self) -> str:
+        extra = {"max_new_tokens": self.max_new_tokens, "stop": list(self.stop), "format": FORMAT, "k": TOPK,
+                 "repetition_n": REPETITION_N, "scores": sorted(self.scorers)}
+        return evaldata.text_fingerprint(self.prompts, self.references, extra)
+
+    def task_data(self, attributes: dict[str, list[str]], sample_index: np.ndarray) -> dict:
+        """The task-level dict the app reads (store kind "task")."""
+        return {"kind": "generative", "prompts": list(self.prompts), "references": [list(r) for r in self.references],
+                "attributes": attributes, "score_names": list(self.scorers), "sample_index": sample_index,
+                "generation": {"max_new_tokens": self.max_new_tokens, "stop": list(self.stop)}}
+
+
+def settings(task: Any, configured: Mapping[str, Any] | None) -> dict:
+    """The task's `generation` defaults, overridden key by key by the config's task.generation."""
+    own = getattr(task, "generation", None) or {}
+    if not isinstance(own, Mapping) or set(own) - set(DEFAULT_GENERATION):
+        raise TaskError(f"task.generation must be a dict with keys {sorted(DEFAULT_GENERATION)}; got {own!r}")
+    found = {**DEFAULT_GENERATION, **own, **{k: v for k, v in (configured or {}).items() if v is not None}}
+    if not isinstance(found["max_new_tokens"], int) or found["max_new_tokens"] < 1:
+        raise TaskError(f"generation max_new_tokens must be a positive integer; got {found['max_new_tokens']!r}")
+    if isinstance(found["stop"], str) or not all(isinstance(s, str) and s for s in found["stop"]):
+        raise TaskError(f"generation stop must be a list of non-empty strings; got {found['stop']!r}")
+    return found
+
+
+def text_set(task: Any, loading: evaldata.Loading, configured: Mapping[str, Any] | None) -> TextSet:
+    prompts, references = evaldata.eval_texts(task, loading)
+    if not prompts:
+        raise TaskError("the evaluation set is empty")
+    s = settings(task, configured)
+    try:
+        scorers = resolve_scorers(getattr(task, "scorers", None))
+    except ValueError as exc:
+        raise TaskError(f"task scorers: {exc}") from None
+    return TextSet(prompts, references, s["max_new_tokens"], tuple(s["stop"]), scorers)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text up to (without) the earliest stop string."""
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def generate_all(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int) -> list[str]:
+    texts: list[str] = []
+    for s in range(0, len(data), batch_size):
+        prompts = data.prompts[s:s + batch_size]
+        got = task.generate(model, prompts, data.max_new_tokens)
+        if not isinstance(got, (list, tuple)) or len(got) != len(prompts) or not all(isinstance(t, str) for t in got):
+            raise TaskError(f"task.generate must return a list of {len(prompts)} strings for {len(prompts)} prompts")
+        texts.extend(cut_at_stop(t, data.stop) for t in got)
+    return texts
+
+
+def _checked(got: Any, b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        raise TaskError("task.reference_logits must return (logits [B,T,V], targets [B,T], mask [B,T])")
+    logits, targets, mask = got
+    if logits.ndim != 3 or logits.shape[0] != b or targets.shape != logits.shape[:2] or mask.shape != targets.shape:
+        raise TaskError(f"task.reference_logits returned logits {tuple(logits.shape)}, targets {tuple(targets.shape)}, "
+                        f"mask {tuple(mask.shape)}; expected [{b}, T, V], [{b}, T], [{b}, T]")
+    return logits, targets.long(), mask.bool()
+
+
+class _Divergence:
+    """Walks the reference model's stored top-k alongside this model's tokens; gives up (KL None)
+    when this model's reference tokens differ from the reference model's (another tokenizer)."""
+
+    def __init__(self, reference: dict | None):
+        self.ref, self.pos, self.kl, self.top1 = reference, 0, [], []
+
+    def add(self, lp: torch.Tensor, targets: torch.Tensor) -> None:
+        """`lp` float32 log-probs [t, V] and `targets` [t] of the next t reference tokens."""
+        if self.ref is None:
+            return
+        t, end = targets.shape[0], self.pos + targets.shape[0]
+        ref_targets = self.ref["targets"][self.pos:end]
+        if end > len(self.ref["targets"]) or not np.array_equal(ref_targets, targets.cpu().numpy()):
+            self.ref = None
+            return
+        ids = torch.as_tensor(self.ref["ids"][self.pos:end], device=lp.device, dtype=torch.long)
+        q_top, q_tail = gather_bins(lp, ids)
+        self.kl.append(coarse_kl(self.ref["values"][self.pos:end], self.ref["tail"][self.pos:end], q_top, q_tail))
+        self.top1.append((lp.argmax(-1) == ids[:, 0]).cpu().numpy() if t else np.zeros(0, bool))
+        self.pos = end
+
+    def result(self, total: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.ref is None or self.pos != total or total != len(self.ref["targets"]):
+            return None, None
+        cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
+        return cat(self.kl, np.float16), cat(self.top1, bool)
+
+
+def gather_bins(lp: torch.Tensor, ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A model's log-probs at the given ids [t, k] and the log of its mass outside them [t]."""
+    top = lp.gather(-1, ids)
+    tail = torch.logsumexp(lp.scatter(-1, ids, float("-inf")), dim=-1)
+    return top.double().cpu().numpy(), tail.double().cpu().numpy()
+
+
+def topk_of(lp: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(top-k log-probs float32 [t, k] descending, ids int32 [t, k], log tail mass float32 [t])."""
+    k = min(k, lp.shape[-1])
+    values, ids = lp.topk(k, dim=-1)
+    _, tail = gather_bins(lp, ids)
+    return values.float().cpu().numpy(), ids.int().cpu().numpy(), tail.astype(np.float32)
+
+
+def teacher_forced(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int, reference: dict | None,
+                   keep_topk: bool, sample_index: np.ndarray, hooks: Callable[[], Any]) -> dict:
+    """NLL per instance, per-token KL / top-1 against `reference` (a stored top-k) and, for a root
+    (`keep_topk`), its own top-k; `hooks()` is entered around the forward of sampled rows only."""
+    n = len(data)
+    nll, ntokens, targets_all = np.zeros(n, np.float32), np.zeros(n, np.int32), []
+    div = _Divergence(reference)
+    own: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for s in range(0, n, batch_size):
+        prompts, refs = data.prompts[s:s + batch_size], [r[0] if r else "" for r in data.references[s:s + batch_size]]
+        logits, targets, mask = _checked(task.reference_logits(model, prompts, refs), len(prompts))
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        tok = lp.gather(-1, targets.clamp(0, lp.shape[-1] - 1)[..., None])[..., 0]
+        nll[s:s + len(prompts)] = (-(tok * mask)).sum(1).cpu().numpy()
+        ntokens[s:s + len(prompts)] = mask.sum(1).cpu().numpy()
+        flat_lp, flat_targets = lp[mask], targets[mask]  # row-major: instance by instance
+        targets_all.append(flat_targets.int().cpu().numpy())
+        div.add(flat_lp, flat_targets)
+        if keep_topk:
+            own.append(topk_of(flat_lp, TOPK))
+        rows = sample_index[(sample_index >= s) & (sample_index < s + len(prompts))] - s
+        if rows.size:
+            with hooks():
+                task.reference_logits(model, [prompts[i] for i in rows], [refs[i] for i in rows])
+    total = int(ntokens.sum())
+    kl, top1 = div.result(total)
+    out = {"nll": nll, "ntokens": ntokens, "kl": kl, "top1": top1}
+    if keep_topk:
+        k = own[0][0].shape[1] if own else TOPK
+        out["topk"] = {"k": k, "values": np.concatenate([o[0] for o in own]) if own else np.zeros((0, k), np.float32),
+                       "ids": np.concatenate([o[1] for o in own]) if own else np.zeros((0, k), np.int32),
+                       "tail": np.concatenate([o[2] for o in own]) if own else np.zeros(0, np.float32),
+                       "targets": np.concatenate(targets_all) if targets_all else np.zeros(0, np.int32),
+                       "ntokens": ntokens.copy()}
+    return out
+
+
+def evaluate(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int, device: torch.device,
+             model_id: str, root_id: str | None, reference: dict | None, sample_index: np.ndarray,
+             hooks: Callable[[], Any]) -> tuple[dict, dict | None]:
+    """(outputs dict, own top-k or None) of one model. A root (`model_id == root_id`) is its own
+    reference: KL zeros, top-1 all True; without a reference (root unknown or not computed) KL is None."""
+    is_root = root_id is not None and model_id == root_id
+    model = model.to(device).eval()
+    with torch.inference_mode():
+        texts = generate_all(task, model, data, batch_size)
+        tf = teacher_forced(task, model, data, batch_size, None if is_root else reference, is_root, sample_index, hooks)
+    kl, top1, against = tf["kl"], tf["top1"], None
+    if is_root:
+        total = int(tf["ntokens"].sum())
+        kl, top1, against = np.zeros(total, np.float16), np.ones(total, bool), model_id
+    elif kl is not None:
+        against = root_id
+    outputs = {"kind": "generative", "texts": texts, "scores": score_all(texts, data.references, data.scorers),
+               "nll": tf["nll"], "ntokens": tf["ntokens"], "repetition": repetition_all(texts),
+               "kl": kl, "top1": top1, "kl_reference": against}
+    return outputs, tf.get("topk")
+
+
+def complete_outputs(partial: Mapping[str, Any], references: Sequence[Sequence[str]],
+                     scorers: Mapping[str, Callable] | None = None) -> dict:
+    """An outputs dict from generated texts made elsewhere (outputs-only models): the built-in
+    scores (and `scorers`) and repetition computed where `partial` lacks them; KL None."""
+    texts = partial.get("texts")
+    n = len(references)
+    if not isinstance(texts, (list, tuple)) or len(texts) != n or not all(isinstance(t, str) for t in texts):
+        raise TaskError(f"outputs need 'texts': a list of {n} strings (one per instance)")
+    scores = {k: np.asarray(v, np.float32) for k, v in (partial.get("scores") or {}).items()}
+    missing = {k: f for k, f in (scorers or resolve_scorers(None)).items() if k not in scores}
+    scores.update(score_all(list(texts), references, missing))
+    per = {}
+    for key, dtype in (("nll", np.float32), ("ntokens", np.int32), ("repetition", np.float32)):
+        value = partial.get(key)
+        per[key] = None if value is None else np.asarray(value, dtype)
+        if per[key] is not None and per[key].shape != (n,):
+            raise TaskError(f"outputs '{key}' has shape {per[key].shape}; expected ({n},)")
+    if per["repetition"] is None:
+        per["repetition"] = repetition_all(texts)
+    for name, values in scores.items():
+        if values.shape != (n,):
+            raise TaskError(f"outputs score '{name}' has shape {values.shape}; expected ({n},)")
+    return {"kind": "generative", "texts": list(texts), "scores": scores, **per,
+            "kl": None, "top1": None, "kl_reference": None}
+
+
+def outputs_file(path: str | Path, data: TextSet) -> dict:
+    """Read an outputs-only generative model: a JSON file {"texts": [...], optional "nll",
+    "ntokens", "scores": {name: [...]}} (docs/generative.md section 4)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            partial = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise TaskError(f"{path}: cannot read generated outputs ({exc}); expected a JSON file with 'texts'") from None
+    if not isinstance(partial, dict):
+        raise TaskError(f"{path}: expected a JSON object with 'texts' (a list of {len(data)} strings)")
+    try:
+        return complete_outputs(partial, data.references, data.scorers)
+    except TaskError as exc:
+        raise TaskError(f"{path}: {exc}") from None

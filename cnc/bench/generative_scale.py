@@ -8,10 +8,13 @@ next-token distributions are peaked like a trained LM's, ~4 nats of entropy), sa
 (magnitude-pruned, int8/int4-rounded) are safetensors state dicts. Prompts are synthetic
 word sequences. Nothing is downloaded.
 
-Records: generative.bare_generation / generative.precompute (seconds per model, their ratio),
-generative.cache_bytes (bytes on disk per model and per 1,000 instances), generative.kl_error
-(the stored top-k + tail KL against the exact KL from full log-probabilities), and from a fresh
-serving process: generative.first_open, generative.switch / sort and generative.peak_rss_mb.
+Records (area `generative`, after cnc.bench.generative's own): generative.real.bare_generation /
+generative.real.precompute (seconds per model, their ratio), generative.real.cache_bytes (bytes on
+disk per model and per 1,000 instances), generative.real.kl_error (the stored top-k + tail KL
+against the exact KL from full log-probabilities), and from a fresh serving process:
+generative.real.first_open, .switch, .switch_subgroups, .sort, .instance and .peak_rss_mb.
+`--quick` runs the same pipeline at toy size (3 models x 48 prompts x 8 tokens, 2,000 words);
+without transformers installed the area skips this part.
 """
 from __future__ import annotations
 
@@ -227,7 +230,7 @@ def serve(config: str, cache: str) -> list[dict]:
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1000)
-        records.append({"scenario": f"generative.{name}", "ms": round(float(np.median(times)), 1)})
+        records.append({"scenario": f"generative.real.{name}", "ms": round(float(np.median(times)), 1)})
 
     first: list = []
     timed("first_open", lambda: first.extend(defaults(ctx, models)) or open_view(
@@ -238,9 +241,24 @@ def serve(config: str, cache: str) -> list[dict]:
     timed("sort", lambda: open_view(ctx, models, ViewState(mode="instances", metric="kl", sort=models[-1])), 3)
     timed("instance", lambda: json.dumps(detail_panel(ctx, models, 1234 % len(ctx.task_data()["prompts"])),
                                          default=lambda c: c.to_plotly_json()))
-    records.append({"scenario": "generative.peak_rss_mb", "ms": 0.0,
+    records.append({"scenario": "generative.real.peak_rss_mb", "ms": 0.0,
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
     return records
+
+
+def stored_parts(ctx, models: list[str], size: Size) -> dict:
+    """Where the bytes go (pickled sizes, averaged over models): per-instance outputs, the per-model
+    layer summaries (weights and activations: a fixed cost), and the root's top-k (once)."""
+    import pickle
+
+    def mean_size(get) -> int:
+        return int(np.mean([len(pickle.dumps(get(m), protocol=pickle.HIGHEST_PROTOCOL)) for m in models]))
+
+    root_topk = ctx.store.get("topk", ctx.task_hash, ctx.store.file_hash(ctx.experiment.models["base"].checkpoint))
+    return {"outputs_bytes": mean_size(ctx.outputs), "outputs_mb_per_1000": round(
+                mean_size(ctx.outputs) / size.prompts * 1000 / 1e6, 3),
+            "layer_summaries_bytes": mean_size(ctx.params) + mean_size(ctx.activations),
+            "root_topk_bytes": len(pickle.dumps(root_topk, protocol=pickle.HIGHEST_PROTOCOL))}
 
 
 def _say(text: str) -> None:
@@ -260,7 +278,6 @@ def scenarios(quick: bool) -> list[dict]:
     from cnc.precompute.store import SummaryStore
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(1)  # on a shared machine a 2-thread pool waits on its busy sibling core
     size = QUICK if quick else FULL
     shape = {"models": size.models, "n": size.prompts, "new_tokens": size.new_tokens, "vocab": size.vocab}
     with tempfile.TemporaryDirectory(prefix="cnc-genscale-") as tmp:
@@ -279,16 +296,17 @@ def scenarios(quick: bool) -> list[dict]:
         assert not report.failed, report.failed
         on_disk = cache_bytes(folder / "cache") / len(paths)
         records = [
-            {"scenario": "generative.bare_generation", "ms": round(bare * 1000, 1), **shape},
-            {"scenario": "generative.precompute", "ms": round(per_model * 1000, 1), **shape,
+            {"scenario": "generative.real.bare_generation", "ms": round(bare * 1000, 1), **shape},
+            {"scenario": "generative.real.precompute", "ms": round(per_model * 1000, 1), **shape,
              "ratio_to_generation": round(per_model / bare, 2)},
-            {"scenario": "generative.cache_bytes", "ms": 0.0, **shape, "bytes_per_model": int(on_disk),
+            {"scenario": "generative.real.cache_bytes", "ms": 0.0, **shape, "bytes_per_model": int(on_disk),
              "mb_per_1000_instances": round(on_disk / size.prompts * 1000 / 1e6, 3)},
         ]
         _say(f"KL error on {size.kl_sample} prompts; then the serving process")
         ctx = load(str(cfg_path), str(folder / "cache"), precompute=False, progress=False)
         ids = {m: p for m, p in zip(["base"] + sorted(list(VARIANTS)[:size.models - 1]), paths)}
-        records.append({"scenario": "generative.kl_error", "ms": 0.0, **shape, **kl_error(task, ctx, ids, size)})
+        records[-1].update(stored_parts(ctx, list(ids), size))
+        records.append({"scenario": "generative.real.kl_error", "ms": 0.0, **shape, **kl_error(task, ctx, ids, size)})
         code = ("import json, sys; from cnc.bench.generative_scale import serve; "
                 "print(json.dumps(serve(sys.argv[1], sys.argv[2])))")
         done = subprocess.run([sys.executable, "-c", code, str(cfg_path), str(folder / "cache")],

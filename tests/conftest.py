@@ -86,3 +86,18 @@ def synthetic_ctx(tmp_path):
 
     config = load_config(write_experiment(60, tmp_path / "exp.json"), cache_dir=tmp_path / "cache")
     return AppContext(config=config, store=SummaryStore(config.cache_dir))
+
+
+@pytest.fixture(scope="session")
+def lmeval_runs(demo_cache_dir) -> dict:
+    """Real lm-evaluation-harness output folders of a tiny GPT-2 and two compressed copies
+    ({"base"|"pruned"|"int8": folder}), built once per session (a few minutes: tests/lmeval_harness.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("lm_eval") is None:
+        if os.environ.get("CI"):
+            pytest.fail("lm-eval missing: .ci/run must install requirements-lmeval.txt")
+        pytest.skip("lm-eval not installed (pip install -r requirements-lmeval.txt)")
+    from tests.lmeval_harness import build_once
+
+    return build_once(demo_cache_dir / "lmeval")

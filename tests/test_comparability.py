@@ -145,7 +145,7 @@ TWO_ROOTS = forest(
 def test_two_root_models_give_a_base_variable():
     expl = explain_selection(TWO_ROOTS, ["a", "b", "c", "d"])
     assert table(expl) == [
-        ("base", "operation", ("r1", "r2")),
+        ("base model", "operation", ("r1", "r2")),
         ("amount", "parameter", (0.5, 0.7)),
     ]
     assert expl.rows == {"a": ("r1", 0.5), "b": ("r1", 0.7), "c": ("r2", 0.5), "d": ("r2", 0.7)}
@@ -155,7 +155,7 @@ def test_two_root_models_give_a_base_variable():
 def test_roots_themselves_selected():
     expl = explain_selection(TWO_ROOTS, ["r1", "r2", "a", "d"])
     assert table(expl) == [
-        ("base", "operation", ("r1", "r2")),
+        ("base model", "operation", ("r1", "r2")),
         ("amount", "parameter", ("none", 0.5, 0.7)),
     ]
     assert expl.rows["r2"] == ("r2", "none")
@@ -205,7 +205,7 @@ def test_operation_by_shared_parameter():
     )
     expl = explain_selection(exp, ["m5", "m7", "g5", "g7"])
     assert table(expl) == [
-        ("operation", "operation", ("magnitude prune", "gradient prune")),
+        ("pruning", "operation", ("magnitude prune", "gradient prune")),
         ("amount", "parameter", (0.5, 0.75)),
     ]
     assert expl.rows["g7"] == ("gradient prune", 0.75)

@@ -14,8 +14,8 @@ from itertools import combinations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnc.analysis.comparability import COST, NONE, explain_selection
-from cnc.analysis.recipe_text import STEP_JOIN, ordinal_name, step_text
+from cnc.analysis.comparability import BASE_LABEL, COST, NONE, explain_selection
+from cnc.analysis.recipe_text import STEP_JOIN, model_name, ordinal_name, step_text
 from cnc.experiment.forest import Experiment, parse_experiment
 from cnc.ui.selection_chart import value_text
 
@@ -144,7 +144,7 @@ def _step_texts(exp: Experiment, mid: str) -> set[str]:
     (a root model of several reads as its label)."""
     op = exp.models[mid].operation
     if op is None:
-        return {exp.models[mid].label}
+        return {model_name(exp.models[mid])}
     keys = list(op.parameters)
     names = {op.name, ordinal_name(op.name, _name(exp, mid)[1])}
     return {step_text(n, op.parameters, shown) for n in names
@@ -170,7 +170,7 @@ def test_every_shown_value_is_true_and_ordered(case):
         expected = STEP_JOIN.join(step_text(exp.models[a].operation.name, exp.models[a].operation.parameters)
                                   for a in path)
         if len(tops) > 1:
-            expected = STEP_JOIN.join(x for x in (exp.models[top].label, expected) if x)
+            expected = STEP_JOIN.join(x for x in (model_name(exp.models[top]), expected) if x)
         assert expl.recipe(m) == (expected or NONE)
         for var, value in zip(expl.variables, expl.rows[m]):
             text = value_text(var, value)
@@ -183,8 +183,8 @@ def test_every_shown_value_is_true_and_ordered(case):
             elif var.kind == "presence" and value != NONE:
                 name, steps = _presence_steps(var.label, path)
                 assert any(name in _step_texts(exp, a) for a in steps), (m, var)
-            elif var.label == "base":
-                assert text == exp.models[top].label
+            elif var.label == BASE_LABEL:
+                assert text == model_name(exp.models[top])
             elif value != NONE and var.kind in ("operation", "sequence"):
                 steps = [top] + path if len(tops) > 1 else path
                 assert _is_ordered_part(exp, steps, text), (m, var.label, text, [exp.models[a].operation for a in path])

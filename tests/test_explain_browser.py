@@ -1,6 +1,9 @@
 """Issue 11's three selections charted in headless Chromium (tests/fixtures/recipe_branches.yaml):
 two models and three models from different branches draw one bar per model labelled by recipe; the
-subtree of m60 charts two variables whose values read as ordered steps with parameter values."""
+subtree of m60 charts two variables whose values read as ordered steps with parameter values.
+Issue 25's three cases on fixtures in the original model-info format (mixed ImageNet branches, two
+architectures, T5 restore / retrain recipes): one bar per model by recipe, best first.
+Screenshots: tests/screenshots/ (set CNC_SHOTS_DIR=docs/screenshots to refresh the docs' copies)."""
 from __future__ import annotations
 
 import os
@@ -68,3 +71,36 @@ def test_subtree_values_read_as_ordered_steps(chrome, serve, branches_ctx):
     assert "all after magnitude prune 0.6" in chrome.find_element("css selector", ".sd-summary").text
     scroll_to_panel(chrome)
     _shot(chrome, "explain-m60-subtree")
+
+
+def _json_ctx(tmp_path, fixture: str):
+    """An original-format model-info file loaded unchanged, as `--config` would."""
+    from cnc.experiment.config import load_config
+    from cnc.precompute.store import SummaryStore
+    from cnc.server.context import AppContext
+
+    config = load_config(str(FIXTURE.parent / f"{fixture}_models.json"), cache_dir=tmp_path / "cache")
+    return AppContext(config=config, store=SummaryStore(config.cache_dir))
+
+
+@pytest.mark.parametrize("case", ["mixed-branches", "two-architectures", "t5-restore-retrain"])
+def test_issue_25_cases_draw_recipe_bars_best_first(chrome, serve, tmp_path, case):
+    from tests.test_comparability_small_selections import CASES
+
+    fixture, selection, recipes = CASES[case]
+    ctx = _json_ctx(tmp_path, fixture)
+    chrome.set_window_size(1400, 1000)
+    chrome.get(serve(ctx) + "/?sel=" + ",".join(selection))
+    wait_for(chrome, GRAPH)
+    wait_until(lambda: figure(chrome) and sorted(_labels(chrome)) == sorted(recipes))
+    accuracy = {r: ctx.experiment.models[m].metrics["Top-1 Accuracy"] for m, r in zip(selection, recipes)}
+    order = chrome.execute_script(
+        "const gd = document.querySelector(arguments[0]); return gd.layout.xaxis.categoryarray;", GRAPH)
+    shown = [accuracy[" ".join(x.replace("<br>", " ").split())] for x in order]
+    assert shown == sorted(shown, reverse=True)
+    assert "one bar per model" in chrome.find_element("css selector", ".sd-summary").text
+    table = chrome.find_element("css selector", ".sd-table-wrap").text
+    assert "quantize int8" in table or "pruning 0.5" in table
+    assert "method quantize" not in table and "(epochs:" not in table
+    scroll_to_panel(chrome)
+    _shot(chrome, f"selection-issue25-{case}")

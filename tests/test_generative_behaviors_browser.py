@@ -1,10 +1,12 @@
 """Behaviors for generative models in headless Chromium: the top changes in outputs, read as a
-user reads them (synthetic stored dicts shaped like precompute's: tests/generative_fixture.py)."""
+user reads them (synthetic stored dicts shaped like precompute's: cnc.bench.generative_behaviors)."""
 from __future__ import annotations
 
+import pytest
+
 from cnc.bench.browser import choose
+from cnc.bench.generative_behaviors import SyntheticGenerative
 from tests.conftest import screenshot, wait_for
-from tests.generative_fixture import SyntheticGenerative
 from tests.test_behaviors_browser import header, query_of, texts, wait_until
 
 MODELS = ["root0", "m2", "m3"]
@@ -75,5 +77,39 @@ def test_top_changes_in_outputs_show_the_base_and_pruned_answers(synthetic_ctx, 
     wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=2)
     assert "question type" in " ".join(t for t in texts(chrome, ".bh-grid .ag-header-cell"))
     screenshot(chrome, "generative_subgroups_r2w")
+    errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")
+
+
+@pytest.fixture(scope="module")
+def text_demo_ctx(demo_cache_dir):
+    """AppContext of the real text demo: trained, compressed and precomputed (minutes, once;
+    CNC_TEST_CACHE reuses a built one)."""
+    from cnc.app.cli import demo_config, load
+
+    return load(str(demo_config("text")), str(demo_cache_dir), progress=False)
+
+
+def test_text_demo_top_changes_read_base_and_pruned_answers(text_demo_ctx, serve, chrome):
+    ctx = text_demo_ctx
+    models = ["base", "global30", "global30-norms"]
+    assert set(models) <= set(ctx.experiment.models)
+    url = serve(ctx)
+    chrome.get(url + "/compare?models=" + ",".join(models))
+    wait_for(chrome, ".bh-outputs tr[data-model='global30']")
+    title = chrome.find_element("css selector", ".bh-detail h4").text
+    assert "the top change in outputs" in title
+    top = int(title.split("#")[1].split()[0])
+    shown = outputs(chrome)
+    stored = {m: ctx.outputs(m)["texts"][top] for m in models}
+    assert shown == {m: " ".join(t.split()) for m, t in stored.items()}
+    assert stored["global30"] != stored["base"]  # the globally pruned model's answer changed
+    task = ctx.task_data()
+    assert chrome.find_element("css selector", ".bh-prompt").text == task["prompts"][top]
+    screenshot(chrome, "generative_text_demo_top_changes")
+    # the F1 of each model over all instances, as the summary row of the subgroups
+    chrome.get(url + "/compare?models=" + ",".join(models) + "&brows=subgroups&bmetric=sc:f1")
+    wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=2)
+    screenshot(chrome, "generative_text_demo_subgroups_f1")
     errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
     assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")

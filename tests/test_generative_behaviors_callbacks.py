@@ -1,17 +1,18 @@
 """Behaviors tab for generative models: layout from the URL and callback bodies called directly,
-on synthetic stored dicts shaped like precompute's (tests/generative_fixture.py)."""
+on synthetic stored dicts shaped like precompute's (cnc.bench.generative_behaviors)."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from dash import html
 
+from cnc.bench.generative_behaviors import SyntheticGenerative
 from cnc.ui import behaviors as ui
 from cnc.ui import behaviors_export, layers
 from cnc.ui.behaviors_data import TABLES
 from cnc.ui.behaviors_grid import col_for_sort
-from tests.generative_fixture import SyntheticGenerative
 from tests.test_behaviors_callbacks import by_id, find
 
 MODELS = ["root0", "m2", "m3"]
@@ -43,11 +44,7 @@ def values(**kw):
 
 
 def all_rows(ctx, state):
-    """The first block, as the grid asks for it (its sort model says the state's sort)."""
-    col = col_for_sort(ui.view_for(ctx, ui.table_for(ctx, SELECTION["models"]), state))
-    sort = [{"colId": col, "sort": "desc" if state.desc else "asc"}] if col else []
-    resp, _ = ui.on_rows(ctx, {"startRow": 0, "endRow": 100, "sortModel": sort}, SELECTION, ui.state_to_dict(state, None))
-    return resp
+    return all_rows_of(ctx, SELECTION, state)
 
 
 def test_default_view_is_the_top_changes_in_outputs(ctx, data):
@@ -173,6 +170,68 @@ def test_csv_export_has_full_texts_and_values(ctx, data):
     assert len(lines) == 201 and lines[1].split(",")[1] == data.references[0][0]
 
 
-def test_layers_tab_still_renders(ctx):
-    tree = layers.layout(ctx, query(tab="layers"), [])
-    assert tree is not None
+
+
+# ----------------------------------------------------------------------------- real precompute (tiny LM)
+
+@pytest.fixture(scope="module")
+def lm_ctx(tmp_path_factory):
+    """A real generative experiment: tiny character LMs (base, pruned 30 % and 60 %) precomputed."""
+    from cnc.experiment.config import load_config
+    from cnc.precompute.run import precompute
+    from cnc.precompute.store import SummaryStore
+    from cnc.server.context import AppContext
+    from tests.tiny_lm import write_tracker_experiment
+
+    folder = tmp_path_factory.mktemp("lm")
+    write_tracker_experiment(folder, ["3"])
+    cfg = load_config(folder / "exp", cache_dir=folder / "cache")
+    store = SummaryStore(cfg.cache_dir)
+    assert not precompute(cfg, store, progress=False).failed
+    return AppContext(cfg, store)
+
+
+def test_real_precompute_through_the_behaviors_tab(lm_ctx):
+    models = ["base", "p30", "p60"]
+    selection = {"models": models, "base": "base"}
+    tree = ui.layout(lm_ctx, {"models": ",".join(models)}, [])
+    state, _ = ui.state_from_dict(by_id(tree, ui.STATE).data)
+    assert state.mode == "exemplars" and state.metric == "sc:f1"
+    labels = {o["value"]: o["label"] for o in by_id(tree, ui.CONTROL["metric"]).options}
+    assert labels["kl"] == "KL divergence vs base (per token)" and "sc:length" in labels
+    table = ui.table_for(lm_ctx, models)
+    outs = {m: lm_ctx.outputs(m) for m in models}
+    for k, m in enumerate(models):
+        assert list(table.texts[k]) == outs[m]["texts"]
+        n = outs[m]["ntokens"]
+        per_token = np.asarray(outs[m]["kl"], np.float64)
+        assert table.per_token["kl"][k] == pytest.approx(
+            [per_token[a:b].mean() for a, b in zip(np.cumsum(n) - n, np.cumsum(n))], rel=1e-6)
+    # the panel: each model's own stored output for the instance shown
+    panel = by_id(tree, ui.DETAIL).children
+    shown = int(panel[0].children.split("#")[1].split()[0])
+    rows = find(html.Div(panel), lambda c: isinstance(c, html.Tr) and "data-model" in c.to_plotly_json()["props"])
+    assert {r.to_plotly_json()["props"]["data-model"] for r in rows} == set(models)
+    body = text_of(panel)
+    assert all(json.dumps(outs[m]["texts"][shown])[1:-1] in body for m in models if outs[m]["texts"][shown])
+    # instance rows by KL, then the grid's first block and the CSV
+    state, *_ = ui.on_controls(lm_ctx, selection, values(metric="kl"), None, version=1)
+    rows = all_rows_of(lm_ctx, selection, state)
+    assert rows["rowCount"] == len(outs["base"]["texts"])
+    assert {r["c0"] for r in rows["rowData"]} == {"0"}  # the root against itself
+    csv = behaviors_export.csv_for(lm_ctx, selection, ui.state_to_dict(state, None))
+    assert csv.count("\n") == len(outs["base"]["texts"]) + 1
+
+
+def test_layers_tab_renders_for_language_models(lm_ctx):
+    page = json.dumps(layers.layout(lm_ctx, {"models": "base,p60", "tab": "layers", "lmode": "weights"}, [])
+                      .to_plotly_json(), default=str)
+    assert "norm" in page and "head" in page
+
+
+def all_rows_of(ctx, selection, state):
+    """The first block, as the grid asks for it (its sort model says the state's sort)."""
+    col = col_for_sort(ui.view_for(ctx, ui.table_for(ctx, selection["models"]), state))
+    sort = [{"colId": col, "sort": "desc" if state.desc else "asc"}] if col else []
+    resp, _ = ui.on_rows(ctx, {"startRow": 0, "endRow": 100, "sortModel": sort}, selection, ui.state_to_dict(state, None))
+    return resp

@@ -138,12 +138,15 @@ def test_outputs_only_model_is_scored_from_its_texts(lm_dir):
     texts = ["Denver Broncos", "Paris", "blue blue blue", "4 5 6", "", "four"]
     (lm_dir / "texts.json").write_text(json.dumps({"texts": texts}))
     Tracker(lm_dir / "exp").log_model("api", base="base", outputs=str(lm_dir / "texts.json"))
+    Tracker(lm_dir / "exp").log_model("logged", base="base", outputs=texts[::-1])  # texts given to the Tracker
     cfg, store = _load(lm_dir)
-    assert "api" in precompute(cfg, store, progress=False).computed
-    out = AppContext(cfg, store).outputs("api")
+    assert {"api", "logged"} <= set(precompute(cfg, store, progress=False).computed)
+    ctx = AppContext(cfg, store)
+    out = ctx.outputs("api")
     assert out["scores"]["exact_match"].tolist() == [1, 0, 0, 1, 0, 1]
     assert out["scores"]["length"].tolist() == [len(t) for t in texts]
     assert out["repetition"][2] == pytest.approx(0.5) and out["kl"] is None and out["nll"] is None
+    assert ctx.outputs("logged")["texts"] == texts[::-1]
 
     (lm_dir / "texts.json").write_text(json.dumps({"texts": texts[:2]}))
     cfg, store = _load(lm_dir)

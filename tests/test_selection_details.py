@@ -183,9 +183,9 @@ def test_kept_variables_values_and_models():
     labels = [v.label for v in expl.variables]
     c = sd.panel_content(ctx, MIXED, None, sd.Refinement(variables=("recalibrate BN",)))
     assert [v.label for v in c.chart.variables] == ["recalibrate BN"]
-    # drop the value "layerwise prune" of the operation variable, and one model
-    assert "operation" in labels
-    r = sd.Refinement(dropped_values=(("operation", "layerwise prune 0.5"),), dropped_models=("base-int8d",))
+    # drop the value "layerwise prune" of the first-step variable, and one model
+    assert "first step" in labels
+    r = sd.Refinement(dropped_values=(("first step", "layerwise prune 0.5"),), dropped_models=("base-int8d",))
     assert sd.kept_models(expl, r) == [m for m in MIXED if m not in ("layer50", "base-int8d")]
     c = sd.panel_content(ctx, MIXED, None, r)
     assert "layer50" not in c.chart.rows and "base-int8d" not in c.chart.rows
@@ -194,7 +194,7 @@ def test_kept_variables_values_and_models():
 
 
 def test_more_than_two_kept_variables_chart_the_first_two():
-    c = sd.panel_content(fake_ctx(), MIXED, None, sd.Refinement(variables=("recalibrate BN", "fine-tune → simulated int8", "operation")))
+    c = sd.panel_content(fake_ctx(), MIXED, None, sd.Refinement(variables=("recalibrate BN", "fine-tune → simulated int8", "first step")))
     assert len(c.chart.variables) <= 2 and any("Only two" in n for n in c.notes)
 
 
@@ -207,11 +207,11 @@ def test_query_refinement_is_validated_with_notices():
     expl = sd.explain(fake_ctx(), MIXED)
     notices: list[str] = []
     q = {"svars": "recalibrate BN,2,ghost,recalibrate BN",
-         "sval": "operation:taylor prune 0.5,operation:gone,amount:0.5,junk",
+         "sval": "first step:taylor prune 0.5,first step:gone,amount:0.5,junk",
          "sxmod": "mag50,ghost", "sflat": "maybe"}
     r = sd.refinement_from_query(q, expl, notices)
     assert r.variables == ("recalibrate BN",) and r.dropped_models == ("mag50",)
-    assert r.dropped_values == (("operation", "taylor prune 0.5"),)
+    assert r.dropped_values == (("first step", "taylor prune 0.5"),)
     assert not r.flatten and len(notices) == 3 and "no longer matches" in notices[0]
     assert sd.refinement_from_query({"svars": "none"}, expl, []).variables == ()
     assert sd.refinement_from_query({"svars": "9"}, expl, []).variables is None
@@ -220,9 +220,9 @@ def test_query_refinement_is_validated_with_notices():
 def test_link_names_variables_so_it_survives_new_models():
     """A refinement link made before more models were logged still charts the same variable."""
     fake_ctx()
-    r = sd.Refinement(variables=("recalibrate BN",), dropped_values=(("operation", "taylor prune 0.5"),))
+    r = sd.Refinement(variables=("recalibrate BN",), dropped_values=(("first step", "taylor prune 0.5"),))
     query = parse_query(build_query({**r.params(), "sel": MIXED}))
-    assert query["svars"] == "recalibrate BN" and query["sval"] == "operation:taylor prune 0.5"
+    assert query["svars"] == "recalibrate BN" and query["sval"] == "first step:taylor prune 0.5"
     grown = demo_shaped()
     grown.models["zz"] = type(grown.models["mag50"])(id="zz", base="base")
     grown.relink()
@@ -233,7 +233,7 @@ def test_link_names_variables_so_it_survives_new_models():
 
 def test_url_params_round_trip_through_the_layout():
     ctx = fake_ctx()
-    r = sd.Refinement(variables=("fine-tune → simulated int8", "operation"), dropped_values=(("operation", "magnitude prune 0.5"),),
+    r = sd.Refinement(variables=("fine-tune → simulated int8", "first step"), dropped_values=(("first step", "magnitude prune 0.5"),),
                       dropped_models=("mag50",), flatten=False)
     params = sd.url_params(ctx, "Size", r)
     assert sd.url_params(ctx, "Accuracy", sd.Refinement()) == {

@@ -56,7 +56,7 @@ def test_crash_mid_write_keeps_the_old_file(tmp_path, monkeypatch):
     def crash(*a, **k):
         raise OSError("disk full")
 
-    import cnc.experiment.tracker as tr
+    import cnc.experiment.files as tr
 
     monkeypatch.setattr(tr.os, "replace", crash)
     with pytest.raises(OSError):

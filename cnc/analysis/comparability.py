@@ -21,18 +21,17 @@ from functools import cached_property
 from typing import Any, Iterable
 
 from cnc.analysis.explain_columns import (
-    BASE_LABEL,
     OPERATION_LABEL,
     Column,
     columns_from_search,
     combined_text,
     drop_constant,
-    qualify_labels,
     restrict,
     simplify,
 )
 from cnc.analysis.explain_search import COST, NONE, Search, Tree
 from cnc.analysis.recipe_text import STEP_JOIN, recipe_text
+from cnc.analysis.variable_names import BASE_LABEL, qualify_labels
 from cnc.experiment.forest import Experiment
 
 __all__ = ["BASE_LABEL", "COST", "NONE", "OPERATION_LABEL", "RECIPE_LABEL", "Explanation", "Variable",
@@ -40,6 +39,7 @@ __all__ = ["BASE_LABEL", "COST", "NONE", "OPERATION_LABEL", "RECIPE_LABEL", "Exp
 
 RECIPE_LABEL = "recipe"
 _PLAIN_PLAN_UP_TO = 4  # beyond this many variables the chart needs refinement whichever plan wins
+MAX_RECIPE_BARS = 6  # the small-selection rule's "handful of models"
 
 
 @dataclass(frozen=True)
@@ -126,14 +126,32 @@ def explain_selection(experiment: Experiment, model_ids: Iterable[str]) -> Expla
 
 
 def reads_better_as_recipes(explanation: Explanation) -> bool:
-    """The small-selection rule: one bar per model, labelled by its recipe, is one sequence
-    variable (cost 6). Take it when the structured explanation costs more than that and does not
-    group models: it needs as many variables as it takes to tell every bar apart one by one
-    (n - 1 for n models)."""
+    """The small-selection rule (docs/comparability.md, "Small selections"): one bar per model,
+    labelled by its recipe, is one sequence variable (cost 6). It wins over a structured chart of
+    two or more variables that costs more and groups nothing:
+
+    - it needs as many variables as it takes to tell every bar apart one by one (n - 1 for n
+      models), whatever the size; or
+    - a handful of models (at most MAX_RECIPE_BARS) need more variables than a chart can show
+      (the structured chart would hide models behind Refine Comparison), or two variables that
+      group nothing a person cares about: most bars stand alone on the x axis (their x value is
+      no other model's), or every bar has a colour of its own.
+    """
     n = len(explanation.rows)
     variables = explanation.variables
-    return (n >= 2 and sum(v.cost for v in variables) > COST["sequence"]
-            and len(variables) >= n - 1)
+    if n < 2 or len(variables) < 2 or sum(v.cost for v in variables) <= COST["sequence"]:
+        return False  # cheap charts, e.g. two presences for two siblings, stay structured
+    if len(variables) >= n - 1:
+        return True
+    if n > MAX_RECIPE_BARS:
+        return False
+    return len(variables) > 2 or 2 * _alone(explanation, 0) > n or _alone(explanation, 1) == n
+
+
+def _alone(explanation: Explanation, k: int) -> int:
+    """Models whose value of the k-th variable (0: x axis, 1: colour) no other selected model has."""
+    counts = Counter(row[k] for row in explanation.rows.values())
+    return sum(1 for row in explanation.rows.values() if counts[row[k]] == 1)
 
 
 def _columns_for(tree: Tree, plan, selected: list[str]) -> tuple[list[Column], list[Column]]:

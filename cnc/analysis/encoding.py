@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cnc.analysis.map_positions import per_experiment
-from cnc.analysis.recipe_text import step_text
+from cnc.analysis.recipe_text import model_name, step_text
 from cnc.experiment.forest import Experiment, Metric, is_missing
 from cnc.experiment.formatting import format_metric
 
@@ -141,10 +141,13 @@ def tooltip(exp: Experiment, model_id: str) -> list[str]:
     that produced it from its base — built when hovered (building all 5,000 up front cost more
     than the rest of the first page). Callers escape as their renderer needs."""
     m = exp.models[model_id]
-    lines = [m.tag + f" ({m.id})" if m.tag and m.tag != m.id else m.id]
-    lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}" for metric in shown_metrics(exp)]
+    name = model_name(m)
+    lines = [f"{name} ({m.id})" if name != m.id else m.id]
+    lines += [f"{metric.name}: {format_metric(metric, m.metrics.get(metric.name))}"
+              + (f" ± {format_metric(metric, m.stderr[metric.name])}" if metric.name in m.stderr else "")
+              for metric in shown_metrics(exp)]  # ± the standard error a harness reported
     if m.base is not None and m.operation is not None:
-        lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {exp.models[m.base].label}")
+        lines.append(f"{step_text(m.operation.name, m.operation.parameters)} from {model_name(exp.models[m.base])}")
     else:
         lines.append("root model")
     return lines

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from cnc.analysis.explain_search import NONE, Step, Tree, bits
-from cnc.analysis.recipe_text import STEP_JOIN, step_text, value_text
+from cnc.analysis.recipe_text import STEP_JOIN, operation_name, step_text, value_text
+from cnc.analysis.variable_names import BASE_LABEL, column_nodes, steps_name
 
-BASE_LABEL = "base"
-OPERATION_LABEL = "operation"
+OPERATION_LABEL = "step"  # an operation-type variable is named by its steps' family or position
 MAX_JOINT_VALUES = 6  # neighbouring variables merge when their joint values are this few
 
 # ---------------------------------------------------------------- columns
@@ -124,7 +124,8 @@ def columns_from_search(tree: Tree, plan: list[Step], selected: list[str]) -> li
             keys = {tree.ids[t]: (2, r, tree.ids[t]) for r, t in enumerate(tree.table0)}
             col = Column("operation", BASE_LABEL, full, keys, nodes=where, tree=tree)
         elif kind == "operation":
-            col = Column("operation", OPERATION_LABEL, full, keys, nodes=where, tree=tree)
+            label = steps_name(tree, {i for n in where.values() for i in n}) if where else OPERATION_LABEL
+            col = Column("operation", label, full, keys, nodes=where, tree=tree)
         else:
             label = param if kind == "parameter" else tree.readable[op]
             col = Column(kind, label, full, keys, op, param, owner, where, tree)
@@ -211,26 +212,6 @@ def restrict(columns: list[Column], models: list[str]) -> list[Column]:
     return [c.restricted(models) for c in columns]
 
 
-def qualify_labels(columns: list[Column]) -> None:
-    """Labels that collide get their operation ("magnitude prune amount"), then the step they
-    describe ("operation at step 2", "P at steps 2–3"), then, failing all, a number in parentheses."""
-    counts = Counter(c.label for c in columns)
-    for c in columns:
-        if counts[c.label] > 1 and c.kind == "parameter" and c.op and c.tree is not None:
-            c.label = f"{c.tree.readable[c.op]} {c.param}"
-    counts = Counter(c.label for c in columns)
-    for c in columns:
-        if counts[c.label] > 1 and c.tree is not None and c.nodes:
-            c.label = f"{c.label} {_steps_text(c)}"
-    counts = Counter(c.label for c in columns)
-    seen: Counter = Counter()
-    for c in columns:
-        if counts[c.label] > 1:
-            seen[c.label] += 1
-            if seen[c.label] > 1:
-                c.label = f"{c.label} ({seen[c.label]})"
-
-
 # ---------------------------------------------------------------- simplification
 
 def simplify(columns: list[Column]) -> list[Column]:
@@ -243,7 +224,22 @@ def simplify(columns: list[Column]) -> list[Column]:
         columns = _merge_implied(columns)
     if len(columns) > 2:
         columns = _merge_small_neighbours(columns)
+    _number_merged(columns)
     return columns
+
+
+def _number_merged(columns: list[Column]) -> None:
+    """A merged variable whose name another variable has gets "(2)" (merged columns are built here,
+    so renaming them never touches the unsimplified columns)."""
+    taken = Counter(c.label for c in columns)
+    for c in columns:
+        if c.kind == "sequence" and taken[c.label] > 1:
+            k = 2
+            while f"{c.label} ({k})" in taken:
+                k += 1
+            taken[c.label] -= 1
+            c.label = f"{c.label} ({k})"
+            taken[c.label] += 1
 
 
 def _present(col: Column) -> frozenset[str]:
@@ -298,14 +294,6 @@ def _shorten(names: list[str]) -> list[str]:
     return names[:2] + ["…", names[-1]] if len(names) > 4 else names
 
 
-def _steps_text(col: Column) -> str:
-    """Where the column's steps are: "at step 2", or "at steps 2–3" when its models differ."""
-    assert col.tree is not None
-    depths = {col.tree.depth[i] for n in col.nodes.values() for i in n}
-    lo, hi = min(depths), max(depths)
-    return f"at step {lo}" if lo == hi else f"at steps {lo}–{hi}"
-
-
 def _first_depth(col: Column) -> int:
     if col.tree is None:
         return 0
@@ -315,7 +303,7 @@ def _first_depth(col: Column) -> int:
 def _plain_label(col: Column) -> str:
     if col.kind == "presence" and col.tree is not None and col.op is not None:
         first = next(i for n in col.nodes.values() for i in n)
-        return col.tree.plain[first]
+        return operation_name(col.tree.plain[first])
     return col.label
 
 
@@ -461,8 +449,9 @@ def _merge_pair(columns: list[Column], i: int, j: int) -> list[Column]:
     """Columns i and j become one "sequence" variable at the earlier position (unchanged when
     that would hide a difference)."""
     a, b = columns[i], columns[j]
-    merged = _sequence_column([a, b], f"{_part_label(a)} and {_part_label(b)}",
-                              lambda m: (a.keys[a.values[m]], b.keys[b.values[m]]))
+    label = steps_name(a.tree, column_nodes(a) | column_nodes(b)) if a.tree is not None else \
+        f"{_part_label(a)} and {_part_label(b)}"  # hand-built explanations have no steps
+    merged = _sequence_column([a, b], label, lambda m: (a.keys[a.values[m]], b.keys[b.values[m]]))
     if merged is None:
         return columns
     first, second = min(i, j), max(i, j)

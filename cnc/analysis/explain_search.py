@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from cnc.analysis.recipe_text import STEP_JOIN, ordinal_name, step_text
+from cnc.analysis.recipe_text import STEP_JOIN, model_name, operation_name, ordinal_name, step_text
 from cnc.experiment.forest import Experiment
 
 NONE = "none"  # the value of a variable for a model that lacks the operation / parameter
@@ -100,7 +100,7 @@ class Tree:
         its own operation, "name #k" — never shown), how it reads ("second magnitude prune"), its
         plain name, depth and frozen parameters; a bitmask per internal name."""
         self.name: list[str] = []
-        self.plain: list[str] = []  # the operation's own name (the model's label for a top node)
+        self.plain: list[str] = []  # the operation's own name (the model's name for a top node)
         self.depth: list[int] = []
         self.params: list[dict[str, Any]] = []
         self.name_mask: dict[str, int] = {}
@@ -112,13 +112,13 @@ class Tree:
             self.depth.append(0 if par < 0 else self.depth[par] + 1)
             if par < 0:  # in the table from the start: its operation never matters
                 self.name.append("")
-                self.plain.append(model.label)
+                self.plain.append(model_name(model))
                 self.params.append({})
                 continue
             plain = op.name if op else "unknown"
             k = _occurrence(experiment, mid, plain)
             name = plain if k <= 1 else f"{plain} #{k}"
-            self.readable[name] = ordinal_name(plain, k)
+            self.readable[name] = ordinal_name(operation_name(plain), k)
             self.name.append(name)
             self.plain.append(plain)
             self.params.append({str(k): freeze(v) for k, v in op.parameters.items()} if op else {})

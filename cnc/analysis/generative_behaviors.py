@@ -31,6 +31,7 @@ import numpy as np
 
 from cnc.analysis.behavior_metrics import Grouping, MetricSpec, group_means, group_sums
 from cnc.analysis.output_diff import changed_share, word_diff
+from cnc.analysis.token_divergence import per_instance_mean
 
 EXACT = "exact_match"
 SCORE_LABELS = {"exact_match": "Exact match", "f1": "F1", "rouge_l": "ROUGE-L", "chrf": "chrF"}
@@ -41,12 +42,6 @@ SHORT = 160  # characters of a text in a grid cell (the instance panel and the C
 def is_generative(task: dict | None) -> bool:
     """A stored task dict of a generative task (classifier tasks have no "kind")."""
     return isinstance(task, dict) and task.get("kind") == "generative"
-
-
-def instance_count(task: dict | None) -> int:
-    """Evaluation instances of a stored task dict of either kind."""
-    task = task if isinstance(task, dict) else {}
-    return len(task.get("prompts") if is_generative(task) else task.get("labels", []))
 
 
 def score_label(name: str) -> str:
@@ -98,7 +93,7 @@ class GenerativeTable:
     """Per-instance arrays of present models (row 0 is the base), built once per selection."""
 
     models: list[str]
-    references: list[list[str]]  # per instance
+    references: list[list[str]]  # per instance (the task dict's own list: never changed)
     texts: np.ndarray  # object[M, N] output strings
     scores: dict[str, np.ndarray]  # name -> float64[M, N]
     nll: np.ndarray  # float64[M, N] summed over the reference tokens
@@ -113,6 +108,10 @@ class GenerativeTable:
     correct: np.ndarray = field(init=False)  # bool[M, N] exact match (False where unknown)
     flips: np.ndarray = field(init=False)  # int16[N] compared models whose output differs
     labels: np.ndarray = field(init=False)  # int64[N] all -1: no classes (class groups never match)
+    per_token: dict = field(init=False, repr=False)  # "kl" / "top1" / "nll" -> float64[M, N] per-instance means
+    _text_bytes: int = field(init=False, repr=False)
+    _specs: dict | None = field(default=None, init=False, repr=False)
+    _ranked: np.ndarray | None = field(default=None, init=False, repr=False)
 
     INSTANCE_COLUMNS = (
         ("ref", "Reference", "The first reference answer", "reference"),
@@ -127,6 +126,13 @@ class GenerativeTable:
         self.correct = np.nan_to_num(em, nan=0.0) >= 0.5 if em is not None else np.zeros(self.texts.shape, bool)
         self.flips = self.changed[1:].sum(axis=0).astype(np.int16)
         self.labels = np.full(self.n, -1, dtype=np.int64)
+        self.per_token = {name: token_means(sums, self.ntokens, _INSTANCES)
+                          for name, sums in (("kl", self.klsum), ("top1", self.top1sum), ("nll", self.nll))}
+        for values in self.per_token.values():
+            values.flags.writeable = False  # views share them: never changed in place
+        flat = self.texts.ravel()
+        sample = flat[:: max(1, flat.size // 2048)]  # memory is an estimate: a sample's mean text length
+        self._text_bytes = int(flat.size * (49 + sum(map(len, sample)) / max(1, sample.size)))  # str objects
 
     @property
     def n(self) -> int:
@@ -148,15 +154,19 @@ class GenerativeTable:
         return refs.pop() if len(refs) == 1 else None
 
     def specs(self) -> dict[str, MetricSpec]:
-        return generative_specs(self.score_names, self.reference, bool(np.isfinite(self.klsum).any()),
-                                bool(np.isfinite(self.nll).any()))
+        """The metrics this selection has data for (computed once per table)."""
+        if self._specs is None:
+            self._specs = generative_specs(self.score_names, self.reference, bool(np.isfinite(self.klsum).any()),
+                                           bool(np.isfinite(self.nll).any()))
+        return self._specs
 
     def default_metric(self) -> str:
         return f"sc:{self.primary}" if self.primary else "flip"
 
     def nbytes(self) -> int:
-        arrays = [self.nll, self.ntokens, self.klsum, self.top1sum, self.repetition, *self.scores.values()]
-        return int(sum(a.nbytes for a in arrays) + sum(len(t) for t in self.texts.ravel()))
+        arrays = [self.nll, self.ntokens, self.klsum, self.top1sum, self.repetition, *self.per_token.values(),
+                  *self.scores.values()]
+        return int(sum(a.nbytes for a in arrays)) + self._text_bytes
 
     # ------------------------------------------------------------------ metric values
 
@@ -170,13 +180,11 @@ class GenerativeTable:
             return group_means(exact_changes(self.scores[EXACT], right_to_wrong=metric == "r2w"), g)
         if metric == "flip":
             return group_means(self.changed.astype(np.float64), g)
-        if metric == "kl":
-            return token_means(self.klsum, self.ntokens, g)
-        if metric == "top1":
-            return token_means(self.top1sum, self.ntokens, g)
-        if metric in ("nll", "ppl"):
-            mean = token_means(self.nll, self.ntokens, g)
-            return mean if metric == "nll" else np.exp(mean)
+        if metric in ("kl", "top1", "nll", "ppl"):
+            name = "nll" if metric == "ppl" else metric
+            sums = {"kl": self.klsum, "top1": self.top1sum, "nll": self.nll}[name]
+            mean = self.per_token[name] if g.codes is None else token_means(sums, self.ntokens, g)
+            return np.exp(mean) if metric == "ppl" else mean
         if metric == "rep":
             return group_means(self.repetition, g)
         raise KeyError(metric)
@@ -186,11 +194,14 @@ class GenerativeTable:
         first; ties: more models whose output changed, then larger summed per-token KL."""
         if len(self.models) < 2:
             return order
-        s = self.scores.get(self.primary) if self.primary else None
-        delta = np.nansum(np.abs(s[1:, order] - s[0, order]), axis=0) if s is not None else np.zeros(order.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            kl = np.nansum(self.klsum[1:, order] / self.ntokens[1:, order], axis=0)
-        return order[np.lexsort((-kl, -self.flips[order].astype(np.int64), -delta))]
+        if self._ranked is None:  # all instances ranked, once per table
+            s = self.scores.get(self.primary) if self.primary else None
+            delta = np.nansum(np.abs(s[1:] - s[0]), axis=0) if s is not None else np.zeros(self.n)
+            kl = np.nansum(self.per_token["kl"][1:], axis=0)
+            self._ranked = np.lexsort((-kl, -self.flips.astype(np.int64), -delta))
+        keep = np.zeros(self.n, dtype=bool)
+        keep[order] = True
+        return self._ranked[keep[self._ranked]]  # the kept instances in ranking order: no sort
 
     # ------------------------------------------------------------------ text
 
@@ -207,9 +218,7 @@ class GenerativeTable:
         rows = []
         for k, mid in enumerate(self.models):
             text = str(self.texts[k, i])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                kl = self.klsum[k, i] / self.ntokens[k, i]
-                top1 = self.top1sum[k, i] / self.ntokens[k, i]
+            kl, top1 = self.per_token["kl"][k, i], self.per_token["top1"][k, i]
             rows.append({
                 "model": mid, "text": text, "changed": bool(self.changed[k, i]),
                 "segments": [("same", text)] if k == 0 else word_diff(base, text),
@@ -221,8 +230,15 @@ class GenerativeTable:
         return rows
 
 
+_INSTANCES = Grouping([], None, np.zeros(0, dtype=np.int64))  # instance rows: no grouping
+
+
 def shorten(text: str, limit: int = SHORT) -> str:
-    text = " ".join(str(text).split())
+    """One line of at most `limit` characters (whitespace runs become one space)."""
+    text = str(text)
+    if len(text) <= limit and text.isprintable():
+        return text
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -244,20 +260,6 @@ def token_means(sums: np.ndarray, tokens: np.ndarray, g: Grouping) -> np.ndarray
         num, den = group_sums(num, g)[0], group_sums(den, g)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-
-def per_instance_sums(flat, ntokens: np.ndarray) -> np.ndarray | None:
-    """A flat per-token array (instance i owns [offsets[i], offsets[i+1]), offsets = cumsum of
-    ntokens) -> float64[N] per-instance sums; None when absent or its length does not match."""
-    if flat is None or ntokens is None:
-        return None
-    values = np.asarray(flat, dtype=np.float64).ravel()
-    counts = np.asarray(ntokens, dtype=np.int64)
-    if counts.ndim != 1 or (counts < 0).any() or values.shape[0] != int(counts.sum()):
-        return None
-    ends = np.cumsum(counts)
-    running = np.concatenate([[0.0], np.cumsum(values)])
-    return running[ends] - running[ends - counts]
 
 
 def _array(out: dict, key: str, n: int) -> np.ndarray:
@@ -307,7 +309,7 @@ def build_generative_table(task: dict, models: list[str], get_outputs: Callable[
     klsum = np.stack([_sums_or_nan(o.get("kl"), c, n) for o, c in zip(outs, counts)])
     top1sum = np.stack([_sums_or_nan(o.get("top1"), c, n) for o, c in zip(outs, counts)])
     return GenerativeTable(
-        models=present, references=[list(r) for r in (task.get("references") or [[]] * n)], texts=texts,
+        models=present, references=task.get("references") or [[]] * n, texts=texts,
         scores={s: np.stack([_array(o.get("scores") or {}, s, n) for o in outs]) for s in names},
         nll=np.stack([_array(o, "nll", n) for o in outs]), ntokens=ntokens, klsum=klsum, top1sum=top1sum,
         repetition=np.stack([_array(o, "repetition", n) for o in outs]),
@@ -317,5 +319,13 @@ def build_generative_table(task: dict, models: list[str], get_outputs: Callable[
 
 
 def _sums_or_nan(flat, counts, n: int) -> np.ndarray:
-    sums = per_instance_sums(flat, counts)
-    return sums if sums is not None else np.full(n, np.nan)
+    """Per-instance sums of a flat per-token array (docs/generative.md); NaN when it is absent or
+    its length does not match the token counts."""
+    if flat is None or counts is None:
+        return np.full(n, np.nan)
+    counts = np.asarray(counts, dtype=np.int64)
+    try:
+        mean = per_instance_mean(flat, counts)
+    except ValueError:
+        return np.full(n, np.nan)
+    return np.where(counts > 0, mean * counts, 0.0)

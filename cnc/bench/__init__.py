@@ -9,8 +9,8 @@ import statistics
 import time
 from typing import Callable
 
-AREAS = ("load", "overview", "comparability", "selection", "behaviors", "layers", "scale", "precompute",
-         "browser_timing", "generative")
+AREAS = ("load", "overview", "comparability", "selection", "behaviors", "generative_behaviors", "layers", "scale",
+         "precompute", "browser_timing", "generative", "lm_eval")
 
 
 def median_ms(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:

@@ -76,13 +76,18 @@ class SyntheticOutputs:
         ctx.task_data, ctx.outputs, ctx.instance, ctx.status = self.task_data, self.outputs, self.instance, self.status
 
 
+def bench_models(n: int) -> list[str]:
+    """n model ids that the synthetic experiment of _BenchContext has (root0, m2, m3, ...)."""
+    return ["root0"] + [f"m{k}" for k in range(2, n + 1)]
+
+
 class _BenchContext:
     """Just what the Behaviors callbacks read from an AppContext."""
 
     task_hash = None
 
-    def __init__(self, data: SyntheticOutputs, models: list[str]):
-        self.experiment = make_experiment(2)
+    def __init__(self, data, models: list[str]):
+        self.experiment = make_experiment(len(models) + 1)  # holds `models` (see bench_models): callbacks drop unknown ids
         self.task_data, self.outputs, self.instance, self.status = data.task_data, data.outputs, data.instance, data.status
 
 
@@ -105,7 +110,7 @@ def open_view(ctx, models: list[str], state: behavior_view.ViewState, clear: boo
 
 def scenarios(quick: bool) -> list[dict]:
     n, classes, n_models = (10_000, 20, 4) if quick else (100_000, 100, 8)
-    models = ["base"] + [f"m{k}" for k in range(1, n_models)]
+    models = bench_models(n_models)
     data = SyntheticOutputs(models, n, classes)
     task = data.task_data()
     tracemalloc.start()

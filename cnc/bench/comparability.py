@@ -4,13 +4,15 @@ Two kinds of selection: random models from the shared synthetic forest (six oper
 every step, so the search is shallow and the cost is in building and simplifying columns), and
 random models from a recipe-search forest (prune → fine-tune → calibrate → quantize with optional
 steps and repeats, where few operations compete, so the search branches the most).
+`comparability.shapes` explains 100 seeded random picks of 3-6 models per realistic fixture and
+counts how they chart (cnc/bench/chart_shapes.py; docs/comparability.md, "Small selections").
 """
 from __future__ import annotations
 
 import random
 
 from cnc.analysis.comparability import explain_selection, refine
-from cnc.bench import median_ms
+from cnc.bench import chart_shapes, median_ms
 from cnc.experiment.forest import Experiment, parse_experiment
 from cnc.experiment.synthetic import make_experiment
 
@@ -62,4 +64,6 @@ def scenarios(quick: bool) -> list[dict]:
         half = chosen[: k // 2]
         out.append({"scenario": "comparability.refine", "models": k,
                     "ms": median_ms(lambda: (refine(expl, keep_models=half), refine(expl, flatten=True)))})
+    if chart_shapes.fixture_paths():
+        out.append({"scenario": "comparability.shapes", **chart_shapes.totals()})
     return out

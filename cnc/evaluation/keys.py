@@ -34,6 +34,21 @@ def task_hash(spec: str, labels_fingerprint: str) -> str:
 
 
 def config_spec(config: Config) -> str | None:
-    """The spec hash of a config's task (None without a task)."""
+    """The spec hash of a config's task, else of its lm-evaluation-harness runs (None: neither)."""
     t = config.task
-    return None if t is None else spec_hash(t.entry, t.options, t.activation_sample, generation_settings(t))
+    if t is not None:
+        return spec_hash(t.entry, t.options, t.activation_sample, generation_settings(t))
+    return lm_eval_spec(config)
+
+
+def lm_eval_spec(config: Config) -> str | None:
+    """What names the instances of an experiment of harness runs: each model's results files and the
+    document fields that become subgroups (None when no model has `lm_eval`)."""
+    exp = config.experiment
+    runs = sorted((m.id, m.lm_eval_files) for m in exp.models.values() if m.lm_eval_files)
+    return _digest({"lm_eval": runs, "attributes": exp.lm_eval_attributes, "schema": SCHEMA}) if runs else None
+
+
+def combined_hash(hashes: list[str]) -> str:
+    """One key for several content hashes (a model whose harness results span several files)."""
+    return hashes[0] if len(hashes) == 1 else _digest(hashes)

@@ -197,6 +197,12 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
         exp = parse_experiment(read_data_file(target), where=str(target), base_dir=target.parent)
         exp_path = target
     _check_defaults(path, cf.defaults, exp)
+    harness = [m.id for m in exp.models.values() if m.lm_eval]
+    if cf.task is not None and harness:
+        raise ConfigError(
+            f"{path}: 'task' evaluates models itself, but model(s) {', '.join(harness[:3])} take their outputs from "
+            f"lm_eval folders, whose documents are not the task's instances. Fix: open the harness runs in a "
+            f"config without 'task' (or the experiment file alone).")
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
         cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),

@@ -17,6 +17,7 @@ import yaml
 
 from cnc.experiment.checkpoints import is_url
 from cnc.experiment.errors import ExperimentError
+from cnc.experiment.lm_eval import read_run
 
 # Names that suggest "lower is better" when a metric does not say (the original format has no
 # direction field).
@@ -63,10 +64,18 @@ class Model:
     metrics: dict[str, float | None] = field(default_factory=dict)
     checkpoint: str | None = None  # absolute path once loaded
     outputs: str | None = None  # optional .npz of precomputed outputs (non-PyTorch models)
+    lm_eval: str | None = None  # an lm-evaluation-harness output folder / glob / results file
+    lm_eval_files: list[str] = field(default_factory=list)  # the harness results files it names
+    stderr: dict[str, float] = field(default_factory=dict)  # standard errors of metrics, when known
 
     @property
     def label(self) -> str:
         return self.tag or self.id
+
+    @property
+    def source(self) -> str | None:
+        """What precompute reads for this model (None: metrics only)."""
+        return self.checkpoint or self.outputs or (self.lm_eval_files[-1] if self.lm_eval_files else None)
 
 
 @dataclass
@@ -78,6 +87,7 @@ class Experiment:
     models: dict[str, Model]
     source: str = "<memory>"
     warnings: list[str] = field(default_factory=list)
+    lm_eval_attributes: list[str] = field(default_factory=list)  # document fields that become subgroups
     children: dict[str, list[str]] = field(default_factory=dict, repr=False)
     roots: list[str] = field(default_factory=list, repr=False)
 
@@ -228,6 +238,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
         op = _parse_operation(raw, where)
         operations[op.name] = op
 
+    harness_attributes, harness_metrics = _harness_settings(data.get("lm_eval"), where)
     models: dict[str, Model] = {}
     for i, raw in enumerate(raw_models):
         if not isinstance(raw, dict) or raw.get("id") in (None, ""):
@@ -251,6 +262,8 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
             checkpoint=_resolve(raw.get("checkpoint"), base_dir),
             outputs=_resolve(raw.get("outputs"), base_dir),
         )
+        if raw.get("lm_eval") not in (None, ""):
+            _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
         models[mid] = model
 
     for m in models.values():
@@ -274,7 +287,39 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
                 warnings.append(f"metric '{name}' is used but not declared; inferred.")
     _check_cycles(models, where)
     _fill_ranges(metrics, models.values())
-    return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings)
+    return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings,
+                      lm_eval_attributes=harness_attributes)
+
+
+def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None,
+                  patterns: list[str] | None) -> None:
+    """Metrics of an lm-evaluation-harness run (values the file gives win); the harness's own
+    `higher_is_better` sets a new metric's direction, else the name rules do."""
+    run = read_run(spec, base_dir, f"{where}: model '{model.id}' (lm_eval)")
+    model.lm_eval = _resolve(spec, base_dir)
+    model.lm_eval_files = [str(p) for p in run.results]
+    names = run.metric_names(patterns)
+    model.stderr = {n: run.stderr[n] for n in names if n in run.stderr}
+    for name in names:
+        value = run.metrics[name]
+        model.metrics.setdefault(name, value)
+        if name not in metrics:
+            metrics[name] = Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name)),
+                                   format=".1%" if 0 <= value <= 1 else None)
+
+
+def _harness_settings(raw: Any, where: str) -> tuple[list[str], list[str] | None]:
+    """The experiment's `lm_eval: {attributes: [field, ...], metrics: [pattern, ...]}`: document
+    fields that become subgroups, and which harness metrics the experiment shows."""
+    if raw is None:
+        return [], None
+    lists = {k: raw.get(k) for k in ("attributes", "metrics")} if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict) or set(raw) - set(lists) or not all(isinstance(v or [], list) for v in lists.values()):
+        raise ExperimentError(f"{where}: top-level 'lm_eval' is {raw!r}. Fix: write lm_eval: {{attributes: [subject]}} "
+                              f"(document fields of the harness samples that become subgroups; optional "
+                              f"metrics: [\"mmlu*/acc\"] picks the harness metrics shown).")
+    patterns = lists["metrics"]
+    return [str(a) for a in lists["attributes"] or []], None if patterns is None else [str(p) for p in patterns]
 
 
 def _resolve(value: Any, base_dir: Path | None) -> str | None:

@@ -13,6 +13,7 @@ log into one directory at once and a crash never leaves a half-written experimen
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import warnings
 from pathlib import Path
@@ -70,7 +71,8 @@ class Tracker:
                   operation: tuple[str, dict] | str | None = None, metrics: dict[str, float | None] | None = None,
                   model: Any = None, tag: str = "", outputs: Any = None) -> str:
         """Record a model; `model` is a torch.nn.Module, a state dict, or a checkpoint path;
-        `outputs` (optional) is an .npz path or an array of output probabilities [N, C]."""
+        `outputs` (optional) is an .npz path or an array of output probabilities [N, C]; for a
+        generative task, a list of generated texts (one per instance) or a JSON file of them."""
         entry: dict[str, Any] = {"id": str(model_id), "tag": tag, "base": base}
         if operation is not None:
             name, params = (operation, {}) if isinstance(operation, str) else operation
@@ -96,6 +98,11 @@ class Tracker:
     def _save_outputs(self, model_id: str, outputs: Any) -> str:
         if isinstance(outputs, (str, Path)):
             return str(Path(outputs).resolve())
+        if isinstance(outputs, (list, tuple)) and all(isinstance(t, str) for t in outputs):
+            rel = Path("outputs") / f"{file_stem(model_id)}.json"  # texts of a generative model
+            data = json.dumps({"texts": list(outputs)}, ensure_ascii=False).encode()
+            atomic_write(self.directory / rel, lambda fh: fh.write(data))
+            return rel.as_posix()
         import numpy as np
 
         rel = Path("outputs") / f"{file_stem(model_id)}.npz"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from cnc.analysis.recipe_text import model_name
 from cnc.server.context import AppContext
 from cnc.ui import behaviors, compare_strip, layers
 from cnc.ui.compare_selection import (  # noqa: F401 (the page's API)
@@ -28,7 +29,7 @@ TAB = cid("compare", "tab")
 
 def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     models, base, tab = selection_from_query(ctx, query, notices)
-    options = [{"label": f"{m.label} ({m.id})" if m.tag else m.id, "value": m.id}
+    options = [{"label": f"{name} ({m.id})" if (name := model_name(m)) != m.id else m.id, "value": m.id}
                for m in ctx.experiment.models.values()]
     tab_notices: list[str] = []
     body = [

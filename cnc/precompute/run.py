@@ -22,6 +22,7 @@ from cnc.evaluation.summarize import (
 )
 from cnc.experiment.config import Config
 from cnc.experiment.errors import TaskError
+from cnc.precompute.lm_eval import harness_hash, lm_eval_pending, precompute_lm_eval
 from cnc.precompute.results import PrecomputeReport, Results
 from cnc.precompute.store import GENERATIVE_KINDS, SummaryStore
 
@@ -37,6 +38,13 @@ def _kinds(model, generative: bool = False) -> tuple[str, ...]:
     if generative:  # a root keeps the top-k its descendants' KL is measured against
         return (GENERATIVE_KINDS + (("topk",) if model.base is None else ())) if model.checkpoint else ("outputs",)
     return ("outputs", "probs", "params", "activations") if model.checkpoint else ("outputs", "probs")
+
+
+def model_hash(store: SummaryStore, model) -> str | None:
+    """Content hash of what precompute reads for a model: its checkpoint, .npz or harness results."""
+    if model.lm_eval_files and not (model.checkpoint or model.outputs):
+        return harness_hash(store, model)
+    return store.file_hash(model.source) if model.source else None
 
 
 def _is_generative(store: SummaryStore, th: str | None) -> bool:
@@ -57,7 +65,7 @@ def _with_sources(config: Config, store: SummaryStore):
 def pending_models(config: Config, store: SummaryStore) -> list[str]:
     """Ids of models whose summaries are not yet (successfully) cached."""
     if config.task is None:
-        return []
+        return lm_eval_pending(config, store)
     th = config_task_hash(config, store)
     generative = _is_generative(store, th)
     return [m.id for m, ch in _with_sources(config, store)
@@ -100,8 +108,8 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
 
     report = PrecomputeReport()
     spec = TaskSpec.from_config(config, device)
-    if spec is None:
-        return report
+    if spec is None:  # no task: maybe models evaluated by lm-evaluation-harness
+        return precompute_lm_eval(config, store, report)
     th = prepare_task(spec, store)
     generative = _is_generative(store, th)
     sources = list(_with_sources(config, store))

@@ -14,11 +14,10 @@ import time
 from contextvars import ContextVar
 from typing import Any, Callable
 
-from cnc.analysis.generative_behaviors import instance_count
 from cnc.evaluation.summarize import TaskSpec, task_and_labels
 from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
-from cnc.precompute.run import config_task_hash
+from cnc.precompute.run import config_task_hash, model_hash
 from cnc.precompute.store import SummaryStore
 from cnc.server.live import CHECK_EVERY, LiveExperiment
 from cnc.server.memo import Memo
@@ -97,6 +96,9 @@ class AppContext:
             notices = self.live.config.notices
             more = f" (+{len(notices) - 1} more on the console)" if len(notices) > 1 else ""
             parts.append(f"{len(notices)} run(s) need attention: {notices[0]}{more}")
+        harness = (self.task_data() or {}).get("notices") or []
+        if harness:  # lm-evaluation-harness runs that do not cover the same documents
+            parts.append(" ".join(harness))
         if self.live.reload_error:
             parts.append(f"Experiment file has an error; showing the last good version. {self.live.reload_error}")
         return " · ".join(parts)
@@ -120,8 +122,7 @@ class AppContext:
         m = self.experiment.models.get(model_id)
         if m is None or self.task_hash is None:
             return None
-        source = m.checkpoint or m.outputs
-        return self.store.file_hash(source) if source else None
+        return model_hash(self.store, m)
 
     def _summary(self, kind: str, model_id: str) -> Any:
         th, ch = self.task_hash, self._model_hash(model_id)
@@ -134,9 +135,7 @@ class AppContext:
         computed. `probs` is a float16 memory map: reading a row touches only that row. For a
         generative task, the stored dict of docs/generative.md ({"kind": "generative", "texts", ...})."""
         small = self._summary("outputs", model_id)
-        if small is None:
-            return None
-        if small.get("kind") == "generative":
+        if small is None or small.get("kind") == "generative":  # generated texts and scores, no probs
             return small
         probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"])
         return None if probs is None else {**small, "probs": probs}
@@ -157,6 +156,8 @@ class AppContext:
         th, task = self.task_hash, self.task_data()
         if th is None or task is None or not 0 <= index < instance_count(task):
             return None
+        if task.get("source") == "lm_eval":  # no task object: the harness logged the prompt
+            return {"kind": "text", "text": task["prompts"][index]}
         return self._instances.get_or((th, index), lambda: self._render(index))
 
     def _render(self, index: int) -> dict:
@@ -175,11 +176,11 @@ class AppContext:
         m = self.experiment.models.get(model_id)
         if m is None:
             return "unknown model"
-        if self.task_hash is None or not (m.checkpoint or m.outputs):
+        if self.task_hash is None or not m.source:
             return "no data"
         ch = self._model_hash(model_id)
         if ch is None:
-            return f"failed: file missing or unreadable: {m.checkpoint or m.outputs}"
+            return f"failed: file missing or unreadable: {m.source}"
         if self.store.is_done(self.task_hash, ch):
             return "ready"
         err = self.store.get_error(self.task_hash, ch)

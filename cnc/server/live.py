@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from cnc.experiment.config import Config, load_config
+from cnc.experiment.lm_eval import harness_stamp
 from cnc.precompute.lock import precompute_locked
 from cnc.precompute.run import pending_models
 from cnc.precompute.store import SummaryStore
@@ -66,6 +67,7 @@ class LiveExperiment:
                 stamp.append((str(p), None, None))
         if self.config.watch is not None:  # e.g. an MLflow experiment
             stamp.append(self.config.watch())
+        stamp.append(harness_stamp(self.config.experiment.models.values()))  # new lm-evaluation-harness runs
         return tuple(stamp)
 
     def check(self, force: bool = False) -> bool:

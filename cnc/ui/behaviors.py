@@ -26,7 +26,7 @@ from dash import ALL, Input, Output, State, callback_context, dcc, html, no_upda
 from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, behavior_table, behavior_view
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_index
-from cnc.server.context import AppContext
+from cnc.server.context import AppContext, instance_count
 from cnc.ui import behaviors_export
 from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_detail import detail_panel
@@ -213,13 +213,13 @@ def render_table(ctx: AppContext, models: list[str], state: behavior_view.ViewSt
     return [grid(ctx, view, version)], status
 
 
-def reference_note(table, view: behavior_view.View) -> str | None:
+def reference_note(table: behavior_table.InstanceTable | G.GenerativeTable, view: behavior_view.View) -> str | None:
     """Generative KL / top-1 columns are against each model's KL reference: say so when that is
     not the chosen base."""
     if not isinstance(table, G.GenerativeTable) or view.state.metric not in ("kl", "top1"):
         return None
     refs = sorted({r for r in table.kl_reference if r is not None})
-    if refs == [table.models[0]]:
+    if not refs or refs == [table.models[0]]:
         return None
     which = refs[0] if len(refs) == 1 else "each model's root (" + ", ".join(refs) + ")"
     return (f"{view.spec.label.split(' vs ')[0]} is measured against {which}, the KL reference, not against "
@@ -231,7 +231,7 @@ def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.Inst
     if table is None and models:
         task = ctx.task_data()
         why_missing = G.why_missing if G.is_generative(task) else behavior_table.why_missing
-        why = why_missing(ctx.outputs(models[0]), G.instance_count(task), ctx.status(models[0]))
+        why = why_missing(ctx.outputs(models[0]), instance_count(task), ctx.status(models[0]))
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")

@@ -13,7 +13,7 @@ import dash_ag_grid as dag
 from cnc.analysis import behavior_cells, behavior_table, behavior_view
 from cnc.analysis.generative_behaviors import GenerativeTable, shorten
 from cnc.analysis.parsing import parse_index
-from cnc.analysis.recipe_text import operation_text
+from cnc.analysis.recipe_text import model_name, operation_text
 from cnc.server.context import AppContext
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
@@ -77,7 +77,7 @@ def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
                 col("n", "Instances", width=105, cellClass="bh-drill-n", headerTooltip=hint)]
     for j, mid in enumerate(view.models):
         model = ctx.experiment.models.get(mid)
-        label = model.label if model else mid
+        label = model_name(model) if model else mid
         op = operation_text(model) if model else "unknown model"
         tip = {"tooltipField": f"c{j}_t"} if view.instance_rows else {}  # generative: that model's output
         cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110, **tip,

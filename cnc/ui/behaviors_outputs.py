@@ -33,19 +33,33 @@ def outputs_panel(ctx: AppContext, models: list[str], table: G.GenerativeTable |
     title = f"Instance #{shown}" + ("" if inst is not None else " · the top change in outputs")
     references = [str(r) for r in (refs[shown] if shown < len(refs) else [])]
     rows = table.instance_detail(shown)
+    scores = [s for s in table.score_names if any(math.isfinite(r["scores"].get(s, math.nan)) for r in rows)]
     return [
         html.H4(title),
+        *_harness_line(task, shown),
         html.Div("Prompt", className="bh-out-label"),
         html.Blockquote(str(prompts[shown]), className="bh-text bh-prompt"),
         html.Div(["Reference: ", *_joined([html.B(r, className="bh-ref") for r in references], " | ")],
                  className="bh-true"),
         html.Table([
             html.Thead(html.Tr([html.Th("Model"), html.Th("Output (changes vs the base's)"),
-                                *(html.Th(G.score_label(s)) for s in table.score_names)])),
-            html.Tbody([_output_row(ctx, r, k == 0, table.score_names) for k, r in enumerate(rows)]),
+                                *(html.Th(G.score_label(s)) for s in scores)])),
+            html.Tbody([_output_row(ctx, r, k == 0, scores) for k, r in enumerate(rows)]),
         ], className="bh-detail-table bh-outputs"),
         html.Div(_footnote(rows), className="bh-out-note"),
     ]
+
+
+def _harness_line(task: dict, i: int) -> list:
+    """For lm-evaluation-harness instances: which task and document, and the choices of a
+    multiple-choice one (its outputs are the chosen choices)."""
+    keys, choices = task.get("keys") or [], task.get("choices") or []
+    if i >= len(keys):
+        return []
+    parts = [f"Task {keys[i][0]} · document {keys[i][1]}"]
+    if i < len(choices) and choices[i]:
+        parts.append(" · choices: " + " | ".join(str(c) for c in choices[i]))
+    return [html.Div("".join(parts), className="bh-out-label bh-doc")]
 
 
 def _joined(parts: list, sep: str) -> list:

@@ -12,7 +12,7 @@ import numpy as np
 from cnc.analysis import behavior_groups, behavior_metrics, behavior_view
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_float, parse_index
-from cnc.server.context import AppContext
+from cnc.server.context import AppContext, instance_count
 from cnc.server.urlstate import pick
 from cnc.ui.behaviors_data import specs_of, table_for
 from cnc.ui.inputs import mapping, number, one_of, text
@@ -49,7 +49,7 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
     s.sort = take("bsort", sort_keys(s.mode, models), None)
     s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
     s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
-    inst = _int(query.get("bi"), None, 0, G.instance_count(task) - 1, notices, "bi")
+    inst = _int(query.get("bi"), None, 0, instance_count(task) - 1, notices, "bi")
     return s, inst
 
 

@@ -26,6 +26,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from cnc.analysis.encoding import colors, model_index, size_missing, sizes
 from cnc.analysis.encoding import tooltip as tooltip_lines
 from cnc.analysis.map_positions import MODES, forest_layout, per_experiment
+from cnc.analysis.recipe_text import node_label
 from cnc.experiment.forest import Experiment
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
@@ -106,7 +107,7 @@ def _identity(exp: Experiment) -> dict:
     """The parts of the map data that only change with the experiment, and their fingerprint."""
     index = model_index(exp)
     data = {"id": [node_id(mid) for mid in exp.models], "mid": list(exp.models),
-            "label": [_short(m.label) for m in exp.models.values()],
+            "label": [_short(node_label(m)) for m in exp.models.values()],
             "base": [-1 if m.base is None else index[m.base] for m in exp.models.values()]}
     digest = hashlib.blake2b(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"),
                              digest_size=8).hexdigest()

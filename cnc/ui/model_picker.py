@@ -14,7 +14,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
 from cnc.analysis.map_positions import per_experiment
-from cnc.analysis.recipe_text import operation_text
+from cnc.analysis.recipe_text import model_name, operation_text
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
 from cnc.ui.ids import cid
@@ -28,7 +28,8 @@ def _entry(m) -> tuple[str, str, str]:
     """(label, searchable text, operation) of one model."""
     op = operation_text(m)
     names = " ".join(m.operation.parameters) if m.operation else ""  # "amount" finds prunes too
-    return (m.id if m.label == m.id else f"{m.label} · {m.id}", f"{m.id} {m.tag} {m.label} {op} {names}", op)
+    name = model_name(m)  # an auto-generated "Quantize (amount: int8, …)" tag reads as the id
+    return (m.id if name == m.id else f"{name} · {m.id}", f"{m.id} {m.tag} {op} {names}", op)
 
 
 @per_experiment

@@ -14,6 +14,7 @@ from dash import Patch, dcc, html, no_update
 from cnc.analysis.encoding import colors, size_missing, sizes, tooltip
 from cnc.analysis.map_positions import per_experiment
 from cnc.analysis.pareto import pareto_front, step_shape
+from cnc.analysis.recipe_text import model_name
 from cnc.experiment.forest import Experiment, is_missing
 from cnc.ui import download
 from cnc.ui.ids import cid
@@ -164,10 +165,16 @@ def selected_points(exp: Experiment, selected_data: dict | None) -> list[str]:
     return out
 
 
+def _chip(name: str, width: int = 32) -> str:
+    """Long ids (the original files' "resnet50trained-magnitudepruning50_compressed-…") are cut;
+    the chip's title has the whole id."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def front_list(exp: Experiment, front_ids: list[str]) -> list:
     if not front_ids:
         return [html.Span("No Pareto front: no model has both values.", className="hint")]
-    chips = [html.Span(exp.models[m].label, className="chip", title=m) for m in front_ids]
+    chips = [html.Span(_chip(model_name(exp.models[m])), className="chip", title=m) for m in front_ids]
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 

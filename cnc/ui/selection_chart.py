@@ -109,6 +109,20 @@ def _categories(variable: Variable) -> tuple[dict[Any, str], list[str]]:
     return names, list(names.values())
 
 
+def _best_first(order: list[str], x_of: dict[str, str], values: dict[str, float | None],
+                metric: Metric | None) -> list[str]:
+    """One bar per model reads as a ranking: best value of the current metric first (highest, or
+    lowest when lower is better), models without a value last, ties in the explanation's order."""
+    value_of = {x_of[m]: values.get(m) for m in x_of}
+    sign = -1 if metric is None or metric.higher_is_better else 1
+
+    def key(x: str) -> tuple:
+        v = value_of.get(x)
+        return (1, 0.0) if is_missing(v) else (0, sign * float(v))
+
+    return sorted(order, key=key)
+
+
 def tick_format(metric: Metric | None) -> str:
     """The metric's d3 format for axis ticks, trimming insignificant zeros ("80%", not "80.0%")."""
     fmt = (metric.format or "").strip() if metric else ""
@@ -134,8 +148,9 @@ def bar_figure(
 ) -> dict:
     """The grouped bar chart of `values` (model id -> metric value) over the explanation.
 
-    Zero variables and several models: one bar per model (x = model label). Models sharing a cell
-    (the same values of both variables) get their own bars side by side in that cell.
+    Zero variables and several models: one bar per model (x = model label). One bar per model by
+    recipe: best value first. Models sharing a cell (the same values of both variables) get their
+    own bars side by side in that cell.
     """
     labels = labels or {}
     models = list(explanation.rows)
@@ -149,6 +164,8 @@ def bar_figure(
     else:
         x_names, x_order = _categories(x_var)
         x_of = {m: x_names[explanation.rows[m][0]] for m in models}
+        if x_var.label == RECIPE_LABEL and c_var is None:
+            x_order = _best_first(x_order, x_of, values, metric)
     if c_var is None:
         c_order = [""]
         c_of = {m: "" for m in models}
@@ -171,7 +188,9 @@ def bar_figure(
         traces.append(_trace(explanation, members, values, metric, labels, x_of, color, k,
                              palette[color], show_legend=c_var is not None and k == 0))
 
-    x_title = escape(x_var.label) if x_var is not None else "model"
+    # recipe bars need no axis title (their labels are recipes, the summary says so), and a title
+    # under multi-line recipe labels would overlap them
+    x_title = "" if x_var is not None and x_var.label == RECIPE_LABEL else escape(x_var.label) if x_var else "model"
     if c_var is None and len(x_order) > _UPRIGHT_UP_TO:
         return _horizontal(traces, x_order, x_of, x_title, metric, metric_name)
     return {

@@ -20,6 +20,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.comparability import Explanation, explain_selection, refine
 from cnc.analysis.filters import enabled_models, parse_filters
+from cnc.analysis.recipe_text import model_name
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
 from cnc.server.memo import Memo
@@ -166,7 +167,7 @@ def panel_content(ctx: AppContext, selection: list[str], metric: str | None,
         return PanelContent(selection, metric, expl, None, None, notes)
     m = exp.metrics.get(metric) if metric else None
     values = {mid: exp.models[mid].metrics.get(metric) if metric else None for mid in chart.rows}
-    labels = {mid: exp.models[mid].label for mid in chart.rows}
+    labels = {mid: model_name(exp.models[mid]) for mid in chart.rows}
     if m is None:
         notes.append("The experiment declares no metrics to chart.")
         return PanelContent(selection, metric, expl, chart, None, notes)
@@ -200,7 +201,7 @@ def summary_text(content: PanelContent) -> str:
     if not labels:
         return f"{n} models selected{shared}; no operation or parameter tells them apart."
     if expl.by_recipe:
-        return f"{n} models selected{shared} from different branches: one bar per model, by recipe."
+        return f"{n} models selected{shared} from different branches: one bar per model, by recipe, best first."
     return f"{n} models selected{shared}, differing in: {'; '.join(labels)}."
 
 
@@ -224,8 +225,8 @@ def _refine_controls(expl: Explanation, refinement: Refinement, selection: list[
                          for k, v in enumerate(expl.variables)],
         "vars_value": auto if refinement.variables is None else [index[v] for v in refinement.variables if v in index],
         "values": boxes,
-        "xmod_options": [{"label": exp.models[m].label if exp.models[m].label == m
-                          else f"{exp.models[m].label} ({m})", "value": m} for m in selection],
+        "xmod_options": [{"label": name if (name := model_name(exp.models[m])) == m else f"{name} ({m})", "value": m}
+                         for m in selection],
         "xmod_value": list(refinement.dropped_models),
         "mode": "flat" if refinement.flatten else "vars",
         "open": expl.needs_refinement,

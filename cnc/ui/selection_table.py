@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, dcc, html
 
+from cnc.analysis.recipe_text import model_name
 from cnc.experiment.forest import Experiment
 from cnc.experiment.formatting import MISSING, format_metric, metric_help
 from cnc.ui.ids import cid
@@ -38,7 +39,7 @@ def table_data(exp: Experiment, content) -> dict | None:
     for mid in content.selection[:MAX_ROWS]:
         model = exp.models[mid]
         values = expl.rows.get(mid, ())
-        rows.append([model.label, mid, int(mid in charted),
+        rows.append([model_name(model), mid, int(mid in charted),
                      *[value_text(v, values[k]) for k, v in enumerate(variables)],
                      *[format_metric(m, model.metrics.get(m.name), with_unit=False) for m in metrics]])
     notes = []

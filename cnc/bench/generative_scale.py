@@ -9,7 +9,8 @@ next-token distributions are peaked like a trained LM's, ~4 nats of entropy), sa
 word sequences. Nothing is downloaded.
 
 Records (area `generative`, after cnc.bench.generative's own): generative.real.bare_generation /
-generative.real.precompute (seconds per model, their ratio), generative.real.cache_bytes (bytes on
+generative.real.precompute (per model, wall and CPU time of this process, their ratios: on a
+shared machine the CPU ratio is the steadier one), generative.real.cache_bytes (bytes on
 disk per model and per 1,000 instances), generative.real.kl_error (the stored top-k + tail KL
 against the exact KL from full log-probabilities), and from a fresh serving process:
 generative.real.first_open, .switch, .switch_subgroups, .sort, .instance and .peak_rss_mb.
@@ -159,17 +160,18 @@ def checkpoints(folder: Path) -> list[str]:
     return [str(folder / "base")] + sorted(str(p) for p in folder.glob("*.safetensors"))
 
 
-def bare_generation_s(task, paths: list[str], size: Size) -> float:
-    """Seconds per model to load it and generate every prompt's continuation, nothing else (on a few
-    of the models: all generate the same number of tokens, so the time per model barely varies)."""
+def bare_generation_s(task, paths: list[str], size: Size) -> tuple[float, float]:
+    """(wall, CPU) seconds per model to load it and generate every prompt's continuation, nothing
+    else (on a few of the models: all generate the same number of tokens, so the time per model
+    barely varies)."""
     prompts, _ = task.eval_data()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for path in paths:
         model = task.load_model(path)
         with torch.inference_mode():
             for s in range(0, len(prompts), size.batch):
                 task.generate(model, prompts[s:s + size.batch], size.new_tokens)
-    return (time.perf_counter() - t0) / len(paths)
+    return (time.perf_counter() - t0) / len(paths), (time.process_time() - c0) / len(paths)
 
 
 def kl_error(task, ctx, paths: dict[str, str], size: Size) -> dict:
@@ -292,17 +294,19 @@ def scenarios(quick: bool) -> list[dict]:
         task = HFTask(**options)
         paths = checkpoints(folder)
         _say(f"bare generation: {size.bare_models} models x {size.prompts} prompts x {size.new_tokens} tokens")
-        bare = bare_generation_s(task, paths[:size.bare_models], size)
+        bare, bare_cpu = bare_generation_s(task, paths[:size.bare_models], size)
         _say(f"precompute: {len(paths)} models ({bare:.1f} s per model bare)")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         report = precompute(cfg, SummaryStore(cfg.cache_dir), progress=False)
-        per_model = (time.perf_counter() - t0) / len(paths)
+        per_model, per_model_cpu = (time.perf_counter() - t0) / len(paths), (time.process_time() - c0) / len(paths)
         assert not report.failed, report.failed
         on_disk = cache_bytes(folder / "cache") / len(paths)
         records = [
-            {"scenario": "generative.real.bare_generation", "ms": round(bare * 1000, 1), **shape},
+            {"scenario": "generative.real.bare_generation", "ms": round(bare * 1000, 1), **shape,
+             "cpu_ms": round(bare_cpu * 1000, 1)},
             {"scenario": "generative.real.precompute", "ms": round(per_model * 1000, 1), **shape,
-             "ratio_to_generation": round(per_model / bare, 2)},
+             "ratio_to_generation": round(per_model / bare, 2), "cpu_ms": round(per_model_cpu * 1000, 1),
+             "cpu_ratio_to_generation": round(per_model_cpu / bare_cpu, 2)},
             {"scenario": "generative.real.cache_bytes", "ms": 0.0, **shape, "bytes_per_model": int(on_disk),
              "mb_per_1000_instances": round(on_disk / size.prompts * 1000 / 1e6, 3)},
         ]

@@ -284,6 +284,8 @@ def _greedy(model: torch.nn.Module, settings: dict) -> Any:
 
 
 def _concat(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
+    if len(parts) == 1:  # one batch (the usual case): no copy of the vocabulary-sized logits
+        return parts[0]
     width = max(p[1].shape[1] for p in parts)
     logits, targets, masks = [], [], []
     for lg, tg, mk in parts:

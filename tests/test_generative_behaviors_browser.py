@@ -14,11 +14,11 @@ MODELS = ["root0", "m2", "m3"]
 
 def outputs(driver) -> dict[str, str]:
     """Model id -> the output text shown in the instance panel (without the struck-out words of
-    the base's output, which the diff shows in place)."""
+    the base's output, which the diff shows in place, and the "(empty output)" mark)."""
     return driver.execute_script("""
         return Object.fromEntries([...document.querySelectorAll('.bh-outputs tr[data-model]')].map(r => {
             const cell = r.querySelector('.bh-out').cloneNode(true);
-            cell.querySelectorAll('del').forEach(d => d.remove());
+            cell.querySelectorAll('del, .bh-empty-out').forEach(d => d.remove());
             return [r.dataset.model, cell.textContent.replace(/\\s+/g, ' ').trim()];
         }))""")
 
@@ -104,9 +104,22 @@ def test_text_demo_top_changes_read_base_and_pruned_answers(text_demo_ctx, serve
     stored = {m: ctx.outputs(m)["texts"][top] for m in models}
     assert shown == {m: " ".join(t.split()) for m, t in stored.items()}
     assert stored["global30"] != stored["base"]  # the globally pruned model's answer changed
+    empty = [m for m in models if not stored[m].strip()]
+    marks = texts(chrome, ".bh-outputs tr[data-model] .bh-empty-out")
+    assert len(marks) == len(empty) and all(m == "(empty output)" for m in marks)
     task = ctx.task_data()
     assert chrome.find_element("css selector", ".bh-prompt").text == task["prompts"][top]
     screenshot(chrome, "generative_text_demo_top_changes")
+    # instance rows sorted by the F1 drop of 2:4 pruning; the first row's instance opens on a click
+    broken = ["base", "2of4", "global50"]
+    chrome.get(url + "/compare?models=" + ",".join(broken) + "&brows=instances&brel=1&bsort=2of4&bdir=asc")
+    first = wait_for(chrome, ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")[0]
+    i = int(first.get_attribute("row-id")[1:])
+    first.find_element("css selector", "[col-id='flips']").click()
+    wait_until(lambda: chrome.find_element("css selector", ".bh-detail h4").text == f"Instance #{i}")
+    assert outputs(chrome) == {m: " ".join(ctx.outputs(m)["texts"][i].split()) for m in broken}
+    assert ctx.outputs("2of4")["scores"]["f1"][i] < ctx.outputs("base")["scores"]["f1"][i]
+    screenshot(chrome, "generative_text_demo_f1_drop")
     # the F1 of each model over all instances, as the summary row of the subgroups
     chrome.get(url + "/compare?models=" + ",".join(models) + "&brows=subgroups&bmetric=sc:f1")
     wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=2)

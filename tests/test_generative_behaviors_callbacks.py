@@ -145,6 +145,15 @@ def test_open_instance_marks_changed_words_as_components(ctx, data):
     assert sorted(r.to_plotly_json()["props"]["data-model"] for r in rows) == sorted(MODELS)
 
 
+def test_an_empty_output_is_marked(ctx, data):
+    data.texts["m2"][3] = ""
+    TABLES.clear()
+    panel = ui.detail_panel(ctx, MODELS, 3, ui.state_from_query(ctx, {"brows": "instances"}, [], MODELS)[0])
+    row = [r for r in find(html.Div(panel), lambda c: isinstance(c, html.Tr))
+           if r.to_plotly_json()["props"].get("data-model") == "m2"][0]
+    assert "(empty output)" in text_of([row]) and find(row, lambda c: isinstance(c, html.Del))
+
+
 def test_kl_reference_note_when_the_base_is_not_the_reference(ctx):
     selection = {"models": ["m2", "root0", "m3"], "base": "m2"}
     *_, status, _ = ui.on_controls(ctx, selection, values(metric="kl"), None, version=3)

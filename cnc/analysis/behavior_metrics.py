@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from cnc.analysis.behavior_table import EPS
+from cnc.analysis.divergence import EPS
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
     from cnc.analysis.behavior_table import InstanceTable

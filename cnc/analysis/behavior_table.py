@@ -34,23 +34,22 @@ histograms of one view state), behavior_cells (formatted page rows, bars, harm, 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-EPS = 1e-7  # probabilities are clipped below at EPS inside logs; denominators below it count as 0
-CHUNK = 8192  # rows per chunk for the [N, C] computations (bounds temporary memory)
+from cnc.analysis.divergence import PairCache, against_base
 
 
 @dataclass
 class InstanceTable:
     """Per-instance comparison arrays for present models (row 0 is the base).
 
-    `mse` and `kl` need every model's full probabilities; they are computed on first use (the
-    first view that shows or sorts by them), not when the table is built, so opening a selection
-    reads only predictions and true-class probabilities."""
+    `mse` and `kl` need every model's full probabilities; they are read from `pairs` (stored per
+    base and model: precompute stores each model's against its root) or computed on first use (the
+    first view that shows or sorts by them) and stored there, never when the table is built, so
+    opening a selection reads only predictions and true-class probabilities."""
 
     models: list[str]
     labels: np.ndarray  # int64[N]
@@ -62,6 +61,7 @@ class InstanceTable:
     missing: dict[str, str] = field(default_factory=dict)  # model id -> why it has no outputs
     flips: np.ndarray = field(init=False)  # int16[N] non-base models whose top-1 differs from the base's
     subgroup_cache: dict = field(default_factory=dict, repr=False)  # attribute -> Grouping
+    pairs: PairCache | None = field(default=None, repr=False)  # stored divergences per (base, model)
     _divergence: tuple | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -95,7 +95,7 @@ class InstanceTable:
     def _divergences(self) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:  # concurrent views of one table compute it once
             if self._divergence is None:
-                self._divergence = divergences(self.probs)
+                self._divergence = against_base(self.models, self.probs, self.pairs)
                 self.probs = []  # release the mapped probability files
             return self._divergence
 
@@ -105,45 +105,9 @@ class InstanceTable:
         return int(sum(a.nbytes for a in arrays))
 
 
-def _log_clipped(p: np.ndarray) -> np.ndarray:
-    """log(max(p, EPS)) in float32; for float16 input a lookup over all 65,536 values."""
-    if p.dtype == np.float16:
-        return np.take(_F16_LOG, p.view(np.uint16))
-    return np.log(np.maximum(p.astype(np.float32), np.float32(EPS)))
-
-
-with np.errstate(all="ignore"):
-    _F16_LOG = np.log(np.maximum(np.arange(2 ** 16, dtype=np.uint16).view(np.float16).astype(np.float32),
-                                 np.float32(EPS)))
-    _F16_LOG[~np.isfinite(_F16_LOG)] = np.log(np.float32(EPS))  # NaN/negative codes never occur in probs
-
-
-def divergences(probs: list) -> tuple[np.ndarray, np.ndarray]:
-    """(mse[M, N], kl[M, N]) of every model's probabilities [N, C] against probs[0], in float32
-    over row chunks (both threads of a 2-core server); the base's logs are taken once per chunk."""
-    m = len(probs)
-    n, c = np.shape(probs[0]) if m else (0, 1)
-    mse = np.zeros((m, n), dtype=np.float32)
-    kl = np.zeros((m, n), dtype=np.float32)
-
-    def chunk(s: int) -> None:
-        rows = slice(s, min(s + CHUNK // 4, n))
-        base = np.asarray(probs[0][rows])
-        b = base.astype(np.float32)
-        log_b = _log_clipped(base)
-        for k in range(1, m):
-            other = np.asarray(probs[k][rows])
-            kl[k, rows] = np.einsum("ij,ij->i", b, log_b - _log_clipped(other))
-            diff = other.astype(np.float32) - b
-            mse[k, rows] = np.einsum("ij,ij->i", diff, diff) / c
-
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(chunk, range(0, n, CHUNK // 4)))
-    return mse, kl
-
-
 def build_table(labels: np.ndarray, models: list[str], get_outputs: Callable[[str], dict | None],
-                status: Callable[[str], str] = lambda m: "no outputs") -> InstanceTable | None:
+                status: Callable[[str], str] = lambda m: "no outputs",
+                pairs: PairCache | None = None) -> InstanceTable | None:
     """Compute per-instance arrays for `models` (base first) from their predictions and
     true-class probabilities; full probabilities are kept only as (memory-mapped) references for
     the MSE / KL columns, computed when first shown.
@@ -183,6 +147,7 @@ def build_table(labels: np.ndarray, models: list[str], get_outputs: Callable[[st
     return InstanceTable(
         models=present, labels=labels, preds=np.stack(preds), correct=np.stack(correct),
         conf=np.stack(conf), probs=probs, scalars={s: np.stack(v) for s, v in scalars.items()}, missing=missing,
+        pairs=pairs,
     )
 
 

@@ -9,61 +9,19 @@ Pure Python, no Dash imports.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from cnc.analysis.explain_search import NONE, Step, Tree, bits
-from cnc.analysis.recipe_text import STEP_JOIN, operation_name, step_text, value_text
+from cnc.analysis.explain_variable import Column
+from cnc.analysis.recipe_text import STEP_JOIN, operation_name, step_text
 from cnc.analysis.variable_names import BASE_LABEL, column_nodes, steps_name
 
 OPERATION_LABEL = "step"  # an operation-type variable is named by its steps' family or position
 MAX_JOINT_VALUES = 6  # neighbouring variables merge when their joint values are this few
 
 # ---------------------------------------------------------------- columns
-
-@dataclass(eq=False)  # compared by identity: columns are looked up in lists
-class Column:
-    """A variable while it is being built: values per selected model and a sort key per value."""
-
-    kind: str
-    label: str
-    values: dict[str, Any]  # model id -> value (a sequence's value reads as its steps, in applied order)
-    keys: dict[Any, tuple]  # value -> sort key
-    op: str | None = None  # the internal operation name of a presence / parameter variable
-    param: str | None = None
-    owner: str | None = None  # display only: the one operation a parameter of an operation-type step belongs to
-    nodes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # model -> tree nodes its value stands for
-    tree: Tree | None = None
-    texts: dict[Any, str] = field(default_factory=dict)  # how an operation-type value reads
-    codes: np.ndarray | None = field(default=None, repr=False)  # values as small ints, see `_encode`
-
-    def distinct(self) -> tuple:
-        return tuple(sorted(set(self.values.values()), key=self.keys.__getitem__))
-
-    def identity(self) -> tuple | None:
-        """Same-identity columns (same operation, same parameter) come from disjoint parts of the
-        tree and merge into one; operation-type columns at different steps stay apart."""
-        if self.op is not None and self.kind in ("presence", "parameter"):
-            return (self.kind, self.op, self.param)
-        return None
-
-    def text(self, value: Any) -> str:
-        """How a value reads (docs/comparability.md, "Reading a value")."""
-        if self.kind == "presence":
-            return "no" if value == NONE else "yes"
-        if value == NONE:
-            return NONE
-        if value in self.texts:
-            return self.texts[value]
-        return value_text(value)
-
-    def restricted(self, models: list[str]) -> Column:
-        # nodes are shared, not copied: they are only ever looked up for models in `values`
-        return Column(self.kind, self.label, {m: self.values[m] for m in models}, self.keys, self.op,
-                      self.param, self.owner, self.nodes, self.tree, self.texts)
-
 
 def _value_key(value: Any, name_rank: dict[str, int]) -> tuple:
     """'none' first, then numbers ascending, then names in pipeline order, then the rest."""

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Iterable
 from cnc.analysis.recipe_text import operation_name
 
 if TYPE_CHECKING:
-    from cnc.analysis.explain_columns import Column
     from cnc.analysis.explain_search import Tree
+    from cnc.analysis.explain_variable import Column
 
 BASE_LABEL = "base model"
 _ORDINALS = ("", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth")

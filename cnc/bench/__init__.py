@@ -2,9 +2,12 @@
 
 Each area module exposes `scenarios(quick: bool) -> list[dict]`; records look like
 {"scenario": "overview.filter", "models": 1000, "ms": 12.3, "bytes": 48211}.
+`--quick` is a smoke run (the smallest sizes, each timing taken once): the test suite runs every
+area that way (tests/test_bench_quick.py), so a benchmark broken by a code change fails CI.
 """
 from __future__ import annotations
 
+import importlib
 import statistics
 import time
 from typing import Callable
@@ -13,8 +16,23 @@ AREAS = ("load", "overview", "comparability", "selection", "behaviors", "generat
          "precompute", "browser_timing", "generative", "lm_eval")
 
 
+_SMOKE = [False]  # set by `run(..., quick=True)`: every timing taken once, without warm-up
+
+
+def run(area: str, quick: bool = False) -> list[dict]:
+    """The records of one benchmark area (`quick`: a smoke run)."""
+    module = importlib.import_module(f"cnc.bench.{area}")
+    _SMOKE[0] = quick
+    try:
+        return list(module.scenarios(quick))
+    finally:
+        _SMOKE[0] = False
+
+
 def median_ms(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
-    """Median wall time of `fn` in milliseconds."""
+    """Median wall time of `fn` in milliseconds (one cold run in a smoke run)."""
+    if _SMOKE[0]:
+        repeat, warmup = 1, 0
     for _ in range(warmup):
         fn()
     times = []

@@ -82,12 +82,15 @@ def bench_models(n: int) -> list[str]:
 
 
 class _BenchContext:
-    """Just what the Behaviors callbacks read from an AppContext."""
+    """Just what the Behaviors callbacks read from an AppContext: an experiment holding the
+    benchmark's models (callbacks drop ids the experiment does not know) and their outputs."""
 
     task_hash = None
 
     def __init__(self, data, models: list[str]):
         self.experiment = make_experiment(len(models) + 1)  # holds `models` (see bench_models): callbacks drop unknown ids
+        unknown = set(models) - set(self.experiment.models)
+        assert not unknown, f"benchmark models missing from the experiment: {sorted(unknown)}"
         self.task_data, self.outputs, self.instance, self.status = data.task_data, data.outputs, data.instance, data.status
 
 
@@ -109,7 +112,7 @@ def open_view(ctx, models: list[str], state: behavior_view.ViewState, clear: boo
 
 
 def scenarios(quick: bool) -> list[dict]:
-    n, classes, n_models = (10_000, 20, 4) if quick else (100_000, 100, 8)
+    n, classes, n_models = (2_000, 10, 4) if quick else (100_000, 100, 8)
     models = bench_models(n_models)
     data = SyntheticOutputs(models, n, classes)
     task = data.task_data()

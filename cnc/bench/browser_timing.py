@@ -26,6 +26,7 @@ from cnc.server.context import AppContext
 
 N_MODELS, N_MODULES, N_COMPARED = 5000, 2000, 20
 REPEAT = 3
+QUICK = (200, 100, 5, 1)  # --quick (a smoke run): models, modules, compared, repeats
 
 _CLOCK = """
 window.cncBench = function(action, done, timeout, settled) {
@@ -122,9 +123,9 @@ def _open(driver, url: str, ready: str, timeout: float = 120) -> None:
     time.sleep(0.5)
 
 
-def _record(name: str, samples: list, **extra) -> dict:
+def _record(name: str, samples: list, models: int, **extra) -> dict:
     ok = [s for s in samples if s is not None]
-    return {"scenario": f"browser.{name}", "models": N_MODELS, "ms": statistics.median(ok) if ok else None,
+    return {"scenario": f"browser.{name}", "models": models, "ms": statistics.median(ok) if ok else None,
             "runs_ms": samples, **extra}
 
 
@@ -142,11 +143,11 @@ def _map_change(driver, node_state: str, set_props: str) -> tuple:
     return _measure(driver, action, done, settled=f"return {everywhere};")
 
 
-def _settled_record(name: str, runs: list, **extra) -> dict:
+def _settled_record(name: str, runs: list, models: int, **extra) -> dict:
     """A record of (view drawn, every element updated) pairs: `ms` is the first."""
     settled = [r[1] for r in runs]
     ok = [s for s in settled if s is not None]
-    return _record(name, [r[0] for r in runs], settled_ms=statistics.median(ok) if ok else None,
+    return _record(name, [r[0] for r in runs], models, settled_ms=statistics.median(ok) if ok else None,
                    settled_runs_ms=settled, **extra)
 
 
@@ -157,55 +158,56 @@ def scenarios(quick: bool) -> list[dict]:
     from cnc.ui import filters as filter_ui
     from cnc.ui import legend, scatter
 
-    if quick or chromium_paths() is None:
+    if chromium_paths() is None:
         return []
+    n_models, n_modules, n_compared, repeat = QUICK if quick else (N_MODELS, N_MODULES, N_COMPARED, REPEAT)
     tmp = Path(tempfile.mkdtemp(prefix="cnc-bench-browser-"))
-    config = load_config(write_experiment(N_MODELS, tmp / "exp.json"), cache_dir=tmp / "cache")
+    config = load_config(write_experiment(n_models, tmp / "exp.json"), cache_dir=tmp / "cache")
     ctx = AppContext(config=config, store=SummaryStore(config.cache_dir))
-    compared = list(ctx.experiment.models)[:N_COMPARED]
-    ctx = _LayersContext(config, ctx.store, synthetic_summaries(compared, N_MODULES))
+    compared = list(ctx.experiment.models)[:n_compared]
+    ctx = _LayersContext(config, ctx.store, synthetic_summaries(compared, n_modules))
     server = LiveServer(build_app(ctx).server)
     out: list[dict] = []
     map_ready = (f"window.cncCyto && window.cncCyto.get('cnc-model-map') && "
-                 f"window.cncCyto.get('cnc-model-map').nodes('[mid]').length === {N_MODELS}")
+                 f"window.cncCyto.get('cnc-model-map').nodes('[mid]').length === {n_models}")
     try:
         with chromium() as driver:
             driver.set_page_load_timeout(120)
             # colour change: the nodes in view recoloured (and, `settled`, every node)
             _open(driver, server.url + "/", map_ready)
             runs = [_map_change(driver, "n.data('c')", f"{_js(legend.COLOR)}, {{value: '{metric}'}}")
-                    for metric in ["Latency", "Size", "Accuracy"][:REPEAT]]
-            out.append(_settled_record("colour_change", runs, note="nodes in view and the scatterplot "
+                    for metric in ["Latency", "Size", "Accuracy"][:repeat]]
+            out.append(_settled_record("colour_change", runs, n_models, note="nodes in view and the scatterplot "
                                        "recoloured; settled: every node"))
             # filter drag: a brush on the Accuracy histogram; done when the map dims other models
             _open(driver, server.url + "/?f.Accuracy=:", map_ready + " && document.querySelector('.filter-hist')")
             brush = _js(filter_ui._part("hist", "Accuracy"))
             runs = [_map_change(driver, "n.hasClass('off')",
                                 f"{brush}, {{selectedData: {{points: [], range: {{x: [{lo}, 1.0]}}}}}}")
-                    for lo in (0.85, 0.8, 0.9)[:REPEAT]]
-            out.append(_settled_record("filter_drag", runs, note="brush on a filter histogram until the map "
+                    for lo in (0.85, 0.8, 0.9)[:repeat]]
+            out.append(_settled_record("filter_drag", runs, n_models, note="brush on a filter histogram until the map "
                                        "(in view) and the scatterplot dim the rest; settled: every node"))
             # select front: the button; done when the map shows the front selected
             _open(driver, server.url + "/", map_ready)
             runs = []
-            for _ in range(REPEAT):
+            for _ in range(repeat):
                 driver.execute_script(f"window.dash_clientside.set_props({_js(overview.SELECTION)}, {{data: []}});")
                 time.sleep(1.0)
                 runs.append(_measure(driver, f"document.getElementById({json.dumps(_js(scatter.SELECT_FRONT))}).click();",
                                      "var n = document.querySelectorAll('.front-list .chip').length;"
                                      "return n > 0 && window.cncMapCy().nodes(':selected').length === n;"))
-            out.append(_record("select_front", runs, note="click Select front until the map selects it"))
+            out.append(_record("select_front", runs, n_models, note="click Select front until the map selects it"))
             # open Layers: 20 models x 2,000 modules, weight histograms
             query = "/compare?models=" + ",".join(compared) + "&lmode=weights"
             runs = []
-            for _ in range(REPEAT):
+            for _ in range(repeat):
                 _open(driver, server.url + query, "document.querySelectorAll('.tab').length >= 2")
                 runs.append(_measure(driver, """
                     Array.from(document.querySelectorAll('.tab')).filter(function(t) {
                         return t.textContent.trim() === 'Layers'; })[0].click();""",
                     "return document.querySelectorAll('.layers-row').length > 0 && "
                     "document.querySelectorAll('canvas.hist').length > 0;", timeout_ms=60000))
-            out.append(_record("open_layers", runs, modules=N_MODULES, compared=N_COMPARED,
+            out.append(_record("open_layers", runs, n_models, modules=n_modules, compared=n_compared,
                                note="click the Layers tab until the first page of rows and histograms is drawn"))
     finally:
         server.stop()

@@ -1,7 +1,8 @@
 """Layers tab at scale: a synthetic 2,000-module summary for 20 models (no torch, no disk cache).
 
 Times the callback body (table build + components + JSON encoding of the response) for the tree
-with ~200 rows expanded (one page of them drawn), a mode switch and a base switch.
+with ~200 rows expanded (one page of them drawn), a mode switch and a base switch; then what
+precompute's layer summary of one ~100M-parameter model costs (cnc.bench.layer_summary).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import numpy as np
 from plotly.io.json import to_json_plotly  # what Dash encodes responses with
 
-from cnc.bench import median_ms
+from cnc.bench import layer_summary, median_ms
 from cnc.experiment.synthetic import make_experiment
 
 N_BINS, SAMPLE = 40, 2048
@@ -152,5 +153,5 @@ def scenarios(quick: bool) -> list[dict]:
     bases = iter(ctx.ids[1:] * 3)
     switch = lambda: render("weights", next(bases))  # noqa: E731 - a new base every call
     out.append({"scenario": "layers.switch_base", **common, "ms": median_ms(switch, repeat=3, warmup=0),
-                "cpu_ms": _cpu_ms(switch), "bytes": render("weights", ctx.ids[5])})
-    return out
+                "cpu_ms": _cpu_ms(switch), "bytes": render("weights", ctx.ids[-1])})
+    return out + layer_summary.scenarios(quick)

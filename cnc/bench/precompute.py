@@ -1,8 +1,8 @@
 """Precompute in this process vs on a local Dask cluster of 2 worker processes (1 thread each).
 
 Two experiments in one run: the demo (39 small CNNs on 1,797 digits; built first when missing)
-and the larger synthetic one of `scale` (8 MLPs into 1,000 classes, 20,000 instances; 5,000 with
---quick), each precomputed from scratch into fresh caches, first locally, then on the cluster.
+and the larger synthetic one of `scale` (8 MLPs into 1,000 classes, 20,000 instances), each
+precomputed from scratch into fresh caches, first locally, then on the cluster.
 `ms` is the cluster's wall time, `local_ms` the local one (torch's default threads), `ratio`
 cluster / local; `local_1thread_ms` / `ratio_1thread` compare with a local run on one torch thread,
 as each worker runs (on a busy shared machine torch's multi-thread pool can be far slower than one
@@ -10,7 +10,8 @@ thread, which flatters the cluster). The cluster's start (`startup_ms`, once per
 `ms` includes each worker's first import of torch and build of the task, which `warm_ms` (the same
 precompute again into another fresh cache, on the now warm workers of a long-lived cluster) does not. On a 2-core machine expect little gain:
 the figures show that it works and what the per-model overhead (shipping the probabilities back,
-each worker building the task once) costs.
+each worker building the task once) costs. --quick (a smoke run) precomputes only the synthetic
+experiment's 3 models with 1,000 instances.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from cnc.app.cli import demo_config
-from cnc.bench.scale import build
+from cnc.bench.scale import QUICK_MODELS, build
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
@@ -48,9 +49,10 @@ def scenarios(quick: bool) -> list[dict]:
     records = []
     with tempfile.TemporaryDirectory(prefix="cnc-cluster-") as tmp:
         folder = Path(tmp)
-        n = 5_000 if quick else 20_000
-        experiments = {"demo": load_config(demo_config("digits"), cache_dir=demo_cache),
-                       f"synthetic {n} x 1000 classes": load_config(build(folder, n), cache_dir=folder / "unused")}
+        n = 1_000 if quick else 20_000
+        experiments = {} if quick else {"demo": load_config(demo_config("digits"), cache_dir=demo_cache)}
+        experiments[f"synthetic {n} x 1000 classes"] = load_config(build(folder, n, QUICK_MODELS if quick else None),
+                                                                   cache_dir=folder / "unused")
         t0 = time.perf_counter()
         with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, \
                 Client(lc) as client:

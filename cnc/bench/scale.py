@@ -10,7 +10,7 @@ learnable (class centroids plus noise), so accuracy, errors and flips are realis
 Records: scale.bare_inference / scale.precompute (seconds per model and their ratio),
 scale.cache_bytes, scale.first_open, scale.switch / sort / filter, scale.divergence (the first
 MSE/KL view: all probabilities streamed from disk), scale.instance, scale.layers and
-scale.peak_rss_mb of the serving process.
+scale.peak_rss_mb of the serving process. --quick (a smoke run): 3 models x 2,000 instances.
 """
 from __future__ import annotations
 
@@ -123,11 +123,17 @@ def _variants(base: torch.nn.Module) -> dict[str, tuple[torch.nn.Module, str]]:
             "q4": (quantized(4), "quantize 4"), "p50q8": (quantized(8, pruned(0.5)), "prune 0.5 + quantize 8")}
 
 
-def build(folder: Path, n: int) -> Path:
-    """Checkpoints, experiment and config for the benchmark; returns the config path."""
+QUICK_MODELS = ("base", "p50", "q8")  # --quick (a smoke run): 2,000 instances, these 3 models
+
+
+def build(folder: Path, n: int, only: tuple[str, ...] | None = None) -> Path:
+    """Checkpoints, experiment and config for the benchmark (`only`: these variants); returns
+    the config path."""
     task = ScaleTask(n)
     lines = ["models:"]
     for mid, (model, op) in _variants(_base_model(task.data)).items():
+        if only is not None and mid not in only:
+            continue
         torch.save(model.state_dict(), folder / f"{mid}.pt")
         extra = f", base: base, operation: {{name: '{op}'}}" if op else ""
         lines.append(f"  - {{id: {mid}, checkpoint: {mid}.pt{extra}}}")
@@ -211,10 +217,10 @@ def scenarios(quick: bool) -> list[dict]:
     from cnc.precompute.run import precompute
     from cnc.precompute.store import SummaryStore
 
-    n = 10_000 if quick else 50_000
+    n = 2_000 if quick else 50_000
     with tempfile.TemporaryDirectory(prefix="cnc-scale-") as tmp:
         folder = Path(tmp)
-        cfg_path = build(folder, n)
+        cfg_path = build(folder, n, QUICK_MODELS if quick else None)
         cfg = load_config(cfg_path, cache_dir=folder / "cache")
         store = SummaryStore(cfg.cache_dir)
         checkpoints = sorted(folder.glob("*.pt"))

@@ -112,12 +112,14 @@ def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: d
     edges = {kind: dict(edges.get(kind, {})) for kind in ("params", "activations")}
     model = task.load_model(entry.checkpoint)
     device = inspection.resolve_device(spec.device)
-    outputs, probs, acts = inspection.run_model(model, evaldata.iter_batches(task, spec.loading), labels,
-                                             sample_indices(len(labels), spec.activation_sample), device)
+    sample = sample_indices(len(labels), spec.activation_sample)
+    acts = inspection.ActivationSummaries(len(sample), edges["activations"])  # streamed once bins are known
+    outputs, probs, _ = inspection.run_model(model, evaldata.iter_batches(task, spec.loading), labels, sample,
+                                             device, acts)
     outputs.update(shape=probs.shape, scalars={})
     return {"outputs": outputs, "probs": probs,
             "params": inspection.summarize_all(inspection.module_parameters(model), edges["params"]),
-            "activations": inspection.summarize_all(acts, edges["activations"]), "edges": edges}
+            "activations": acts.finish(), "edges": edges}
 
 
 def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEntry, edges: dict,

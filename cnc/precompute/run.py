@@ -130,10 +130,14 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     refs = References(config, store, th, {m.id: ch for m, ch in sources}) if generative else None
     bar = tqdm(total=len(todo), desc="precompute", unit="model", file=sys.stderr, disable=not progress)
     with bar:
-        results = Results(store, th, report, bar, on_model, len(todo))
+        hashes, exp = dict((m.id, ch) for m, ch in sources), config.experiment
+        # classifiers: MSE / KL against each model's root are stored at the end (generative: top-k KL)
+        roots = {} if generative else {m.id: hashes.get(exp.path_to_root(m.id)[0]) for m, _ in todo}
+        results = Results(store, th, report, bar, on_model, len(todo), roots=roots)
         opts = cluster.options(config.precompute, scheduler, workers)
         if opts.enabled:
             cluster.run_on_cluster(opts, spec, results, todo, edges, refs)
+            results.store_divergences()
             return report
         for m, ch in todo:
             results.starting(m.id)
@@ -145,6 +149,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
                 continue
             edges = result["edges"]
             results.finished(m.id, ch, result)
+        results.store_divergences()
     return report
 
 

@@ -16,6 +16,8 @@ Summary formats (all numpy arrays / plain Python):
                 "scalars": {name: float32[N]}}   (a few bytes per instance)
 - probs:       raw float16 bytes of the softmax [N, C], C order; read back memory-mapped, so a
                 view touching one row (an instance) or streaming all rows never copies the matrix
+- divergence:  float32 [2, N] per (task, base checkpoint, model checkpoint): MSE and KL of the
+                model's probabilities against the base's (cnc.analysis.divergence)
 - params /
   activations: {module name: {"type": str, "count": int, "zeros": int, "edges": float64[B+1],
                 "hist": int64[B], "sample": float32[K], "l2": float, "mean": float, "std": float}}
@@ -154,7 +156,18 @@ class SummaryStore:
         return self._get((kind, th, ch))
 
     def put_probs(self, th: str, ch: str, probs: np.ndarray) -> None:
-        self._set(("probs", th, ch), np.ascontiguousarray(probs, dtype=np.float16).tobytes())
+        """Streamed to the cache file in 4 MB pieces (no second copy of the matrix in memory)."""
+        flat = np.ascontiguousarray(probs, dtype=np.float16).reshape(-1).view(np.uint8)
+        self.cache.set(("probs", th, ch), _Reader(memoryview(flat)), read=True, retry=True)
+
+    def get_divergence(self, th: str, base_ch: str, ch: str) -> np.ndarray | None:
+        """float32 [2, N] (MSE, KL) of a model against a base, or None (a malformed entry counts as missing)."""
+        found = self._get(("divergence", th, base_ch, ch))
+        ok = isinstance(found, np.ndarray) and found.dtype == np.float32 and found.ndim == 2 and len(found) == 2
+        return found if ok else None
+
+    def put_divergence(self, th: str, base_ch: str, ch: str, values: np.ndarray) -> None:
+        self._set(("divergence", th, base_ch, ch), np.ascontiguousarray(values, dtype=np.float32))
 
     def get_probs(self, th: str, ch: str, shape: tuple[int, int]) -> np.ndarray | None:
         """float16 [N, C] probabilities, memory-mapped (pages load as rows are read); None when
@@ -199,3 +212,16 @@ class SummaryStore:
 
     def put_error(self, th: str, ch: str, message: str) -> None:
         self._set(("error", th, ch), message)
+
+
+class _Reader:
+    """A file-like view of a buffer for diskcache's streamed writes (`read=True`)."""
+
+    def __init__(self, buffer: memoryview):
+        self.buffer, self.pos = buffer, 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.buffer) if size < 0 else min(self.pos + size, len(self.buffer))
+        piece = self.buffer[self.pos:end].tobytes()
+        self.pos = end
+        return piece

@@ -14,6 +14,8 @@ import time
 from contextvars import ContextVar
 from typing import Any, Callable
 
+import numpy as np
+
 from cnc.evaluation.summarize import TaskSpec, task_and_labels
 from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
@@ -139,6 +141,16 @@ class AppContext:
             return small
         probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"])
         return None if probs is None else {**small, "probs": probs}
+
+    def get_divergence(self, base_id: str, model_id: str) -> np.ndarray | None:
+        """Stored MSE and KL (float32 [2, N]) of a model against a base (cnc.analysis.divergence)."""
+        th, base_ch, ch = self.task_hash, self._model_hash(base_id), self._model_hash(model_id)
+        return None if th is None or base_ch is None or ch is None else self.store.get_divergence(th, base_ch, ch)
+
+    def put_divergence(self, base_id: str, model_id: str, values: np.ndarray) -> None:
+        th, base_ch, ch = self.task_hash, self._model_hash(base_id), self._model_hash(model_id)
+        if th is not None and base_ch is not None and ch is not None:
+            self.store.put_divergence(th, base_ch, ch, values)
 
     def params(self, model_id: str) -> dict | None:
         return self._summary("params", model_id)

@@ -21,7 +21,9 @@ def table_for(ctx: AppContext, models: list[str]) -> behavior_table.InstanceTabl
     key = (id(ctx), ctx.task_hash, tuple(models), statuses)
     if G.is_generative(task):
         return TABLES.get_or(key, lambda: G.build_generative_table(task, models, ctx.outputs, ctx.status))
-    return TABLES.get_or(key, lambda: behavior_table.build_table(task["labels"], models, ctx.outputs, ctx.status))
+    pairs = ctx if callable(getattr(ctx, "get_divergence", None)) else None  # stored MSE / KL per pair
+    return TABLES.get_or(key, lambda: behavior_table.build_table(task["labels"], models, ctx.outputs, ctx.status,
+                                                                 pairs))
 
 
 def specs_of(table: behavior_table.InstanceTable | G.GenerativeTable) -> dict[str, behavior_metrics.MetricSpec]:

@@ -146,7 +146,7 @@ def rows_for(view: behavior_view.View, table: behavior_table.InstanceTable | Gen
         row["id"] = f"i{row['i']}" if view.instance_rows else f"g{row['g']}"
         for j in range(len(view.models)):
             if texts is not None:
-                row[f"c{j}_t"] = shorten(str(texts[j, row["i"]]), 300)
+                row[f"c{j}_t"] = shorten(str(texts[j, row["i"]]), 300) or "(empty output)"
             f, h = row.pop(f"c{j}_b"), row[f"c{j}_h"]  # harm stays: it picks the cell's text cue
             if not view.signed:  # unsigned values: bars grow from the left edge
                 row[f"c{j}_bg"] = (f"linear-gradient(90deg,{BAR_COLORS[h]} {f * 100:.1f}%,"

@@ -16,6 +16,7 @@ from cnc.analysis.behavior_cells import format_number
 from cnc.analysis.output_diff import DELETED, INSERTED
 from cnc.server.context import AppContext
 
+EMPTY = "(empty output)"
 HINT = ("Click an instance row to see its prompt, reference and each model's output, with the words "
         "that differ from the base's output marked.")
 
@@ -87,7 +88,9 @@ def diff_spans(segments: list[tuple[str, str]]) -> list:
 def _output_row(ctx: AppContext, r: dict, is_base: bool, score_names: list[str]) -> html.Tr:
     model = ctx.experiment.models.get(r["model"])
     name = (model.label if model else r["model"]) + (" (base)" if is_base else "")
-    text = diff_spans(r["segments"]) if r["segments"] else [html.Span("(empty output)", className="hint")]
+    text = diff_spans(r["segments"])
+    if not r["text"].strip():  # an empty answer (a broken model's first symptom) must not look like a blank cell
+        text += [" " if text else "", html.Span(EMPTY, className="bh-empty-out")]
     cls = "bh-out" + ("" if is_base or not r["changed"] else " bh-out-changed")
     cells = [html.Td(name, className="bh-out-model"), html.Td(text, className=cls)]
     for s in score_names:

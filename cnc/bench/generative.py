@@ -12,7 +12,9 @@ runs on one thread throughout (on a shared 2-core machine more threads than free
 Records: `generative.generate` (bare greedy generation of every prompt, one model), 
 `generative.precompute` (per model: generation + scoring + teacher-forced pass + top-k/KL + layer
 summaries), `generative.bytes` (stored per model and for the root's top-k), `generative.kl_error`
-(per compressed model and k: the top-k KL vs the exact KL per token).
+(per compressed model and k: the top-k KL vs the exact KL per token); then, with transformers
+installed, the real-size run through the Hugging Face adapter (cnc.bench.generative_scale,
+records `generative.real.*`).
 """
 from __future__ import annotations
 
@@ -199,9 +201,22 @@ def scenarios(quick: bool) -> list[dict]:
     torch.set_num_threads(1)  # a shared 2-core machine: more threads than free cores is far slower
     try:
         _run(vocab, n, steps, records)
+        records.extend(_real_size(quick))
     finally:
         torch.set_num_threads(threads)
     return records
+
+
+def _real_size(quick: bool) -> list[dict]:
+    """Issue 23's run through the Hugging Face adapter (cnc.bench.generative_scale), when
+    transformers is installed: 8 models x 2,000 prompts x 64 tokens, 32,000-token vocabulary."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        return []
+    from cnc.bench import generative_scale
+
+    return generative_scale.scenarios(quick)
 
 
 def _run(vocab: int, n: int, steps: int, records: list[dict]) -> None:

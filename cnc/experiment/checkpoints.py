@@ -21,7 +21,7 @@ def open_checkpoint(source: str) -> BinaryIO:
 
 
 def readable(source: str) -> bool:
-    """Can this process open the file (or the object a URL names)?"""
+    """Can this process open the file (or the object a URL names, or a model directory)?"""
     if is_url(source):
         try:
             import fsspec
@@ -30,4 +30,6 @@ def readable(source: str) -> bool:
             return fs.isfile(path)
         except Exception:  # unknown protocol, missing driver, no credentials: all unreadable
             return False
+    if os.path.isdir(source):
+        return os.access(source, os.R_OK | os.X_OK)
     return os.path.isfile(source) and os.access(source, os.R_OK)

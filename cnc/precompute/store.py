@@ -57,16 +57,34 @@ class SummaryStore:
 
     # -- content hashes
     def file_hash(self, path: str | Path) -> str | None:
-        """sha256 of a file (or of what an fsspec URL names), memoized by (path, size, mtime) or
-        the URL's own version key, so restarts do not rehash."""
+        """sha256 of a file (or of what an fsspec URL names, or of a model directory's files),
+        memoized by (path, size, mtime) or the URL's own version key, so restarts do not rehash."""
         if is_url(str(path)):
             return self._url_hash(str(path))
+        if os.path.isdir(path):
+            return self._folder_hash(Path(path))
         try:
             st = os.stat(path)
         except OSError:
             return None
         return self._content_hash(("filehash", str(Path(path).resolve()), st.st_size, st.st_mtime_ns),
                                   lambda: open(path, "rb"))
+
+    def _folder_hash(self, folder: Path) -> str | None:
+        """A model directory (e.g. Hugging Face `save_pretrained`): a hash of its files' relative
+        names and content hashes (each memoized as above); hidden files and folders are skipped."""
+        try:
+            files = sorted(p for p in folder.rglob("*")
+                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        except OSError:
+            return None
+        h = hashlib.sha256(b"folder\n")
+        for p in files:
+            digest = self.file_hash(p)
+            if digest is None:
+                return None
+            h.update(f"{p.relative_to(folder).as_posix()}\0{digest}\n".encode())
+        return h.hexdigest()[:24] if files else None
 
     def _url_hash(self, url: str) -> str | None:
         """Asks the URL's store for its version at most every URL_CHECK_SECONDS: views call this per

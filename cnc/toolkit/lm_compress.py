@@ -244,21 +244,35 @@ def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> to
     return F.cross_entropy(logits.flatten(0, 1), targets[:, :width].flatten(), ignore_index=-100)
 
 
+def _norm_gains(model: nn.Module, norm_decay: float | Mapping[str, float]) -> dict[int, float]:
+    """id(norm gain parameter) -> its weight decay; a mapping names the norm modules it applies to."""
+    norms = {name: m for name, m in model.named_modules()
+             if isinstance(m, NORM_TYPES) and isinstance(getattr(m, "weight", None), nn.Parameter)}
+    if not isinstance(norm_decay, Mapping):
+        return {id(m.weight): float(norm_decay) for m in norms.values()} if norm_decay else {}
+    unknown = sorted(set(norm_decay) - set(norms))
+    if unknown:
+        raise ValueError(f"norm_decay names {unknown}, which are not normalization layers with a gain "
+                         f"(the model has {sorted(norms)})")
+    return {id(norms[name].weight): float(decay) for name, decay in norm_decay.items()}
+
+
 def train_lm(model: nn.Module, data: Data, steps: int, lr: float, seed: int = 0, batch_size: int = 64,
-             masks: Mapping[str, torch.Tensor] | None = None, norm_decay: float = 0.0,
+             masks: Mapping[str, torch.Tensor] | None = None, norm_decay: float | Mapping[str, float] = 0.0,
              weight_decay: float = 0.0, warmup: float = 0.05) -> nn.Module:
     """AdamW for `steps` mini-batches (reshuffled every epoch), one-cycle schedule, in place.
 
     `masks` are re-applied after each step so pruned weights stay exactly zero. `norm_decay` is a
-    separate weight decay on normalization gains: it shrinks them (the next linear layer takes
-    over their scale), which is what exposes them to global magnitude pruning."""
+    separate weight decay on normalization gains (one value for all, or per norm module name): it
+    shrinks them while the next linear layer takes over their scale, which is what exposes them
+    to global magnitude pruning."""
     if weight_quant_info(model) is not None or getattr(model, "cnc_int8", None) is not None:
         raise ValueError("cannot train a quantized model; train first, then quantize")
-    norm_gains = {id(p) for p in lm_weights(model, norms=True, embeddings=False).values()} - \
-                 {id(p) for p in lm_weights(model, norms=False, embeddings=False).values()}
+    decays = _norm_gains(model, norm_decay)
     params = list(model.parameters())
-    groups = [{"params": [p for p in params if id(p) in norm_gains], "weight_decay": norm_decay},
-              {"params": [p for p in params if id(p) not in norm_gains], "weight_decay": weight_decay}]
+    groups = [{"params": [p for p in params if id(p) in decays and decays[id(p)] == d], "weight_decay": d}
+              for d in sorted(set(decays.values()))]
+    groups.append({"params": [p for p in params if id(p) not in decays], "weight_decay": weight_decay})
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps), pct_start=warmup)
     named = dict(model.named_parameters())

@@ -85,13 +85,13 @@ class WordTokenizer:
         return [self.index.get(w, self.unk_id) for w in self.split(text)]
 
     def decode(self, ids: list[int]) -> str:
-        """Text of `ids` up to the first end-of-answer token; padding is skipped."""
+        """Text of `ids` up to the first end-of-answer token. Other special tokens are shown
+        ("<pad>"), as a model that generates them should be seen doing so."""
         words: list[str] = []
         for i in ids:
             if i == self.eos_id:
                 break
-            if i != self.pad_id:
-                words.append(self.vocab[i] if 0 <= i < len(self.vocab) else UNK)
+            words.append(self.vocab[i] if 0 <= i < len(self.vocab) else UNK)
         text = " ".join(words)
         return re.sub(r" ([^\sA-Za-z<])", r"\1", text)
 

@@ -6,7 +6,8 @@ Layers view. `forward(input_ids, attention_mask=None)` returns logits [B, T, V].
 (left padding for batched generation), positions count real tokens only and padding is never
 attended to, so a padded row computes exactly what it would alone. Positions enter through
 rotary embeddings (as in most current LMs): attention sees relative offsets, which the tiny model
-learns much faster than absolute position embeddings.
+learns much faster than absolute position embeddings. The LayerNorms have gains but no biases
+(as T5's and LLaMA's norms): a norm whose gain is zeroed passes nothing on.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ HEADS = 4
 LAYERS = 2
 D_FF = 256
 MAX_LEN = 96
+EMBEDDING_STD = 0.1  # larger than the linear layers' 0.05, as embeddings are in most LMs
+LINEAR_STD = 0.05
 
 
 class Attention(nn.Module):
@@ -50,9 +53,9 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, d_model: int, heads: int, d_ff: int) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(d_model)
+        self.ln1 = nn.LayerNorm(d_model, bias=False)
         self.attn = Attention(d_model, heads)
-        self.ln2 = nn.LayerNorm(d_model)
+        self.ln2 = nn.LayerNorm(d_model, bias=False)
         self.mlp = MLP(d_model, d_ff)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, rot: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -67,7 +70,7 @@ class TinyLM(nn.Module):
         self.max_len = max_len
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.blocks = nn.ModuleList(Block(d_model, heads, d_ff) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(d_model)
+        self.ln_f = nn.LayerNorm(d_model, bias=False)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         self.apply(_init)
 
@@ -106,7 +109,7 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 def _init(module: nn.Module) -> None:
     if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, std=0.02 if isinstance(module, nn.Embedding) else 0.05)
+        nn.init.normal_(module.weight, std=EMBEDDING_STD if isinstance(module, nn.Embedding) else LINEAR_STD)
         if getattr(module, "bias", None) is not None:
             nn.init.zeros_(module.bias)
 

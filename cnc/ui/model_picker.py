@@ -21,6 +21,7 @@ from cnc.ui.ids import cid
 from cnc.ui.inputs import ids, text
 
 PICKER = cid("picker", "models")
+FOUND = cid("picker", "found")  # the server's options, before the browser adds the picked models
 LIMIT = 50  # options sent per search; typing narrows them
 
 
@@ -67,12 +68,13 @@ def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
 
 
 def layout(exp: Experiment, selection: list[str], enabled: set[str]) -> html.Div:
-    return html.Div(dcc.Dropdown(
+    return html.Div([dcc.Dropdown(
         id=PICKER, options=options(exp, enabled, keep=selection), value=list(selection), multi=True,
         searchable=True,
         placeholder="Find models: type an id, tag or operation…", className="model-picker",
         optionHeight=30, maxHeight=320,
-    ), className="model-picker-wrap", title="Type to find models; Enter selects, Backspace removes")
+    ), dcc.Store(id=FOUND)], className="model-picker-wrap",
+        title="Type to find models; Enter selects, Backspace removes")
 
 
 def picked_selection(exp: Experiment, value, current, filters) -> list[str] | object:
@@ -95,19 +97,37 @@ def register(app, ctx: AppContext, selection_store: dict, enabled_store: dict, f
     def picked(value, current, filters):
         return picked_selection(ctx.experiment, value, current, filters)
 
-    @app.callback(Output(PICKER, "options"), Input(PICKER, "search_value"), Input(enabled_store, "data"),
+    @app.callback(Output(FOUND, "data"), Input(PICKER, "search_value"), Input(enabled_store, "data"),
                   State(PICKER, "value"), prevent_initial_call=True)
     def update_options(search, enabled, value):
         exp = ctx.experiment
         return options(exp, set(ids(enabled, exp.models)), (text(search) or "")[:200], ids(value, exp.models))
 
-    # a selection made in the map or the scatterplot shows in the picker (no server round trip)
+    # In the browser, with the picker's value as it is now: a selection made in the map or the
+    # scatterplot shows in the picker, and the options always list every picked model. The dropdown
+    # drops a value its options lack, so options the server computed for an older value (a filter
+    # change racing a pick) would otherwise unpick a model and empty the selection.
     app.clientside_callback(
-        """function(selection, value) {
+        """function(selection, found, value, shown) {
+            var noUpdate = window.dash_clientside.no_update;
+            var trig = (window.dash_clientside.callback_context.triggered || []).map(function(t) { return t.prop_id; });
+            var fromServer = trig.some(function(p) { return p.indexOf('"found"') >= 0; });
             var sel = Array.isArray(selection) ? selection : [];
-            if (JSON.stringify(sel) === JSON.stringify(value || [])) { return window.dash_clientside.no_update; }
-            return sel;
+            var fromSelection = trig.some(function(p) { return p.indexOf('"found"') < 0; });
+            var newValue = fromSelection && JSON.stringify(sel) !== JSON.stringify(value || []) ? sel : null;
+            var want = (newValue || value || []);
+            var base = fromServer && Array.isArray(found) ? found : (shown || []);
+            var known = {};
+            (shown || []).forEach(function(o) { if (o && o.value !== undefined) { known[o.value] = o; } });
+            var listed = {};
+            base.forEach(function(o) { if (o && o.value !== undefined) { listed[o.value] = true; } });
+            var missing = want.filter(function(v) { return !listed[v]; });
+            var options = fromServer || missing.length
+                ? base.concat(missing.map(function(v) { return known[v] || {label: String(v), value: v, search: String(v)}; }))
+                : noUpdate;
+            return [newValue === null ? noUpdate : newValue, options];
         }""",
-        Output(PICKER, "value"), Input(selection_store, "data"), State(PICKER, "value"),
+        Output(PICKER, "value"), Output(PICKER, "options"),
+        Input(selection_store, "data"), Input(FOUND, "data"), State(PICKER, "value"), State(PICKER, "options"),
         prevent_initial_call=True,
     )

@@ -34,8 +34,10 @@ def test_long_selection_link_reopens_through_a_view_id(big_ctx, serve, chrome):
     base = serve(big_ctx)
     chrome.get(base + "/?sel=" + ",".join(ids))
     wait_for(chrome, ".cnc-model-map canvas")
+    WebDriverWait(chrome, 20).until(lambda d: "view=" in d.current_url)  # the long link is shortened on load
+    opened = chrome.current_url
     chrome.find_element(By.XPATH, "//label[.//span[text()='By operation']]").click()  # any change rewrites the URL
-    WebDriverWait(chrome, 20).until(lambda d: "view=" in d.current_url)
+    WebDriverWait(chrome, 20).until(lambda d: "view=" in d.current_url and d.current_url != opened)
     link = chrome.current_url
     assert len(urlparse(link).query) < 30
     chrome.get("about:blank")

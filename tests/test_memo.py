@@ -10,7 +10,13 @@ from cnc.server.memo import Memo
 
 
 @pytest.fixture
-def budget():
+def budget(monkeypatch):
+    """A 10 MB budget shared only by this test's memos: memos of earlier tests (and their
+    background warm-up threads) must not take part in what is evicted."""
+    import weakref
+
+    monkeypatch.setattr(memo, "_memos", weakref.WeakSet())
+    monkeypatch.setattr(memo, "_used", [0])
     memo.set_budget(10 << 20)
     yield
     memo.set_budget(memo.DEFAULT_BUDGET)

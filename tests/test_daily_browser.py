@@ -94,9 +94,9 @@ def test_model_picker_selects_in_map_and_scatter(synthetic_ctx, serve, chrome):
     wait_until(lambda: query_of(chrome).get("sel", "").split(",")[:1] == ["m2"])
     wait_until(lambda: cy_eval(chrome, "cy.nodes(':selected').map(n => n.data('mid'))") == ["m2"])
     wait_until(lambda: len(chrome.execute_script(
-        "return document.querySelector('.scatter-graph .js-plotly-plot').data[3].x")) == 1)
-    outline = chrome.execute_script("var t = document.querySelector('.scatter-graph .js-plotly-plot').data[3];"
-                                    "return [t.x[0], t.y[0]]")  # the selection outline circles m2's point
+        "return document.querySelector('.scatter-graph .js-plotly-plot').layout.shapes || []")) == 1)
+    outline = chrome.execute_script("var s = document.querySelector('.scatter-graph .js-plotly-plot').layout.shapes[0];"
+                                    "return [s.xanchor, s.yanchor]")  # the selection outline circles m2's point
     m2 = list(synthetic_ctx.experiment.models["m2"].metrics.values())
     assert all(any(v == pytest.approx(w) for w in m2) for v in outline)
     assert chrome.find_element("css selector", ".sel-count").text == "1 selected"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs, urlparse
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
@@ -19,10 +20,14 @@ def query_of(driver) -> dict:
 
 
 def wait_until(predicate, timeout: float = 20):
+    """Poll `predicate`; an element not drawn yet (or redrawn under us) counts as "not yet"."""
     end = time.time() + timeout
     while time.time() < end:
-        if predicate():
-            return True
+        try:
+            if predicate():
+                return True
+        except (NoSuchElementException, StaleElementReferenceException):
+            pass
         time.sleep(0.2)
     raise AssertionError("condition not met in time")
 

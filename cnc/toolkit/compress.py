@@ -149,6 +149,19 @@ def zero_masks(model: nn.Module) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------- training
 
+def masked_step(opt: torch.optim.Optimizer, sched: Any, loss: torch.Tensor,
+                params: Mapping[str, nn.Parameter], masks: Mapping[str, torch.Tensor] | None) -> None:
+    """One optimizer and schedule step; pruned weights are re-zeroed after it so they stay exactly zero."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    if masks:
+        with torch.no_grad():
+            for name, mask in masks.items():
+                params[name].mul_(mask)
+
+
 def train(model: nn.Module, data: Data, epochs: int, lr: float, seed: int = 0, batch_size: int = 32,
           masks: Mapping[str, torch.Tensor] | None = None, bn_l1: float = 0.0) -> nn.Module:
     """SGD with momentum and a cosine schedule, in place.
@@ -168,14 +181,7 @@ def train(model: nn.Module, data: Data, epochs: int, lr: float, seed: int = 0, b
             loss = F.cross_entropy(model(xb), yb)
             if bn_l1:
                 loss = loss + bn_l1 * sum(w.abs().sum() for w in norm_weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if masks:
-                with torch.no_grad():
-                    for name, mask in masks.items():
-                        params[name].mul_(mask)
+            masked_step(opt, sched, loss, params, masks)
     model.eval()
     return model
 

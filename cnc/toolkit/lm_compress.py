@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnc.toolkit.compress import NORM_TYPES, WEIGHT_TYPES, Data, _zero_lowest, batches, layerwise_prune
+from cnc.toolkit.compress import NORM_TYPES, WEIGHT_TYPES, Data, _zero_lowest, batches, layerwise_prune, masked_step
 from cnc.toolkit.compress import checkpoint_payload as float_payload
 from cnc.toolkit.compress import load_checkpoint as load_float_checkpoint
 
@@ -280,15 +280,7 @@ def train_lm(model: nn.Module, data: Data, steps: int, lr: float, seed: int = 0,
     step, epoch = 0, 0
     while step < steps:
         for xb, yb in batches(data, batch_size, seed=seed * 1000 + epoch):
-            loss = lm_loss(model, xb, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if masks:
-                with torch.no_grad():
-                    for name, mask in masks.items():
-                        named[name].mul_(mask)
+            masked_step(opt, sched, lm_loss(model, xb, yb), named, masks)
             step += 1
             if step >= steps:
                 break

@@ -54,7 +54,7 @@ def test_generate_must_return_one_string_per_prompt(tmp_path):
     data = generation.text_set(task, evaldata.Loading(4), None)
     task.generate = lambda model, prompts, n: ["only one"]
     with pytest.raises(TaskError, match="list of 4 strings"):
-        generation.generate_all(task, task.load_model(str(tmp_path / "m.pt")), data, 4)
+        list(generation.model_batches(task, task.load_model(str(tmp_path / "m.pt")), data, 4))
 
 
 def test_other_reference_tokens_give_no_kl(tmp_path):

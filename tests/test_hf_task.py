@@ -89,13 +89,20 @@ def test_generation_equals_transformers_one_prompt_at_a_time(lm):
     assert any(text.strip() for text in batched)
 
 
-def test_reference_logits_equal_a_manual_teacher_forced_pass(lm):
+@pytest.mark.parametrize("call", ["reference_logits", "generate_and_reference"])
+def test_reference_logits_equal_a_manual_teacher_forced_pass(lm, call):
+    """Both ways precompute teacher-forces: a pass of its own, and one that reuses generation's
+    cache (causal) or encoder outputs (seq2seq); the latter also generates what `generate` does."""
     task, checkpoints = lm
     prompts, references = task.eval_data()
     first = [r[0] for r in references]
     model = task.load_model(checkpoints["pruned"])
     with torch.inference_mode():
-        logits, targets, mask = task.reference_logits(model, prompts, first)
+        if call == "reference_logits":
+            logits, targets, mask = task.reference_logits(model, prompts, first)
+        else:
+            texts, (logits, targets, mask) = task.generate_and_reference(model, prompts, first, MAX_NEW)
+            assert texts == task.generate(model, prompts, MAX_NEW)
         assert logits.dtype == torch.float32 and targets.dtype == torch.long and mask.dtype == torch.bool
         assert logits.shape[:2] == targets.shape == mask.shape and logits.shape[2] >= len(task.tokenizer)
         got = torch.log_softmax(logits.double(), -1)

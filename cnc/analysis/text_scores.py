@@ -10,6 +10,7 @@ An instance without references scores NaN (not scored) on every reference-based 
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import string
@@ -21,14 +22,14 @@ import numpy as np
 Scorer = Callable[[str, Sequence[str]], float]
 
 REPETITION_N = 2
-_PUNCT = set(string.punctuation)
+_NO_PUNCT = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # references are normalized once for every model, not per model
 def normalize_answer(text: str) -> str:
     """SQuAD v1.1 normalization: lowercase, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_NO_PUNCT)).split())
 
 
 def exact_match(prediction: str, references: Sequence[str]) -> float:
@@ -66,7 +67,7 @@ def repetition(text: str, n: int = REPETITION_N) -> float:
     words repeat in healthy text ("the", names), while a repeated bigram within one short answer
     is nearly always the degenerate loop that broken compression produces first.
     """
-    words = "".join(ch for ch in text.lower() if ch not in _PUNCT).split()
+    words = text.lower().translate(_NO_PUNCT).split()
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     return 0.0 if not grams else 1.0 - len(set(grams)) / len(grams)
 

@@ -163,8 +163,11 @@ def checkpoints(folder: Path) -> list[str]:
 def bare_generation_s(task, paths: list[str], size: Size) -> tuple[float, float]:
     """(wall, CPU) seconds per model to load it and generate every prompt's continuation, nothing
     else (on a few of the models: all generate the same number of tokens, so the time per model
-    barely varies)."""
+    barely varies), after a warm-up that imports transformers and loads the tokenizer (precompute,
+    timed next, finds them loaded too)."""
     prompts, _ = task.eval_data()
+    with torch.inference_mode():
+        task.generate(task.load_model(paths[0]), prompts[:2], 2)
     t0, c0 = time.perf_counter(), time.process_time()
     for path in paths:
         model = task.load_model(path)

@@ -1,12 +1,14 @@
 """Evaluate a generative model (docs/generative.md): generate, score, teacher-force, compare tokens.
 
-One model, on the task's device, under torch.inference_mode(), in batches:
+One model, on the task's device, under torch.inference_mode(), batch by batch:
 1. greedy generation through the task's `generate`, each output cut at the first stop string;
-2. scores against the references (cnc.analysis.text_scores) and the repetition signal;
-3. a teacher-forced pass over prompt + first reference (`reference_logits`): the reference's
-   negative log-likelihood and, against the root of the model's tree, per-token KL on the
-   reference model's top-k + tail bins and top-1 agreement (cnc.analysis.token_divergence).
-   A root keeps its own top-k (store kind "topk"); nothing vocabulary-sized leaves the device.
+2. a teacher-forced pass over prompt + first reference (`reference_logits`; a task with
+   `generate_and_reference` does both in one call and can reuse the prompt's work): the
+   reference's negative log-likelihood and, against the root of the model's tree, per-token KL on
+   the reference model's top-k + tail bins and top-1 agreement (cnc.analysis.token_divergence).
+   A root keeps its own top-k (store kind "topk"); nothing vocabulary-sized leaves the device
+   (cnc.evaluation.token_logprobs);
+3. scores against the references (cnc.analysis.text_scores) and the repetition signal.
 Activation summaries come from the same teacher-forced pass, on the fixed sample of prompts only.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from cnc.analysis.text_scores import REPETITION_N, repetition_all, resolve_scorers, score_all
 from cnc.analysis.token_divergence import TOPK, coarse_kl
 from cnc.evaluation import evaldata
+from cnc.evaluation.token_logprobs import token_logprobs
 from cnc.experiment.errors import TaskError
 
 FORMAT = 1  # bump when a generative stored format changes: old entries are then not found
@@ -85,15 +88,32 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut]
 
 
-def generate_all(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int) -> list[str]:
-    texts: list[str] = []
+def _texts(got: Any, n: int, stop: Sequence[str]) -> list[str]:
+    if not isinstance(got, (list, tuple)) or len(got) != n or not all(isinstance(t, str) for t in got):
+        raise TaskError(f"task.generate must return a list of {n} strings for {n} prompts")
+    return [cut_at_stop(t, stop) for t in got]
+
+
+def _first_references(data: TextSet, rows: Sequence[int]) -> list[str]:
+    return [data.references[i][0] if data.references[i] else "" for i in rows]
+
+
+def model_batches(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int):
+    """(start, texts, (logits, targets, mask)) per batch of prompts: one call of the task's optional
+    `generate_and_reference` (which can share the prompt's work), else `generate` then `reference_logits`."""
+    both = getattr(task, "generate_and_reference", None)
     for s in range(0, len(data), batch_size):
         prompts = data.prompts[s:s + batch_size]
-        got = task.generate(model, prompts, data.max_new_tokens)
-        if not isinstance(got, (list, tuple)) or len(got) != len(prompts) or not all(isinstance(t, str) for t in got):
-            raise TaskError(f"task.generate must return a list of {len(prompts)} strings for {len(prompts)} prompts")
-        texts.extend(cut_at_stop(t, data.stop) for t in got)
-    return texts
+        refs = _first_references(data, range(s, s + len(prompts)))
+        if both is not None:
+            got = both(model, prompts, refs, data.max_new_tokens)
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                raise TaskError("task.generate_and_reference must return (texts, (logits, targets, mask))")
+            texts, forced = got
+        else:
+            texts = task.generate(model, prompts, data.max_new_tokens)
+            forced = task.reference_logits(model, prompts, refs)
+        yield s, _texts(texts, len(prompts), data.stop), _checked(forced, len(prompts))
 
 
 def _checked(got: Any, b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -113,19 +133,22 @@ class _Divergence:
     def __init__(self, reference: dict | None):
         self.ref, self.pos, self.kl, self.top1 = reference, 0, [], []
 
-    def add(self, lp: torch.Tensor, targets: torch.Tensor) -> None:
-        """`lp` float32 log-probs [t, V] and `targets` [t] of the next t reference tokens."""
-        if self.ref is None:
-            return
-        t, end = targets.shape[0], self.pos + targets.shape[0]
-        ref_targets = self.ref["targets"][self.pos:end]
-        if end > len(self.ref["targets"]) or not np.array_equal(ref_targets, targets.cpu().numpy()):
+    def next_ids(self, targets: torch.Tensor) -> torch.Tensor | None:
+        """The reference's top-k ids [t, k] for the next t reference tokens `targets` (None: no reference)."""
+        end = self.pos + targets.shape[0]
+        if self.ref is not None and (end > len(self.ref["targets"]) or not np.array_equal(
+                self.ref["targets"][self.pos:end], targets.cpu().numpy())):
             self.ref = None
-            return
-        ids = torch.as_tensor(self.ref["ids"][self.pos:end], device=lp.device, dtype=torch.long)
-        q_top, q_tail = gather_bins(lp, ids)
-        self.kl.append(coarse_kl(self.ref["values"][self.pos:end], self.ref["tail"][self.pos:end], q_top, q_tail))
-        self.top1.append((lp.argmax(-1) == ids[:, 0]).cpu().numpy() if t else np.zeros(0, bool))
+        if self.ref is None:
+            return None
+        return torch.as_tensor(self.ref["ids"][self.pos:end], device=targets.device, dtype=torch.long)
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        """This model's `token_logprobs` at the ids `next_ids` gave."""
+        end = self.pos + stats["ref_tail"].shape[0]
+        self.kl.append(coarse_kl(self.ref["values"][self.pos:end], self.ref["tail"][self.pos:end],
+                                 stats["ref_logprob"].double().cpu().numpy(), stats["ref_tail"].double().cpu().numpy()))
+        self.top1.append(stats["ref_is_top"].cpu().numpy())
         self.pos = end
 
     def result(self, total: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -135,68 +158,67 @@ class _Divergence:
         return cat(self.kl, np.float16), cat(self.top1, bool)
 
 
-def gather_bins(lp: torch.Tensor, ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """A model's log-probs at the given ids [t, k] and the log of its mass outside them [t]."""
-    top = lp.gather(-1, ids)
-    tail = torch.logsumexp(lp.scatter(-1, ids, float("-inf")), dim=-1)
-    return top.double().cpu().numpy(), tail.double().cpu().numpy()
-
-
-def topk_of(lp: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(top-k log-probs float32 [t, k] descending, ids int32 [t, k], log tail mass float32 [t])."""
-    k = min(k, lp.shape[-1])
-    values, ids = lp.topk(k, dim=-1)
-    _, tail = gather_bins(lp, ids)
-    return values.float().cpu().numpy(), ids.int().cpu().numpy(), tail.astype(np.float32)
-
-
-def teacher_forced(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int, reference: dict | None,
-                   keep_topk: bool, sample_index: np.ndarray, hooks: Callable[[], Any]) -> dict:
+class TeacherForced:
     """NLL per instance, per-token KL / top-1 against `reference` (a stored top-k) and, for a root
-    (`keep_topk`), its own top-k; `hooks()` is entered around the forward of sampled rows only."""
-    n = len(data)
-    nll, ntokens, targets_all = np.zeros(n, np.float32), np.zeros(n, np.int32), []
-    div = _Divergence(reference)
-    own: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for s in range(0, n, batch_size):
-        prompts, refs = data.prompts[s:s + batch_size], [r[0] if r else "" for r in data.references[s:s + batch_size]]
-        logits, targets, mask = _checked(task.reference_logits(model, prompts, refs), len(prompts))
-        lp = torch.log_softmax(logits.float(), dim=-1)
-        tok = lp.gather(-1, targets.clamp(0, lp.shape[-1] - 1)[..., None])[..., 0]
-        nll[s:s + len(prompts)] = (-(tok * mask)).sum(1).cpu().numpy()
-        ntokens[s:s + len(prompts)] = mask.sum(1).cpu().numpy()
-        flat_lp, flat_targets = lp[mask], targets[mask]  # row-major: instance by instance
-        targets_all.append(flat_targets.int().cpu().numpy())
-        div.add(flat_lp, flat_targets)
-        if keep_topk:
-            own.append(topk_of(flat_lp, TOPK))
-        rows = sample_index[(sample_index >= s) & (sample_index < s + len(prompts))] - s
-        if rows.size:
-            with hooks():
-                task.reference_logits(model, [prompts[i] for i in rows], [refs[i] for i in rows])
-    total = int(ntokens.sum())
-    kl, top1 = div.result(total)
-    out = {"nll": nll, "ntokens": ntokens, "kl": kl, "top1": top1}
-    if keep_topk:
-        k = own[0][0].shape[1] if own else TOPK
-        out["topk"] = {"k": k, "values": np.concatenate([o[0] for o in own]) if own else np.zeros((0, k), np.float32),
-                       "ids": np.concatenate([o[1] for o in own]) if own else np.zeros((0, k), np.int32),
-                       "tail": np.concatenate([o[2] for o in own]) if own else np.zeros(0, np.float32),
-                       "targets": np.concatenate(targets_all) if targets_all else np.zeros(0, np.int32),
-                       "ntokens": ntokens.copy()}
-    return out
+    (`keep_topk`), its own top-k, gathered batch by batch."""
+
+    def __init__(self, n: int, reference: dict | None, keep_topk: bool):
+        self.nll, self.ntokens = np.zeros(n, np.float32), np.zeros(n, np.int32)
+        self.targets: list[np.ndarray] = []
+        self.div = _Divergence(reference)
+        self.own: list[dict[str, np.ndarray]] | None = [] if keep_topk else None
+
+    def add(self, s: int, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> None:
+        b, width = mask.shape
+        where = mask.reshape(-1).nonzero(as_tuple=True)[0]  # row-major: instance by instance
+        flat_targets = targets.reshape(-1)[where]
+        ids = self.div.next_ids(flat_targets)
+        stats = token_logprobs(logits.reshape(b * width, -1), where, flat_targets, ids,
+                               TOPK if self.own is not None else 0)
+        self.nll[s:s + b] = torch.zeros(b, dtype=torch.float64, device=where.device).index_add_(
+            0, where // max(width, 1), -stats["target"].double()).cpu().numpy()
+        self.ntokens[s:s + b] = mask.sum(1).cpu().numpy()
+        self.targets.append(flat_targets.int().cpu().numpy())
+        if ids is not None:
+            self.div.add(stats)
+        if self.own is not None:
+            self.own.append({"values": stats["values"].float().cpu().numpy(), "ids": stats["ids"].int().cpu().numpy(),
+                             "tail": stats["tail"].float().cpu().numpy()})
+
+    def result(self) -> dict:
+        kl, top1 = self.div.result(int(self.ntokens.sum()))
+        out = {"nll": self.nll, "ntokens": self.ntokens, "kl": kl, "top1": top1}
+        if self.own is not None:
+            k = self.own[0]["ids"].shape[1] if self.own else TOPK
+            empty = {"values": np.zeros((0, k), np.float32), "ids": np.zeros((0, k), np.int32),
+                     "tail": np.zeros(0, np.float32)}
+            out["topk"] = {"k": k, **{name: np.concatenate([o[name] for o in self.own]) if self.own else value
+                                      for name, value in empty.items()},
+                           "targets": np.concatenate(self.targets) if self.targets else np.zeros(0, np.int32),
+                           "ntokens": self.ntokens.copy()}
+        return out
 
 
 def evaluate(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int, device: torch.device,
              model_id: str, root_id: str | None, reference: dict | None, sample_index: np.ndarray,
              hooks: Callable[[], Any]) -> tuple[dict, dict | None]:
     """(outputs dict, own top-k or None) of one model. A root (`model_id == root_id`) is its own
-    reference: KL zeros, top-1 all True; without a reference (root unknown or not computed) KL is None."""
+    reference: KL zeros, top-1 all True; without a reference (root unknown or not computed) KL is None.
+    `hooks()` is entered around a teacher-forced pass over the sampled rows only (activations)."""
     is_root = root_id is not None and model_id == root_id
     model = model.to(device).eval()
+    texts: list[str] = []
+    forced = TeacherForced(len(data), None if is_root else reference, is_root)
     with torch.inference_mode():
-        texts = generate_all(task, model, data, batch_size)
-        tf = teacher_forced(task, model, data, batch_size, None if is_root else reference, is_root, sample_index, hooks)
+        for s, batch_texts, (logits, targets, mask) in model_batches(task, model, data, batch_size):
+            texts.extend(batch_texts)
+            forced.add(s, logits, targets, mask)
+            del logits
+            rows = sample_index[(sample_index >= s) & (sample_index < s + len(batch_texts))]
+            if rows.size:
+                with hooks():
+                    task.reference_logits(model, [data.prompts[i] for i in rows], _first_references(data, rows))
+    tf = forced.result()
     kl, top1, against = tf["kl"], tf["top1"], None
     if is_root:
         total = int(tf["ntokens"].sum())

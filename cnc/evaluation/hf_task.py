@@ -189,34 +189,62 @@ class HFTask:
     def generate(self, model: torch.nn.Module, prompts: list[str], max_new_tokens: int) -> list[str]:
         """Greedy continuations (text after the prompt), in batches of task option batch_size (if set);
         causal prompts are left-padded so every row continues from its last token."""
-        device = _device_of(model)
-        settings = {"max_new_tokens": int(max_new_tokens), "do_sample": False, "num_beams": 1,
-                    "pad_token_id": self.tokenizer.pad_token_id}
         texts: list[str] = []
-        step = self.batch_size or max(1, len(prompts))
-        for start in range(0, len(prompts), step):
-            ids, mask = self._pad(self.encode_prompts(prompts[start:start + step]), left=not self.seq2seq)
-            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                 generation_config=_greedy(model, settings))
-            new = out if self.seq2seq else out[:, ids.shape[1]:]
-            texts.extend(self.tokenizer.batch_decode(new.cpu(), skip_special_tokens=True))
+        for chunk in self._chunks(len(prompts)):
+            texts.extend(self._generate(model, self.encode_prompts(prompts[chunk]), max_new_tokens)[0])
         return texts
 
+    def generate_and_reference(self, model: torch.nn.Module, prompts: list[str], references: list[str],
+                               max_new_tokens: int) -> tuple[list[str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """`generate` and `reference_logits` sharing the prompt's work (precompute prefers this when a
+        task has it): a causal model teacher-forces the reference on the keys and values generation
+        left in its cache, cut back to the prompt; a seq2seq model encodes each prompt once."""
+        texts, parts = [], []
+        for chunk in self._chunks(len(prompts)):
+            prompt_ids, ref_ids = self.encode_prompts(prompts[chunk]), self.encode_references(references[chunk])
+            new, state = self._generate(model, prompt_ids, max_new_tokens, keep_state=True)
+            texts.extend(new)
+            if self.seq2seq:
+                parts.append(self._seq2seq_logits(model, prompt_ids, ref_ids, _device_of(model), state))
+            else:
+                parts.append(self._cached_causal_logits(model, state, ref_ids)
+                             or self._causal_logits(model, prompt_ids, ref_ids, _device_of(model)))
+        return texts, _concat(parts)
+
+    def _chunks(self, n: int) -> list[slice]:
+        step = self.batch_size or max(1, n)
+        return [slice(start, start + step) for start in range(0, n, step)]
+
+    def _generate(self, model: torch.nn.Module, prompt_ids: list[list[int]], max_new_tokens: int,
+                  keep_state: bool = False) -> tuple[list[str], Any]:
+        """Greedy texts of one batch and, with `keep_state`, what teacher forcing can reuse: the
+        causal model's cache with the padded prompt, or the seq2seq model's encoder outputs."""
+        device = _device_of(model)
+        ids, mask = self._pad(prompt_ids, left=not self.seq2seq)
+        ids, mask = ids.to(device), mask.to(device)
+        settings = {"max_new_tokens": int(max_new_tokens), "do_sample": False, "num_beams": 1,
+                    "pad_token_id": self.tokenizer.pad_token_id, "return_dict_in_generate": True}
+        inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if keep_state and self.seq2seq:
+            inputs = {"encoder_outputs": model.get_encoder()(input_ids=ids, attention_mask=mask),
+                      "attention_mask": mask}
+        out = model.generate(**inputs, generation_config=_greedy(model, settings))
+        new = out.sequences if self.seq2seq else out.sequences[:, ids.shape[1]:]
+        texts = self.tokenizer.batch_decode(new.cpu(), skip_special_tokens=True)
+        if not keep_state:
+            return texts, None
+        if self.seq2seq:
+            return texts, inputs["encoder_outputs"]
+        return texts, (out.past_key_values, ids, mask)
     def reference_logits(self, model: torch.nn.Module, prompts: list[str],
                          references: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher-forced logits float32 [B, T, V] at the positions predicting each reference token,
         the tokens long [B, T] and a mask bool [B, T]; causal: one pass over prompt + reference,
         seq2seq: the reference as decoder labels."""
         device = _device_of(model)
-        parts = []
-        size = self.batch_size or max(1, len(prompts))
-        for start in range(0, len(prompts), size):
-            chunk = slice(start, start + size)
-            prompt_ids = self.encode_prompts(prompts[chunk])
-            ref_ids = self.encode_references(references[chunk])
-            step = self._seq2seq_logits if self.seq2seq else self._causal_logits
-            parts.append(step(model, prompt_ids, ref_ids, device))
-        return _concat(parts)
+        step = self._seq2seq_logits if self.seq2seq else self._causal_logits
+        return _concat([step(model, self.encode_prompts(prompts[chunk]), self.encode_references(references[chunk]),
+                             device) for chunk in self._chunks(len(prompts))])
 
     def _causal_logits(self, model, prompt_ids, ref_ids, device):
         width = max((len(r) for r in ref_ids), default=0)
@@ -235,12 +263,41 @@ class HFTask:
         targets, target_mask = self._pad(ref_ids, left=False)
         return out.float(), targets.to(device), target_mask.bool().to(device)
 
-    def _seq2seq_logits(self, model, prompt_ids, ref_ids, device):
+    def _cached_causal_logits(self, model: torch.nn.Module, state: Any, ref_ids: list[list[int]]):
+        """Teacher-forced logits from generation's cache cut back to all but the prompt's last
+        token, which is fed again with the reference (None when the cache cannot be cut)."""
+        cache, ids, mask = state
+        targets, target_mask = self._pad(ref_ids, left=False)
+        width, prompt = targets.shape[1], ids.shape[1]
+        if not width or prompt < 2 or not _croppable(cache):
+            return None
+        cache.crop(prompt - 1 - cache.get_seq_length())
+        device = ids.device
+        targets, target_mask = targets.to(device), target_mask.to(device)
+        # row i: [last prompt token, reference tokens but the last], right-padded; its outputs
+        # predict the reference tokens one by one
+        step_ids = torch.cat([ids[:, -1:], targets[:, :width - 1]], 1)
+        full = torch.cat([mask, target_mask[:, :width - 1]], 1)
+        positions = (full.cumsum(-1) - 1).clamp(min=0)[:, -width:]
+        logits = model(input_ids=step_ids, attention_mask=full, position_ids=positions, past_key_values=cache,
+                       use_cache=True).logits
+        return logits.float(), targets, target_mask.bool()
+
+    def _seq2seq_logits(self, model, prompt_ids, ref_ids, device, encoder_outputs: Any = None):
         ids, mask = self._pad(prompt_ids, left=False)
         targets, target_mask = self._pad(ref_ids, left=False)
         labels = targets.masked_fill(target_mask == 0, -100)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).logits
+        inputs = {"input_ids": ids.to(device)} if encoder_outputs is None else {"encoder_outputs": encoder_outputs}
+        logits = model(**inputs, attention_mask=mask.to(device), labels=labels.to(device)).logits
         return logits.float(), targets.to(device), target_mask.bool().to(device)
+
+
+def _croppable(cache: Any) -> bool:
+    """A plain full-attention dynamic cache, which `crop` cuts exactly (sliding-window, static or
+    quantized caches are left to a fresh teacher-forced pass)."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    return type(cache) is DynamicCache and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
 def save_weights(model: torch.nn.Module, path: str | Path) -> None:

@@ -78,6 +78,8 @@ class GenerativeTask(Protocol):
     def render_instance(self, index: int) -> dict:
         """{"kind": "text", "text": prompt}."""
 
+    # Optional: `generate_and_reference(model, prompts, references, max_new_tokens)` -> (texts,
+    # (logits, targets, mask)): `generate` and `reference_logits` in one call, sharing the prompt's work.
     # Optional: `scorers = {name: "rouge_l" | "chrf" | callable(prediction, references) -> float}`
     # and `generation = {"max_new_tokens": 32, "stop": []}` (the config's task.generation overrides).
 

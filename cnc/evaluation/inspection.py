@@ -78,7 +78,7 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
                 probs = np.empty((n, p.shape[1]), dtype=np.float16)
                 preds = np.empty(n, dtype=np.int16 if p.shape[1] < 2 ** 15 else np.int32)
                 p_true, p_pred = np.empty(n, np.float32), np.empty(n, np.float32)
-            probs[pos:pos + b] = p.half().cpu().numpy()
+            torch.from_numpy(probs[pos:pos + b]).copy_(p)  # float32 -> float16 straight into place
             preds[pos:pos + b] = top.cpu().numpy()
             p_pred[pos:pos + b] = top_p.cpu().numpy()
             p_true[pos:pos + b] = p.gather(1, y[:, None])[:, 0].cpu().numpy()

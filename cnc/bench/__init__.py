@@ -8,8 +8,11 @@ area that way (tests/test_bench_quick.py), so a benchmark broken by a code chang
 from __future__ import annotations
 
 import importlib
+import os
+import resource
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 AREAS = ("load", "overview", "comparability", "selection", "behaviors", "generative_behaviors", "layers", "scale",
@@ -41,3 +44,19 @@ def median_ms(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> flo
         fn()
         times.append((time.perf_counter() - t0) * 1000)
     return round(statistics.median(times), 3)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def drop_page_cache(folder: Path) -> None:
+    """Evict a folder's files from the OS page cache, so the next reads hit the disk."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)

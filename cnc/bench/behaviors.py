@@ -10,7 +10,6 @@ outputs, reported apart as generate_ms) and memory: tracemalloc peak over the bu
 from __future__ import annotations
 
 import json
-import resource
 import time
 import tracemalloc
 
@@ -18,7 +17,7 @@ import numpy as np
 import plotly.utils
 
 from cnc.analysis import behavior_cells, behavior_metrics, behavior_table, behavior_view
-from cnc.bench import median_ms
+from cnc.bench import median_ms, peak_rss_mb
 from cnc.experiment.synthetic import make_experiment
 from cnc.ui import behaviors as ui
 from cnc.ui import behaviors_data
@@ -180,5 +179,5 @@ def scenarios(quick: bool) -> list[dict]:
     records.append({"scenario": "behaviors.build_table", "models": n_models, "ms": round(build_ms, 1),
                     "generate_ms": round(generating[0] * 1000, 1), "instances": n, "classes": classes, "table_mb": round(table.nbytes() / 2 ** 20, 1),
                     "tracemalloc_peak_mb": round(peak / 2 ** 20, 1),
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+                    "peak_rss_mb": peak_rss_mb()})
     return records

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -223,23 +222,18 @@ def serve(config: str, cache: str) -> list[dict]:
     Behaviors first open (its default view), switch and sort, one instance's outputs panel."""
     from cnc.analysis.behavior_view import ViewState
     from cnc.app.cli import load
+    from cnc.bench import drop_page_cache, median_ms, peak_rss_mb
     from cnc.bench.behaviors import open_view
-    from cnc.bench.scale import _drop_page_cache
     from cnc.ui.behaviors_detail import detail_panel
     from cnc.ui.behaviors_state import defaults
 
-    _drop_page_cache(Path(cache))
+    drop_page_cache(Path(cache))
     ctx = load(config, cache, precompute=False, progress=False)
     models = list(ctx.experiment.models)
     records: list[dict] = []
 
     def timed(name: str, fn, repeat: int = 1) -> None:
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1000)
-        records.append({"scenario": f"generative.real.{name}", "ms": round(float(np.median(times)), 1)})
+        records.append({"scenario": f"generative.real.{name}", "ms": median_ms(fn, repeat, warmup=0)})
 
     first: list = []
     timed("first_open", lambda: first.extend(defaults(ctx, models)) or open_view(
@@ -251,7 +245,7 @@ def serve(config: str, cache: str) -> list[dict]:
     timed("instance", lambda: json.dumps(detail_panel(ctx, models, 1234 % len(ctx.task_data()["prompts"])),
                                          default=lambda c: c.to_plotly_json()))
     records.append({"scenario": "generative.real.peak_rss_mb", "ms": 0.0,
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+                    "peak_rss_mb": peak_rss_mb()})
     return records
 
 

@@ -15,8 +15,6 @@ scale.peak_rss_mb of the serving process. --quick (a smoke run): 3 models x 2,00
 from __future__ import annotations
 
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -161,37 +159,23 @@ def bare_pass(task: ScaleTask, ckpt: Path) -> None:
             model(x)
 
 
-def _drop_page_cache(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
-
-
 def serve(config: str, cache: str) -> list[dict]:
     """The serving half, in a fresh process: first open with cold files, then view changes."""
     from cnc.analysis import behavior_view
     from cnc.app.cli import load
+    from cnc.bench import drop_page_cache, median_ms, peak_rss_mb
     from cnc.bench.behaviors import open_view
     from cnc.ui import behaviors as ui
     from cnc.ui import layers
 
-    _drop_page_cache(Path(cache))
+    drop_page_cache(Path(cache))
     ctx = load(config, cache, precompute=False, progress=False)
     models = list(ctx.experiment.models)
     base = {"n": len((ctx.task_data() or {}).get("labels", [])), "models": len(models)}
     records = []
 
     def timed(name: str, fn, repeat: int = 1) -> None:
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1000)
-        records.append({"scenario": f"scale.{name}", "ms": round(float(np.median(times)), 1), **base})
+        records.append({"scenario": f"scale.{name}", "ms": median_ms(fn, repeat, warmup=0), **base})
 
     first = behavior_view.ViewState()  # what the Behaviors tab opens with: classes, error rate
     timed("first_open", lambda: open_view(ctx, models, first, clear=False))
@@ -208,7 +192,7 @@ def serve(config: str, cache: str) -> list[dict]:
     timed("layers_activations", lambda: layers.update(ctx, selection, "layers", {**state, "mode": "activations"},
                                                       None, None))
     records.append({"scenario": "scale.peak_rss_mb", "ms": 0.0, **base,
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+                    "peak_rss_mb": peak_rss_mb()})
     return records
 
 

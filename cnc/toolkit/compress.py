@@ -53,15 +53,19 @@ def batches(data: Data, batch_size: int, seed: int | None = None) -> Iterator[Da
             yield xb, yb
 
 
-def prunable_weights(model: nn.Module, include_norm: bool = True) -> dict[str, nn.Parameter]:
-    """The `weight` parameters of conv/linear layers, and of normalization layers if asked."""
-    types = WEIGHT_TYPES + (NORM_TYPES if include_norm else ())
+def weights_of(model: nn.Module, types: tuple[type, ...]) -> dict[str, nn.Parameter]:
+    """The `weight` parameters of the modules of `types`, by parameter name, in module order."""
     out: dict[str, nn.Parameter] = {}
     for name, module in model.named_modules():
         weight = getattr(module, "weight", None)
         if isinstance(module, types) and isinstance(weight, nn.Parameter):
             out[f"{name}.weight" if name else "weight"] = weight
     return out
+
+
+def prunable_weights(model: nn.Module, include_norm: bool = True) -> dict[str, nn.Parameter]:
+    """The `weight` parameters of conv/linear layers, and of normalization layers if asked."""
+    return weights_of(model, WEIGHT_TYPES + (NORM_TYPES if include_norm else ()))
 
 
 def _zero_lowest(weights: dict[str, nn.Parameter], scores: dict[str, torch.Tensor], amount: float) -> None:

@@ -27,7 +27,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnc.toolkit.compress import NORM_TYPES, WEIGHT_TYPES, Data, _zero_lowest, batches, layerwise_prune, masked_step
+from cnc.toolkit.compress import (
+    NORM_TYPES,
+    WEIGHT_TYPES,
+    Data,
+    _zero_lowest,
+    batches,
+    layerwise_prune,
+    masked_step,
+    weights_of,
+)
 from cnc.toolkit.compress import checkpoint_payload as float_payload
 from cnc.toolkit.compress import load_checkpoint as load_float_checkpoint
 
@@ -42,13 +51,7 @@ WQ_ATTR = "cnc_weight_quant"
 
 def lm_weights(model: nn.Module, norms: bool = True, embeddings: bool = True) -> dict[str, nn.Parameter]:
     """`weight` parameters of linear/conv layers, plus embeddings and norm gains if asked, in module order."""
-    types = WEIGHT_TYPES + (NORM_TYPES if norms else ()) + (EMBEDDING_TYPES if embeddings else ())
-    out: dict[str, nn.Parameter] = {}
-    for name, module in model.named_modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, types) and isinstance(weight, nn.Parameter):
-            out[f"{name}.weight" if name else "weight"] = weight
-    return out
+    return weights_of(model, WEIGHT_TYPES + (NORM_TYPES if norms else ()) + (EMBEDDING_TYPES if embeddings else ()))
 
 
 # ---------------------------------------------------------------- pruning

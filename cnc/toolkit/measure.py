@@ -20,6 +20,13 @@ from torch import nn
 from cnc.toolkit.compress import checkpoint_payload
 
 METRIC_NAMES = ("Accuracy", "F1", "Size", "Latency", "Sparsity", "Params")
+# How an experiment file declares the two metrics `sparsity` and `nonzero_params` measure (any model)
+PARAMETER_METRICS: tuple[dict[str, Any], ...] = (
+    {"name": "Sparsity", "format": ".0%", "unit": "", "min": 0, "max": 1, "higher_is_better": True,
+     "primary": False, "description": "share of parameters that are exactly zero"},
+    {"name": "Params", "format": ",d", "unit": "", "higher_is_better": False, "primary": False,
+     "description": "number of non-zero parameters"},
+)
 
 
 def tensor_bytes(t: torch.Tensor) -> int:

@@ -27,7 +27,7 @@ from cnc.demos.digits.data import load_splits
 from cnc.demos.digits.model import build_model
 from cnc.experiment.files import atomic_write_text
 from cnc.toolkit import compress
-from cnc.toolkit.measure import measure_model
+from cnc.toolkit.measure import PARAMETER_METRICS, measure_model
 
 BASE_EPOCHS = 10
 BASE_LR = 0.05
@@ -47,10 +47,7 @@ METRICS: list[dict[str, Any]] = [
     {"name": "Latency", "format": ".3f", "unit": "ms", "higher_is_better": False, "primary": True,
      "description": "median CPU time of one single-image forward pass on one thread; simulated int8 "
                     "models run float kernels, so theirs is not an int8 engine's latency"},
-    {"name": "Sparsity", "format": ".0%", "unit": "", "min": 0, "max": 1, "higher_is_better": True,
-     "primary": False, "description": "share of parameters that are exactly zero"},
-    {"name": "Params", "format": ",d", "unit": "", "higher_is_better": False, "primary": False,
-     "description": "number of non-zero parameters"},
+    *PARAMETER_METRICS,
 ]
 
 OPERATIONS: list[dict[str, Any]] = [

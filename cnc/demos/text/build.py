@@ -33,7 +33,7 @@ from cnc.demos.text.model import TinyLM, build_model
 from cnc.demos.text.task import MAX_NEW_TOKENS, greedy_generate, left_padded
 from cnc.experiment.files import atomic_write_text
 from cnc.toolkit import lm_compress as lc
-from cnc.toolkit.measure import latency_ms, nonzero_params, payload_bytes, sparsity
+from cnc.toolkit.measure import PARAMETER_METRICS, latency_ms, nonzero_params, payload_bytes, sparsity
 
 BASE_STEPS = 1200
 BASE_LR = 5e-3
@@ -57,10 +57,7 @@ METRICS: list[dict[str, Any]] = [
     {"name": "Latency", "format": ".3f", "unit": "ms", "higher_is_better": False, "primary": False,
      "description": "median CPU time of one forward pass over one test prompt on one thread; simulated "
                     "quantized models run float kernels, so theirs is not an integer engine's latency"},
-    {"name": "Sparsity", "format": ".0%", "unit": "", "min": 0, "max": 1, "higher_is_better": True,
-     "primary": False, "description": "share of parameters that are exactly zero"},
-    {"name": "Params", "format": ",d", "unit": "", "higher_is_better": False, "primary": False,
-     "description": "number of non-zero parameters"},
+    *PARAMETER_METRICS,
 ]
 
 OPERATIONS: list[dict[str, Any]] = [

@@ -7,7 +7,8 @@ the first open reads from disk. Models are small (an MLP over 3x16x16 synthetic 
 1,000 classes: base, magnitude-pruned and weight-quantized variants), the data synthetic but
 learnable (class centroids plus noise), so accuracy, errors and flips are realistic.
 
-Records: scale.bare_inference / scale.precompute (seconds per model and their ratio),
+Records: scale.bare_inference / scale.precompute (per model, wall and CPU time of this process on
+one torch thread, and their ratios: on a shared machine the CPU ratio is the steadier one),
 scale.cache_bytes, scale.first_open, scale.switch / sort / filter, scale.divergence (the first
 MSE/KL view: all probabilities streamed from disk), scale.instance, scale.layers and
 scale.peak_rss_mb of the serving process. --quick (a smoke run): 3 models x 2,000 instances.
@@ -142,14 +143,14 @@ def build(folder: Path, n: int, only: tuple[str, ...] | None = None) -> Path:
     return cfg
 
 
-def bare_inference_s(task: ScaleTask, checkpoints: list[Path]) -> float:
-    """Seconds per model for just the forward passes over the same DataLoader (no summaries),
-    after one warm-up pass (thread pools, first-touch allocations)."""
+def bare_inference_s(task: ScaleTask, checkpoints: list[Path]) -> tuple[float, float]:
+    """(wall, CPU) seconds per model for just the forward passes over the same DataLoader (no
+    summaries), after one warm-up pass (thread pools, first-touch allocations)."""
     bare_pass(task, checkpoints[0])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for ckpt in checkpoints:
         bare_pass(task, ckpt)
-    return (time.perf_counter() - t0) / len(checkpoints)
+    return (time.perf_counter() - t0) / len(checkpoints), (time.process_time() - c0) / len(checkpoints)
 
 
 def bare_pass(task: ScaleTask, ckpt: Path) -> None:
@@ -208,18 +209,25 @@ def scenarios(quick: bool) -> list[dict]:
         cfg = load_config(cfg_path, cache_dir=folder / "cache")
         store = SummaryStore(cfg.cache_dir)
         checkpoints = sorted(folder.glob("*.pt"))
-        bare = bare_inference_s(ScaleTask(n), checkpoints)
-        t0 = time.perf_counter()
-        report = precompute(cfg, store, progress=False)
-        per_model = (time.perf_counter() - t0) / len(checkpoints)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a shared 2-core machine: a busy torch thread pool swings wall times 0.8-4.5x
+        try:
+            bare, bare_cpu = bare_inference_s(ScaleTask(n), checkpoints)
+            t0, c0 = time.perf_counter(), time.process_time()
+            report = precompute(cfg, store, progress=False)
+            per_model, per_model_cpu = ((time.perf_counter() - t0) / len(checkpoints),
+                                        (time.process_time() - c0) / len(checkpoints))
+        finally:
+            torch.set_num_threads(threads)
         assert not report.failed, report.failed
         size = {"n": n, "models": len(checkpoints), "classes": CLASSES}
         cache_bytes = sum(p.stat().st_size for p in (folder / "cache").rglob("*") if p.is_file())
         f16 = n * CLASSES * 2
         records = [
-            {"scenario": "scale.bare_inference", "ms": round(bare * 1000, 1), **size},
+            {"scenario": "scale.bare_inference", "ms": round(bare * 1000, 1), **size, "cpu_ms": round(bare_cpu * 1000, 1)},
             {"scenario": "scale.precompute", "ms": round(per_model * 1000, 1), **size,
-             "ratio_to_inference": round(per_model / bare, 2)},
+             "ratio_to_inference": round(per_model / bare, 2), "cpu_ms": round(per_model_cpu * 1000, 1),
+             "cpu_ratio_to_inference": round(per_model_cpu / bare_cpu, 2)},
             {"scenario": "scale.cache_bytes", "ms": 0.0, **size, "bytes_per_model": cache_bytes // len(checkpoints),
              "ratio_to_float16_probs": round(cache_bytes / len(checkpoints) / f16, 3)},
         ]

@@ -19,6 +19,17 @@ settings.register_profile("cnc", deadline=None)
 settings.load_profile("cnc")
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny evaluations: extra torch threads only add spin-wait overhead on a busy CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def demo_cache_dir(tmp_path_factory) -> Path:
     """Cache dir holding the built demo. CNC_TEST_CACHE reuses one across runs (local speed)."""

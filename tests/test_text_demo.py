@@ -16,13 +16,7 @@ from cnc.demos.text.task import TextQATask
 from cnc.experiment.config import load_experiment
 from cnc.toolkit import lm_compress as lc
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from cnc.experiment.errors import TaskError
 N_BINS = 40
 SAMPLE_SIZE = 2048
 STREAM = 1 << 22  # elements summarized at a time (16 MB of float32), whatever the tensor's size
+FOLD = 1 << 16  # sampled activation values a module collects before they are folded into its summary
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -245,6 +246,7 @@ class ActivationSummaries:
         self.positions: dict[str, np.ndarray] = {}
         self.running: dict[str, RunningSummary] = {}
         self.kept: dict[str, list[np.ndarray]] = {}
+        self.pending: dict[str, tuple[int, list[np.ndarray]]] = {}
 
     def add(self, name: str, kind: str, values: np.ndarray, rows: int) -> None:
         if name not in self.kinds:
@@ -253,15 +255,27 @@ class ActivationSummaries:
             if name in self.edges:
                 self.running[name] = RunningSummary(kind, self.edges[name], self.positions[name])
         if name in self.running:
-            for piece in _pieces(values):
-                self.running[name].add(piece)
+            count, parts = self.pending.get(name, (0, []))
+            parts.append(values)
+            self.pending[name] = (count + values.size, parts)
+            if count + values.size >= FOLD:
+                self._fold(name)
         else:
             self.kept.setdefault(name, []).append(values)
+
+    def _fold(self, name: str) -> None:
+        """Fold a module's pending values into its running summary: a few sampled rows per batch
+        are collected first, so the histogram runs on FOLD values at a time, not on every batch."""
+        _, parts = self.pending.pop(name, (0, []))
+        if parts:
+            for piece in _pieces(parts[0] if len(parts) == 1 else np.concatenate(parts)):
+                self.running[name].add(piece)
 
     def finish(self) -> dict[str, dict]:
         out = {}
         for name, kind in self.kinds.items():
             if name in self.running:
+                self._fold(name)
                 out[name] = self.running[name].result()
                 continue
             values = np.concatenate(self.kept.pop(name))

@@ -53,6 +53,25 @@ def test_summaries_are_real_and_cached(tiny):
     assert again.computed == [] and again.skipped == ["a", "b", "c"]
 
 
+def test_each_model_keeps_its_own_probabilities(tiny):
+    """Precompute writes each model's probabilities into the previous model's (already stored)
+    buffer: what is stored must still be every model's own, as evaluated alone."""
+    import torch
+
+    from cnc.evaluation.summarize import ModelEntry, TaskSpec, summarize_model
+
+    cfg, store = load(tiny)
+    precompute(cfg, store, progress=False)
+    ctx = AppContext(cfg, store)
+    spec = TaskSpec.from_config(cfg)
+    stored = {m: np.array(ctx.outputs(m)["probs"]) for m in "abc"}
+    for m in "abc":
+        with torch.inference_mode():
+            alone = summarize_model(spec, ModelEntry(m, str(tiny / f"{m}.pt")), {})["probs"]
+        assert np.array_equal(stored[m], alone), m
+    assert not np.array_equal(stored["a"], stored["c"])
+
+
 def test_changed_checkpoint_is_recomputed(tiny):
     cfg, store = load(tiny)
     precompute(cfg, store, progress=False)

@@ -48,7 +48,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]], labels: np.ndarray,
               sample_index: np.ndarray, device: torch.device,
-              activations: ActivationSummaries | None = None) -> tuple[dict, np.ndarray, Any]:
+              activations: ActivationSummaries | None = None,
+              probs_buffer: np.ndarray | None = None) -> tuple[dict, np.ndarray, Any]:
     """One pass over the evaluation batches under inference_mode, on `device`.
 
     Returns (outputs, probs, activations): outputs = {"preds", "p_true", "p_pred"} per instance
@@ -56,6 +57,9 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
     softmax, activations = leaf-module outputs on the rows of `sample_index` only (hooks run on a
     second forward of just those rows, so the other rows pay nothing for them): {name: (type,
     values)}, or, given an `ActivationSummaries`, that object with the outputs folded in.
+    `probs` is written into `probs_buffer` when it has the right shape: a precompute run reuses
+    one buffer model after model, instead of page-faulting in a fresh [N, C] matrix for each
+    (measured 0.13 s per model of 50,000 x 1,000).
     """
     n = len(labels)
     model = model.to(device).eval()
@@ -76,7 +80,9 @@ def run_model(model: torch.nn.Module, batches: Iterable[tuple[Any, np.ndarray]],
             top_p, top = p.max(dim=-1)
             y = torch.as_tensor(batch_labels, device=p.device).clamp(0, p.shape[1] - 1)
             if probs is None:
-                probs = np.empty((n, p.shape[1]), dtype=np.float16)
+                fits = probs_buffer is not None and probs_buffer.shape == (n, p.shape[1]) \
+                    and probs_buffer.dtype == np.float16 and probs_buffer.flags.writeable
+                probs = probs_buffer if fits else np.empty((n, p.shape[1]), dtype=np.float16)
                 preds = np.empty(n, dtype=np.int16 if p.shape[1] < 2 ** 15 else np.int32)
                 p_true, p_pred = np.empty(n, np.float32), np.empty(n, np.float32)
             torch.from_numpy(probs[pos:pos + b]).copy_(p)  # float32 -> float16 straight into place

@@ -96,11 +96,13 @@ def sample_indices(n: int, size: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(n, size), replace=False)).astype(np.int64)
 
 
-def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: dict | None = None) -> dict[str, Any]:
+def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: dict | None = None,
+                    probs_buffer: np.ndarray | None = None) -> dict[str, Any]:
     """Evaluate one model: {"outputs", "probs"} and, for checkpoints, {"params", "activations"};
     "edges" holds the shared bin edges with any this model had to create (the first model of a
     task creates them for every later one). A generative model has no "probs"; `reference` is
-    the stored top-k of its root, and a root returns its own as "topk". Writes nothing."""
+    the stored top-k of its root, and a root returns its own as "topk". Writes nothing;
+    `probs_buffer` (a previous result's "probs", already stored) is filled again if it fits."""
     from cnc.evaluation import inspection
 
     task, labels = task_and_labels(spec)
@@ -115,7 +117,7 @@ def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: d
     sample = sample_indices(len(labels), spec.activation_sample)
     acts = inspection.ActivationSummaries(len(sample), edges["activations"])  # streamed once bins are known
     outputs, probs, _ = inspection.run_model(model, evaldata.iter_batches(task, spec.loading), labels, sample,
-                                             device, acts)
+                                             device, acts, probs_buffer)
     outputs.update(shape=probs.shape, scalars={})
     return {"outputs": outputs, "probs": probs,
             "params": inspection.summarize_all(inspection.module_parameters(model), edges["params"]),

@@ -139,16 +139,18 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
             cluster.run_on_cluster(opts, spec, results, todo, edges, refs)
             results.store_divergences()
             return report
+        buffer = None  # the last model's probabilities, once stored: the next model's are written into it
         for m, ch in todo:
             results.starting(m.id)
             try:
                 entry = model_entry(m, refs.root(m.id) if refs else None)
-                result = summarize_model(spec, entry, edges, refs.topk(entry) if refs else None)
+                result = summarize_model(spec, entry, edges, refs.topk(entry) if refs else None, buffer)
             except Exception as exc:  # user models fail in arbitrary ways; keep going
                 results.failed(m.id, ch, f"{type(exc).__name__}: {exc}")
                 continue
             edges = result["edges"]
             results.finished(m.id, ch, result)
+            buffer = result.get("probs") if entry.checkpoint else None  # .npz outputs are read-only views
         results.store_divergences()
     return report
 

@@ -85,6 +85,7 @@ def test_model_picker_selects_in_map_and_scatter(synthetic_ctx, serve, chrome):
     chrome.get(serve(synthetic_ctx) + "/")
     wait_for(chrome, ".cnc-model-map canvas")
     wait_until(lambda: cy_eval(chrome, "cy.nodes('[mid]').length") == len(synthetic_ctx.experiment.models))
+    wait_for(chrome, ".model-picker-wrap button")  # drawn with its options, which may come after the map
     chrome.execute_script("document.querySelector('.model-picker-wrap button').click()")
     search = wait_for(chrome, ".dash-dropdown-search")[0]
     search.send_keys("m2")

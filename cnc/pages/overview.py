@@ -262,9 +262,12 @@ def register(app, ctx: AppContext) -> None:
     filters_state = State(filter_ui.DRAWN, "data")
 
     # Any control may reveal a new experiment (a model logged meanwhile): the map's key says.
+    # Every output is `allow_duplicate`: dash-renderer holds back a callback whose inputs lie
+    # downstream of a pending callback's plain outputs, so plain outputs here would make the
+    # browser's redraw (encode, draw, drawn: inputs VALUES) wait for this round trip.
     @app.callback(
-        Output(model_map.DATA, "data", allow_duplicate=True), Output(model_map.KEY, "data"),
-        Output(legend.VALUES, "data"),
+        Output(model_map.DATA, "data", allow_duplicate=True), Output(model_map.KEY, "data", allow_duplicate=True),
+        Output(legend.VALUES, "data", allow_duplicate=True),
         Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
         Input(filter_ui.FILTERS, "data"), Input(scatter.X, "value"), Input(scatter.Y, "value"),
         State(model_map.KEY, "data"),

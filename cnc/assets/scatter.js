@@ -91,9 +91,11 @@ window.dash_clientside = window.dash_clientside || {};
         var both = [];
         if (xv && yv) { for (var i = 0; i < vals.n; i++) { if (xv[i] !== null && yv[i] !== null) { both.push(i); } } }
 
+        var colours = function(idx, alpha) {
+            return idx.map(gl ? function(i) { return channels(now.cols[i], alpha); } : function(i) { return rgba(now.cols[i], alpha); });
+        };
         var markers = function(idx, name, alpha, lineWidth, lineColor) {
-            var colour = gl ? function(i) { return channels(now.cols[i], alpha); } : function(i) { return rgba(now.cols[i], alpha); };
-            var marker = {color: idx.map(colour),
+            var marker = {color: colours(idx, alpha),
                           size: idx.map(function(i) { return now.szs[i]; }),
                           line: {width: lineWidth, color: lineColor}};
             if (idx.some(function(i) { return now.hollow[i]; })) {  // an open symbol's ring takes the marker colour
@@ -109,12 +111,24 @@ window.dash_clientside = window.dash_clientside || {};
         if (fresh && gl && config && config.plotGlPixelRatio !== glRatio()) {  // applied with this figure
             out[2] = Object.assign({}, config, {plotGlPixelRatio: glRatio()});
         }
-        if (changed(['vals', 'x', 'y', 'cols', 'szs', 'hollow', 'pass'])) {
-            now.filtered = markers(both.filter(function(i) { return !now.pass.ok[i]; }), 'filtered out', 0.2, 0, '#ffffff');
-            now.models = markers(both.filter(function(i) { return now.pass.ok[i]; }), 'models', 1.0, 0.6, '#ffffff');
+        // A colour change alone keeps every other array of the traces (plotly compares arrays by identity)
+        var recolour = function(trace, idx, alpha) {
+            return Object.assign({}, trace, {marker: Object.assign({}, trace.marker, {color: colours(idx, alpha)})});
+        };
+        if (changed(['vals', 'x', 'y', 'szs', 'hollow', 'pass'])) {
+            now.idx = [both.filter(function(i) { return !now.pass.ok[i]; }), both.filter(function(i) { return now.pass.ok[i]; })];
+            now.filtered = markers(now.idx[0], 'filtered out', 0.2, 0, '#ffffff');
+            now.models = markers(now.idx[1], 'models', 1.0, 0.6, '#ffffff');
+            patch.assign(['data', 0], now.filtered).assign(['data', 1], now.models);
+            any = true;
+        } else if (changed(['cols'])) {
+            now.idx = last.idx;
+            now.filtered = recolour(last.filtered, now.idx[0], 0.2);
+            now.models = recolour(last.models, now.idx[1], 1.0);
             patch.assign(['data', 0], now.filtered).assign(['data', 1], now.models);
             any = true;
         } else {
+            now.idx = last.idx;
             now.filtered = last.filtered;
             now.models = last.models;
         }

@@ -144,6 +144,9 @@ def _selection_bar(selection: list[str]) -> list:
 
 
 def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
+    wait = getattr(ctx, "await_warm", None)  # a server's context: a load-time warm-up may be running
+    if wait is not None:
+        wait()
     exp = ctx.experiment
     state = state_from_query(ctx, query, notices)
     enabled_list = enabled_models(exp, state.filters)

@@ -64,3 +64,30 @@ def test_views_are_warmed_for_each_loaded_experiment(tmp_path):
     assert [list(e.models) for e in warmed] == [["a"], ["a", "b"]]  # at start, then after the reload
     assert warmed[-1] is ctx.experiment and len(calls) == 2
     assert not load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False).live.background  # tests: no threads
+
+
+def test_a_request_waits_for_the_running_warm_up(tmp_path):
+    """The first page request after a load waits for the warm-up instead of repeating its work;
+    the warm-up itself (which renders the page too) never waits for itself."""
+    t = Tracker(tmp_path / "run")
+    t.log_model("a", metrics={"Acc": 0.9})
+    ctx = load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False, background=True)
+    done, inside = [], []
+
+    def slow(c):
+        inside.append(c.await_warm(timeout=5))  # in the warm-up thread: at once
+        time.sleep(0.4)
+        done.append(c.version)
+
+    ctx.warm_with(slow)
+    ctx.pin()
+    try:
+        start = time.time()
+        assert ctx.await_warm(timeout=5) and done == [0] and inside == [True]
+        assert time.time() - start < 3
+    finally:
+        ctx.unpin()
+    t.log_model("b", base="a", operation="prune", metrics={"Acc": 0.8})
+    assert ctx.live.check(force=True)
+    assert ctx.await_warm(timeout=5) and done == [0, 1]
+    assert load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False).await_warm(timeout=0)  # no threads

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from cnc.analysis.encoding import MISSING_COLOR, colors, size_missing, sizes
@@ -24,9 +25,16 @@ if (!cy || !gd || !gd.data || !gd.data[1]) { return null; }
 var nodes = {};
 cy.nodes('[mid]').forEach(function(n) {
     nodes[n.data('mid')] = [n.data('c'), n.data('s'), !!n.data('m'), n.hasClass('off')]; });
-var trace = function(t) { return {ids: t.customdata || [], color: [].concat(t.marker.color), size: [].concat(t.marker.size),
-                                  symbol: t.marker.symbol || null}; };
-return {pending: window.dash_clientside.cncMap.pending(), nodes: nodes, off: trace(gd.data[0]), on: trace(gd.data[1]),
+/* WebGL traces take colours as [r, g, b, alpha] channels (0..1): compare them as the text they encode */
+var text = function(c) {
+    if (!Array.isArray(c)) { return c; }
+    var rgb = c.slice(0, 3).map(function(v) { return Math.round(v * 255); });
+    return c[3] >= 1 ? '#' + rgb.map(function(v) { return ('0' + v.toString(16)).slice(-2); }).join('')
+                     : 'rgba(' + rgb.join(',') + ',' + c[3] + ')';
+};
+var trace = function(t) { return {ids: t.customdata || [], color: [].concat(t.marker.color).map(text),
+                                  size: [].concat(t.marker.size), symbol: t.marker.symbol || null}; };
+return {kind: gd.data[1].type, pending: window.dash_clientside.cncMap.pending(), nodes: nodes, off: trace(gd.data[0]), on: trace(gd.data[1]),
         front: document.querySelectorAll('.front-list .chip').length,
         frontX: gd.data[2].x, count: document.querySelector('.pass-count').textContent,
         shapes: (gd.layout.shapes || []).length};
@@ -83,12 +91,16 @@ def _wait_for_state(driver, want: dict) -> dict:
     return driver.execute_script(STATE)
 
 
-def test_browser_encodings_follow_the_server_rules(tmp_path, serve, chrome):
+@pytest.mark.parametrize("webgl", [False, True], ids=["svg", "webgl"])
+def test_browser_encodings_follow_the_server_rules(tmp_path, serve, chrome, monkeypatch, webgl):
+    if webgl:  # large experiments' WebGL scatterplot (colours as channel arrays), on the same small one
+        monkeypatch.setattr(scatter, "WEBGL_FROM", 1)
     ctx = _ctx(tmp_path)
     exp = ctx.experiment
     chrome.get(serve(ctx) + "/?f.lat=:3&sel=m1,m4&x=lat")
     wait_for(chrome, ".cnc-model-map canvas")
     state = _wait_for_state(chrome, _expect(exp, "acc", "size", [Filter("lat", None, 3.0)], x="lat"))
+    assert state["kind"] == ("scattergl" if webgl else "scatter")
     assert state["nodes"]["m3"][0] == MISSING_COLOR  # no colour value: grey
     assert state["nodes"]["m2"][2] and state["on"]["symbol"] is not None  # no size value: a hollow ring
     assert state["shapes"] == 2  # the selection's outlines

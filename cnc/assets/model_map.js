@@ -66,7 +66,6 @@ window.dash_clientside = window.dash_clientside || {};
         };
         var now = [], rest = [];
         var queue = function(k, j, fn) { (inView(k, j) ? now : rest).push(fn); };
-        flush(cy);
         for (i = 0; i < n; i++) {
             var change = null;
             // only the values that changed: each one set restyles the node (a size also reroutes its edges)
@@ -99,6 +98,9 @@ window.dash_clientside = window.dash_clientside || {};
                 };
             })(i, p));
         }
+        var heads = (d.heads || []).some(function(label, j) { return !last.heads || label !== last.heads[j]; });
+        if (!now.length && !rest.length && !heads) { return; }  // nothing new (what `encode` applied already)
+        flush(cy);  // the restyles still waiting come first: they bring every element to `last`
         cy.batch(function() {
             now.forEach(function(fn) { fn(); });
             (d.heads || []).forEach(function(label, j) {
@@ -142,34 +144,43 @@ window.dash_clientside = window.dash_clientside || {};
 
     var shown = null;  // the map data cytoscape holds: {key, data}
 
+    /* Patch the live cytoscape instance from what it shows to `d`, if it holds this experiment's
+       elements; false if it does not (not drawn yet, another experiment). */
+    function show(d) {
+        var cy = live();
+        if (!(cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length)) { return false; }
+        patch(cy, d, shown.data);
+        shown = {key: d.key, data: d};
+        return true;
+    }
+
     /* The elements prop is built once per experiment; later changes go to cytoscape directly
        (`patch`). A new column mode also gives a new layout (a re-fit, after the new positions). */
     function elements(d, layout) {
         if (!d || !d.id || !d.c) { return [noUpdate(), noUpdate()]; }  // `encode` adds the encodings
         var relayout = layout && layout.cncMode !== d.mode ? Object.assign({}, layout, {cncMode: d.mode}) : noUpdate();
-        var cy = live();
-        if (cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length) {
-            patch(cy, d, shown.data);
-            shown = {key: d.key, data: d};
-            return [noUpdate(), relayout];
-        }
+        if (show(d)) { return [noUpdate(), relayout]; }
         shown = {key: d.key, data: d};
         pending = [];  // restyles of the elements being replaced
         return [build(d), relayout];
     }
 
     /* The encoding columns of the map data, from the VALUES store (assets/encoding.js): only the
-       columns that changed, as a Patch (unchanged inputs give the same memoized arrays). */
+       columns that changed, as a Patch (unchanged inputs give the same memoized arrays). The live
+       map is restyled here and now, not a dispatch later when the DATA store's change reaches
+       `elements` (which then finds nothing new). */
     function encode(color, size, filters, vals, d) {
         if (!vals || !vals.v || !d || !d.id || d.id.length !== vals.n) { return noUpdate(); }
         var enc = window.cncEncode, px = d.px || [10, 30];
         var cols = {mid: vals.ids, c: enc.colours(vals, color), s: enc.sizes(vals, size, px[0], px[1]),
                     m: enc.hollow(vals, size).list, off: enc.passing(vals, filters).off};
-        var patch = new window.dash_clientside.Patch(), changed = false;
+        var patch = new window.dash_clientside.Patch(), changed = {}, any = false;
         Object.keys(cols).forEach(function(k) {
-            if (d[k] !== cols[k]) { patch.assign([k], cols[k]); changed = true; }
+            if (d[k] !== cols[k]) { patch.assign([k], cols[k]); changed[k] = cols[k]; any = true; }
         });
-        return changed ? patch.build() : noUpdate();
+        if (!any) { return noUpdate(); }
+        if (d.c) { show(Object.assign({}, d, changed)); }
+        return patch.build();
     }
 
     /* The hover card, placed next to the hovered node once its text (fetched per model) is here. */

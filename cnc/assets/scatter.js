@@ -14,6 +14,24 @@ window.dash_clientside = window.dash_clientside || {};
         return 'rgba(' + [1, 3, 5].map(function(i) { return parseInt(hex.slice(i, i + 2), 16); }).join(',') + ',' + alpha + ')';
     }
 
+    /* A colour as plotly's WebGL traces take it without parsing text: [r, g, b, alpha], channels
+       in 0..1 (plotly reads channels <= 1 as fractions). Parsing 5,000 colour strings (culori,
+       through the page's slow String.trim polyfill) was half of a scattergl restyle. One array per
+       colour, shared by every point that has it. */
+    var channelCache = new Map();
+    function channels(hex, alpha) {
+        var key = hex + alpha, c = channelCache.get(key);
+        if (!c) {
+            c = [1, 3, 5].map(function(i) { return parseInt(hex.slice(i, i + 2), 16) / 255; }).concat([alpha]);
+            channelCache.set(key, c);
+        }
+        return c;
+    }
+
+    /* WebGL canvases at the screen's pixel ratio (plotly draws them at 2x whatever the screen:
+       four times the pixels to draw and composite on an ordinary screen). */
+    function glRatio() { return Math.max(1, Math.min(2, Math.round(window.devicePixelRatio || 1))); }
+
     function axisTitle(vals, name) {
         var m = Object.prototype.hasOwnProperty.call(vals.metrics, name) ? vals.metrics[name] : null;
         if (!m) { return ''; }
@@ -40,10 +58,28 @@ window.dash_clientside = window.dash_clientside || {};
         return front.map(function(f) { return f[1]; });
     }
 
+    /* Circles of a fixed pixel size around the selected points: layout shapes, which plotly
+       redraws without recomputing the 5,000-point traces (a trace would cost a full replot). */
+    function outlines(settings, selection, vals, xv, yv, szs) {
+        var index = window.cncEncode.index(vals), shapes = [];
+        (Array.isArray(selection) ? selection : []).forEach(function(id) {
+            var i = index.get(id);
+            if (i === undefined || !xv || !yv || xv[i] === null || yv[i] === null) { return; }
+            var r = (szs[i] + 7) / 2;
+            shapes.push({type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
+                         xanchor: xv[i], yanchor: yv[i], x0: -r, x1: r, y0: -r, y1: r, layer: 'above',
+                         fillcolor: 'rgba(0,0,0,0)', line: {color: settings.selected, width: 2.5}});
+        });
+        return shapes;
+    }
+
+    /* The traces, axes and front (inputs: axes, encodings, filters as drawn, values; the
+       selection is a State, so that this redraw never waits for the server's selection check),
+       with the selection's outlines when the points move. */
     function draw(settings, args) {
         var x = args[0], y = args[1], color = args[2], size = args[3], filters = args[4],
-            selection = args[5], vals = args[6], figure = args[7];
-        if (!vals || !vals.v || !figure || !figure.data || figure.data.length < 3) { return [noUpdate(), noUpdate()]; }
+            vals = args[5], figure = args[6], selection = args[7], config = args[8];
+        if (!vals || !vals.v || !figure || !figure.data || figure.data.length < 3) { return [noUpdate(), noUpdate(), noUpdate()]; }
         var enc = window.cncEncode, has = Object.prototype.hasOwnProperty;
         var fresh = figure.data[1] !== last.models;  // a new page (or figure): draw everything
         var xv = has.call(vals.v, x) ? vals.v[x] : null, yv = has.call(vals.v, y) ? vals.v[y] : null;
@@ -51,12 +87,15 @@ window.dash_clientside = window.dash_clientside || {};
                    szs: enc.sizes(vals, size, settings.px[0], settings.px[1]), hollow: enc.hollow(vals, size).flags,
                    pass: enc.passing(vals, filters), sel: JSON.stringify(selection || [])};
         var changed = function(keys) { return fresh || keys.some(function(k) { return now[k] !== last[k]; }); };
-        var kind = figure.data[1].type, patch = new window.dash_clientside.Patch(), any = false;
+        var kind = figure.data[1].type, gl = kind === 'scattergl', patch = new window.dash_clientside.Patch(), any = false;
         var both = [];
         if (xv && yv) { for (var i = 0; i < vals.n; i++) { if (xv[i] !== null && yv[i] !== null) { both.push(i); } } }
 
+        var colours = function(idx, alpha) {
+            return idx.map(gl ? function(i) { return channels(now.cols[i], alpha); } : function(i) { return rgba(now.cols[i], alpha); });
+        };
         var markers = function(idx, name, alpha, lineWidth, lineColor) {
-            var marker = {color: idx.map(function(i) { return rgba(now.cols[i], alpha); }),
+            var marker = {color: colours(idx, alpha),
                           size: idx.map(function(i) { return now.szs[i]; }),
                           line: {width: lineWidth, color: lineColor}};
             if (idx.some(function(i) { return now.hollow[i]; })) {  // an open symbol's ring takes the marker colour
@@ -68,13 +107,28 @@ window.dash_clientside = window.dash_clientside || {};
                                   customdata: idx.map(function(i) { return vals.ids[i]; }), hoverinfo: 'none',
                                   marker: marker}, settings.noDim);
         };
-        var out = [noUpdate(), noUpdate()];
-        if (changed(['vals', 'x', 'y', 'cols', 'szs', 'hollow', 'pass'])) {
-            now.filtered = markers(both.filter(function(i) { return !now.pass.ok[i]; }), 'filtered out', 0.2, 0, '#ffffff');
-            now.models = markers(both.filter(function(i) { return now.pass.ok[i]; }), 'models', 1.0, 0.6, '#ffffff');
+        var out = [noUpdate(), noUpdate(), noUpdate()];
+        if (fresh && gl && config && config.plotGlPixelRatio !== glRatio()) {  // applied with this figure
+            out[2] = Object.assign({}, config, {plotGlPixelRatio: glRatio()});
+        }
+        // A colour change alone keeps every other array of the traces (plotly compares arrays by identity)
+        var recolour = function(trace, idx, alpha) {
+            return Object.assign({}, trace, {marker: Object.assign({}, trace.marker, {color: colours(idx, alpha)})});
+        };
+        if (changed(['vals', 'x', 'y', 'szs', 'hollow', 'pass'])) {
+            now.idx = [both.filter(function(i) { return !now.pass.ok[i]; }), both.filter(function(i) { return now.pass.ok[i]; })];
+            now.filtered = markers(now.idx[0], 'filtered out', 0.2, 0, '#ffffff');
+            now.models = markers(now.idx[1], 'models', 1.0, 0.6, '#ffffff');
+            patch.assign(['data', 0], now.filtered).assign(['data', 1], now.models);
+            any = true;
+        } else if (changed(['cols'])) {
+            now.idx = last.idx;
+            now.filtered = recolour(last.filtered, now.idx[0], 0.2);
+            now.models = recolour(last.models, now.idx[1], 1.0);
             patch.assign(['data', 0], now.filtered).assign(['data', 1], now.models);
             any = true;
         } else {
+            now.idx = last.idx;
             now.filtered = last.filtered;
             now.models = last.models;
         }
@@ -92,17 +146,7 @@ window.dash_clientside = window.dash_clientside || {};
             now.front = last.front;
         }
         if (changed(['vals', 'x', 'y', 'szs', 'sel'])) {
-            // circles of a fixed pixel size around the selected points: layout shapes, which plotly
-            // redraws without recomputing the 5,000-point traces (a trace would cost a full replot)
-            var index = enc.index(vals), shapes = [];
-            (Array.isArray(selection) ? selection : []).forEach(function(id) {
-                var i = index.get(id);
-                if (i === undefined || !xv || !yv || xv[i] === null || yv[i] === null) { return; }
-                var r = (now.szs[i] + 7) / 2;
-                shapes.push({type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
-                             xanchor: xv[i], yanchor: yv[i], x0: -r, x1: r, y0: -r, y1: r, layer: 'above',
-                             fillcolor: 'rgba(0,0,0,0)', line: {color: settings.selected, width: 2.5}});
-            });
+            var shapes = outlines(settings, selection, vals, xv, yv, now.szs);
             patch.assign(['layout', 'shapes'], shapes);
             any = true;
         }
@@ -117,5 +161,17 @@ window.dash_clientside = window.dash_clientside || {};
         return out;
     }
 
-    window.dash_clientside.cncScatter = {draw: draw};
+    /* The selection's outlines alone (a selection change: no trace is touched). */
+    function outline(settings, selection, figure) {
+        if (!last.vals || !figure || !figure.data || figure.data[1] !== last.models) { return noUpdate(); }
+        var sel = JSON.stringify(selection || []);
+        if (sel === last.sel) { return noUpdate(); }
+        var has = Object.prototype.hasOwnProperty, vals = last.vals;
+        var xv = has.call(vals.v, last.x) ? vals.v[last.x] : null, yv = has.call(vals.v, last.y) ? vals.v[last.y] : null;
+        last.sel = sel;
+        var patch = new window.dash_clientside.Patch();
+        return patch.assign(['layout', 'shapes'], outlines(settings, selection, vals, xv, yv, last.szs)).build();
+    }
+
+    window.dash_clientside.cncScatter = {draw: draw, outline: outline};
 })();

@@ -1,6 +1,7 @@
 """browser.*: time from a user action to the view drawn, measured by headless Chromium itself.
 
-A synthetic 5,000-model experiment is served in-process; a page script starts a clock
+Synthetic 1,000- and 5,000-model experiments are served in-process, one after the other (records
+carry `models`); a page script starts a clock
 (`performance.now()`), performs the action the way the browser would (a dropdown value set through
 Dash, a brush on a filter histogram, a button click, a tab click), then checks every animation
 frame whether the view shows the result (the map's nodes in view carry the new colours or
@@ -8,7 +9,8 @@ dimming, the front is selected, the Layers rows are drawn) and stops the clock o
 does (so the frame is painted). The map restyles what is out of view in idle time afterwards:
 `settled_ms` is when every node holds the new values. Each scenario runs a few times; records
 give the median.
-The Layers scenario compares 20 of the models over a synthetic 2,000-module summary.
+The Layers scenario (with the largest experiment only) compares 20 of the models over a synthetic
+2,000-module summary.
 """
 from __future__ import annotations
 
@@ -24,9 +26,9 @@ from cnc.experiment.synthetic import write_experiment
 from cnc.precompute.store import SummaryStore
 from cnc.server.context import AppContext
 
-N_MODELS, N_MODULES, N_COMPARED = 5000, 2000, 20
+SIZES, N_MODULES, N_COMPARED = (1000, 5000), 2000, 20
 REPEAT = 3
-QUICK = (200, 100, 5, 1)  # --quick (a smoke run): models, modules, compared, repeats
+QUICK = ((200,), 100, 5, 1)  # --quick (a smoke run): model counts, modules, compared, repeats
 
 _CLOCK = """
 window.cncBench = function(action, done, timeout, settled) {
@@ -151,65 +153,81 @@ def _settled_record(name: str, runs: list, models: int, **extra) -> dict:
                    settled_runs_ms=settled, **extra)
 
 
-def scenarios(quick: bool) -> list[dict]:
-    from cnc.app.webapp import build_app
-    from cnc.bench.browser import LiveServer, chromium, chromium_paths
+def _overview(driver, url: str, n_models: int, repeat: int) -> list[dict]:
+    """Colour change, filter drag and Select front on the Overview at `url`."""
     from cnc.pages import overview
     from cnc.ui import filters as filter_ui
     from cnc.ui import legend, scatter
 
-    if chromium_paths() is None:
-        return []
-    n_models, n_modules, n_compared, repeat = QUICK if quick else (N_MODELS, N_MODULES, N_COMPARED, REPEAT)
-    tmp = Path(tempfile.mkdtemp(prefix="cnc-bench-browser-"))
-    config = load_config(write_experiment(n_models, tmp / "exp.json"), cache_dir=tmp / "cache")
-    ctx = AppContext(config=config, store=SummaryStore(config.cache_dir))
-    compared = list(ctx.experiment.models)[:n_compared]
-    ctx = _LayersContext(config, ctx.store, synthetic_summaries(compared, n_modules))
-    server = LiveServer(build_app(ctx).server)
     out: list[dict] = []
     map_ready = (f"window.cncCyto && window.cncCyto.get('cnc-model-map') && "
                  f"window.cncCyto.get('cnc-model-map').nodes('[mid]').length === {n_models} && "
                  "document.querySelector('.scatter-graph .js-plotly-plot').data[1].x.length > 0")
-    try:
-        with chromium() as driver:
-            driver.set_page_load_timeout(120)
-            # colour change: the nodes in view recoloured (and, `settled`, every node)
-            _open(driver, server.url + "/", map_ready)
-            runs = [_map_change(driver, "n.data('c')", f"{_js(legend.COLOR)}, {{value: '{metric}'}}")
-                    for metric in ["Latency", "Size", "Accuracy"][:repeat]]
-            out.append(_settled_record("colour_change", runs, n_models, note="nodes in view and the scatterplot "
-                                       "recoloured; settled: every node"))
-            # filter drag: a brush on the Accuracy histogram; done when the map dims other models
-            _open(driver, server.url + "/?f.Accuracy=:", map_ready + " && document.querySelector('.filter-hist')")
-            brush = _js(filter_ui._part("hist", "Accuracy"))
-            runs = [_map_change(driver, "n.hasClass('off')",
-                                f"{brush}, {{selectedData: {{points: [], range: {{x: [{lo}, 1.0]}}}}}}")
-                    for lo in (0.85, 0.8, 0.9)[:repeat]]
-            out.append(_settled_record("filter_drag", runs, n_models, note="brush on a filter histogram until the map "
-                                       "(in view) and the scatterplot dim the rest; settled: every node"))
-            # select front: the button; done when the map shows the front selected
-            _open(driver, server.url + "/", map_ready)
-            runs = []
-            for _ in range(repeat):
-                driver.execute_script(f"window.dash_clientside.set_props({_js(overview.SELECTION)}, {{data: []}});")
-                time.sleep(1.0)
-                runs.append(_measure(driver, f"document.getElementById({json.dumps(_js(scatter.SELECT_FRONT))}).click();",
-                                     "var n = document.querySelectorAll('.front-list .chip').length;"
-                                     "return n > 0 && window.cncMapCy().nodes(':selected').length === n;"))
-            out.append(_record("select_front", runs, n_models, note="click Select front until the map selects it"))
-            # open Layers: 20 models x 2,000 modules, weight histograms
-            query = "/compare?models=" + ",".join(compared) + "&lmode=weights"
-            runs = []
-            for _ in range(repeat):
-                _open(driver, server.url + query, "document.querySelectorAll('.tab').length >= 2")
-                runs.append(_measure(driver, """
-                    Array.from(document.querySelectorAll('.tab')).filter(function(t) {
-                        return t.textContent.trim() === 'Layers'; })[0].click();""",
-                    "return document.querySelectorAll('.layers-row').length > 0 && "
-                    "document.querySelectorAll('canvas.hist').length > 0;", timeout_ms=60000))
-            out.append(_record("open_layers", runs, n_models, modules=n_modules, compared=n_compared,
-                               note="click the Layers tab until the first page of rows and histograms is drawn"))
-    finally:
-        server.stop()
+    # colour change: the nodes in view recoloured (and, `settled`, every node)
+    _open(driver, url + "/", map_ready)
+    runs = [_map_change(driver, "n.data('c')", f"{_js(legend.COLOR)}, {{value: '{metric}'}}")
+            for metric in ["Latency", "Size", "Accuracy"][:repeat]]
+    out.append(_settled_record("colour_change", runs, n_models, note="nodes in view and the scatterplot "
+                               "recoloured; settled: every node"))
+    # filter drag: a brush on the Accuracy histogram; done when the map dims other models
+    _open(driver, url + "/?f.Accuracy=:", map_ready + " && document.querySelector('.filter-hist')")
+    brush = _js(filter_ui._part("hist", "Accuracy"))
+    runs = [_map_change(driver, "n.hasClass('off')",
+                        f"{brush}, {{selectedData: {{points: [], range: {{x: [{lo}, 1.0]}}}}}}")
+            for lo in (0.85, 0.8, 0.9)[:repeat]]
+    out.append(_settled_record("filter_drag", runs, n_models, note="brush on a filter histogram until the map "
+                               "(in view) and the scatterplot dim the rest; settled: every node"))
+    # select front: the button; done when the map shows the front selected
+    _open(driver, url + "/", map_ready)
+    runs = []
+    for _ in range(repeat):
+        driver.execute_script(f"window.dash_clientside.set_props({_js(overview.SELECTION)}, {{data: []}});")
+        time.sleep(1.0)
+        runs.append(_measure(driver, f"document.getElementById({json.dumps(_js(scatter.SELECT_FRONT))}).click();",
+                             "var n = document.querySelectorAll('.front-list .chip').length;"
+                             "return n > 0 && window.cncMapCy().nodes(':selected').length === n;"))
+    out.append(_record("select_front", runs, n_models, note="click Select front until the map selects it"))
+    return out
+
+
+def _layers(driver, url: str, compared: list[str], n_models: int, n_modules: int, repeat: int) -> dict:
+    """Open Layers: `compared` models x `n_modules` modules, weight histograms."""
+    query = "/compare?models=" + ",".join(compared) + "&lmode=weights"
+    runs = []
+    for _ in range(repeat):
+        _open(driver, url + query, "document.querySelectorAll('.tab').length >= 2")
+        runs.append(_measure(driver, """
+            Array.from(document.querySelectorAll('.tab')).filter(function(t) {
+                return t.textContent.trim() === 'Layers'; })[0].click();""",
+            "return document.querySelectorAll('.layers-row').length > 0 && "
+            "document.querySelectorAll('canvas.hist').length > 0;", timeout_ms=60000))
+    return _record("open_layers", runs, n_models, modules=n_modules, compared=len(compared),
+                   note="click the Layers tab until the first page of rows and histograms is drawn")
+
+
+def scenarios(quick: bool) -> list[dict]:
+    from cnc.app.webapp import build_app
+    from cnc.bench.browser import LiveServer, chromium, chromium_paths
+
+    if chromium_paths() is None:
+        return []
+    sizes, n_modules, n_compared, repeat = QUICK if quick else (SIZES, N_MODULES, N_COMPARED, REPEAT)
+    out: list[dict] = []
+    with chromium() as driver:
+        driver.set_page_load_timeout(120)
+        for n_models in sizes:
+            tmp = Path(tempfile.mkdtemp(prefix="cnc-bench-browser-"))
+            config = load_config(write_experiment(n_models, tmp / "exp.json"), cache_dir=tmp / "cache")
+            ctx = AppContext(config=config, store=SummaryStore(config.cache_dir))
+            compared = list(ctx.experiment.models)[:n_compared]
+            largest = n_models == sizes[-1]
+            if largest:
+                ctx = _LayersContext(config, ctx.store, synthetic_summaries(compared, n_modules))
+            server = LiveServer(build_app(ctx).server)
+            try:
+                out.extend(_overview(driver, server.url, n_models, repeat))
+                if largest:
+                    out.append(_layers(driver, server.url, compared, n_models, n_modules, repeat))
+            finally:
+                server.stop()
     return out

@@ -144,6 +144,9 @@ def _selection_bar(selection: list[str]) -> list:
 
 
 def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
+    wait = getattr(ctx, "await_warm", None)  # a server's context: a load-time warm-up may be running
+    if wait is not None:
+        wait()
     exp = ctx.experiment
     state = state_from_query(ctx, query, notices)
     enabled_list = enabled_models(exp, state.filters)
@@ -262,9 +265,12 @@ def register(app, ctx: AppContext) -> None:
     filters_state = State(filter_ui.DRAWN, "data")
 
     # Any control may reveal a new experiment (a model logged meanwhile): the map's key says.
+    # Every output is `allow_duplicate`: dash-renderer holds back a callback whose inputs lie
+    # downstream of a pending callback's plain outputs, so plain outputs here would make the
+    # browser's redraw (encode, draw, drawn: inputs VALUES) wait for this round trip.
     @app.callback(
-        Output(model_map.DATA, "data", allow_duplicate=True), Output(model_map.KEY, "data"),
-        Output(legend.VALUES, "data"),
+        Output(model_map.DATA, "data", allow_duplicate=True), Output(model_map.KEY, "data", allow_duplicate=True),
+        Output(legend.VALUES, "data", allow_duplicate=True),
         Input(model_map.MODE, "value"), Input(legend.COLOR, "value"), Input(legend.SIZE, "value"),
         Input(filter_ui.FILTERS, "data"), Input(scatter.X, "value"), Input(scatter.Y, "value"),
         State(model_map.KEY, "data"),

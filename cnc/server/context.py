@@ -25,6 +25,8 @@ from cnc.server.live import CHECK_EVERY, LiveExperiment
 from cnc.server.memo import Memo
 
 _PINNED: ContextVar[tuple[LiveExperiment, Config, int] | None] = ContextVar("cnc_pinned", default=None)
+_WARMING = threading.local()  # `.active`: this thread runs a load-time warm-up
+WARM_WAIT_S = 5.0  # the longest a request waits for a running warm-up before doing the work itself
 
 
 def instance_count(task: dict) -> int:
@@ -43,6 +45,9 @@ class AppContext:
         self._instances = Memo(512, keep_none=False)
         self._render_lock = threading.Lock()  # user task code need not be thread-safe
         self._taskref: tuple = (None, 0.0, None)  # (config, checked at, task hash)
+        self._warm_fns = 0  # warm-ups registered (`warm_with`): each runs once per loaded version
+        self._warm_lock = threading.Lock()
+        self._warmed: dict[int, tuple[threading.Event, list[int]]] = {}  # version -> (done, [left])
 
     def pin(self) -> None:
         """Read one experiment until `unpin` (per thread / context: one request)."""
@@ -54,16 +59,46 @@ class AppContext:
 
     def warm_with(self, fn: Callable[["AppContext"], object]) -> None:
         """Run `fn(self)`, pinned to the experiment just loaded, in a background thread at start
-        and after every reload (servers only: `background=True`)."""
+        and after every reload (servers only: `background=True`). A request that needs what it
+        builds waits for it (`await_warm`) instead of doing the same work alongside it."""
         def run() -> None:
             self.pin()
+            done, left = self._warm_state(self.version)
+            _WARMING.active = True
             try:
                 fn(self)
             finally:
+                _WARMING.active = False
                 self.unpin()
+                with self._warm_lock:
+                    left[0] -= 1
+                    if left[0] <= 0:
+                        done.set()
 
+        with self._warm_lock:
+            self._warm_fns += 1
         self.live.warmers.append(run)
         self.live.warm([run])
+
+    def _warm_state(self, version: int) -> tuple[threading.Event, list[int]]:
+        """(done, [warm-ups left]) of a loaded version. A newer version releases the older ones'
+        waiters (their warm-up may have pinned the newer experiment instead) and replaces them."""
+        with self._warm_lock:
+            if version not in self._warmed:
+                self._warmed[version] = (threading.Event(), [self._warm_fns])
+                for old in [v for v in self._warmed if v < version]:
+                    self._warmed.pop(old)[0].set()
+            return self._warmed[version]
+
+    def await_warm(self, timeout: float = WARM_WAIT_S) -> bool:
+        """Wait (at most `timeout` s) until the load-time warm-ups of the current experiment have
+        run, so that the first page request after a load reads their memos instead of building
+        the same ones at the same time (two CPU-bound threads: both slower). Returns at once when
+        nothing warms (no background server, none registered) or in a warm-up itself. True when
+        they are done."""
+        if not self.live.background or not self._warm_fns or getattr(_WARMING, "active", False):
+            return True
+        return self._warm_state(self.version)[0].wait(timeout)
 
     def _current(self) -> tuple[Config, int]:
         pinned = _PINNED.get()

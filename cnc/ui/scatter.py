@@ -124,13 +124,22 @@ def register(app, ctx: AppContext, selection_id: dict, filters_id: dict) -> None
     encodings, the filters as drawn (`filters_id`) and the selection (`selection_id`) restyle
     the traces they change, and the Pareto front is found there too. The server renders the
     front's chips and the hover card of the hovered model."""
+    settings = json.dumps(SETTINGS)
+    # The selection is a State of `draw` and an Input of `outline` only: a filter change also
+    # makes the server check the selection, and dash-renderer would hold back a callback with the
+    # selection as an Input until that round trip ends.
     app.clientside_callback(
-        "function() { return window.dash_clientside.cncScatter.draw(" + json.dumps(SETTINGS)
+        "function() { return window.dash_clientside.cncScatter.draw(" + settings
         + ", Array.prototype.slice.call(arguments)); }",
-        Output(GRAPH, "figure"), Output(FRONT_IDS, "data"),
+        Output(GRAPH, "figure"), Output(FRONT_IDS, "data"), Output(GRAPH, "config"),
         Input(X, "value"), Input(Y, "value"), Input(COLOR, "value"), Input(SIZE, "value"),
-        Input(filters_id, "data"), Input(selection_id, "data"), Input(VALUES, "data"),
-        State(GRAPH, "figure"))
+        Input(filters_id, "data"), Input(VALUES, "data"),
+        State(GRAPH, "figure"), State(selection_id, "data"), State(GRAPH, "config"))
+    app.clientside_callback(
+        "function(selection, figure) { return window.dash_clientside.cncScatter.outline(" + settings
+        + ", selection, figure); }",
+        Output(GRAPH, "figure", allow_duplicate=True), Input(selection_id, "data"), State(GRAPH, "figure"),
+        prevent_initial_call=True)
 
     @app.callback(Output(FRONT, "children"), Input(FRONT_IDS, "data"))
     def show_front(front_ids):

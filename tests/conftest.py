@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,20 @@ from cnc.bench.browser import LiveServer, free_port, wait_for  # noqa: E402,F401
 # Property tests check correctness, not speed: a per-example deadline only fails on a busy machine.
 settings.register_profile("cnc", deadline=None)
 settings.load_profile("cnc")
+
+
+def wait_until(predicate, timeout: float = 30):
+    """Poll `predicate` until it holds; an exception while the page is still drawing (an element
+    not there yet, or redrawn under us) counts as "not yet", and the last one is reported."""
+    end, last = time.time() + timeout, None
+    while time.time() < end:
+        try:
+            if predicate():
+                return True
+        except Exception as exc:  # noqa: BLE001  (selenium, or a predicate reading half-drawn state)
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met in {timeout:g} s" + (f" (last error: {last!r})" if last else ""))
 
 
 @pytest.fixture

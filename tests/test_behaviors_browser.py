@@ -4,13 +4,12 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs, urlparse
 
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from cnc.bench.behaviors import SyntheticOutputs
 from cnc.bench.browser import choose
-from tests.conftest import screenshot, wait_for
+from tests.conftest import screenshot, wait_for, wait_until
 
 MODELS = ["root0", "m2", "m3", "m4"]
 
@@ -19,17 +18,6 @@ def query_of(driver) -> dict:
     return {k: v[0] for k, v in parse_qs(urlparse(driver.current_url).query).items()}
 
 
-def wait_until(predicate, timeout: float = 20):
-    """Poll `predicate`; an element not drawn yet (or redrawn under us) counts as "not yet"."""
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if predicate():
-                return True
-        except (NoSuchElementException, StaleElementReferenceException):
-            pass
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def header(driver, text: str):

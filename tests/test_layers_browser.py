@@ -8,7 +8,7 @@ import pytest
 from cnc.experiment.config import Config, TaskSection
 from cnc.precompute.store import SummaryStore
 from cnc.server.context import AppContext
-from tests.conftest import screenshot, wait_for
+from tests.conftest import screenshot, wait_for, wait_until
 from tests.test_layers_callbacks import TinyCtx
 
 
@@ -54,13 +54,6 @@ def drawn_histograms(driver) -> int:
         }).length""")
 
 
-def wait_until(cond, timeout: float = 20) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_tree_toggles_modes_and_url(tiny_app_ctx, serve, chrome):

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-from tests.conftest import screenshot, wait_for
+from tests.conftest import screenshot, wait_for, wait_until
 
 SWEEP = ["mag10", "mag30", "mag50", "mag90", "mag10-ft", "mag30-ft", "mag50-ft", "mag90-ft"]
 MIXED = ["mag50", "mag50-ft", "mag50-bn", "mag50-ft-int8s", "layer50", "taylor50-ft", "base-int8d"]
@@ -18,16 +18,6 @@ def query_of(driver) -> dict:
     return {k: v[0] for k, v in parse_qs(urlparse(driver.current_url).query).items()}
 
 
-def wait_until(predicate, timeout: float = 30):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if predicate():
-                return True
-        except Exception:  # the element was re-rendered between lookups
-            pass
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def figure(driver) -> dict:

@@ -236,6 +236,7 @@ class HFTask:
         if self.seq2seq:
             return texts, inputs["encoder_outputs"]
         return texts, (out.past_key_values, ids, mask)
+
     def reference_logits(self, model: torch.nn.Module, prompts: list[str],
                          references: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher-forced logits float32 [B, T, V] at the positions predicting each reference token,

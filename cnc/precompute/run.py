@@ -150,7 +150,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
                 continue
             edges = result["edges"]
             results.finished(m.id, ch, result)
-            buffer = result.get("probs") if entry.checkpoint else None  # .npz outputs are read-only views
+            buffer = result.get("probs")  # stored now; run_model reuses it only if shape and dtype fit
         results.store_divergences()
     return report
 

@@ -72,12 +72,7 @@ def build_causal(folder: Path, seed: int = 0) -> Path:
     tokenizer = bpe_tokenizer()
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=4,
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config)
-    _train(model, tokenizer)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return _trained_and_saved(GPT2LMHeadModel, config, tokenizer, folder, seed)
 
 
 def build_seq2seq(folder: Path, seed: int = 0) -> Path:
@@ -86,8 +81,13 @@ def build_seq2seq(folder: Path, seed: int = 0) -> Path:
     tokenizer = word_tokenizer()
     config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
                       num_heads=4, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    return _trained_and_saved(T5ForConditionalGeneration, config, tokenizer, folder, seed)
+
+
+def _trained_and_saved(model_class, config, tokenizer, folder: Path, seed: int) -> Path:
+    """A model of `model_class` built from `config` (seeded), briefly trained, saved with its tokenizer."""
     torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config)
+    model = model_class(config)
     _train(model, tokenizer)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

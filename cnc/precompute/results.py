@@ -19,7 +19,8 @@ class PrecomputeReport:
 
 def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None:
     """Store what summarize_model returned; the `done` marker comes last (resumable). The
-    outputs keep the probabilities' checksum, verified when they are read."""
+    outputs keep the probabilities' checksum, verified when they are read; "health" (a few
+    bytes: evaluated accuracy, why the outputs are suspect) is what the app's status reads."""
     outputs = result["outputs"]
     if "probs" in result:  # generative models have none
         outputs = {**outputs, "probs_crc": store.put_probs(th, ch, result["probs"])}
@@ -27,6 +28,7 @@ def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None
         if kind in result:
             store.put(kind, th, ch, result[kind])
     store.put("outputs", th, ch, outputs)
+    store.put("health", th, ch, {k: outputs[k] for k in ("accuracy", "suspect") if k in outputs})
     store.mark_done(th, ch)
 
 

@@ -17,7 +17,8 @@ Summary formats (all numpy arrays / plain Python):
                 "sample_index": int64[S] (instances of the activation sample)}
 - outputs:     {"shape": (N, C), "preds": int16|int32[N], "p_true": float32[N], "p_pred": float32[N],
                 "scalars": {name: float32[N]}, "probs_crc": int (CRC-32 of the probs bytes),
-                "suspect": str (only when the outputs cannot be right, e.g. non-finite)}
+                "accuracy": float, "suspect": str (only when the outputs cannot be right, e.g. non-finite)}
+- health:      {"accuracy": float, "suspect": str}: the outputs' few bytes a model's status reads
 - probs:       raw float16 bytes of the softmax [N, C], C order; read back memory-mapped, so a
                 view touching one row (an instance) or streaming all rows never copies the matrix
 - divergence:  float32 [2, N] per (task, base checkpoint, model checkpoint): MSE and KL of the
@@ -52,7 +53,7 @@ from cnc.precompute.checked_disk import CheckedDisk, VerifiedFiles, crc32_buffer
 URL_CHECK_SECONDS = 5.0  # how long a URL checkpoint's version check is trusted
 KINDS = ("outputs", "probs", "params", "activations")
 GENERATIVE_KINDS = ("outputs", "params", "activations")
-MODEL_KINDS = ("outputs", "probs", "params", "activations", "topk")  # a damaged one undoes the model's `done`
+MODEL_KINDS = ("outputs", "probs", "params", "activations", "topk", "health")  # a damaged one undoes the model's `done`
 log = logging.getLogger(__name__)
 
 
@@ -239,8 +240,16 @@ class SummaryStore:
         return self._get(("done", th, ch)) is not None
 
     def is_complete(self, th: str, ch: str, kinds: tuple[str, ...] = KINDS) -> bool:
-        """Done and every summary still readable (a corrupt entry makes it incomplete)."""
-        return self.is_done(th, ch) and all(self.get(k, th, ch) is not None for k in kinds)
+        """Done and every summary still readable (a corrupt entry makes it incomplete). The
+        probabilities are checked for size only: their checksum means reading the whole matrix,
+        which a start-up scan of every model must not pay; readers verify it."""
+        return self.is_done(th, ch) and all(self._present(k, th, ch) for k in kinds)
+
+    def _present(self, kind: str, th: str, ch: str) -> bool:
+        if kind != "probs":
+            return self.get(kind, th, ch) is not None
+        out = self._get(("outputs", th, ch))
+        return out is not None and self.get_probs(th, ch, out["shape"], None) is not None
 
     def mark_done(self, th: str, ch: str) -> None:
         self.cache.delete(("error", th, ch), retry=True)

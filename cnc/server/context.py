@@ -27,6 +27,7 @@ from cnc.server.memo import Memo
 
 _PINNED: ContextVar[tuple[LiveExperiment, Config, int] | None] = ContextVar("cnc_pinned", default=None)
 _WARMING = threading.local()  # `.active`: this thread runs a load-time warm-up
+PROBLEMS_EVERY = 5.0  # seconds the header's list of failed / suspect models is reused (a status per model)
 WARM_WAIT_S = 5.0  # the longest a request waits for a running warm-up before doing the work itself
 
 
@@ -246,11 +247,11 @@ class AppContext:
 
     def model_problems(self, ids: list[str] | None = None) -> dict[str, str]:
         """Model id -> status, for models that failed or whose outputs are suspect (all models
-        with data by default; re-read every few seconds: the header polls it)."""
+        with data by default; re-read every PROBLEMS_EVERY seconds: the header polls it)."""
         if ids is None:
             key = (self.version, self.task_hash)
             known, at, found = self._problems
-            if known != key or time.monotonic() - at > CHECK_EVERY:
+            if known != key or time.monotonic() - at > PROBLEMS_EVERY:
                 found = self.model_problems([m.id for m in self.experiment.models.values() if m.source])
                 self._problems = (key, time.monotonic(), found)
             return found
@@ -281,21 +282,21 @@ class AppContext:
         return f"failed: {err}" if err else "pending"
 
     def _suspect(self, model_id: str) -> str:
-        """Why a model's stored outputs cannot be right ("" when they can)."""
-        out, task = self._summary("outputs", model_id), self.task_data()
-        if out is None or task is None:
-            return ""
-        if out.get("suspect"):
-            return str(out["suspect"])
-        if out.get("kind") == "generative":
-            return ""
+        """Why a model's stored outputs cannot be right ("" when they can): its "health" entry, a
+        few bytes, against its file's metrics and its root's (reading every model's outputs for
+        the header would cost megabytes per model)."""
+        health = self._health(model_id)
+        if health.get("suspect"):
+            return str(health["suspect"])
         root = self.experiment.path_to_root(model_id)[0]
         if root == model_id:
             return ""
-        return accuracy_problem(self._accuracy(model_id, out, task), self._accuracy(root, None, task)) or ""
+        return accuracy_problem(self._accuracy(model_id, health), self._accuracy(root, self._health(root))) or ""
 
-    def _accuracy(self, model_id: str, out: dict | None, task: dict) -> tuple[str, float, float] | None:
-        out = self._summary("outputs", model_id) if out is None else out
-        if out is None or "preds" not in out or not self.store.is_done(self.task_hash, self._model_hash(model_id)):
-            return None
-        return accuracy_offset(out["preds"], task["labels"], self.experiment.models[model_id].metrics)
+    def _health(self, model_id: str) -> dict:
+        th, ch = self.task_hash, self._model_hash(model_id)
+        found = None if th is None or ch is None else self.store.get("health", th, ch)
+        return found if isinstance(found, dict) else {}
+
+    def _accuracy(self, model_id: str, health: dict) -> tuple[str, float, float] | None:
+        return accuracy_offset(health.get("accuracy"), self.experiment.models[model_id].metrics)

@@ -16,6 +16,7 @@ import torch
 
 from cnc.app.cli import load, main
 from cnc.precompute.cache_db import DB_NAME
+from cnc.precompute.checked_disk import DamagedEntry
 from cnc.precompute.run import precompute
 from cnc.precompute.store import SummaryStore
 from tests.tiny_task import TinyTask, save_checkpoint
@@ -194,23 +195,33 @@ def test_garbled_summary_values_are_dropped_reported_and_recomputed(tmp_path):
 
 
 def test_garbled_probabilities_never_show_as_790000_percent(tmp_path):
+    from cnc.ui.behaviors_detail import detail_panel
+
     cfg = _experiment(tmp_path)
     cache = tmp_path / "cache"
     ctx = _ctx(cfg, cache, precompute=True)
-    before = np.array(ctx.outputs("m2")["probs"])
+    before = {m: np.array(ctx.outputs(m)["probs"]) for m in ("m2", "m3")}
     store = ctx.store
-    (name,) = store.cache._sql("SELECT filename FROM Cache WHERE key = ?",
-                               store.cache._disk.put(("probs", ctx.task_hash, ctx._model_hash("m2")))[:1]).fetchone()
-    path = cache / "summaries" / name
-    data = bytearray(path.read_bytes())
-    data[10:16] = np.array([7900.0, 5000.0, 3.0], np.float16).tobytes()  # same size: a probability of 790000%
-    path.write_bytes(bytes(data))
+    for m in ("m2", "m3"):
+        key = ("probs", ctx.task_hash, ctx._model_hash(m))
+        (name,) = store.cache._sql("SELECT filename FROM Cache WHERE key = ?", store.cache._disk.put(key)[:1]).fetchone()
+        path = cache / "summaries" / name
+        data = bytearray(path.read_bytes())
+        data[10:16] = np.array([7900.0, 5000.0, 3.0], np.float16).tobytes()  # same size: a probability of 790000%
+        path.write_bytes(bytes(data))
 
     fresh = _ctx(cfg, cache)
-    assert fresh.outputs("m2") is None and fresh.status("m2") == "pending"
-    assert "1 summary was damaged" in fresh.status_line()
-    assert precompute(fresh.config, fresh.store, progress=False).computed == ["m2"]
-    assert np.array_equal(_ctx(cfg, cache).outputs("m2")["probs"], before)
+    panel = str(detail_panel(fresh, ["m0", "m2"], 0))  # the instance panel reads row 0 of each model
+    assert "damaged" in panel and "7900" not in panel and "790000" not in panel
+    rows = fresh.outputs("m3")["probs"]  # memory-mapped: nothing read yet
+    assert rows.shape == (40, 3)
+    with pytest.raises(DamagedEntry):  # a read touching the garbled rows raises: garbage is never returned
+        rows[1]
+    for m in ("m2", "m3"):
+        assert fresh.outputs(m) is None and fresh.status(m) == "pending"  # dropped, to be recomputed
+    assert "2 summaries were damaged" in fresh.status_line()
+    assert precompute(fresh.config, fresh.store, progress=False).computed == ["m2", "m3"]
+    assert all(np.array_equal(_ctx(cfg, cache).outputs(m)["probs"], before[m]) for m in before)
 
 
 # -- finding 3: a garbled checkpoint (same size) is flagged, not shown as a KL of 16

@@ -4,13 +4,12 @@ repair, fixes what it found (moves a damaged database aside, drops damaged entri
 orphan files); a dropped summary is recomputed by the next precompute."""
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnc.precompute.cache_db import DB_NAME, move_aside
-from cnc.precompute.checked_disk import DamagedEntry
+from cnc.precompute.checked_disk import CheckedRows, DamagedEntry
 from cnc.precompute.store import SummaryStore
 
 SUMMARIES = "summaries"
@@ -62,6 +61,7 @@ def check_entries(cache_dir: Path, repair: bool = False) -> list[Finding]:
     if not (summaries_dir(cache_dir) / DB_NAME).exists():
         return []
     store = SummaryStore(cache_dir, check=False)
+    store.drops = False  # report only; dropped below when repairing
     damaged: list[tuple[tuple, str]] = []
     count = 0
     try:
@@ -76,6 +76,7 @@ def check_entries(cache_dir: Path, repair: bool = False) -> list[Finding]:
     if not damaged:
         return [Finding("cache entries", True, f"{count} entries, every checksum verified")]
     findings = []
+    store.drops = repair
     for key, why in damaged:
         shown = ", ".join(str(part) for part in key) if isinstance(key, tuple) else repr(key)
         finding = Finding("cache entries", False, f"entry ({shown}) is damaged: {why}")
@@ -99,13 +100,17 @@ def _entry_problem(store: SummaryStore, key) -> str | None:
         if out is None:
             return None  # orphaned by a killed write: harmless, rewritten with the model
         try:
-            with store.cache.get(key, read=True, retry=True) as fh:
-                n, c = (int(v) for v in out["shape"])
-                if os.fstat(fh.fileno()).st_size != n * c * 2:
-                    return "probabilities of the wrong size"
-                return None if store._verified.verify(fh, out["probs_crc"]) else "checksum mismatch"
+            rows = store.get_probs(key[1], key[2], out["shape"], out["probs_crcs"])
         except (OSError, KeyError, TypeError) as exc:
             return f"{type(exc).__name__}: {exc}"
+        if rows is None:
+            return "probabilities of the wrong size"
+        try:
+            if isinstance(rows, CheckedRows):
+                rows.check()
+        except DamagedEntry as exc:
+            return str(exc)
+        return None
     try:
         store.cache.get(key, retry=True)
     except DamagedEntry as exc:

@@ -1,41 +1,26 @@
 """Checksums on every stored summary, so a garbled value (a bad disk, a crash mid-page, an edit)
 is detected on read instead of shown: a CRC-32 beside each pickled value, verified before it is
-unpickled. Streamed values (the probabilities, read memory-mapped) are stored as they are; their
-CRC-32 travels in the model's "outputs" dict and is verified once per process and file
-(`verify_file`), so a view reading one row never pays for the whole matrix twice."""
+unpickled. Streamed values (the probabilities, read memory-mapped) are stored as they are, with a
+CRC-32 per block of about 1 MB of rows kept in the model's "outputs"; `CheckedRows` verifies a
+block the first time a read touches it, so a view reading one row (an instance) reads one block,
+not the whole matrix, and a view streaming every row verifies as it goes."""
 from __future__ import annotations
 
 import os
 import pickle
 import threading
 import zlib
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import diskcache
+import numpy as np
 
 MAGIC = b"cnc1"  # a checksummed pickle: MAGIC, CRC-32 (4 bytes, big-endian), the pickle
-PIECE = 1 << 22
 
 
 class DamagedEntry(ValueError):
     """A stored value whose checksum does not match (never an OSError: diskcache would take that
     for a missing entry and hide it)."""
-
-
-def crc32_buffer(data: Any) -> int:
-    """CRC-32 of a bytes-like object, in pieces (a memoryview of a large matrix is not copied)."""
-    view = memoryview(data).cast("B")
-    crc = 0
-    for start in range(0, len(view), PIECE):
-        crc = zlib.crc32(view[start:start + PIECE], crc)
-    return crc
-
-
-def crc32_file(fh: BinaryIO) -> int:
-    crc = 0
-    for piece in iter(lambda: fh.read(PIECE), b""):
-        crc = zlib.crc32(piece, crc)
-    return crc
 
 
 def seal(value: Any, protocol: int = pickle.HIGHEST_PROTOCOL) -> bytes:
@@ -67,24 +52,90 @@ class CheckedDisk(diskcache.Disk):
         return unseal(super().fetch(mode, filename, value, False))
 
 
-class VerifiedFiles:
-    """Files whose checksum this process has verified, by identity and stamp: a file rewritten
-    in place (new size or mtime) is verified again."""
+BLOCK_BYTES = 1 << 20
+
+
+def block_rows(columns: int, itemsize: int = 2) -> int:
+    """Rows per checksummed block of a [N, columns] matrix (about BLOCK_BYTES)."""
+    return max(1, BLOCK_BYTES // max(1, columns * itemsize))
+
+
+def block_crcs(matrix: np.ndarray) -> np.ndarray:
+    """uint32 CRC-32 of each block of rows of a C-contiguous matrix."""
+    rows = block_rows(matrix.shape[1] if matrix.ndim == 2 else 1, matrix.itemsize)
+    return np.array([zlib.crc32(matrix[s:s + rows]) for s in range(0, len(matrix), rows)], dtype=np.uint32)
+
+
+class Verified:
+    """Blocks this process has verified, per file identity and stamp (a file rewritten in place,
+    with a new size or mtime, is verified again)."""
 
     def __init__(self) -> None:
-        self._seen: set[tuple] = set()
+        self._seen: dict[tuple, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def verify(self, fh: BinaryIO, expected: int) -> bool:
+    def blocks(self, fh: BinaryIO, count: int) -> np.ndarray:
         st = os.fstat(fh.fileno())
-        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, expected)
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         with self._lock:
-            if stamp in self._seen:
-                return True
-        fh.seek(0)
-        ok = crc32_file(fh) == expected
-        fh.seek(0)
-        if ok:
-            with self._lock:
-                self._seen.add(stamp)
-        return ok
+            found = self._seen.get(stamp)
+            if found is None or len(found) != count:
+                found = self._seen[stamp] = np.zeros(count, bool)
+            return found
+
+
+class CheckedRows:
+    """A read-only [N, C] matrix (memory-mapped) whose row blocks are checked against their
+    CRC-32 when first read; a mismatch calls `on_damage` and raises DamagedEntry, so garbage is
+    never returned. Indexing, `len`, `shape`, `dtype` and numpy conversion work as on the array."""
+
+    def __init__(self, array: np.ndarray, crcs: np.ndarray, verified: np.ndarray, on_damage: Callable[[], None]):
+        self._a, self._crcs, self._ok, self._on_damage = array, np.asarray(crcs, np.uint32), verified, on_damage
+        self._rows = block_rows(array.shape[1], array.itemsize)
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def check(self, lo: int = 0, hi: int | None = None) -> None:
+        """Verify the blocks holding rows [lo, hi) (all by default)."""
+        hi = len(self._a) if hi is None else hi
+        if hi <= lo:
+            return
+        for b in range(lo // self._rows, (hi - 1) // self._rows + 1):
+            if self._ok[b]:
+                continue
+            block = self._a[b * self._rows:(b + 1) * self._rows]
+            if b >= len(self._crcs) or zlib.crc32(block) != int(self._crcs[b]):
+                self._on_damage()
+                raise DamagedEntry(f"probabilities: checksum mismatch in rows {b * self._rows}-"
+                                   f"{b * self._rows + len(block) - 1}")
+            self._ok[b] = True
+
+    def __getitem__(self, key):
+        self.check(*self._rows_of(key[0] if isinstance(key, tuple) and key else key))
+        return self._a[key]
+
+    def _rows_of(self, key) -> tuple[int, int]:
+        n = len(self._a)
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (n if key < 0 else 0)
+            return i, i + 1
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            return (start, stop) if step == 1 and stop > start else (0, n)
+        idx = np.asarray(key)
+        if idx.dtype == bool or not idx.size or idx.dtype.kind not in "iu":
+            return 0, n
+        idx = np.where(idx < 0, idx + n, idx)
+        return int(idx.min()), int(idx.max()) + 1
+
+    def __array__(self, dtype=None, copy=None):
+        self.check()
+        return np.array(self._a, dtype=dtype) if copy else np.asarray(self._a, dtype=dtype)
+
+    def __getattr__(self, name: str):  # anything else an array offers, once every block is verified
+        if name.startswith("_"):
+            raise AttributeError(name)
+        self.check()
+        return getattr(self._a, name)

@@ -23,7 +23,7 @@ def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None
     bytes: evaluated accuracy, why the outputs are suspect) is what the app's status reads."""
     outputs = result["outputs"]
     if "probs" in result:  # generative models have none
-        outputs = {**outputs, "probs_crc": store.put_probs(th, ch, result["probs"])}
+        outputs = {**outputs, "probs_crcs": store.put_probs(th, ch, result["probs"])}
     for kind in ("topk", "params", "activations"):
         if kind in result:
             store.put(kind, th, ch, result[kind])

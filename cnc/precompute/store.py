@@ -16,7 +16,7 @@ Summary formats (all numpy arrays / plain Python):
 - task:        {"labels": int64[N], "class_names": [str], "attributes": {name: [str]*N},
                 "sample_index": int64[S] (instances of the activation sample)}
 - outputs:     {"shape": (N, C), "preds": int16|int32[N], "p_true": float32[N], "p_pred": float32[N],
-                "scalars": {name: float32[N]}, "probs_crc": int (CRC-32 of the probs bytes),
+                "scalars": {name: float32[N]}, "probs_crcs": uint32[B] (CRC-32 per ~1 MB block of probs rows),
                 "accuracy": float, "suspect": str (only when the outputs cannot be right, e.g. non-finite)}
 - health:      {"accuracy": float, "suspect": str}: the outputs' few bytes a model's status reads
 - probs:       raw float16 bytes of the softmax [N, C], C order; read back memory-mapped, so a
@@ -48,7 +48,7 @@ import numpy as np
 
 from cnc.experiment.checkpoints import is_url
 from cnc.precompute.cache_db import open_checked
-from cnc.precompute.checked_disk import CheckedDisk, VerifiedFiles, crc32_buffer
+from cnc.precompute.checked_disk import CheckedDisk, CheckedRows, Verified, block_crcs
 
 URL_CHECK_SECONDS = 5.0  # how long a URL checkpoint's version check is trusted
 KINDS = ("outputs", "probs", "params", "activations")
@@ -66,8 +66,9 @@ class SummaryStore:
                                                     size_limit=2 ** 36)
         self._url_seen: dict[str, tuple[float, str | None]] = {}  # url -> (checked at, content hash)
         self.damaged: dict[tuple, str] = {}  # key -> why: entries this process found damaged and dropped
+        self.drops = True  # False: damaged entries are only recorded (`cnc doctor` without --repair)
         self._damage_lock = threading.Lock()
-        self._verified = VerifiedFiles()
+        self._verified = Verified()
 
     # -- content hashes
     def file_hash(self, path: str | Path) -> str | None:
@@ -143,6 +144,8 @@ class SummaryStore:
         log.warning("cache entry %r is damaged (%s); dropped, to be recomputed", key, why)
         with self._damage_lock:
             self.damaged[key] = why
+        if not self.drops:
+            return
         for k in [key] + ([("done", key[1], key[2])] if key[0] in MODEL_KINDS and len(key) == 3 else []):
             try:
                 self.cache.delete(k, retry=True)
@@ -182,15 +185,16 @@ class SummaryStore:
     def get(self, kind: str, th: str, ch: str) -> Any:
         if kind == "probs":
             out = self._get(("outputs", th, ch))
-            return None if out is None else self.get_probs(th, ch, out["shape"], out.get("probs_crc"))
+            return None if out is None else self.get_probs(th, ch, out["shape"], out.get("probs_crcs"))
         return self._get((kind, th, ch))
 
-    def put_probs(self, th: str, ch: str, probs: np.ndarray) -> int:
+    def put_probs(self, th: str, ch: str, probs: np.ndarray) -> np.ndarray:
         """Streamed to the cache file in 4 MB pieces (no second copy of the matrix in memory);
-        returns the CRC-32 of what was written, which the model's "outputs" keep."""
-        flat = np.ascontiguousarray(probs, dtype=np.float16).reshape(-1).view(np.uint8)
+        returns the CRC-32 of each block of rows written, which the model's "outputs" keep."""
+        matrix = np.ascontiguousarray(probs, dtype=np.float16)
+        flat = matrix.reshape(-1).view(np.uint8)
         self.cache.set(("probs", th, ch), _Reader(memoryview(flat)), read=True, retry=True)
-        return crc32_buffer(flat)
+        return block_crcs(matrix)
 
     def get_divergence(self, th: str, base_ch: str, ch: str) -> np.ndarray | None:
         """float32 [2, N] (MSE, KL) of a model against a base, or None (a malformed entry counts as missing)."""
@@ -208,10 +212,12 @@ class SummaryStore:
     def put_divergence(self, th: str, base_ch: str, ch: str, values: np.ndarray) -> None:
         self._set(("divergence", th, base_ch, ch), np.ascontiguousarray(values, dtype=np.float32))
 
-    def get_probs(self, th: str, ch: str, shape: tuple[int, int], crc: int | None = None) -> np.ndarray | None:
+    def get_probs(self, th: str, ch: str, shape: tuple[int, int],
+                  crcs: np.ndarray | None = None) -> np.ndarray | CheckedRows | None:
         """float16 [N, C] probabilities, memory-mapped (pages load as rows are read); None when
-        missing, of the wrong size or not matching `crc` (the outputs' "probs_crc", checked once
-        per process and file): a damaged file is dropped, to be recomputed."""
+        missing or of the wrong size. With `crcs` (the outputs' "probs_crcs") each block of rows is
+        verified when a read first touches it (`CheckedRows`): a damaged file is dropped, to be
+        recomputed, and the read raises instead of returning garbage."""
         key = ("probs", th, ch)
         try:
             raw = self.cache.get(key, default=None, read=True, retry=True)
@@ -221,17 +227,23 @@ class SummaryStore:
             return None
         n, c = (int(v) for v in shape)
         if isinstance(raw, bytes):
-            ok = len(raw) == n * c * 2 and (crc is None or crc32_buffer(raw) == crc)
+            ok = len(raw) == n * c * 2
             arr = np.frombuffer(raw, dtype=np.float16).reshape(n, c) if ok else None
+            verified = np.zeros(len(crcs) if crcs is not None else 0, bool)
         else:
             with raw:
-                ok = os.fstat(raw.fileno()).st_size == n * c * 2 and (crc is None or self._verified.verify(raw, crc))
+                ok = os.fstat(raw.fileno()).st_size == n * c * 2
                 arr = np.memmap(raw, dtype=np.float16, mode="r", shape=(n, c)) if ok and n * c else None
+                verified = self._verified.blocks(raw, len(crcs)) if crcs is not None else None
             ok = ok and (arr is not None or n * c == 0)
         if not ok:
-            self.drop_damaged(key, "probabilities of the wrong size or checksum")
+            self.drop_damaged(key, "probabilities of the wrong size")
             return None
-        return arr if arr is not None else np.zeros((n, c), np.float16)
+        if arr is None:
+            return np.zeros((n, c), np.float16)
+        if crcs is None:
+            return arr
+        return CheckedRows(arr, crcs, verified, lambda: self.drop_damaged(key, "probabilities: checksum mismatch"))
 
     def put(self, kind: str, th: str, ch: str, value: Any) -> None:
         self._set((kind, th, ch), value)

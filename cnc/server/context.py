@@ -186,7 +186,7 @@ class AppContext:
         small = self._summary("outputs", model_id)
         if small is None or small.get("kind") == "generative":  # generated texts and scores, no probs
             return small
-        probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"], small.get("probs_crc"))
+        probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"], small.get("probs_crcs"))
         return None if probs is None else {**small, "probs": probs}
 
     def get_divergence(self, base_id: str, model_id: str) -> np.ndarray | None:

@@ -350,3 +350,25 @@ def test_doctor_reports_damage_and_repairs_it(tmp_path, capsys):
     assert "PROBLEM  cache database" in capsys.readouterr().out
     assert main(["doctor", "--cache-dir", str(cache), "--repair"]) == 0
     assert len(list(cache.glob("summaries.damaged-*"))) == 1
+
+
+def test_output_checks_pure():
+    from cnc.analysis.output_checks import accuracy_offset, accuracy_problem, probability_problem, stated_accuracy
+
+    rng = np.random.default_rng(0)
+    p = rng.random((300, 5)).astype(np.float32)
+    p /= p.sum(1, keepdims=True)
+    assert probability_problem(p.astype(np.float16)) is None and probability_problem(p) is None
+    bad = p.copy()
+    bad[3, 1], bad[7, 0], bad[9, 2] = np.nan, -np.inf, 7900.0
+    for probs in (bad, bad.astype(np.float16)):  # the float16 bit path and the float path agree
+        assert probability_problem(probs).startswith("non-finite outputs (2 of 300 instances")
+        assert probability_problem(np.nan_to_num(probs, nan=0.5, neginf=0.5)).startswith(
+            "impossible outputs (1 of 300 instances")
+    assert stated_accuracy({"Latency": 3.0, "Top-1 Accuracy": 98.3}) == ("Top-1 Accuracy", 0.983)
+    assert stated_accuracy({"acc": None, "Size": 0.5}) is None
+    root_ok, root_off = accuracy_offset(0.9, {"Accuracy": 0.91}), accuracy_offset(0.5, {"Accuracy": 0.91})
+    garbled = accuracy_offset(0.1, {"Accuracy": 0.983})
+    assert "10.0% disagrees with the file's Accuracy 98.3%" in accuracy_problem(garbled, root_ok)
+    assert accuracy_problem(garbled, root_off) is None  # the file's metric was measured on other data
+    assert accuracy_problem(accuracy_offset(0.8, {"Accuracy": 0.9}), root_ok) is None  # within 25 points

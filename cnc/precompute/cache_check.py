@@ -99,6 +99,8 @@ def _entry_problem(store: SummaryStore, key) -> str | None:
             return "its model's outputs are damaged, so its checksum is unknown"
         if out is None:
             return None  # orphaned by a killed write: harmless, rewritten with the model
+        if "probs_crcs" not in out:
+            return "no checksum (written by an older version)"
         try:
             rows = store.get_probs(key[1], key[2], out["shape"], out["probs_crcs"])
         except (OSError, KeyError, TypeError) as exc:

@@ -161,6 +161,18 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt(tmp_path, capsys, how):
     assert build_app(ctx).server.test_client().get("/health").status_code == 200
 
 
+def test_a_damaged_saved_view_database_does_not_stop_the_server(tmp_path):
+    from cnc.server.urlstate import open_views
+
+    views = open_views(tmp_path)
+    link = views.shorten("sel=" + ",".join(f"model-{i}" for i in range(600)))
+    views.backend.close()
+    _damage(tmp_path / "views" / DB_NAME, "truncate")
+    views = open_views(tmp_path)  # would raise "database disk image is malformed"
+    assert "no longer available" in views.expand(link)[1][0]  # the views are gone, and the page says so
+    assert len(list(tmp_path.glob("views.damaged-*"))) == 1
+
+
 # -- findings 3 and 4: garbled values of the same size are detected, dropped, reported, recomputed
 
 def test_garbled_summary_values_are_dropped_reported_and_recomputed(tmp_path):

@@ -97,6 +97,10 @@ class CheckedRows:
     def __len__(self) -> int:
         return len(self._a)
 
+    @property
+    def nbytes(self) -> int:  # sizing (memos) reads no rows
+        return int(self._a.nbytes)
+
     def check(self, lo: int = 0, hi: int | None = None) -> None:
         """Verify the blocks holding rows [lo, hi) (all by default)."""
         hi = len(self._a) if hi is None else hi

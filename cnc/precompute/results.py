@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cnc.analysis.divergence import divergences
+from cnc.precompute.checked_disk import DamagedEntry
 from cnc.precompute.store import SummaryStore
 
 
@@ -70,7 +71,10 @@ class Results:
             return
         base = self.store.get("probs", self.th, root)  # memory-mapped; None if the root has none (yet)
         if base is not None and base.shape == probs.shape:
-            self.store.put_divergence(self.th, root, ch, divergences(base, [probs])[:, 0])
+            try:
+                self.store.put_divergence(self.th, root, ch, divergences(base, [probs])[:, 0])
+            except DamagedEntry:  # the root's rows: dropped, so the next run redoes it, then this
+                pass
 
     def fill_divergences(self, hashes: dict[str, str | None]) -> None:
         """Every model's divergence against its root that is still missing (models finished before
@@ -89,7 +93,10 @@ class Results:
                 continue
             found = [(ch, self.store.get("probs", self.th, ch)) for ch in chs if self.store.is_done(self.th, ch)]
             found = [(ch, p) for ch, p in found if p is not None and p.shape == base.shape]
-            values = divergences(base, [p for _, p in found])
+            try:
+                values = divergences(base, [p for _, p in found])
+            except DamagedEntry:  # dropped where found; the next run recomputes the model, then this
+                continue
             for i, (ch, _) in enumerate(found):
                 self.store.put_divergence(self.th, root, ch, values[:, i])
 

@@ -236,6 +236,25 @@ def test_garbled_probabilities_never_show_as_790000_percent(tmp_path):
     assert all(np.array_equal(_ctx(cfg, cache).outputs(m)["probs"], before[m]) for m in before)
 
 
+def test_a_kl_view_over_garbled_rows_shows_a_notice_not_numbers(tmp_path):
+    from cnc.analysis.behavior_view import ViewState
+    from cnc.ui.behaviors import render_table
+
+    cfg = _experiment(tmp_path)
+    cache = tmp_path / "cache"
+    ctx = _ctx(cfg, cache, precompute=True)
+    key = ("probs", ctx.task_hash, ctx._model_hash("m5"))
+    (name,) = ctx.store.cache._sql("SELECT filename FROM Cache WHERE key = ?", ctx.store.cache._disk.put(key)[:1]).fetchone()
+    path = cache / "summaries" / name
+    path.write_bytes(path.read_bytes()[:-2] + np.array([7900.0], np.float16).tobytes())
+    fresh = _ctx(cfg, cache)
+    state = ViewState(mode="instances", metric="kl")  # m5 against m1: not stored, computed from both matrices
+    grid, status = render_table(fresh, ["m1", "m5"], state, 0)
+    assert grid == [] and "was damaged" in str(status)
+    grid, status = render_table(fresh, ["m1", "m5"], state, 1)  # the next view leaves it out, says why
+    assert "m5 is left out" in str(status) and "pending" in str(status)
+
+
 # -- finding 3: a garbled checkpoint (same size) is flagged, not shown as a KL of 16
 
 def _garble_checkpoint(path: Path) -> None:

@@ -236,6 +236,21 @@ def test_garbled_probabilities_never_show_as_790000_percent(tmp_path):
     assert all(np.array_equal(_ctx(cfg, cache).outputs(m)["probs"], before[m]) for m in before)
 
 
+def test_rerunning_precompute_repairs_garbled_probabilities_nobody_read(tmp_path):
+    cfg = _experiment(tmp_path)
+    cache = tmp_path / "cache"
+    ctx = _ctx(cfg, cache, precompute=True)
+    before = np.array(ctx.outputs("m6")["probs"])
+    key = ("probs", ctx.task_hash, ctx._model_hash("m6"))
+    (name,) = ctx.store.cache._sql("SELECT filename FROM Cache WHERE key = ?", ctx.store.cache._disk.put(key)[:1]).fetchone()
+    path = cache / "summaries" / name
+    path.write_bytes(np.array([7900.0], np.float16).tobytes() + path.read_bytes()[2:])
+    assert main(["--config", str(cfg), "--cache-dir", str(cache), "--precompute-only"]) == 0
+    again = _ctx(cfg, cache)
+    assert again.status("m6") == "ready" and np.array_equal(again.outputs("m6")["probs"], before)
+    assert precompute(again.config, again.store, progress=False).computed == []  # sound files are not redone
+
+
 def test_a_kl_view_over_garbled_rows_shows_a_notice_not_numbers(tmp_path):
     from cnc.analysis.behavior_view import ViewState
     from cnc.ui.behaviors import render_table

@@ -6,11 +6,10 @@ block the first time a read touches it, so a view reading one row (an instance) 
 not the whole matrix, and a view streaming every row verifies as it goes."""
 from __future__ import annotations
 
-import os
 import pickle
 import threading
 import zlib
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 import diskcache
 import numpy as np
@@ -74,9 +73,7 @@ class Verified:
         self._seen: dict[tuple, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def blocks(self, fh: BinaryIO, count: int) -> np.ndarray:
-        st = os.fstat(fh.fileno())
-        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    def blocks(self, stamp: tuple, count: int) -> np.ndarray:
         with self._lock:
             found = self._seen.get(stamp)
             if found is None or len(found) != count:
@@ -89,8 +86,10 @@ class CheckedRows:
     CRC-32 when first read; a mismatch calls `on_damage` and raises DamagedEntry, so garbage is
     never returned. Indexing, `len`, `shape`, `dtype` and numpy conversion work as on the array."""
 
-    def __init__(self, array: np.ndarray, crcs: np.ndarray, verified: np.ndarray, on_damage: Callable[[], None]):
+    def __init__(self, array: np.ndarray, crcs: np.ndarray, verified: np.ndarray, on_damage: Callable[[], None],
+                 stamp: tuple | None = None):
         self._a, self._crcs, self._ok, self._on_damage = array, np.asarray(crcs, np.uint32), verified, on_damage
+        self.stamp = stamp  # the file's (inode, size, mtime_ns)
         self._rows = block_rows(array.shape[1], array.itemsize)
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 

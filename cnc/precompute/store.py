@@ -48,7 +48,7 @@ import numpy as np
 
 from cnc.experiment.checkpoints import is_url
 from cnc.precompute.cache_db import open_checked
-from cnc.precompute.checked_disk import CheckedDisk, CheckedRows, Verified, block_crcs
+from cnc.precompute.checked_disk import CheckedDisk, CheckedRows, DamagedEntry, Verified, block_crcs
 
 URL_CHECK_SECONDS = 5.0  # how long a URL checkpoint's version check is trusted
 KINDS = ("outputs", "probs", "params", "activations")
@@ -229,12 +229,14 @@ class SummaryStore:
         if isinstance(raw, bytes):
             ok = len(raw) == n * c * 2
             arr = np.frombuffer(raw, dtype=np.float16).reshape(n, c) if ok else None
-            verified = np.zeros(len(crcs) if crcs is not None else 0, bool)
+            verified, stamp = np.zeros(len(crcs) if crcs is not None else 0, bool), None
         else:
             with raw:
                 ok = os.fstat(raw.fileno()).st_size == n * c * 2
                 arr = np.memmap(raw, dtype=np.float16, mode="r", shape=(n, c)) if ok and n * c else None
-                verified = self._verified.blocks(raw, len(crcs)) if crcs is not None else None
+                st = os.fstat(raw.fileno())
+                stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+                verified = self._verified.blocks(stamp, len(crcs)) if crcs is not None else None
             ok = ok and (arr is not None or n * c == 0)
         if not ok:
             self.drop_damaged(key, "probabilities of the wrong size")
@@ -243,7 +245,8 @@ class SummaryStore:
             return np.zeros((n, c), np.float16)
         if crcs is None:
             return arr
-        return CheckedRows(arr, crcs, verified, lambda: self.drop_damaged(key, "probabilities: checksum mismatch"))
+        return CheckedRows(arr, crcs, verified, lambda: self.drop_damaged(key, "probabilities: checksum mismatch"),
+                           stamp)
 
     def put(self, kind: str, th: str, ch: str, value: Any) -> None:
         self._set((kind, th, ch), value)
@@ -252,16 +255,29 @@ class SummaryStore:
         return self._get(("done", th, ch)) is not None
 
     def is_complete(self, th: str, ch: str, kinds: tuple[str, ...] = KINDS) -> bool:
-        """Done and every summary still readable (a corrupt entry makes it incomplete). The
-        probabilities are checked for size only: their checksum means reading the whole matrix,
-        which a start-up scan of every model must not pay; readers verify it."""
+        """Done and every summary still readable and matching its checksum (a damaged entry is
+        dropped and makes the model incomplete, so precompute redoes it)."""
         return self.is_done(th, ch) and all(self._present(k, th, ch) for k in kinds)
 
     def _present(self, kind: str, th: str, ch: str) -> bool:
-        if kind != "probs":
-            return self.get(kind, th, ch) is not None
+        return self.get(kind, th, ch) is not None if kind != "probs" else self._probs_sound(th, ch)
+
+    def _probs_sound(self, th: str, ch: str) -> bool:
+        """The probabilities are there and every block matches its checksum; a full check is
+        remembered with the file's stamp (inode, size, mtime), so later runs re-read only a file
+        written since (a garbling write changes its mtime; readers catch the rest block by block)."""
         out = self._get(("outputs", th, ch))
-        return out is not None and self.get_probs(th, ch, out["shape"], None) is not None
+        rows = None if out is None else self.get_probs(th, ch, out["shape"], out.get("probs_crcs"))
+        if not isinstance(rows, CheckedRows):
+            return rows is not None
+        if self._get(("probs_ok", th, ch)) == rows.stamp:
+            return True
+        try:
+            rows.check()
+        except DamagedEntry:
+            return False
+        self._set(("probs_ok", th, ch), rows.stamp)
+        return True
 
     def mark_done(self, th: str, ch: str) -> None:
         self.cache.delete(("error", th, ch), retry=True)

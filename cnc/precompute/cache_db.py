@@ -42,7 +42,9 @@ def quick_check(db: Path, timeout: float = 60) -> str | None:
             rows = con.execute("PRAGMA quick_check(1)").fetchall()
         finally:
             con.close()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.OperationalError:  # busy or locked (another process writing): not damage
+        return None
+    except sqlite3.DatabaseError as exc:  # corrupt, or not a database at all
         return str(exc)
     found = str(rows[0][0]) if rows else "no answer"
     return None if found == "ok" else found
@@ -69,7 +71,9 @@ def open_checked(directory: Path, check: bool = True, **settings) -> tuple[diskc
         moved = _repair(directory, problem)
     try:
         return diskcache.Cache(str(directory), **settings), moved
-    except sqlite3.DatabaseError as exc:  # damage the quick check did not see (or a race)
+    except sqlite3.OperationalError:  # busy, locked, no permission: not damage, say it as it is
+        raise
+    except sqlite3.DatabaseError as exc:  # damage the quick check did not see
         moved = _repair(directory, str(exc), recheck=False)
         return diskcache.Cache(str(directory), **settings), moved
 

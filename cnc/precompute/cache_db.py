@@ -97,5 +97,7 @@ def _opens(directory: Path) -> bool:
         finally:
             con.close()
         return True
+    except sqlite3.OperationalError:  # busy or locked: not damage
+        return True
     except sqlite3.DatabaseError:
         return False

@@ -40,6 +40,9 @@ def check_database(cache_dir: Path, repair: bool = False) -> list[Finding]:
             rows = [str(r[0]) for r in con.execute("PRAGMA integrity_check(20)").fetchall()]
         finally:
             con.close()
+    except sqlite3.OperationalError as exc:  # busy or locked: not damage; nothing to repair
+        return [Finding("cache database", False, f"{db}: could not be checked ({exc}). Fix: run again when no "
+                        "precompute is writing.")]
     except sqlite3.DatabaseError as exc:
         rows = [str(exc)]
     if rows == ["ok"]:

@@ -115,7 +115,8 @@ def test_corrupt_entry_is_dropped_and_recomputed(tiny):
     ctx = AppContext(cfg, store)
     th, ch = ctx.task_hash, ctx._model_hash("a")
     # garble every pickled value in the cache database, as a crash or bad disk could
-    store.cache._sql("UPDATE Cache SET value = ? WHERE mode = 4 AND filename IS NULL", (b"\x80\x04garbage",))
+    store.cache._sql("UPDATE Cache SET value = ? WHERE typeof(value) = 'blob' AND filename IS NULL",
+                     (b"\x80\x04garbage",))
     assert store.get("outputs", th, ch) is None  # detected and dropped, never raised
     report = precompute(cfg, store, progress=False)
     assert "a" in report.computed

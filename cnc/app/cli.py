@@ -21,7 +21,8 @@ def demo_config(name: str) -> Path:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(
-        description="Compress and Compare: a web app to compare compressed variants of a model.",
+        description="Compress and Compare: a web app to compare compressed variants of a model. "
+                    "`cnc doctor --help`: check the cache.",
         epilog="Every flag can also be set by an environment variable (CNC_CONFIG, CNC_HOST, CNC_PORT, "
                "CNC_CACHE_DIR, CNC_DEVICE, CNC_SCHEDULER, CNC_DASK_WORKERS, CNC_MEMO_MB).",
     )
@@ -86,8 +87,10 @@ def load(config_path: str, cache_dir: str | None, precompute: bool = True, progr
         failed = precompute_locked(config, store, progress=progress, device=device, scheduler=scheduler,
                                    workers=workers).failed
         if failed:
-            print(f"[cnc] {len(failed)} model(s) could not be summarized; they show a notice in the app.",
-                  file=sys.stderr)
+            print(f"[cnc] {len(failed)} model(s) could not be summarized; the app names them in its header and "
+                  "notices:", file=sys.stderr)
+            for mid, why in failed.items():
+                print(f"[cnc]   {mid}: {why}", file=sys.stderr)
     ctx = AppContext(config=config, store=store, background=background)
     ctx.live.device, ctx.live.scheduler, ctx.live.workers = device, scheduler, workers
     ctx.live.progress.errors.update(failed)
@@ -98,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     from cnc.experiment.errors import ConfigError, ExperimentError, TaskError
     from cnc.server import memo
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:  # `cnc doctor`: check (and repair) the cache
+        from cnc.app.doctor import main as doctor
+
+        return doctor(argv[1:])
     args = parse_args(argv)
     if args.debug and not is_loopback(args.host):
         print(f"error: --debug serves the Werkzeug debugger, which runs any code a visitor sends; refusing it on "

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from cnc.analysis.output_checks import probability_problem
 from cnc.evaluation import evaldata
 from cnc.evaluation.keys import generation_settings, spec_hash
 from cnc.evaluation.task import Task, make_task
@@ -110,7 +111,7 @@ def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: d
         return _summarize_generative(spec, task, labels, entry, edges, reference)
     if entry.checkpoint is None:
         outputs, probs = load_outputs_npz(entry.outputs, labels)
-        return {"outputs": outputs, "probs": probs, "edges": edges}
+        return {"outputs": _flagged(outputs, probs, labels), "probs": probs, "edges": edges}
     edges = {kind: dict(edges.get(kind, {})) for kind in ("params", "activations")}
     model = task.load_model(entry.checkpoint)
     device = inspection.resolve_device(spec.device)
@@ -119,9 +120,17 @@ def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: d
     outputs, probs, _ = inspection.run_model(model, evaldata.iter_batches(task, spec.loading), labels, sample,
                                              device, acts, probs_buffer)
     outputs.update(shape=probs.shape, scalars={})
-    return {"outputs": outputs, "probs": probs,
+    return {"outputs": _flagged(outputs, probs, labels), "probs": probs,
             "params": inspection.summarize_all(inspection.module_parameters(model), edges["params"]),
             "activations": acts.finish(), "edges": edges}
+
+
+def _flagged(outputs: dict, probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Outputs that cannot be right (NaN, infinite) carry why, for a "suspect" status in the app,
+    and the evaluated accuracy, which the app compares with the one the model's file states."""
+    problem = probability_problem(probs)
+    accuracy = float(np.mean(np.asarray(outputs["preds"]) == labels)) if len(labels) else None
+    return {**outputs, "accuracy": accuracy, **({"suspect": problem} if problem else {})}
 
 
 def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEntry, edges: dict,

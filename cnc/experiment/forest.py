@@ -66,6 +66,7 @@ class Model:
     outputs: str | None = None  # optional .npz of precomputed outputs (non-PyTorch models)
     lm_eval: str | None = None  # an lm-evaluation-harness output folder / glob / results file
     lm_eval_files: list[str] = field(default_factory=list)  # the harness results files it names
+    lm_eval_samples: list[str] = field(default_factory=list)  # and their samples files (part of its content hash)
     stderr: dict[str, float] = field(default_factory=dict)  # standard errors of metrics, when known
 
     @property
@@ -298,6 +299,7 @@ def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: st
     run = read_run(spec, base_dir, f"{where}: model '{model.id}' (lm_eval)")
     model.lm_eval = _resolve(spec, base_dir)
     model.lm_eval_files = [str(p) for p in run.results]
+    model.lm_eval_samples = sorted(str(t.samples) for t in run.tasks.values() if t.samples is not None)
     names = run.metric_names(patterns)
     model.stderr = {n: run.stderr[n] for n in names if n in run.stderr}
     for name in names:

@@ -37,7 +37,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         layers.layout(ctx, query, tab_notices),
     ]
     return html.Div([
-        notice_box(notices + tab_notices),
+        notice_box(notices + ctx.model_notices(models) + tab_notices),
         dcc.Store(id=url_part("compare"), data=url_params(ctx, models, base, tab)),
         dcc.Store(id=SELECTION, data={"models": ordered(models, base), "base": base}),
         html.Div([

@@ -153,8 +153,9 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     enabled = set(enabled_list)
     details_notices: list[str] = []
     details = selection_details.layout(ctx, query, details_notices)
+    problems = getattr(ctx, "model_notices", list)()  # failed or suspect models, by name (a server's context)
     return html.Div([
-        notice_box(notices + details_notices),
+        notice_box(notices + details_notices + problems),
         dcc.Store(id=url_part(PART), data=state_params(ctx, state)),
         dcc.Store(id=SELECTION, data=state.selection),
         dcc.Store(id=ENABLED, data=enabled_list),

@@ -16,9 +16,12 @@ from cnc.precompute.store import SummaryStore
 
 
 def harness_hash(store: SummaryStore, model: Model) -> str | None:
-    """Content hash of a model's harness results files (None when one is unreadable)."""
-    hashes = [store.file_hash(f) for f in model.lm_eval_files]
-    return None if not hashes or None in hashes else combined_hash(hashes)
+    """Content hash of a model's harness results and samples files (None when one is unreadable).
+    The samples count: a run folder copied from another run has the same results file, and
+    without its samples in the hash its outputs and errors were stored under the other run's key,
+    so a model whose samples could not be read showed the other run's answers."""
+    hashes = [store.file_hash(f) for f in [*model.lm_eval_files, *model.lm_eval_samples]]
+    return None if not model.lm_eval_files or None in hashes else combined_hash(hashes)
 
 
 def expected_task_hash(config: Config, store: SummaryStore) -> tuple[str | None, dict[str, str | None]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cnc.analysis.divergence import divergences
+from cnc.precompute.checked_disk import DamagedEntry
 from cnc.precompute.store import SummaryStore
 
 
@@ -18,13 +19,17 @@ class PrecomputeReport:
 
 
 def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None:
-    """Store what summarize_model returned; the `done` marker comes last (resumable)."""
+    """Store what summarize_model returned; the `done` marker comes last (resumable). The
+    outputs keep the probabilities' checksum, verified when they are read; "health" (a few
+    bytes: evaluated accuracy, why the outputs are suspect) is what the app's status reads."""
+    outputs = result["outputs"]
     if "probs" in result:  # generative models have none
-        store.put_probs(th, ch, result["probs"])
+        outputs = {**outputs, "probs_crcs": store.put_probs(th, ch, result["probs"])}
     for kind in ("topk", "params", "activations"):
         if kind in result:
             store.put(kind, th, ch, result[kind])
-    store.put("outputs", th, ch, result["outputs"])
+    store.put("outputs", th, ch, outputs)
+    store.put("health", th, ch, {k: outputs[k] for k in ("accuracy", "suspect") if k in outputs})
     store.mark_done(th, ch)
 
 
@@ -54,25 +59,44 @@ class Results:
         write_summaries(self.store, self.th, ch, result)
         self.done.append((model_id, ch))
         self.report.computed.append(model_id)
+        self._divergence(model_id, ch, result.get("probs"))
         self.bar.update()
 
-    def store_divergences(self) -> None:
-        """MSE and KL of every model finished in this run against its root (the usual Behaviors
-        base), in one sweep over the stored probabilities per root (the root's logs taken once per
-        row block for all its models): the MSE / KL views of a selection based on it then read
-        8 bytes per instance and model instead of every probability."""
+    def _divergence(self, model_id: str, ch: str, probs: Any) -> None:
+        """MSE and KL of a model against its root (the usual Behaviors base), stored as soon as
+        the model is, so a killed run loses at most the model in flight; a model whose root is not
+        stored yet (a cluster finishes in any order) gets it in `fill_divergences`."""
+        root = self.roots.get(model_id)
+        if probs is None or root is None or root == ch or self.store.has_divergence(self.th, root, ch):
+            return
+        base = self.store.get("probs", self.th, root)  # memory-mapped; None if the root has none (yet)
+        if base is not None and base.shape == probs.shape:
+            try:
+                self.store.put_divergence(self.th, root, ch, divergences(base, [probs])[:, 0])
+            except DamagedEntry:  # the root's rows: dropped, so the next run redoes it, then this
+                pass
+
+    def fill_divergences(self, hashes: dict[str, str | None]) -> None:
+        """Every model's divergence against its root that is still missing (models finished before
+        their root, or by a run killed before this existed), in one sweep over the stored
+        probabilities per root (the root's logs taken once per row block for all its models): the
+        MSE / KL views of a selection based on it then read 8 bytes per instance and model instead
+        of every probability. `hashes`: model id -> checkpoint hash, for every model of the task."""
         by_root: dict[str, list[str]] = {}
-        for model_id, ch in self.done:
+        for model_id, ch in hashes.items():
             root = self.roots.get(model_id)
-            if root is not None and root != ch:
+            if ch is not None and root is not None and root != ch and not self.store.has_divergence(self.th, root, ch):
                 by_root.setdefault(root, []).append(ch)
         for root, chs in by_root.items():
-            base = self.store.get("probs", self.th, root)  # memory-mapped; None if the root has none
+            base = self.store.get("probs", self.th, root)
             if base is None:
                 continue
-            found = [(ch, self.store.get("probs", self.th, ch)) for ch in chs]
+            found = [(ch, self.store.get("probs", self.th, ch)) for ch in chs if self.store.is_done(self.th, ch)]
             found = [(ch, p) for ch, p in found if p is not None and p.shape == base.shape]
-            values = divergences(base, [p for _, p in found])
+            try:
+                values = divergences(base, [p for _, p in found])
+            except DamagedEntry:  # dropped where found; the next run recomputes the model, then this
+                continue
             for i, (ch, _) in enumerate(found):
                 self.store.put_divergence(self.th, root, ch, values[:, i])
 

@@ -124,20 +124,21 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
             report.skipped.append(m.id)
         else:
             todo.append((m, ch))
-    if not todo:
+    hashes, exp = dict((m.id, ch) for m, ch in sources), config.experiment
+    # classifiers: MSE / KL against each model's root, stored as each model is (generative: top-k KL)
+    roots = {} if generative else {m.id: hashes.get(exp.path_to_root(m.id)[0]) for m, _ in sources}
+    if not todo:  # a run killed after its last model may still owe divergences
+        Results(store, th, report, None, None, 0, roots=roots).fill_divergences(hashes)
         return report
     edges = store.get_edges(th) or {"params": {}, "activations": {}}
     refs = References(config, store, th, {m.id: ch for m, ch in sources}) if generative else None
     bar = tqdm(total=len(todo), desc="precompute", unit="model", file=sys.stderr, disable=not progress)
     with bar:
-        hashes, exp = dict((m.id, ch) for m, ch in sources), config.experiment
-        # classifiers: MSE / KL against each model's root are stored at the end (generative: top-k KL)
-        roots = {} if generative else {m.id: hashes.get(exp.path_to_root(m.id)[0]) for m, _ in todo}
         results = Results(store, th, report, bar, on_model, len(todo), roots=roots)
         opts = cluster.options(config.precompute, scheduler, workers)
         if opts.enabled:
             cluster.run_on_cluster(opts, spec, results, todo, edges, refs)
-            results.store_divergences()
+            results.fill_divergences(hashes)
             return report
         buffer = None  # the last model's probabilities, once stored: the next model's are written into it
         for m, ch in todo:
@@ -151,7 +152,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
             edges = result["edges"]
             results.finished(m.id, ch, result)
             buffer = result.get("probs")  # stored now; run_model reuses it only if shape and dtype fit
-        results.store_divergences()
+        results.fill_divergences(hashes)
     return report
 
 

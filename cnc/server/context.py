@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cnc.analysis.output_checks import accuracy_offset, accuracy_problem
 from cnc.evaluation.summarize import TaskSpec, task_and_labels
 from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
@@ -26,7 +27,12 @@ from cnc.server.memo import Memo
 
 _PINNED: ContextVar[tuple[LiveExperiment, Config, int] | None] = ContextVar("cnc_pinned", default=None)
 _WARMING = threading.local()  # `.active`: this thread runs a load-time warm-up
+PROBLEMS_EVERY = 5.0  # seconds the header's list of failed / suspect models is reused (a status per model)
 WARM_WAIT_S = 5.0  # the longest a request waits for a running warm-up before doing the work itself
+
+
+def _names(ids: list[str], shown: int = 3) -> str:
+    return ", ".join(ids[:shown]) + ("…" if len(ids) > shown else "")
 
 
 def instance_count(task: dict) -> int:
@@ -45,6 +51,7 @@ class AppContext:
         self._instances = Memo(512, keep_none=False)
         self._render_lock = threading.Lock()  # user task code need not be thread-safe
         self._taskref: tuple = (None, 0.0, None)  # (config, checked at, task hash)
+        self._problems: tuple = (None, 0.0, {})  # (version and task hash, checked at, model_problems())
         self._warm_fns = 0  # warm-ups registered (`warm_with`): each runs once per loaded version
         self._warm_lock = threading.Lock()
         self._warmed: dict[int, tuple[threading.Event, list[int]]] = {}  # version -> (done, [left])
@@ -126,9 +133,14 @@ class AppContext:
         p, parts = self.live.progress, []
         if p.running:
             parts.append(f"Summarizing new models: {p.done} of {p.total} ({p.current})")
-        if p.errors:
-            names = ", ".join(sorted(p.errors)[:3]) + ("…" if len(p.errors) > 3 else "")
-            parts.append(f"{len(p.errors)} model(s) failed to summarize ({names}); see Compare for details")
+        problems = self.model_problems()
+        failed = sorted(set(p.errors) | {m for m, st in problems.items() if st.startswith("failed")})
+        if failed:
+            parts.append(f"{len(failed)} model(s) failed to summarize ({_names(failed)}); see Compare for details")
+        suspect = sorted(m for m, st in problems.items() if st.startswith("suspect"))
+        if suspect:
+            parts.append(f"{len(suspect)} model(s) have suspect outputs ({_names(suspect)}); see the Overview's notices")
+        parts.extend(self.cache_notices())
         if self.live.config.notices:
             notices = self.live.config.notices
             more = f" (+{len(notices) - 1} more on the console)" if len(notices) > 1 else ""
@@ -174,7 +186,7 @@ class AppContext:
         small = self._summary("outputs", model_id)
         if small is None or small.get("kind") == "generative":  # generated texts and scores, no probs
             return small
-        probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"])
+        probs = self.store.get_probs(self.task_hash, self._model_hash(model_id), small["shape"], small.get("probs_crcs"))
         return None if probs is None else {**small, "probs": probs}
 
     def get_divergence(self, base_id: str, model_id: str) -> np.ndarray | None:
@@ -218,8 +230,43 @@ class AppContext:
             return {"kind": "missing", "why": "The task's render_instance returned no {'kind': 'image'|'text'} dict."}
         return shown
 
+    def cache_notices(self) -> list[str]:
+        """What the cache lost: a damaged database moved aside at start, summaries found damaged
+        (their models are pending again; a server precomputes them in the background)."""
+        notes = []
+        if self.store.moved_aside is not None:
+            notes.append(f"The cache database was damaged and moved aside ({self.store.moved_aside.moved_to}); "
+                         "summaries are being recomputed.")
+        damaged = len(self.store.damaged_models())
+        if damaged:
+            self.live.start_background()  # no-op when read-only or already running
+            when = "is being" if self.live.background else "will be"
+            notes.append(f"{damaged} {'summary was' if damaged == 1 else 'summaries were'} damaged and {when} "
+                         f"recomputed{'' if self.live.background else ' by the next precompute'}.")
+        return notes
+
+    def model_problems(self, ids: list[str] | None = None) -> dict[str, str]:
+        """Model id -> status, for models that failed or whose outputs are suspect (all models
+        with data by default; re-read every PROBLEMS_EVERY seconds: the header polls it)."""
+        if ids is None:
+            key = (self.version, self.task_hash)
+            known, at, found = self._problems
+            if known != key or time.monotonic() - at > PROBLEMS_EVERY:
+                found = self.model_problems([m.id for m in self.experiment.models.values() if m.source])
+                self._problems = (key, time.monotonic(), found)
+            return found
+        statuses = {m: self.status(m) for m in ids}
+        return {m: st for m, st in statuses.items() if st.startswith(("failed", "suspect"))}
+
+    def model_notices(self, ids: list[str] | None = None) -> list[str]:
+        """One line per failed or suspect model, by name, for the Overview and Compare."""
+        models = self.experiment.models
+        return [f"{models[m].label} ({m}) {'is suspect' if st.startswith('suspect') else 'failed to summarize'}: "
+                f"{st.split(': ', 1)[1]}" for m, st in self.model_problems(ids).items() if m in models]
+
     def status(self, model_id: str) -> str:
-        """'ready', 'pending', 'failed: <why>', 'no data' (no checkpoint/outputs or no task)."""
+        """'ready', 'pending', 'failed: <why>', 'suspect: <why>' (outputs that cannot be right),
+        'no data' (no checkpoint/outputs or no task)."""
         m = self.experiment.models.get(model_id)
         if m is None:
             return "unknown model"
@@ -229,6 +276,27 @@ class AppContext:
         if ch is None:
             return f"failed: file missing or unreadable: {m.source}"
         if self.store.is_done(self.task_hash, ch):
-            return "ready"
+            why = self._memo.get_or(("suspect", self.version, self.task_hash, ch), lambda: self._suspect(model_id))
+            return f"suspect: {why}" if why else "ready"
         err = self.store.get_error(self.task_hash, ch)
         return f"failed: {err}" if err else "pending"
+
+    def _suspect(self, model_id: str) -> str:
+        """Why a model's stored outputs cannot be right ("" when they can): its "health" entry, a
+        few bytes, against its file's metrics and its root's (reading every model's outputs for
+        the header would cost megabytes per model)."""
+        health = self._health(model_id)
+        if health.get("suspect"):
+            return str(health["suspect"])
+        root = self.experiment.path_to_root(model_id)[0]
+        if root == model_id:
+            return ""
+        return accuracy_problem(self._accuracy(model_id, health), self._accuracy(root, self._health(root))) or ""
+
+    def _health(self, model_id: str) -> dict:
+        th, ch = self.task_hash, self._model_hash(model_id)
+        found = None if th is None or ch is None else self.store.get("health", th, ch)
+        return found if isinstance(found, dict) else {}
+
+    def _accuracy(self, model_id: str, health: dict) -> tuple[str, float, float] | None:
+        return accuracy_offset(health.get("accuracy"), self.experiment.models[model_id].metrics)

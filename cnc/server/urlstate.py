@@ -113,9 +113,10 @@ class ViewStore:
 
 
 def open_views(cache_dir: str | Path, max_age_days: float = VIEW_DAYS, max_mb: float = VIEW_MB) -> ViewStore:
-    """The server's view store: its own diskcache under `cache_dir/views`, capped and expiring."""
-    import diskcache
+    """The server's view store: its own diskcache under `cache_dir/views`, capped and expiring
+    (quick-checked at open like the summaries: a damaged one is moved aside, not fatal)."""
+    from cnc.precompute.cache_db import open_checked
 
-    cache = diskcache.Cache(str(Path(cache_dir) / "views"), size_limit=int(max_mb * 2 ** 20),
+    cache, _ = open_checked(Path(cache_dir) / "views", size_limit=int(max_mb * 2 ** 20),
                             eviction_policy="least-recently-used")
     return ViewStore(cache, max_age=max_age_days * 86400)

@@ -26,6 +26,7 @@ from dash import ALL, Input, Output, State, callback_context, dcc, html, no_upda
 from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, behavior_table, behavior_view
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_index
+from cnc.precompute.checked_disk import DamagedEntry
 from cnc.server.context import AppContext, instance_count
 from cnc.ui import behaviors_export
 from cnc.ui.behaviors_data import table_for, view_for
@@ -204,7 +205,11 @@ def render_table(ctx: AppContext, models: list[str], state: behavior_view.ViewSt
     status = missing_notes(ctx, models, table)
     if table is None:
         return [], status
-    view = view_for(ctx, table, state)
+    try:
+        view = view_for(ctx, table, state)
+    except DamagedEntry:  # a checksum failed on rows this view reads: dropped, never shown
+        return [], status + [html.Div("A stored summary of a selected model was damaged; it was dropped and will be "
+                                      "recomputed. Reload to see the others.", className="notice notice-info")]
     names = (ctx.task_data() or {}).get("class_names", [])
     status.append(html.Div(summary_text(view, table, names), className="bh-summary"))
     note = reference_note(table, view)

@@ -9,6 +9,7 @@ from dash import dcc, html
 
 from cnc.analysis import behavior_cells, behavior_groups, behavior_view
 from cnc.analysis import generative_behaviors as G
+from cnc.precompute.checked_disk import DamagedEntry
 from cnc.server.context import AppContext
 from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_outputs import outputs_panel
@@ -56,7 +57,11 @@ def detail_panel(ctx: AppContext, models: list[str], inst: int | None,
         body = html.Blockquote(str(shown.get("text", "")), className="bh-text")
     else:
         body = html.Div((shown or {}).get("why") or "No rendering for this instance.", className="hint")
-    rows = behavior_cells.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
+    try:
+        rows = behavior_cells.instance_detail(inst, label, names, models, [ctx.outputs(m) for m in models])
+    except DamagedEntry:  # a checksum failed on these rows: dropped, never shown; the header says more
+        return [html.Div("A stored summary of one of these models was damaged; it was dropped and will be "
+                         "recomputed. Reopen the instance to see the others.", className="notice notice-info")]
     table = html.Table([
         html.Thead(html.Tr([html.Th("Model"), html.Th("Predicts"), html.Th("P(true)"), html.Th("Top classes")])),
         html.Tbody([_detail_row(ctx, r, k == 0) for k, r in enumerate(rows)]),

@@ -6,15 +6,13 @@ faults raise `ExperimentError` naming the file, the model and the fix; soft faul
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
+from cnc.experiment.bounded_load import load_data_file
 from cnc.experiment.checkpoints import is_url
 from cnc.experiment.errors import ExperimentError
 from cnc.experiment.lm_eval import read_run
@@ -134,20 +132,28 @@ def is_missing(v: Any) -> bool:
 
 
 def _metric_value(raw: Any, where: str, model_id: str, metric: str) -> float | None:
-    if is_missing(raw):
+    """A finite number, or None (missing) for null. NaN, infinities and text are errors: a scale,
+    legend or Pareto front fed one of them is silently wrong."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "null", "none")):
         return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        if isinstance(raw, str):
-            try:
-                return float(raw) if raw.strip().lower() not in ("", "nan", "null", "none") else None
-            except ValueError:
-                pass
+    value: float | None = None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer beyond any float
+            value = math.inf
+    elif isinstance(raw, str):
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+    if value is None or not math.isfinite(value):
+        what = "not a number" if value is None else "not a finite number"
         raise ExperimentError(
-            f"{where}: model '{model_id}' has metric '{metric}' = {raw!r}, which is not a number. "
-            f"Fix: give a number, or null when the value is missing."
+            f"{where}: model '{model_id}' has metric '{metric}' = {raw!r}, which is {what}. "
+            f"Fix: give a finite number, or null when the value is missing."
         )
-    value = float(raw)
-    return None if math.isnan(value) else value
+    return value
 
 
 def _guess_direction(name: str) -> bool:
@@ -174,11 +180,11 @@ def _parse_metric(raw: Any, where: str) -> Metric:
 
 
 def _bound(raw: Any, where: str, metric: str, key: str) -> float | None:
-    if is_missing(raw):
+    if raw is None:
         return None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
         return float(raw)
-    raise ExperimentError(f"{where}: metric '{metric}' has {key} = {raw!r}; Fix: give a number or omit it.")
+    raise ExperimentError(f"{where}: metric '{metric}' has {key} = {raw!r}; Fix: give a finite number or omit it.")
 
 
 def _parse_operation(raw: Any, where: str) -> Operation:
@@ -368,19 +374,9 @@ def _fill_ranges(metrics: dict[str, Metric], models: Iterable[Model]) -> None:
 # ---------------------------------------------------------------- files
 
 def read_data_file(path: Path) -> Any:
-    """Parse a YAML or JSON file, turning syntax errors into one clear message."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ExperimentError(f"{path}: file not found. Fix: check the path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExperimentError(f"{path}: cannot read file ({exc}).") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ExperimentError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
+    """Parse a YAML or JSON file within the size, nesting and alias limits (cnc.experiment.bounded_load),
+    turning any fault into one clear message."""
+    return load_data_file(path)
 
 
 def experiment_as_dict(exp: Experiment) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from cnc.experiment.bounded_load import parse_json, read_bounded_text
 from cnc.experiment.errors import ExperimentError
 
 # Keys of a task's entry in "results" that are not metrics.
@@ -107,8 +108,8 @@ def harness_stamp(models) -> tuple:
 
 def _read_json(path: Path, where: str) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = parse_json(read_bounded_text(path))
+    except (ExperimentError, ValueError) as exc:
         raise ExperimentError(f"{where}: cannot read harness results {path} ({exc}). "
                               f"Fix: point at an intact results_*.json written by lm_eval.") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):

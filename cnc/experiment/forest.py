@@ -85,6 +85,7 @@ class Experiment:
     models: dict[str, Model]
     source: str = "<memory>"
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # problems with values the app shows in its header
     lm_eval_attributes: list[str] = field(default_factory=list)  # document fields that become subgroups
     children: dict[str, list[str]] = field(default_factory=dict, repr=False)
     roots: list[str] = field(default_factory=list, repr=False)
@@ -245,6 +246,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
         operations[op.name] = op
 
     harness_attributes, harness_metrics = _harness_settings(data.get("lm_eval"), where)
+    notices: list[str] = []
     models: dict[str, Model] = {}
     for i, raw in enumerate(raw_models):
         if not isinstance(raw, dict) or raw.get("id") in (None, ""):
@@ -269,7 +271,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
             outputs=_resolve(raw.get("outputs"), base_dir),
         )
         if raw.get("lm_eval") not in (None, ""):
-            _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
+            notices += _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
         models[mid] = model
 
     for m in models.values():
@@ -294,13 +296,14 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
     _check_cycles(models, where)
     _fill_ranges(metrics, models.values())
     return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings,
-                      lm_eval_attributes=harness_attributes)
+                      notices=notices, lm_eval_attributes=harness_attributes)
 
 
 def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None,
-                  patterns: list[str] | None) -> None:
+                  patterns: list[str] | None) -> list[str]:
     """Metrics of an lm-evaluation-harness run (values the file gives win); the harness's own
-    `higher_is_better` sets a new metric's direction, else the name rules do."""
+    `higher_is_better` sets a new metric's direction, else the name rules do. A metric the harness
+    logged as NaN or inf (it does so when it could not compute one) is missing, with a notice."""
     run = read_run(spec, base_dir, f"{where}: model '{model.id}' (lm_eval)")
     model.lm_eval = _resolve(spec, base_dir)
     model.lm_eval_files = [str(p) for p in run.results]
@@ -312,6 +315,12 @@ def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: st
         if name not in metrics:
             metrics[name] = Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name)),
                                    format=".1%" if 0 <= value <= 1 else None)
+    bad = [n for n in run.non_finite if run.shows(n, patterns)]
+    for name in bad:
+        model.metrics.setdefault(name, None)
+        metrics.setdefault(name, Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name))))
+    return [f"model '{model.id}': the harness logged {name} = {run.non_finite[name]}; shown as missing."
+            for name in bad if model.metrics.get(name) is None]
 
 
 def _harness_settings(raw: Any, where: str) -> tuple[list[str], list[str] | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,8 @@ def read_bounded_text(path: Path) -> str:
         size = path.stat().st_size
         if size > limit:
             raise ExperimentError(_too_big(path, size, limit))
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)  # a pipe or a file growing meanwhile stops at the limit too
+        with open(path, "rb") as fh:  # a pipe, or a file growing meanwhile, stops at the limit too
+            data = fh.read((min(size, limit) if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else limit) + 1)
     except FileNotFoundError:
         raise ExperimentError(f"{path}: file not found. Fix: check the path.") from None
     except OSError as exc:

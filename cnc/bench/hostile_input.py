@@ -2,7 +2,7 @@
 limits cost a legitimate file.
 
 Each hostile file is read with the app's loader (cnc.experiment.bounded_load) until it raises;
-`ms` is the wall time to the error and `peak_mb` the peak of Python allocations meanwhile
+`ms` is the wall time to the error and `alloc_peak_mb` the peak of Python allocations meanwhile
 (tracemalloc; PyYAML's loader is pure Python). Before the limits, the 1 KB alias bomb in a tag
 took 77 s and 3.2 GB once printed, and 100,000 nested `[` ended in a RecursionError.
 `hostile_input.legit` loads a synthetic experiment file with the bounded loader and with plain
@@ -55,7 +55,7 @@ def _refusal(path: Path) -> dict:
     attempt()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"ms": round(ms, 2), "peak_mb": round(peak / (1 << 20), 2), "refused": refused,
+    return {"ms": round(ms, 2), "alloc_peak_mb": round(peak / (1 << 20), 3), "refused": refused,
             "file_kb": round(path.stat().st_size / 1024, 1)}
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from cnc import Tracker
 from cnc.app.cli import load
+from cnc.bench.hostile_input import alias_bomb
 from cnc.experiment.config import load_config
 from cnc.experiment.errors import ExperimentError
 from cnc.experiment.mlflow.mapping import RunRecord, experiment_from_runs
@@ -85,6 +86,21 @@ def test_mlflow_nan_and_inf_are_missing_with_a_notice():
     assert any("run 'pruned': metric 'Accuracy' was logged as inf" in n for n in notices)
 
 
+def test_mlflow_runs_logged_with_nan_and_inf_open_with_notices(tmp_path):
+    pytest.importorskip("mlflow")
+    from tests.mlflow_runs import EXPERIMENT, log_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log_run(uri, "base", {}, {"Accuracy": 0.9, "Loss": float("nan")})  # MLflow's own client stores these
+    log_run(uri, "pruned", {"cnc.base": "base", "cnc.operation": "prune"}, {"Accuracy": float("inf"), "Loss": 0.4})
+    ctx = load(f"mlflow:{uri}#{EXPERIMENT}", str(tmp_path / "cache"), precompute=False)
+    exp = ctx.experiment
+    assert exp.models["base"].metrics == {"Accuracy": 0.9, "Loss": None}
+    assert exp.models["pruned"].metrics == {"Accuracy": None, "Loss": 0.4}
+    assert exp.metrics["Accuracy"].max == 0.9  # scales never see the inf
+    assert "run 'base': metric 'Loss' was logged as nan; shown as missing." in ctx.status_line()
+
+
 def test_lm_eval_nan_metric_is_missing_with_a_notice_in_the_header(tmp_path):
     for name, acc in (("base", 0.5), ("int8", float("nan"))):
         folder = tmp_path / "out" / name / "org__model"
@@ -105,17 +121,11 @@ def test_lm_eval_nan_metric_is_missing_with_a_notice_in_the_header(tmp_path):
 
 # ---------------------------------------------------------------- finding 6: hostile YAML and JSON
 
-def _alias_bomb(levels: int = 9) -> str:
-    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
-    return "\n".join(lines) + "\n"
-
-
 HOSTILE = {
     "deep.yaml": lambda: "models: " + "[" * 100_000,
     "deep.json": lambda: "[" * 100_000,
-    "bomb_in_tag.yaml": lambda: _alias_bomb() + "models:\n  - {id: a, tag: *l9}\n",
-    "bomb_in_parameters.yaml": lambda: _alias_bomb() + "models:\n  - {id: a}\n  - {id: b, base: a, operation: "
+    "bomb_in_tag.yaml": lambda: alias_bomb() + "models:\n  - {id: a, tag: *l9}\n",
+    "bomb_in_parameters.yaml": lambda: alias_bomb() + "models:\n  - {id: a}\n  - {id: b, base: a, operation: "
                                                         "{name: prune, parameters: {amount: *l9}}}\n",
     "recursive.yaml": lambda: "models: &m [{id: a, tag: *m}]\n",
 }

@@ -24,7 +24,8 @@ from cnc.experiment.errors import ExperimentError
 from cnc.experiment.synthetic import write_experiment
 
 
-def _alias_bomb(levels: int = 9) -> str:
+def alias_bomb(levels: int = 9) -> str:
+    """About 1 KB of YAML anchors that expand to 10**(levels + 1) strings (tests use it too)."""
     lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
     return "\n".join(lines) + "\n"
@@ -33,8 +34,8 @@ def _alias_bomb(levels: int = 9) -> str:
 HOSTILE = {
     "deep_yaml": ("deep.yaml", lambda: "models: " + "[" * 100_000),
     "deep_json": ("deep.json", lambda: "[" * 100_000),
-    "alias_bomb_tag": ("tag.yaml", lambda: _alias_bomb() + "models:\n  - {id: a, tag: *l9}\n"),
-    "alias_bomb_parameters": ("params.yaml", lambda: _alias_bomb() + "models:\n  - {id: a}\n  - {id: b, base: a, "
+    "alias_bomb_tag": ("tag.yaml", lambda: alias_bomb() + "models:\n  - {id: a, tag: *l9}\n"),
+    "alias_bomb_parameters": ("params.yaml", lambda: alias_bomb() + "models:\n  - {id: a}\n  - {id: b, base: a, "
                                                                      "operation: {name: p, parameters: {x: *l9}}}\n"),
 }
 

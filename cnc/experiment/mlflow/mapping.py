@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,13 +125,16 @@ def _operation(run: RunRecord, base: RunRecord | None, mid: str, notices: list[s
 
 def _finite(metrics: dict[str, float], mid: str, notices: list[str]) -> dict[str, float | None]:
     """MLflow accepts NaN and inf as metric values (a diverged loss, a failed measurement); here
-    they are missing values, each with a notice, never a point a scale or Pareto front sees."""
+    they are missing values, each with a notice, never a point a scale or Pareto front sees. Its
+    SQL store keeps ±inf as ±1.8e308 (the largest float), which is read back as inf."""
     out: dict[str, float | None] = {}
     for name, value in metrics.items():
-        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        out[name] = float(value) if finite else None
-        if not finite:
-            notices.append(f"run '{mid}': metric '{name}' was logged as {value!r}; shown as missing.")
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+        if abs(number) >= sys.float_info.max:
+            number = math.copysign(math.inf, number)
+        out[name] = number if math.isfinite(number) else None
+        if out[name] is None:
+            notices.append(f"run '{mid}': metric '{name}' was logged as {number!r}; shown as missing.")
     return out
 
 

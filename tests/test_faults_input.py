@@ -202,7 +202,7 @@ def test_cut_run_file_loads_with_a_notice_and_the_tracker_refuses_to_write(tmp_p
 
     ctx = load(str(run), str(tmp_path / "cache"), precompute=False)
     assert len(ctx.experiment.models) == 12
-    assert "was cut short" in ctx.status_line() and "12 model(s)" in ctx.status_line()
+    assert "Tracker run file cut short: showing the 12 model(s) it still lists" in ctx.status_line()
     assert any("cut short" in w for w in ctx.experiment.warnings)  # the console too
 
     with pytest.raises(ExperimentError, match="cut short.*refuses to write over it.*" + LAST_GOOD_FILE):

@@ -19,7 +19,7 @@ def test_cut_run_file_shows_a_notice_and_the_models_it_still_lists(tmp_path, ser
     url = serve(load(str(run), str(tmp_path / "cache"), precompute=False))
     chrome.get(url + "/")
     wait_for(chrome, ".cnc-model-map canvas")
-    wait_until(chrome, lambda d: "was cut short" in d.find_element(By.CLASS_NAME, "status-line").text)
+    wait_until(chrome, lambda d: "cut short" in d.find_element(By.CLASS_NAME, "status-line").text)
     status = chrome.find_element(By.CLASS_NAME, "status-line").text
     assert "showing the 12 model(s) it still lists" in status and ".experiment.last-good.yaml" in status
     wait_until(chrome, lambda d: cy_eval(d, "cy.nodes('[mid]').length") == 12)

@@ -221,8 +221,9 @@ def _warn_if_cut(path: Path, exp: Experiment) -> None:
             return
     check = check_seal(path.read_text(encoding="utf-8"))
     if check.problem == "cut":
-        message = (f"{check.describe(path)}; showing the {len(exp.models)} model(s) it still lists. Fix: restore "
-                   f"{path.parent / LAST_GOOD_FILE}, the last file the Tracker wrote, over it.")
+        message = (f"Tracker run file cut short: showing the {len(exp.models)} model(s) it still lists; models "
+                   f"logged at its end may be gone. Fix: copy {LAST_GOOD_FILE}, the last file the Tracker wrote, "
+                   f"over it ({path}).")
         exp.notices.append(message)
         exp.warnings.append(message)
 

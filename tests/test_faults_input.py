@@ -157,6 +157,16 @@ def test_oversized_file_is_refused_before_reading(tmp_path):
     assert rc == 2 and "over the 0 MB limit" in err or "limit" in err
 
 
+def test_deeply_nested_evaluation_data_is_a_task_error(tmp_path):
+    from cnc.evaluation.prompt_file import read_instances
+    from cnc.experiment.errors import TaskError
+
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"question": "q", "answers": ["a"]}\n' + "[" * 100_000 + "\n")
+    with pytest.raises(TaskError, match=r"data.jsonl:2: not valid evaluation data \(nesting deeper than 64"):
+        read_instances(path)
+
+
 def test_legitimate_aliases_still_load(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text("common: &m {Accuracy: 0.9, Size: 2.0}\nmodels:\n  - {id: a, metrics: *m}\n"

@@ -1,6 +1,5 @@
 """Loaders: our YAML format, the original model-info JSON unchanged, and every bad-input case."""
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -35,12 +34,12 @@ def test_our_yaml_with_checkpoints(tmp_path):
     (tmp_path / "exp.yaml").write_text(
         "metrics:\n  - {name: Acc, format: '.2f', higher_is_better: true, primary: true}\n"
         "operations:\n  - {name: prune, parameters: [amount]}\n"
-        "models:\n  - {id: a, checkpoint: ck/a.pt, metrics: {Acc: .NaN}}\n"
+        "models:\n  - {id: a, checkpoint: ck/a.pt, metrics: {Acc: null}}\n"
         "  - {id: b, base: a, operation: {name: prune, parameters: {amount: 0.5}}, metrics: {Acc: 0.8}}\n"
     )
     exp = load_experiment(tmp_path / "exp.yaml")
     assert exp.models["a"].checkpoint == str(tmp_path / "ck" / "a.pt")
-    assert exp.models["a"].metrics["Acc"] is None  # NaN is missing
+    assert exp.models["a"].metrics["Acc"] is None  # null is missing
     assert exp.models["b"].operation.parameters == {"amount": 0.5}
 
 
@@ -79,10 +78,15 @@ def test_syntax_errors_and_missing_files(tmp_path):
         load_experiment(tmp_path / "missing.yaml")
 
 
-def test_metric_values_from_strings_and_nan():
-    exp = parse_experiment(_models({"id": "a", "metrics": {"x": "0.5", "y": "nan", "z": float("nan")}}))
+def test_metric_values_from_strings_and_null():
+    exp = parse_experiment(_models({"id": "a", "metrics": {"x": "0.5", "y": "null", "z": None}}))
     assert exp.models["a"].metrics == {"x": 0.5, "y": None, "z": None}
-    assert not any(isinstance(v, float) and math.isnan(v) for v in exp.models["a"].metrics.values())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), "nan", "-inf", "1e999", 10 ** 400])
+def test_non_finite_metric_values_are_errors(value):
+    with pytest.raises(ExperimentError, match=r"x.json: model 'a' has metric 'y' = .*not a finite number"):
+        parse_experiment(_models({"id": "a", "metrics": {"y": value}}), where="x.json")
 
 
 def test_directory_loads_experiment_yaml(tmp_path):

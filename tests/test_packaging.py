@@ -68,14 +68,27 @@ def test_wheel_carries_assets_and_demo_configs(wheel):
     assert not any(n.startswith(("tests/", "examples/")) for n in names)
 
 
-def test_installed_package_works_outside_the_clone(wheel, tmp_path):
-    """A fresh venv (reusing this interpreter's site-packages for the heavy dependencies), the wheel
-    installed into it, and every command run from a directory that is not the clone."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
-    py, cnc = venv / "bin" / "python", venv / "bin" / "cnc"
+def venv_with_wheel(venv: Path, wheel: Path) -> Path:
+    """A fresh venv with the wheel installed, whose heavy dependencies come from the environment
+    running the tests (its site-packages directories, listed after the venv's own in a .pth file);
+    returns its python. `--system-site-packages` would inherit the *base* interpreter's packages
+    instead, which inside a virtualenv lack dash, torch and the rest (issue 33, finding 11)."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    own = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True,
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+    running = [p for p in sys.path if ("site-packages" in p or "dist-packages" in p) and Path(p).is_dir()]
+    Path(own, "running-environment.pth").write_text("".join(f"{p}\n" for p in running))
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True, timeout=300)
+    return py
+
+
+def test_installed_package_works_outside_the_clone(wheel, tmp_path):
+    """A fresh venv (reusing this environment's packages for the heavy dependencies), the wheel
+    installed into it, and every command run from a directory that is not the clone."""
+    venv = tmp_path / "venv"
+    py, cnc = venv_with_wheel(venv, wheel), venv / "bin" / "cnc"
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -109,11 +122,7 @@ def test_installed_package_works_outside_the_clone(wheel, tmp_path):
 
 
 def test_installed_package_serves_its_assets(wheel, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
-    py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
-                   capture_output=True, timeout=300)
+    py = venv_with_wheel(tmp_path / "venv", wheel)
     code = textwrap.dedent(f"""
         from cnc.app.cli import load
         from cnc.app.webapp import build_app

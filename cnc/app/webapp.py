@@ -6,6 +6,7 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, dcc, html, no_update
 
+from cnc.app import bad_requests
 from cnc.app.routes import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.server.auth import load_credentials, protect
@@ -79,6 +80,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
 
     protect(app.server, load_credentials())
     answer_404_off_pages(app, PAGES)
+    bad_requests.install(app)
 
     @app.server.route("/health")
     def health():

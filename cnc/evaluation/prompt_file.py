@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnc.experiment.bounded_load import parse_json
 from cnc.experiment.errors import TaskError
 
 ANSWER_KEYS = ("answers", "answer", "references", "reference", "target")
@@ -58,9 +59,11 @@ def read_instances(path: str | Path) -> list[dict]:
 
 def _parse(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
+        return parse_json(text)  # json.loads within a nesting limit (no RecursionError)
     except json.JSONDecodeError as exc:
         raise TaskError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}).") from None
+    except ValueError as exc:
+        raise TaskError(f"{where}: not valid evaluation data ({exc}). Fix: one flat object per instance.") from None
 
 
 def default_template(item: dict) -> str:

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cnc.experiment.errors import ConfigError, ExperimentError
 from cnc.experiment.forest import Experiment, parse_experiment, read_data_file
+from cnc.experiment.run_file import HEADER, check_seal
+from cnc.experiment.tracker import LAST_GOOD_FILE
 
 DEFAULT_CACHE_DIR = ".cnc-cache"
 VIEW_DAYS = 90  # default expiry of saved views (config `views.max_age_days`, env CNC_VIEW_DAYS)
@@ -163,9 +165,10 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     base = path.parent.resolve()
     if isinstance(data, dict) and "models" in data:  # an experiment, not a config
         exp = parse_experiment(data, where=str(path), base_dir=base)
+        _warn_if_cut(path, exp)
         cdir = Path(cache_dir or DEFAULT_CACHE_DIR).resolve()
         return Config(title=path.stem, experiment=exp, path=None, experiment_path=path, cache_dir=cdir,
-                      views=views_with_env(ViewsSection()))
+                      views=views_with_env(ViewsSection()), notices=list(exp.notices))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a YAML mapping with at least 'experiment'.")
     try:
@@ -195,6 +198,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
                 f"Fix: correct the path (relative paths are relative to the config file)."
             )
         exp = parse_experiment(read_data_file(target), where=str(target), base_dir=target.parent)
+        _warn_if_cut(target, exp)
         exp_path = target
     _check_defaults(path, cf.defaults, exp)
     harness = [m.id for m in exp.models.values() if m.lm_eval]
@@ -206,8 +210,22 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
         cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),
-        precompute=cf.precompute, watch=watch, notices=notices,
+        precompute=cf.precompute, watch=watch, notices=notices + exp.notices,
     )
+
+
+def _warn_if_cut(path: Path, exp: Experiment) -> None:
+    """A Tracker run file cut short may still parse: it loads, with a notice saying models may be missing."""
+    with open(path, "rb") as fh:
+        if fh.read(len(HEADER)) != HEADER.encode():
+            return
+    check = check_seal(path.read_text(encoding="utf-8"))
+    if check.problem == "cut":
+        message = (f"Tracker run file cut short: showing the {len(exp.models)} model(s) it still lists; models "
+                   f"logged at its end may be gone. Fix: copy {LAST_GOOD_FILE}, the last file the Tracker wrote, "
+                   f"over it ({path}).")
+        exp.notices.append(message)
+        exp.warnings.append(message)
 
 
 def _check_defaults(path: Path, defaults: Defaults, exp: Experiment) -> None:

@@ -6,15 +6,13 @@ faults raise `ExperimentError` naming the file, the model and the fix; soft faul
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
+from cnc.experiment.bounded_load import load_data_file
 from cnc.experiment.checkpoints import is_url
 from cnc.experiment.errors import ExperimentError
 from cnc.experiment.lm_eval import read_run
@@ -88,6 +86,7 @@ class Experiment:
     models: dict[str, Model]
     source: str = "<memory>"
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # problems with values the app shows in its header
     lm_eval_attributes: list[str] = field(default_factory=list)  # document fields that become subgroups
     children: dict[str, list[str]] = field(default_factory=dict, repr=False)
     roots: list[str] = field(default_factory=list, repr=False)
@@ -135,20 +134,28 @@ def is_missing(v: Any) -> bool:
 
 
 def _metric_value(raw: Any, where: str, model_id: str, metric: str) -> float | None:
-    if is_missing(raw):
+    """A finite number, or None (missing) for null. NaN, infinities and text are errors: a scale,
+    legend or Pareto front fed one of them is silently wrong."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "null", "none")):
         return None
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        if isinstance(raw, str):
-            try:
-                return float(raw) if raw.strip().lower() not in ("", "nan", "null", "none") else None
-            except ValueError:
-                pass
+    value: float | None = None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer beyond any float
+            value = math.inf
+    elif isinstance(raw, str):
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+    if value is None or not math.isfinite(value):
+        what = "not a number" if value is None else "not a finite number"
         raise ExperimentError(
-            f"{where}: model '{model_id}' has metric '{metric}' = {raw!r}, which is not a number. "
-            f"Fix: give a number, or null when the value is missing."
+            f"{where}: model '{model_id}' has metric '{metric}' = {raw!r}, which is {what}. "
+            f"Fix: give a finite number, or null when the value is missing."
         )
-    value = float(raw)
-    return None if math.isnan(value) else value
+    return value
 
 
 def _guess_direction(name: str) -> bool:
@@ -175,11 +182,11 @@ def _parse_metric(raw: Any, where: str) -> Metric:
 
 
 def _bound(raw: Any, where: str, metric: str, key: str) -> float | None:
-    if is_missing(raw):
+    if raw is None:
         return None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
         return float(raw)
-    raise ExperimentError(f"{where}: metric '{metric}' has {key} = {raw!r}; Fix: give a number or omit it.")
+    raise ExperimentError(f"{where}: metric '{metric}' has {key} = {raw!r}; Fix: give a finite number or omit it.")
 
 
 def _parse_operation(raw: Any, where: str) -> Operation:
@@ -240,6 +247,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
         operations[op.name] = op
 
     harness_attributes, harness_metrics = _harness_settings(data.get("lm_eval"), where)
+    notices: list[str] = []
     models: dict[str, Model] = {}
     for i, raw in enumerate(raw_models):
         if not isinstance(raw, dict) or raw.get("id") in (None, ""):
@@ -264,7 +272,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
             outputs=_resolve(raw.get("outputs"), base_dir),
         )
         if raw.get("lm_eval") not in (None, ""):
-            _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
+            notices += _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
         models[mid] = model
 
     for m in models.values():
@@ -289,13 +297,14 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
     _check_cycles(models, where)
     _fill_ranges(metrics, models.values())
     return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings,
-                      lm_eval_attributes=harness_attributes)
+                      notices=notices, lm_eval_attributes=harness_attributes)
 
 
 def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None,
-                  patterns: list[str] | None) -> None:
+                  patterns: list[str] | None) -> list[str]:
     """Metrics of an lm-evaluation-harness run (values the file gives win); the harness's own
-    `higher_is_better` sets a new metric's direction, else the name rules do."""
+    `higher_is_better` sets a new metric's direction, else the name rules do. A metric the harness
+    logged as NaN or inf (it does so when it could not compute one) is missing, with a notice."""
     run = read_run(spec, base_dir, f"{where}: model '{model.id}' (lm_eval)")
     model.lm_eval = _resolve(spec, base_dir)
     model.lm_eval_files = [str(p) for p in run.results]
@@ -308,6 +317,12 @@ def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: st
         if name not in metrics:
             metrics[name] = Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name)),
                                    format=".1%" if 0 <= value <= 1 else None)
+    bad = [n for n in run.non_finite if run.shows(n, patterns)]
+    for name in bad:
+        model.metrics.setdefault(name, None)
+        metrics.setdefault(name, Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name))))
+    return [f"model '{model.id}': the harness logged {name} = {run.non_finite[name]}; shown as missing."
+            for name in bad if model.metrics.get(name) is None]
 
 
 def _harness_settings(raw: Any, where: str) -> tuple[list[str], list[str] | None]:
@@ -370,19 +385,9 @@ def _fill_ranges(metrics: dict[str, Metric], models: Iterable[Model]) -> None:
 # ---------------------------------------------------------------- files
 
 def read_data_file(path: Path) -> Any:
-    """Parse a YAML or JSON file, turning syntax errors into one clear message."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ExperimentError(f"{path}: file not found. Fix: check the path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExperimentError(f"{path}: cannot read file ({exc}).") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ExperimentError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
+    """Parse a YAML or JSON file within the size, nesting and alias limits (cnc.experiment.bounded_load),
+    turning any fault into one clear message."""
+    return load_data_file(path)
 
 
 def experiment_as_dict(exp: Experiment) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from cnc.experiment.bounded_load import parse_json, read_bounded_text
 from cnc.experiment.errors import ExperimentError
 
 # Keys of a task's entry in "results" that are not metrics.
@@ -46,15 +47,19 @@ class HarnessRun:
     metrics: dict[str, float] = field(default_factory=dict)  # "task/metric[,filter]" -> value
     stderr: dict[str, float] = field(default_factory=dict)  # same keys
     higher_is_better: dict[str, bool] = field(default_factory=dict)  # same keys
+    non_finite: dict[str, str] = field(default_factory=dict)  # metrics logged as NaN / inf -> how (shown missing)
     tasks: dict[str, TaskRun] = field(default_factory=dict)
     subtasks: set[str] = field(default_factory=set)  # members of a group (mmlu_anatomy of mmlu)
 
     def metric_names(self, patterns: list[str] | None = None) -> list[str]:
         """The metrics an experiment shows: those matching `patterns` (fnmatch, e.g. "mmlu*/acc"),
         by default those of tasks that are no group's member (MMLU: its groups, not 57 subjects)."""
+        return [n for n in self.metrics if self.shows(n, patterns)]
+
+    def shows(self, name: str, patterns: list[str] | None) -> bool:
         if patterns is not None:
-            return [n for n in self.metrics if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
-        return [n for n in self.metrics if n.split("/", 1)[0] not in self.subtasks]
+            return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        return name.split("/", 1)[0] not in self.subtasks
 
 
 def metric_key(task: str, key: str) -> str:
@@ -107,8 +112,8 @@ def harness_stamp(models) -> tuple:
 
 def _read_json(path: Path, where: str) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = parse_json(read_bounded_text(path))
+    except (ExperimentError, ValueError) as exc:
         raise ExperimentError(f"{where}: cannot read harness results {path} ({exc}). "
                               f"Fix: point at an intact results_*.json written by lm_eval.") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
@@ -120,7 +125,7 @@ def _read_json(path: Path, where: str) -> dict:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return None if math.isnan(value) else float(value)
+    return float(value) if math.isfinite(value) else None
 
 
 def read_run(spec: str, base_dir: Path | None, where: str) -> HarnessRun:
@@ -143,13 +148,18 @@ def read_run(spec: str, base_dir: Path | None, where: str) -> HarnessRun:
             config = configs.get(task) if isinstance(configs.get(task), dict) else {}
             run.tasks[task] = TaskRun(task, str(config.get("output_type") or ""),
                                       sample_file if sample_file.is_file() else None, path, date)
-            for key in [k for k in run.metrics if k.startswith(f"{task}/")]:
-                run.metrics.pop(key)
+            for key in [k for k in (*run.metrics, *run.non_finite) if k.startswith(f"{task}/")]:
+                run.metrics.pop(key, None)
+                run.non_finite.pop(key, None)
             for key, value in values.items():
                 number = _number(value)
-                if key in _NOT_METRICS or "," not in key or number is None:
+                if key in _NOT_METRICS or "," not in key:
                     continue
                 metric, _, filt = key.partition(",")
+                if number is None and isinstance(value, float) and not metric.endswith("_stderr"):
+                    run.non_finite[metric_key(task, key)] = repr(value)  # the harness logged NaN (e.g. no samples)
+                if number is None:
+                    continue
                 if metric.endswith("_stderr"):
                     run.stderr[metric_key(task, f"{metric.removesuffix('_stderr')},{filt}")] = number
                     continue

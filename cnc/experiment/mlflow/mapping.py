@@ -9,6 +9,8 @@ a cycle, becomes a root with one notice naming the run and the fix; the other ru
 from __future__ import annotations
 
 import json
+import math
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +123,21 @@ def _operation(run: RunRecord, base: RunRecord | None, mid: str, notices: list[s
     return {"name": name or "unknown", "parameters": {k: param_value(v) for k, v in chosen.items()}}
 
 
+def _finite(metrics: dict[str, float], mid: str, notices: list[str]) -> dict[str, float | None]:
+    """MLflow accepts NaN and inf as metric values (a diverged loss, a failed measurement); here
+    they are missing values, each with a notice, never a point a scale or Pareto front sees. Its
+    SQL store keeps ±inf as ±1.8e308 (the largest float), which is read back as inf."""
+    out: dict[str, float | None] = {}
+    for name, value in metrics.items():
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+        if abs(number) >= sys.float_info.max:
+            number = math.copysign(math.inf, number)
+        out[name] = number if math.isfinite(number) else None
+        if out[name] is None:
+            notices.append(f"run '{mid}': metric '{name}' was logged as {number!r}; shown as missing.")
+    return out
+
+
 def experiment_from_runs(runs: list[RunRecord], declared_metrics: list[dict] | None = None,
                     ) -> tuple[dict, list[str]]:
     """(experiment data for `parse_experiment`, notices) from runs in logging order."""
@@ -144,6 +161,7 @@ def experiment_from_runs(runs: list[RunRecord], declared_metrics: list[dict] | N
                 metrics.append(name)  # direction inferred from the name
         label = r.tags.get(LABEL_TAG) or (r.name if ids[r.run_id] != r.name else "")
         models.append({"id": ids[r.run_id], "base": ids[base] if base else None, "operation": op, "tag": label,
-                       "metrics": dict(r.metrics), "checkpoint": r.checkpoint, "outputs": r.outputs})
+                       "metrics": _finite(r.metrics, ids[r.run_id], notices), "checkpoint": r.checkpoint,
+                       "outputs": r.outputs})
     ops = [{"name": n, "parameters": p} for n, p in operations.items()]
     return {"metrics": metrics, "operations": ops, "models": models}, notices

@@ -6,5 +6,6 @@ One module per format implements `QuantizedWeights` (see `base.py`) and register
 tensor by tensor, so peak memory stays near one dequantized tensor.
 """
 from cnc.evaluation.quantized.base import LayerStorage, QuantizedWeights, open_quantized, register
+from cnc.evaluation.quantized import compressed_tensors, gptq_awq  # noqa: E402,F401  (register their openers)
 
 __all__ = ["LayerStorage", "QuantizedWeights", "open_quantized", "register"]

@@ -1,0 +1,62 @@
+"""Run inside the llm-compressor virtualenv (tests/llmcompressor_models.py builds it): quantizes
+one float model directory with llm-compressor's `oneshot` into compressed-tensors directories.
+
+    python llmcompressor_recipes.py BASE_DIR OUT_ROOT
+
+Each variant goes to OUT_ROOT/<name>/ (see RECIPES). Not imported by the tests themselves: the
+test environment's transformers is newer than llm-compressor accepts.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+CALIBRATION = [
+    "Question: what color is the cat\nAnswer: red cat",
+    "Question: what color is the dog on the mat\nAnswer: blue",
+    "Question: what color is the bird\nAnswer: green",
+    "the cat sat on the mat under the tree",
+    "where is the capital of france paris",
+    "the dog ran under the blue sky",
+    "what is the color of the big red bird",
+    "who sat on the small green mat",
+]
+
+
+def recipes():
+    from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
+
+    return {
+        # round-to-nearest, int8 per output channel, symmetric
+        "w8a16-rtn": [QuantizationModifier(targets="Linear", scheme="W8A16", ignore=["lm_head"])],
+        # GPTQ, int4 in groups of 128, symmetric; one layer left in float through `ignore`
+        "w4a16-gptq": [GPTQModifier(targets="Linear", scheme="W4A16", block_size=128, dampening_frac=0.01,
+                                    ignore=["lm_head", "re:.*layers\\.0\\.mlp\\.down_proj$"])],
+        # round-to-nearest, int4 in groups of 128 with zero points
+        "w4a16-asym-rtn": [QuantizationModifier(targets="Linear", scheme="W4A16_ASYM", ignore=["lm_head"])],
+    }
+
+
+def main(base: Path, out_root: Path) -> None:
+    import torch
+    from datasets import Dataset
+    from llmcompressor import oneshot
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    encoded = tokenizer(CALIBRATION)
+    calibration = Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
+    for name, recipe in recipes().items():
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, local_files_only=True)
+        needs_data = any(type(m).__name__ == "GPTQModifier" for m in recipe)
+        oneshot(model=model, recipe=recipe, dataset=calibration if needs_data else None,
+                num_calibration_samples=len(CALIBRATION), max_seq_length=64)
+        out = out_root / name
+        model.save_pretrained(out, save_compressed=True)
+        tokenizer.save_pretrained(out)
+        print(out)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

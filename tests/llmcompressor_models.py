@@ -8,11 +8,15 @@ and compressed-tensors over them; building it took about 30 s here. ``python -m
 tests.llmcompressor_models`` builds it ahead of the tests (``.ci/run`` does).
 
 A tiny Llama (hidden 256, so groups of 128 fit; grouped-query attention) is built, trained and
-saved by our code, then `tests/llmcompressor_recipes.py` quantizes it in the venv.
+saved by our code, then `tests/llmcompressor_recipes.py` quantizes it in the venv: compressed-tensors
+directories from llm-compressor, GPTQ and AWQ checkpoints from AutoRound (an llm-compressor
+dependency; GPTQModel and AutoAWQ need CUDA builds).
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -23,7 +27,7 @@ from filelock import FileLock
 PINS = ("llmcompressor==0.14.0.1", "transformers==5.17.0")
 KEY = "-".join(p.replace("==", "") for p in PINS)
 RECIPES = Path(__file__).with_name("llmcompressor_recipes.py")
-VARIANTS = ("w8a16-rtn", "w4a16-gptq", "w4a16-asym-rtn")
+VARIANTS = ("w8a16-rtn", "w4a16-gptq", "w4a16-asym-rtn", "gptq-autoround", "awq-autoround")
 
 
 def cache_root() -> Path:
@@ -48,9 +52,8 @@ def ensure_venv() -> Path:
 
 def build_llama(folder: Path, seed: int = 0) -> Path:
     """A tiny Llama with the tests' byte-level BPE tokenizer, trained a few steps and saved (float32)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     import hf_models
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = hf_models.bpe_tokenizer()
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
@@ -66,6 +69,7 @@ def quantized_variants(base: Path, out_root: Path) -> dict[str, Path]:
     out_root.mkdir(parents=True, exist_ok=True)
     # PYTHONPATH would let the test environment's packages shadow the venv's
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")  # nothing is downloaded
     run = subprocess.run([str(python), str(RECIPES), str(base), str(out_root)], env=env, capture_output=True,
                          text=True)
     if run.returncode:
@@ -73,6 +77,25 @@ def quantized_variants(base: Path, out_root: Path) -> dict[str, Path]:
     return {name: out_root / name for name in VARIANTS}
 
 
+def artifacts() -> tuple[Path, dict[str, Path]]:
+    """The tiny Llama and its quantized variants, made once per machine and kept beside the venv,
+    keyed by the sources that make them (a changed recipe or model makes new ones)."""
+    here = Path(__file__).resolve().parent
+    sources = b"".join((here / f).read_bytes() for f in ("hf_models.py", "llmcompressor_models.py", RECIPES.name))
+    folder = cache_root() / KEY / f"models-{hashlib.sha256(sources).hexdigest()[:12]}"
+    base, variants = folder / "base", {name: folder / name for name in VARIANTS}
+    ensure_venv()
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "built.ok").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build_llama(base)
+            quantized_variants(base, folder)
+            (folder / "built.ok").write_text("")
+    return base, variants
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    made, _ = artifacts()
     print(ensure_venv())
+    print(made.parent)

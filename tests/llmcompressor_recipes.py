@@ -1,5 +1,7 @@
 """Run inside the llm-compressor virtualenv (tests/llmcompressor_models.py builds it): quantizes
-one float model directory with llm-compressor's `oneshot` into compressed-tensors directories.
+one float model directory with llm-compressor's `oneshot` into compressed-tensors directories, and
+with AutoRound (installed with llm-compressor) into GPTQ and AWQ checkpoints (its round-to-nearest
+mode, exported in the auto_gptq and auto_awq formats).
 
     python llmcompressor_recipes.py BASE_DIR OUT_ROOT
 
@@ -56,6 +58,26 @@ def main(base: Path, out_root: Path) -> None:
         model.save_pretrained(out, save_compressed=True)
         tokenizer.save_pretrained(out)
         print(out)
+    autoround_exports(base, out_root)
+
+
+def autoround_exports(base: Path, out_root: Path) -> None:
+    import shutil
+
+    import torch
+    from auto_round import AutoRound
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    for name, fmt, sym in (("gptq-autoround", "auto_gptq", True), ("awq-autoround", "auto_awq", False)):
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+        work = out_root / f".{name}"
+        AutoRound(model, tokenizer, bits=4, group_size=128, sym=sym, iters=0, disable_opt_rtn=True) \
+            .quantize_and_save(str(work), format=fmt)
+        written = next(p.parent for p in work.rglob("config.json"))  # AutoRound adds a subfolder
+        shutil.move(str(written), str(out_root / name))
+        shutil.rmtree(work, ignore_errors=True)
+        print(out_root / name)
 
 
 if __name__ == "__main__":

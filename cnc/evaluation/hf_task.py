@@ -4,7 +4,9 @@ Config: `task.entry: cnc.evaluation.hf_task:HFTask` with options naming the base
 (`model_dir`, as written by `save_pretrained`), a JSON/JSONL file of instances (`data`), a prompt
 template and generation settings (docs/hugging-face.md). Each model's checkpoint is either a model
 directory of its own, or a `.safetensors` state dict of a weight-only variant (pruned, quantized)
-that is loaded into the base directory's architecture. Weights are read with safetensors only,
+that is loaded into the base directory's architecture. A model directory may be a quantized
+checkpoint (docs/compressed-tensors.md): compressed-tensors is decompressed on the CPU at load;
+GPTQ / AWQ need kernels this machine lacks and raise `ModelNotRunnable`. Weights are read with safetensors only,
 never by unpickling; nothing is downloaded (`local_files_only`). `transformers` is imported when a
 task first loads a model or tokenizer, so the rest of the app (and the web server, which only
 shows prompts) never needs it.
@@ -14,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import importlib.util
 import inspect as pyinspect
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -22,7 +26,8 @@ import torch
 
 from cnc.evaluation.prompt_file import PromptSet, load_prompt_set
 from cnc.experiment.entry_points import load_entry_point
-from cnc.experiment.errors import TaskError
+from cnc.experiment.errors import ModelNotRunnable, TaskError
+from cnc.experiment.hf_quantization import HFQuantization, read_quantization
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILTIN_SCORERS = ("rouge_l", "chrf")
@@ -120,12 +125,36 @@ class HFTask:
             if not any(path.glob("*.safetensors")):
                 raise TaskError(f"{path}: no *.safetensors weights (only safetensors are read, never pickles); "
                                 "re-save with model.save_pretrained(dir).")
+            quant = read_quantization(path)
+            if quant is not None:
+                opts.update(self._quantized_options(path, quant))
             config = self._tf.AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-            return self.model_class.from_pretrained(path, config=config, **opts).eval()
+            with warnings.catch_warnings():  # "the model's quantization_config will be used": as intended
+                warnings.filterwarnings("ignore", message=".*already has a `quantization_config`")
+                return self.model_class.from_pretrained(path, config=config, **opts).eval()
         if path.suffix != ".safetensors" or not path.is_file():
             raise TaskError(f"{path}: checkpoint must be a model directory or an existing .safetensors "
                             "weights file (a weight-only variant of task option model_dir).")
         return self._weights_variant(path, opts)
+
+    def _quantized_options(self, path: Path, quant: HFQuantization) -> dict:
+        """from_pretrained options for a quantized checkpoint: compressed-tensors weights are
+        dequantized at load (the compressed route of transformers 5.23 cannot load asymmetric
+        pack-quantized checkpoints and would decompress on the first forward anyway)."""
+        if quant.method == "compressed-tensors":
+            if importlib.util.find_spec("compressed_tensors") is None:
+                raise ModelNotRunnable(f"{path}: a {quant.describe()} checkpoint needs the compressed-tensors "
+                                       "package to run: pip install -r requirements-quant.txt.")
+            return {"quantization_config": self._tf.CompressedTensorsConfig(dequantize=True)}
+        needs = ("gptqmodel", "optimum") if quant.method == "gptq" else ("gptqmodel",)
+        missing = [name for name in needs if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ModelNotRunnable(
+                f"{path}: {quant.describe()} cannot run here: transformers runs {quant.method.upper()} checkpoints "
+                f"through {' and '.join(needs)} (gptqmodel builds its kernels for CUDA GPUs), and "
+                f"{', '.join(missing)} is not installed. Its Layers (storage, dequantized weights, per-layer error) "
+                "are read by cnc; its Behaviors need a machine with those packages.")
+        return {}
 
     def _weights_variant(self, path: Path, opts: dict) -> torch.nn.Module:
         from safetensors import SafetensorError

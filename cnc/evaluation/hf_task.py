@@ -156,6 +156,16 @@ class HFTask:
                 "are read by cnc; its Behaviors need a machine with those packages.")
         return {}
 
+    def module_kinds(self, checkpoint: str) -> dict[str, str]:
+        """Each module's class name, from the architecture built on the meta device (no weights):
+        for the Layers summaries precompute reads from the files of a model it cannot run."""
+        config = self._tf.AutoConfig.from_pretrained(checkpoint, local_files_only=True, trust_remote_code=False)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        with torch.device("meta"):
+            model = self.model_class._from_config(config)
+        return {name: type(module).__name__ for name, module in model.named_modules() if name}
+
     def _weights_variant(self, path: Path, opts: dict) -> torch.nn.Module:
         from safetensors import SafetensorError
         from safetensors.torch import load_file

@@ -20,7 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import hf_models  # noqa: E402  (tests/ is on sys.path)
+import hf_experiments  # noqa: E402  (tests/ is on sys.path)
+import hf_models  # noqa: E402
 import llmcompressor_models  # noqa: E402
 
 from cnc.evaluation.quantized import open_quantized  # noqa: E402
@@ -326,26 +327,16 @@ def test_public_configs_parse(block, described, storage, tmp_path):
 def test_precompute_runs_compressed_tensors_and_keeps_layers_of_what_cannot_run(made, task, tmp_path):
     """A base, a compressed-tensors variant (run on the CPU) and a GPTQ one (no kernels here): the
     GPTQ model's Layers summaries come from its files and its notice says why it has no outputs."""
-    from cnc.experiment.config import load_config
-    from cnc.precompute.run import precompute
-    from cnc.precompute.store import SummaryStore
     from cnc.server.context import AppContext
 
     base, variants = made
-    (tmp_path / "exp.yaml").write_text(
-        "models:\n"
-        f"  - {{id: base, checkpoint: {base}}}\n"
-        f"  - {{id: w4, base: base, checkpoint: {variants['w4a16-asym-rtn']}}}\n"
-        f"  - {{id: gptq, base: base, checkpoint: {variants['gptq-autoround']}}}\n")
     data = hf_models.write_jsonl(tmp_path / "data.jsonl", hf_models.instances(4))
     options = {"model_dir": str(base), "data": str(data), "prompt_template": "Question: {question}\nAnswer:",
                "max_new_tokens": 4}
-    (tmp_path / "cfg.yaml").write_text(f"experiment: exp.yaml\ntask: {{entry: 'cnc.evaluation.hf_task:HFTask', "
-                                       f"options: {json.dumps(options)}, batch_size: 4, activation_sample: 2, "
-                                       "device: cpu}\n")
-    cfg = load_config(tmp_path / "cfg.yaml", cache_dir=tmp_path / "cache")
-    store = SummaryStore(cfg.cache_dir)
-    report = precompute(cfg, store, progress=False)
+    cfg, store, report = hf_experiments.precomputed(tmp_path, [
+        f"{{id: base, checkpoint: {base}}}",
+        f"{{id: w4, base: base, checkpoint: {variants['w4a16-asym-rtn']}}}",
+        f"{{id: gptq, base: base, checkpoint: {variants['gptq-autoround']}}}"], options, activation_sample=2)
     assert sorted(report.computed) == ["base", "w4"]
     assert "cannot run here" in report.failed["gptq"] and "gptqmodel" in report.failed["gptq"]
     ctx = AppContext(cfg, store)

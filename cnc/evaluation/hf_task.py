@@ -152,8 +152,8 @@ class HFTask:
             raise ModelNotRunnable(
                 f"{path}: {quant.describe()} cannot run here: transformers runs {quant.method.upper()} checkpoints "
                 f"through {' and '.join(needs)} (gptqmodel builds its kernels for CUDA GPUs), and "
-                f"{', '.join(missing)} is not installed. Its Layers (storage, dequantized weights, per-layer error) "
-                "are read by cnc; its Behaviors need a machine with those packages.")
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed. Its Layers are read "
+                "from its files (weights dequantized by cnc); its Behaviors need a machine with those packages.")
         return {}
 
     def module_kinds(self, checkpoint: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from cnc.evaluation.quantized.base import register
 from cnc.evaluation.quantized.hf_checkpoint import HFQuantizedWeights, unpack_bits
@@ -32,45 +32,52 @@ class CompressedTensorsWeights(HFQuantizedWeights):
             raise TaskError(f"{self.path}: {module} has a weight_scale but neither weight nor weight_packed.")
         return self.files.shape(f"{module}.weight")
 
-    def dequantize(self, module: str) -> torch.Tensor:
+    def dequantize(self, module: str) -> np.ndarray:
         scheme = self.quant.scheme_for(module).weights
         shape = self.weight_shape(module)
-        scale = self.files.get(f"{module}.weight_scale").float()
+        scale = self.array(f"{module}.weight_scale")
         zero = self._zero_point(module, scheme, shape)
         if f"{module}.weight_packed" in self.files:
-            packed = self.files.get(f"{module}.weight_packed")
-            values = unpack_bits(packed, scheme.bits, shape[-1]) - (1 << (scheme.bits - 1))
+            values = unpack_bits(self.files.get(f"{module}.weight_packed"), scheme.bits, shape[-1])
+            values -= 1 << (scheme.bits - 1)
         else:
-            values = self.files.get(f"{module}.weight")
-            if values.is_floating_point() and values.element_size() > 1:  # "dense": stored dequantized
-                return values.float()
-        g_idx = self.files.get(f"{module}.weight_g_idx").long() if f"{module}.weight_g_idx" in self.files else None
-        return dequantize(values.float(), scale, zero, scheme, g_idx)
+            stored = self.files.get(f"{module}.weight")
+            values = stored.float().numpy()
+            if stored.is_floating_point() and stored.element_size() > 1:  # "dense": stored dequantized
+                return values
+        g_idx = self.files.get(f"{module}.weight_g_idx").long().numpy() if f"{module}.weight_g_idx" in self.files \
+            else None
+        return dequantize(values, scale, zero, scheme, g_idx)
 
-    def _zero_point(self, module: str, scheme: WeightScheme, shape: tuple[int, ...]) -> torch.Tensor | None:
+    def _zero_point(self, module: str, scheme: WeightScheme, shape: tuple[int, ...]) -> np.ndarray | None:
         name = f"{module}.weight_zero_point"
         if scheme.symmetric or name not in self.files:
             return None
         zero = self.files.get(name)
         if f"{module}.weight_packed" in self.files and scheme.strategy in ("group", "channel"):
             # packed like the values but down the rows: [rows * bits / 32, groups]
-            zero = (unpack_bits(zero.T.contiguous(), scheme.bits, shape[0]) - (1 << (scheme.bits - 1))).T
-        return zero.float()
+            return unpack_bits(zero.T.contiguous(), scheme.bits, shape[0]).T - (1 << (scheme.bits - 1))
+        return zero.float().numpy()
 
 
-def dequantize(values: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | None, scheme: WeightScheme,
-               g_idx: torch.Tensor | None = None) -> torch.Tensor:
+def dequantize(values: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, scheme: WeightScheme,
+               g_idx: np.ndarray | None = None) -> np.ndarray:
     """(values - zero) * scale, with the scale (and zero point) of each value's tensor, row, group or block."""
     rows, cols = values.shape
+    if scheme.strategy == "group" and g_idx is None and cols % scheme.group_size == 0:  # the usual case, no copies
+        grouped = values.reshape(rows, -1, scheme.group_size)
+        if zero is not None:
+            grouped = grouped - zero[:, :, None]
+        return (grouped * scale[:, :, None]).reshape(rows, cols)
 
-    def spread(t: torch.Tensor) -> torch.Tensor:
+    def spread(t: np.ndarray) -> np.ndarray:
         if scheme.strategy == "group":
             if g_idx is not None:
                 return t[:, g_idx]
-            return t.repeat_interleave(scheme.group_size, dim=1)[:, :cols]
+            return np.repeat(t, scheme.group_size, axis=1)[:, :cols]
         if scheme.strategy == "block":
             br, bc = scheme.block
-            return t.repeat_interleave(br, dim=0).repeat_interleave(bc, dim=1)[:rows, :cols]
+            return np.repeat(np.repeat(t, br, axis=0), bc, axis=1)[:rows, :cols]
         return t.reshape(-1, 1) if scheme.strategy == "channel" else t.reshape(())
 
     shifted = values if zero is None else values - spread(zero)

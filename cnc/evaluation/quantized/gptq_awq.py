@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from cnc.evaluation.quantized.base import register
 from cnc.evaluation.quantized.hf_checkpoint import HFQuantizedWeights, unpack_bits
@@ -25,25 +25,28 @@ class GPTQWeights(HFQuantizedWeights):
     PARTS = ("qweight", "qzeros", "scales", "g_idx")
 
     def weight_shape(self, module: str) -> tuple[int, ...]:
-        return self.files.shape(f"{module}.scales")[1], self.files.shape(f"{module}.g_idx")[0] \
-            if f"{module}.g_idx" in self.files else self.files.shape(f"{module}.qweight")[0] * 32 // self.bits
+        """[out, in]: outputs from the scales, inputs from g_idx (or the packed rows)."""
+        outputs = self.files.shape(f"{module}.scales")[1]
+        if f"{module}.g_idx" in self.files:
+            return outputs, self.files.shape(f"{module}.g_idx")[0]
+        return outputs, self.files.shape(f"{module}.qweight")[0] * 32 // self.bits
 
     @property
     def bits(self) -> int:
         return self.quant.groups[0].weights.bits
 
-    def dequantize(self, module: str) -> torch.Tensor:
+    def dequantize(self, module: str) -> np.ndarray:
         out, inputs = self.weight_shape(module)
         values = unpack_bits(self.files.get(f"{module}.qweight").T.contiguous(), self.bits, inputs)  # [out, in]
         zeros = unpack_bits(self.files.get(f"{module}.qzeros"), self.bits, out)  # [groups, out]
         if self.quant.extra.get("checkpoint_format", "gptq") == "gptq":
-            zeros = zeros + 1
-        scales = self.files.get(f"{module}.scales").float()
+            zeros += 1
+        scales = self.array(f"{module}.scales")
         if f"{module}.g_idx" in self.files:
-            g_idx = self.files.get(f"{module}.g_idx").long()
+            g_idx = self.files.get(f"{module}.g_idx").long().numpy()
         else:
-            g_idx = torch.arange(inputs) // (self.quant.groups[0].weights.group_size or inputs)
-        return (values - zeros.T[:, g_idx]).float() * scales.T[:, g_idx]
+            g_idx = np.arange(inputs) // (self.quant.groups[0].weights.group_size or inputs)
+        return (values - zeros.T[:, g_idx]) * scales.T[:, g_idx]
 
 
 class AWQWeights(HFQuantizedWeights):
@@ -53,18 +56,19 @@ class AWQWeights(HFQuantizedWeights):
     def weight_shape(self, module: str) -> tuple[int, ...]:
         return self.files.shape(f"{module}.scales")[1], self.files.shape(f"{module}.qweight")[0]
 
-    def dequantize(self, module: str) -> torch.Tensor:
+    def dequantize(self, module: str) -> np.ndarray:
         out, inputs = self.weight_shape(module)
-        order = torch.tensor([AWQ_ORDER.index(j) for j in range(8)])
-        unshuffle = (torch.arange(out).reshape(-1, 8) // 8 * 8 + order).reshape(-1)
+        order = np.array([AWQ_ORDER.index(j) for j in range(8)])
+        unshuffle = (np.arange(out).reshape(-1, 8) // 8 * 8 + order).reshape(-1)
         values = unpack_bits(self.files.get(f"{module}.qweight"), 4, out)[:, unshuffle]  # [in, out]
         zeros = unpack_bits(self.files.get(f"{module}.qzeros"), 4, out)[:, unshuffle]  # [groups, out]
-        scales = self.files.get(f"{module}.scales").float()
-        group = torch.arange(inputs) // (self.quant.groups[0].weights.group_size or inputs)
-        return ((values - zeros[group]).float() * scales[group]).T
+        scales = self.array(f"{module}.scales")
+        group = np.arange(inputs) // (self.quant.groups[0].weights.group_size or inputs)
+        return ((values - zeros[group]) * scales[group]).T
 
 
-def _checked(quant: HFQuantization) -> HFQuantization:
+def _readable(quant: HFQuantization) -> HFQuantization:
+    """The quantization, if its packing is one cnc reads (else a TaskError naming the field)."""
     bits = quant.groups[0].weights.bits
     if quant.method == "awq":
         if quant.extra.get("version") != "gemm":
@@ -86,7 +90,7 @@ def open_gptq_awq(path: Path) -> GPTQWeights | AWQWeights | None:
     quant = read_quantization(path)
     if quant is None or quant.method not in ("gptq", "awq"):
         return None
-    return (GPTQWeights if quant.method == "gptq" else AWQWeights)(path, _checked(quant))
+    return (GPTQWeights if quant.method == "gptq" else AWQWeights)(path, _readable(quant))
 
 
 register("gptq-awq", open_gptq_awq)

@@ -321,25 +321,33 @@ def test_public_configs_parse(block, described, storage, tmp_path):
         assert quant.is_ignored("lm_head") and not quant.is_ignored("model.layers.0.mlp.up_proj")
 
 
-# -- through the app's precompute
+# -- through the app's precompute, and the Layers view built from what it stored
 
 
-def test_precompute_runs_compressed_tensors_and_keeps_layers_of_what_cannot_run(made, task, tmp_path):
-    """A base, a compressed-tensors variant (run on the CPU) and a GPTQ one (no kernels here): the
-    GPTQ model's Layers summaries come from its files and its notice says why it has no outputs."""
+@pytest.fixture(scope="module")
+def quant_ctx(made, tmp_path_factory):
+    """A base, a compressed-tensors variant (run on the CPU) and a GPTQ one (no kernels here),
+    precomputed: (AppContext, precompute report)."""
     from cnc.server.context import AppContext
 
     base, variants = made
-    data = hf_models.write_jsonl(tmp_path / "data.jsonl", hf_models.instances(4))
+    folder = tmp_path_factory.mktemp("quant-exp")
+    data = hf_models.write_jsonl(folder / "data.jsonl", hf_models.instances(4))
     options = {"model_dir": str(base), "data": str(data), "prompt_template": "Question: {question}\nAnswer:",
                "max_new_tokens": 4}
-    cfg, store, report = hf_experiments.precomputed(tmp_path, [
+    cfg, store, report = hf_experiments.precomputed(folder, [
         f"{{id: base, checkpoint: {base}}}",
         f"{{id: w4, base: base, checkpoint: {variants['w4a16-asym-rtn']}}}",
         f"{{id: gptq, base: base, checkpoint: {variants['gptq-autoround']}}}"], options, activation_sample=2)
+    return AppContext(cfg, store), report
+
+
+def test_precompute_runs_compressed_tensors_and_keeps_layers_of_what_cannot_run(made, quant_ctx):
+    """The GPTQ model's Layers summaries come from its files and its notice says why it has no outputs."""
+    ctx, report = quant_ctx
+    variants = made[1]
     assert sorted(report.computed) == ["base", "w4"]
     assert "cannot run here" in report.failed["gptq"] and "gptqmodel" in report.failed["gptq"]
-    ctx = AppContext(cfg, store)
     assert ctx.status("w4") == "ready" and ctx.status("gptq").startswith("failed: ")
     assert ctx.outputs("gptq") is None and len(ctx.outputs("w4")["texts"]) == 4
     base_params, gptq_params = ctx.params("base"), ctx.params("gptq")
@@ -352,3 +360,25 @@ def test_precompute_runs_compressed_tensors_and_keeps_layers_of_what_cannot_run(
             if s.name.endswith(".weight") and s.storage.startswith("int"):
                 assert stored[module]["l2"] == pytest.approx(float(np.linalg.norm(load().astype(np.float64))),
                                                              rel=1e-5)
+
+
+def test_layers_view_shows_the_change_of_each_quantized_layer(made, base_weights, quant_ctx):
+    """The Layers callback's change per cell (RMS change at the sampled positions, relative to the
+    base's RMS) agrees with the layer's relative error computed directly from the dequantized weights."""
+    from cnc.ui import layers as ui
+    from tests.test_layers_callbacks import as_json, by_class, texts
+
+    ctx, _ = quant_ctx
+    notices: list[str] = []
+    page = as_json(ui.layout(ctx, {"models": "base,w4,gptq", "tab": "layers", "lmode": "weights", "lopen": "*"},
+                             notices))
+    assert notices == []
+    rows = {by_class(r, "module-name")[0]["props"]["title"]: r for r in by_class(page, "layers-row")}
+    errors = {s.name.rsplit(".", 1)[0]: _rel_error(load(), base_weights[s.name])
+              for s, load in open_quantized(made[1]["gptq-autoround"]).tensors() if s.storage.startswith("int")}
+    assert len(errors) == 14 and set(errors) <= set(rows)
+    for module, error in errors.items():
+        cells = by_class(rows[module], "layers-cell")
+        assert [c["props"]["title"].split(":")[0] for c in cells] == ["base", "w4", "gptq"]
+        shown = float(" ".join(texts(cells[2])).split("Δ ")[1].split("%")[0]) / 100
+        assert shown == pytest.approx(error, rel=0.25), module  # a sample of positions, not every weight

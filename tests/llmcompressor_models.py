@@ -27,7 +27,8 @@ from filelock import FileLock
 PINS = ("llmcompressor==0.14.0.1", "transformers==5.17.0")
 KEY = "-".join(p.replace("==", "") for p in PINS)
 RECIPES = Path(__file__).with_name("llmcompressor_recipes.py")
-VARIANTS = ("w8a16-rtn", "w4a16-gptq", "w4a16-asym-rtn", "gptq-autoround", "awq-autoround")
+VARIANTS = ("w8a16-rtn", "w4a16-gptq", "w4a16-asym-rtn", "w8a8-int", "fp8-dynamic", "gptq-autoround",
+            "awq-autoround")
 
 
 def cache_root() -> Path:

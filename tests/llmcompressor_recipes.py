@@ -36,6 +36,10 @@ def recipes():
                                     ignore=["lm_head", "re:.*layers\\.0\\.mlp\\.down_proj$"])],
         # round-to-nearest, int4 in groups of 128 with zero points
         "w4a16-asym-rtn": [QuantizationModifier(targets="Linear", scheme="W4A16_ASYM", ignore=["lm_head"])],
+        # int8 weights per channel and int8 activations per token, quantized as they come (int-quantized)
+        "w8a8-int": [QuantizationModifier(targets="Linear", scheme="W8A8", ignore=["lm_head"])],
+        # float8 weights per channel, float8 activations per token (float-quantized)
+        "fp8-dynamic": [QuantizationModifier(targets="Linear", scheme="FP8_DYNAMIC", ignore=["lm_head"])],
     }
 
 

@@ -29,7 +29,7 @@ from cnc.evaluation.quantized.hf_checkpoint import unpack_bits  # noqa: E402
 from cnc.experiment.errors import ModelNotRunnable, TaskError  # noqa: E402
 from cnc.experiment.hf_quantization import parse_quantization_config, read_quantization  # noqa: E402
 
-CT = ("w8a16-rtn", "w4a16-gptq", "w4a16-asym-rtn")
+CT = ("w8a16-rtn", "w4a16-gptq", "w4a16-asym-rtn", "w8a8-int", "fp8-dynamic")
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,10 @@ def _layers(path: Path) -> dict:
     return {s.name: (s, load) for s, load in open_quantized(path).tensors()}
 
 
+def _quantized(storage) -> bool:
+    return "bits" in storage.scheme
+
+
 def _rel_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b.astype(np.float64)))
 
@@ -61,6 +65,8 @@ def test_describe_names_the_operation(made):
     assert open_quantized(variants["w8a16-rtn"]).describe() == "compressed-tensors W8A16, group 128"
     assert open_quantized(variants["w4a16-gptq"]).describe() == "compressed-tensors W4A16, group 128"
     assert open_quantized(variants["w4a16-asym-rtn"]).describe() == "compressed-tensors W4A16 asym, group 128"
+    assert open_quantized(variants["w8a8-int"]).describe() == "compressed-tensors W8A8, per channel"
+    assert open_quantized(variants["fp8-dynamic"]).describe() == "compressed-tensors FP8 W8A8, per channel"
     assert open_quantized(variants["gptq-autoround"]).describe() == "GPTQ 4-bit g128"
     assert open_quantized(variants["awq-autoround"]).describe() == "AWQ 4-bit g128"
     assert open_quantized(made[0]) is None  # float weights: no reader claims them
@@ -74,6 +80,8 @@ def test_storage_per_layer_is_what_config_and_file_say(made, base_weights, varia
     config = json.loads((path / "config.json").read_text())["quantization_config"]
     weights = config["config_groups"]["group_0"]["weights"]
     ignore = set(config["ignore"])
+    where = f"g{weights['group_size']}" if weights["strategy"] == "group" else weights["strategy"]
+    expected = f"{weights['type']}{weights['num_bits']} {where} {'sym' if weights['symmetric'] else 'asym'}"
     layers = _layers(path)
     assert set(layers) == set(base_weights)  # named after the float model's parameters
     with safe_open(str(path / "model.safetensors"), "pt") as f:
@@ -81,14 +89,11 @@ def test_storage_per_layer_is_what_config_and_file_say(made, base_weights, varia
         for name, (s, _) in layers.items():
             module = name.rsplit(".", 1)[0]
             assert s.shape == base_weights[name].shape
-            if f"{module}.weight_packed" in stored:
-                packed, scale = f.get_tensor(f"{module}.weight_packed"), f.get_tensor(f"{module}.weight_scale")
-                zero_bits = 0
-                if f"{module}.weight_zero_point" in stored:
-                    zero_bits = f.get_tensor(f"{module}.weight_zero_point").numel() * 32
-                assert s.storage == f"int{weights['num_bits']} g{weights['group_size']} " \
-                                    f"{'sym' if weights['symmetric'] else 'asym'}"
-                assert s.bits_per_weight == pytest.approx((packed.numel() * 32 + scale.numel() * 32 + zero_bits)
+            if f"{module}.weight_scale" in stored:
+                parts = [f.get_tensor(k) for k in stored if k.rsplit(".", 1)[0] == module
+                         and k.rsplit(".", 1)[1] in ("weight", "weight_packed", "weight_scale", "weight_zero_point")]
+                assert s.storage == expected
+                assert s.bits_per_weight == pytest.approx(sum(t.numel() * t.element_size() * 8 for t in parts)
                                                           / np.prod(s.shape))
                 assert s.scheme["bits"] == weights["num_bits"] and s.scheme["group_size"] == weights["group_size"]
                 assert s.scheme["symmetric"] == weights["symmetric"] and not s.scheme["ignored"]
@@ -96,11 +101,14 @@ def test_storage_per_layer_is_what_config_and_file_say(made, base_weights, varia
                 assert s.scheme["ignored"] == (module in ignore)
                 assert s.storage == ("F32 (ignored)" if module in ignore else "F32")
                 assert s.bits_per_weight == 32
-    quantized = [s for s, _ in layers.values() if s.storage.startswith("int")]
+    quantized = [s for s, _ in layers.values() if _quantized(s)]
     # every Linear of the decoder layers but the ones the recipe ignored
     assert len(quantized) == 2 * 7 - sum(1 for i in ignore if "layers" in i)
     expected_bits = {"w8a16-rtn": 8 + 32 / 128, "w4a16-gptq": 4 + 32 / 128, "w4a16-asym-rtn": 4 + 32 / 128 + 4 / 128}
-    assert {round(s.bits_per_weight, 4) for s in quantized} == {round(expected_bits[variant], 4)}
+    if variant in expected_bits:
+        assert {round(s.bits_per_weight, 4) for s in quantized} == {round(expected_bits[variant], 4)}
+    else:  # one float32 scale per output channel
+        assert {round(s.bits_per_weight, 4) for s in quantized} == {round(8 + 32 / s.shape[1], 4) for s in quantized}
 
 
 def test_ignored_layer_of_the_recipe_is_marked(made):
@@ -128,7 +136,7 @@ def test_dequantized_equals_compressed_tensors_decompression(made, base_weights,
     with safe_open(str(path / "model.safetensors"), "pt") as f:
         for name, (s, load) in _layers(path).items():
             module = name.rsplit(".", 1)[0]
-            if not s.storage.startswith("int"):
+            if not _quantized(s):
                 continue
             local = {k.rsplit(".", 1)[1]: f.get_tensor(k) for k in f.keys() if k.rsplit(".", 1)[0] == module}
             theirs = compressor.decompress(local, scheme)["weight"].float().numpy()
@@ -141,16 +149,17 @@ def test_dequantized_equals_compressed_tensors_decompression(made, base_weights,
 
 @pytest.mark.parametrize("variant", [*CT, "gptq-autoround", "awq-autoround"])
 def test_per_layer_error_is_that_of_its_bits(made, base_weights, variant):
-    """Relative weight error ‖W_deq − W‖ / ‖W‖ per layer: int8 about 0.005, int4 about 0.1; the
+    """Relative weight error ‖W_deq − W‖ / ‖W‖ per layer: int8 about 0.005, float8 0.02, int4 0.1; the
     layers left in float are the base's (AutoRound stores them in bfloat16)."""
     errors = {}
     for name, (s, load) in _layers(made[1][variant]).items():
         w, base = load(), base_weights[name]
         assert w.dtype == np.float32 and w.shape == base.shape
         errors[name] = (s, _rel_error(w, base))
-    quantized = {n: e for n, (s, e) in errors.items() if s.storage.startswith("int")}
-    floats = {n: e for n, (s, e) in errors.items() if not s.storage.startswith("int")}
-    low, high = {"w8a16-rtn": (0.001, 0.01)}.get(variant, (0.03, 0.2))
+    quantized = {n: e for n, (s, e) in errors.items() if _quantized(s)}
+    floats = {n: e for n, (s, e) in errors.items() if not _quantized(s)}
+    low, high = {"w8a16-rtn": (0.001, 0.01), "w8a8-int": (0.001, 0.02), "fp8-dynamic": (0.005, 0.06)}.get(variant,
+                                                                                                      (0.03, 0.2))
     assert all(low < e < high for e in quantized.values()), quantized
     assert max(floats.values()) < (0.01 if "autoround" in variant else 1e-7)  # AutoRound saves bf16
 
@@ -210,10 +219,11 @@ def task(made, tmp_path_factory):
                   max_new_tokens=6)
 
 
-@pytest.mark.parametrize("variant", ["w8a16-rtn", "w4a16-gptq"])
+@pytest.mark.parametrize("variant", ["w8a16-rtn", "w4a16-gptq", "w8a8-int", "fp8-dynamic"])
 def test_hftask_generation_equals_transformers_own(made, task, variant, one_thread):
-    """HFTask loads compressed-tensors on the CPU (decompressed at load); transformers' default
-    route keeps the weights compressed and decompresses them in the first forward: same tokens."""
+    """HFTask loads compressed-tensors on the CPU (weights decompressed at load; W8A8 and FP8 keep
+    quantizing activations in the forward); transformers' default route keeps the weights
+    compressed and decompresses them in the first forward: same tokens, same weights."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = made[1][variant]

@@ -392,3 +392,9 @@ def test_layers_view_shows_the_change_of_each_quantized_layer(made, base_weights
         assert [c["props"]["title"].split(":")[0] for c in cells] == ["base", "w4", "gptq"]
         shown = float(" ".join(texts(cells[2])).split("Δ ")[1].split("%")[0]) / 100
         assert shown == pytest.approx(error, rel=0.25), module  # a sample of positions, not every weight
+
+
+def test_gptq_per_module_bit_widths_are_named_not_misread(tmp_path):
+    block = {"quant_method": "gptq", "bits": 4, "group_size": 128, "dynamic": {"+:.*down_proj": {"bits": 8}}}
+    with pytest.raises(TaskError, match=r'config\.json: quantization_config\.dynamic is "\+:\.\*down_proj"'):
+        parse_quantization_config(block, tmp_path / "config.json")

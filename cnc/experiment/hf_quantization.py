@@ -192,7 +192,12 @@ def _gptq_awq(method: str, block: dict, source: Path) -> HFQuantization:
             raise _bad(source, "sym", symmetric, "true or false")
         extra = {"desc_act": bool(block.get("desc_act", False)),
                  "checkpoint_format": str(block.get("checkpoint_format", "gptq"))}
-        ignore = [f"re:{p[1:].removeprefix(':')}" for p in (block.get("dynamic") or {}) if str(p).startswith("-")]
+        dynamic = block.get("dynamic") or {}
+        overrides = [str(k) for k in dynamic if not str(k).startswith("-")] if isinstance(dynamic, dict) else [dynamic]
+        if overrides:
+            raise _bad(source, "dynamic", overrides[0], 'only "-:pattern" rules that skip modules (cnc does not '
+                       "read per-module bit widths)")
+        ignore = [f"re:{str(k)[1:].removeprefix(':')}" for k in dynamic]
     else:
         zero_point = block.get("zero_point", True)
         if not isinstance(zero_point, bool):

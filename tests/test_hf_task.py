@@ -15,7 +15,8 @@ import torch
 pytest.importorskip("transformers", reason="transformers is optional: pip install -r requirements-hf.txt")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import hf_models  # noqa: E402  (tests/ is on sys.path)
+import hf_experiments  # noqa: E402  (tests/ is on sys.path)
+import hf_models  # noqa: E402
 
 from cnc.evaluation.hf_task import HFTask, save_weights  # noqa: E402
 from cnc.experiment.errors import TaskError  # noqa: E402
@@ -200,25 +201,15 @@ def test_precompute_matches_transformers(lm, tmp_path):
     and two weight-only variants, against direct transformers computations."""
     from cnc.analysis.text_scores import exact_match, token_f1
     from cnc.analysis.token_divergence import TOPK, coarse_kl, exact_kl, tail_logmass, topk_summary
-    from cnc.experiment.config import load_config
-    from cnc.precompute.run import precompute
-    from cnc.precompute.store import SummaryStore
     from cnc.server.context import AppContext
 
     task, checkpoints = lm
-    (tmp_path / "exp.yaml").write_text(
-        "models:\n"
-        f"  - {{id: base, checkpoint: {checkpoints['base']}}}\n"
-        f"  - {{id: pruned, base: base, checkpoint: {checkpoints['pruned']}}}\n"
-        f"  - {{id: int8, base: pruned, checkpoint: {checkpoints['int8']}}}\n")
     options = {"model_dir": str(task.model_dir), "data": str(task.model_dir.parent / "data.jsonl"),
                "max_new_tokens": MAX_NEW}
-    (tmp_path / "cfg.yaml").write_text(f"experiment: exp.yaml\ntask: {{entry: 'cnc.evaluation.hf_task:HFTask', "
-                                       f"options: {json.dumps(options)}, batch_size: 4, activation_sample: 3, "
-                                       "device: cpu}\n")
-    cfg = load_config(tmp_path / "cfg.yaml", cache_dir=tmp_path / "cache")
-    store = SummaryStore(cfg.cache_dir)
-    report = precompute(cfg, store, progress=False)
+    cfg, store, report = hf_experiments.precomputed(tmp_path, [
+        f"{{id: base, checkpoint: {checkpoints['base']}}}",
+        f"{{id: pruned, base: base, checkpoint: {checkpoints['pruned']}}}",
+        f"{{id: int8, base: pruned, checkpoint: {checkpoints['int8']}}}"], options)
     assert sorted(report.computed) == ["base", "int8", "pruned"] and not report.failed
     ctx = AppContext(cfg, store)
     prompts, references = task.eval_data()

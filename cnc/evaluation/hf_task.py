@@ -4,7 +4,10 @@ Config: `task.entry: cnc.evaluation.hf_task:HFTask` with options naming the base
 (`model_dir`, as written by `save_pretrained`), a JSON/JSONL file of instances (`data`), a prompt
 template and generation settings (docs/hugging-face.md). Each model's checkpoint is either a model
 directory of its own, or a `.safetensors` state dict of a weight-only variant (pruned, quantized)
-that is loaded into the base directory's architecture. Weights are read with safetensors only,
+that is loaded into the base directory's architecture. A model directory may be a quantized
+checkpoint (docs/compressed-tensors.md): compressed-tensors is decompressed on the CPU at load
+(activations quantized in the forward where the scheme says so);
+GPTQ / AWQ need kernels this machine lacks and raise `ModelNotRunnable`. Weights are read with safetensors only,
 never by unpickling; nothing is downloaded (`local_files_only`). `transformers` is imported when a
 task first loads a model or tokenizer, so the rest of the app (and the web server, which only
 shows prompts) never needs it.
@@ -14,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import importlib.util
 import inspect as pyinspect
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -22,7 +27,8 @@ import torch
 
 from cnc.evaluation.prompt_file import PromptSet, load_prompt_set
 from cnc.experiment.entry_points import load_entry_point
-from cnc.experiment.errors import TaskError
+from cnc.experiment.errors import ModelNotRunnable, TaskError
+from cnc.experiment.hf_quantization import HFQuantization, read_quantization
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILTIN_SCORERS = ("rouge_l", "chrf")
@@ -120,12 +126,51 @@ class HFTask:
             if not any(path.glob("*.safetensors")):
                 raise TaskError(f"{path}: no *.safetensors weights (only safetensors are read, never pickles); "
                                 "re-save with model.save_pretrained(dir).")
+            quant = read_quantization(path)
+            if quant is not None:
+                opts.update(self._quantized_options(path, quant))
             config = self._tf.AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-            return self.model_class.from_pretrained(path, config=config, **opts).eval()
+            with warnings.catch_warnings():  # "the model's quantization_config will be used": as intended
+                warnings.filterwarnings("ignore", message=".*already has a `quantization_config`")
+                model = self.model_class.from_pretrained(path, config=config, **opts)
+            if quant is not None and _quantizes_activations(quant):
+                _decompress_keeping_activation_quantization(model)
+            return model.eval()
         if path.suffix != ".safetensors" or not path.is_file():
             raise TaskError(f"{path}: checkpoint must be a model directory or an existing .safetensors "
                             "weights file (a weight-only variant of task option model_dir).")
         return self._weights_variant(path, opts)
+
+    def _quantized_options(self, path: Path, quant: HFQuantization) -> dict:
+        """from_pretrained options for a quantized checkpoint. compressed-tensors weight-only
+        schemes are dequantized at load (transformers 5.23's compressed route cannot load asymmetric
+        pack-quantized checkpoints); schemes that quantize activations (W8A8, FP8) keep that
+        route, whose forward quantizes the activations as the method does."""
+        if quant.method == "compressed-tensors":
+            if importlib.util.find_spec("compressed_tensors") is None:
+                raise ModelNotRunnable(f"{path}: a {quant.describe()} checkpoint needs the compressed-tensors "
+                                       "package to run: pip install -r requirements-quant.txt.")
+            dequantize = not _quantizes_activations(quant)
+            return {"quantization_config": self._tf.CompressedTensorsConfig(dequantize=dequantize)}
+        needs = ("gptqmodel", "optimum") if quant.method == "gptq" else ("gptqmodel",)
+        missing = [name for name in needs if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ModelNotRunnable(
+                f"{path}: {quant.describe()} cannot run here: transformers runs {quant.method.upper()} checkpoints "
+                f"through {' and '.join(needs)} (gptqmodel builds its kernels for CUDA GPUs), and "
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed. Its Layers are read "
+                "from its files (weights dequantized by cnc); its Behaviors need a machine with those packages.")
+        return {}
+
+    def module_kinds(self, checkpoint: str) -> dict[str, str]:
+        """Each module's class name, from the architecture built on the meta device (no weights):
+        for the Layers summaries precompute reads from the files of a model it cannot run."""
+        config = self._tf.AutoConfig.from_pretrained(checkpoint, local_files_only=True, trust_remote_code=False)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        with torch.device("meta"):
+            model = self.model_class._from_config(config)
+        return {name: type(module).__name__ for name, module in model.named_modules() if name}
 
     def _weights_variant(self, path: Path, opts: dict) -> torch.nn.Module:
         from safetensors import SafetensorError
@@ -291,6 +336,21 @@ class HFTask:
         inputs = {"input_ids": ids.to(device)} if encoder_outputs is None else {"encoder_outputs": encoder_outputs}
         logits = model(**inputs, attention_mask=mask.to(device), labels=labels.to(device)).logits
         return logits.float(), targets.to(device), target_mask.bool().to(device)
+
+
+def _quantizes_activations(quant: HFQuantization) -> bool:
+    return quant.method == "compressed-tensors" and any(g.weights.activation_bits for g in quant.groups)
+
+
+def _decompress_keeping_activation_quantization(model: torch.nn.Module) -> None:
+    """Weights decompressed now rather than in the first forward, and the quantization parameters
+    (scales, zero points) turned into buffers: the forward still quantizes activations with them,
+    and the model's parameters are the base's (what Layers compares)."""
+    model.hf_quantizer.compressor.decompress_model(model)
+    for module in model.modules():
+        if hasattr(module, "quantization_scheme"):
+            for name in [n for n in module._parameters if n not in ("weight", "bias")]:
+                module.register_buffer(name, module._parameters.pop(name).data)
 
 
 def _croppable(cache: Any) -> bool:

@@ -16,7 +16,7 @@ from cnc.evaluation import evaldata
 from cnc.evaluation.keys import generation_settings, spec_hash
 from cnc.evaluation.task import Task, make_task
 from cnc.experiment.config import Config
-from cnc.experiment.errors import TaskError
+from cnc.experiment.errors import ModelNotRunnable, TaskError
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,10 @@ def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEnt
     if entry.checkpoint is None:
         return {"outputs": generation.outputs_file(entry.outputs, data), "edges": edges}
     edges = {kind: dict(edges.get(kind, {})) for kind in ("params", "activations")}
-    model = task.load_model(entry.checkpoint)
+    try:
+        model = task.load_model(entry.checkpoint)
+    except ModelNotRunnable as exc:
+        return _weights_only(task, entry, edges, exc)
     captured: dict = {}
     outputs, topk = generation.evaluate(
         task, model, data, spec.loading.batch_size, inspection.resolve_device(spec.device), entry.id, entry.root,
@@ -152,6 +155,19 @@ def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEnt
     if topk is not None:
         result["topk"] = topk
     return result
+
+
+def _weights_only(task: Task, entry: ModelEntry, edges: dict, why: ModelNotRunnable) -> dict[str, Any]:
+    """A quantized model the task cannot run here: its Layers summaries from its files, no
+    outputs, and the reason as the model's notice (precompute stores both)."""
+    from cnc.evaluation.quantized import open_quantized
+    from cnc.evaluation.quantized.summaries import weight_summaries
+
+    weights = open_quantized(entry.checkpoint)
+    if weights is None:
+        raise why
+    kinds = task.module_kinds(entry.checkpoint) if hasattr(task, "module_kinds") else {}
+    return {"params": weight_summaries(weights, kinds, edges["params"]), "edges": edges, "notice": str(why)}
 
 
 def model_entry(m, root: str | None = None) -> ModelEntry:

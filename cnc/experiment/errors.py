@@ -13,3 +13,8 @@ class ExperimentError(ValueError):
 
 class TaskError(RuntimeError):
     """User task code failed: says which entry point and why."""
+
+
+class ModelNotRunnable(TaskError):
+    """A model the task cannot run on this machine (e.g. a GPTQ checkpoint without its kernels)
+    whose weights can still be read: says which model, why, and what still works."""

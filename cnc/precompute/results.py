@@ -56,6 +56,10 @@ class Results:
 
     def finished(self, model_id: str, ch: str, result: dict) -> None:
         self.store.put_edges(self.th, result["edges"])
+        if "notice" in result:  # a model the task cannot run here: its Layers, and why it has no outputs
+            self.store.put("params", self.th, ch, result["params"])
+            self.failed(model_id, ch, result["notice"])
+            return
         write_summaries(self.store, self.th, ch, result)
         self.done.append((model_id, ch))
         self.report.computed.append(model_id)

@@ -5,6 +5,7 @@ One module per format implements `QuantizedWeights` (see `base.py`) and register
 `register`; `open_quantized(path)` asks each opener in turn. Precompute summarizes such a model
 tensor by tensor, so peak memory stays near one dequantized tensor.
 """
+from cnc.evaluation.quantized import compressed_tensors, gptq_awq  # noqa: E402,F401  (register their openers)
 from cnc.evaluation.quantized.base import LayerStorage, QuantizedWeights, open_quantized, register
 
 __all__ = ["LayerStorage", "QuantizedWeights", "open_quantized", "register"]

@@ -97,7 +97,8 @@ def paired_bootstrap(base, model, n_boot: int = N_BOOT, seed: int = 0, level: fl
         if k <= EXACT_BOOTSTRAP_N:
             w = _poisson_weights(n_boot, seed)[:k]
             total = w.sum(0)
-            means = (values @ w)[:, total > 0] / total[total > 0]  # [R, resamples that drew a pair]
+            # float32 on both sides: one BLAS product (a mixed-dtype product is a slow loop)
+            means = (values.astype(np.float32) @ w)[:, total > 0] / total[total > 0]  # [R, resamples that drew a pair]
             low[rows], high[rows] = np.quantile(means, [tail, 1.0 - tail], axis=-1)
             hits = np.minimum((means <= 0).sum(-1), (means >= 0).sum(-1))
             p[rows] = np.minimum(1.0, 2.0 * (hits + 1) / (means.shape[-1] + 1))  # never 0 from finite draws
@@ -139,3 +140,63 @@ def significant(p_value, alpha: float = ALPHA):
     """p_value <= alpha (False for NaN): the change is told apart from noise."""
     with np.errstate(invalid="ignore"):
         return np.asarray(p_value, dtype=np.float64) <= alpha
+
+
+def group_totals(values: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """[M, N] (NaN = missing) -> ([M, G] sums of the finite values per group, [M, G] their counts)."""
+    m = values.shape[0]
+    finite = np.isfinite(values)
+    flat = (codes[None, :] + n_groups * np.arange(m)[:, None]).ravel()
+    sums = np.bincount(flat, weights=np.where(finite, values, 0.0).ravel(), minlength=m * n_groups)
+    counts = np.bincount(flat, weights=finite.ravel(), minlength=m * n_groups)
+    return sums.reshape(m, n_groups), counts.reshape(m, n_groups)
+
+
+def mcnemar_by_group(base_correct, model_correct, codes: np.ndarray, n_groups: int) -> McNemarResult:
+    """`mcnemar_exact` of every model [M, N] in every group (instance i is in group codes[i]):
+    arrays [M, G], in a few bincounts."""
+    b, m, ok, _ = _pairs(base_correct, model_correct)
+    codes = np.asarray(codes, dtype=np.int64)
+    worse = group_totals(np.where(ok, (b > 0.5) & (m <= 0.5), np.nan), codes, n_groups)[0]
+    better, pairs = group_totals(np.where(ok, (b <= 0.5) & (m > 0.5), np.nan), codes, n_groups)
+    worse, better = worse.astype(np.int64), better.astype(np.int64)
+    p = np.minimum(1.0, 2.0 * stats.binom.cdf(np.minimum(worse, better), worse + better, 0.5))
+    return McNemarResult(worse, better, np.where(pairs > 0, p, np.nan))
+
+
+def paired_interval(worse, better, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(difference, low, high) of the share correct (model - base) from McNemar's counts: the Wald
+    interval of a paired difference of proportions (McNemar gives the p-value; this the size)."""
+    worse, better, n = (np.asarray(x, dtype=np.float64) for x in (worse, better, n))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = (better - worse) / n
+        se = np.sqrt(np.maximum((better + worse) / n - diff ** 2, 0.0) / n)
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    return diff, diff - z * se, diff + z * se
+
+
+def bootstrap_by_group(base, model, codes: np.ndarray, n_groups: int, n_boot: int = N_BOOT, seed: int = 0,
+                       level: float = 0.95) -> Interval:
+    """`paired_bootstrap` of every model [M, N] in every group: arrays [M, G]. Groups above
+    `EXACT_BOOTSTRAP_N` pairs take the normal interval all at once; smaller ones are resampled."""
+    b, m, ok, _ = _pairs(base, model)
+    d = np.where(ok, m - b, np.nan)
+    codes = np.asarray(codes, dtype=np.int64)
+    sums, n = group_totals(d, codes, n_groups)
+    squares = group_totals(d * d, codes, n_groups)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = sums / n
+        se = np.sqrt(np.maximum(squares / n - diff ** 2, 0.0) / n)
+        z = stats.norm.ppf(0.5 + level / 2.0)
+        low, high = diff - z * se, diff + z * se
+        p = np.where(se > 0, 2.0 * stats.norm.sf(np.abs(diff) / se), (diff == 0) * 1.0)
+    low, high, p = (np.where(n >= 2, x, np.nan) for x in (low, high, p))
+    small = np.flatnonzero(((n >= 2) & (n <= EXACT_BOOTSTRAP_N)).any(0))
+    if small.size:
+        order = np.argsort(codes, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_groups))])
+        for g in small:
+            idx = order[starts[g]:starts[g + 1]]
+            got = paired_bootstrap(np.zeros(idx.size), d[:, idx], n_boot, seed, level)
+            low[:, g], high[:, g], p[:, g] = got.low, got.high, got.p_value
+    return Interval(diff, low, high, p)

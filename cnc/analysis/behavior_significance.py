@@ -24,6 +24,7 @@ import numpy as np
 from cnc.analysis import paired_stats as ps
 from cnc.analysis.behavior_metrics import Grouping, group_sums
 from cnc.analysis.generative_behaviors import EXACT, GenerativeTable
+from cnc.analysis.metric_change import MINUS
 
 BINARY_CHANGE = ("error", "moreerr", "r2w", "w2r")
 NO_TEST = ("flip", "confabs", "mse", "kl", "ppl")
@@ -154,8 +155,10 @@ def number_text(t: RowTests, value: float, signed: bool = True) -> str:
     if not np.isfinite(value):
         return "—"
     if t.rate:
-        return f"{value * 100:+.1f} pt" if signed else f"{abs(value) * 100:.2g} pt"
-    return f"{value:+.3g}" if signed else f"{abs(value):.2g}"
+        text = f"{value * 100:+.1f} pt" if signed else f"{abs(value) * 100:.2g} pt"
+    else:
+        text = f"{value:+.3g}" if signed else f"{abs(value):.2g}"
+    return text.replace("-", MINUS)
 
 
 def cell_text(t: RowTests, k: int, r: int) -> str:

@@ -21,6 +21,7 @@ from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
 from cnc.precompute.run import config_task_hash, model_hash
 from cnc.precompute.store import SummaryStore
+from cnc.server.derived import DerivedExperiment
 from cnc.server.live import CHECK_EVERY, LiveExperiment
 from cnc.server.memo import Memo
 
@@ -48,6 +49,7 @@ class AppContext:
         self._warm_fns = 0  # warm-ups registered (`warm_with`): each runs once per loaded version
         self._warm_lock = threading.Lock()
         self._warmed: dict[int, tuple[threading.Event, list[int]]] = {}  # version -> (done, [left])
+        self._derived = DerivedExperiment()
 
     def pin(self) -> None:
         """Read one experiment until `unpin` (per thread / context: one request)."""
@@ -113,7 +115,9 @@ class AppContext:
 
     @property
     def experiment(self) -> Experiment:
-        return self.config.experiment
+        """The experiment with the derived metrics of precomputed models (cnc.server.derived)."""
+        config, version = self._current()
+        return self._derived.experiment(self, config.experiment, version)
 
     @property
     def version(self) -> int:
@@ -156,7 +160,7 @@ class AppContext:
         return th
 
     def _model_hash(self, model_id: str) -> str | None:
-        m = self.experiment.models.get(model_id)
+        m = self.config.experiment.models.get(model_id)
         if m is None or self.task_hash is None:
             return None
         return model_hash(self.store, m)
@@ -220,7 +224,7 @@ class AppContext:
 
     def status(self, model_id: str) -> str:
         """'ready', 'pending', 'failed: <why>', 'no data' (no checkpoint/outputs or no task)."""
-        m = self.experiment.models.get(model_id)
+        m = self.config.experiment.models.get(model_id)
         if m is None:
             return "unknown model"
         if self.task_hash is None or not m.source:

@@ -104,8 +104,8 @@ def row_tests(table, metric: str, g: Grouping) -> RowTests | None:
     n_groups = len(g.names)
     n = np.asarray(g.counts, dtype=np.int64)
     if test == "mcnemar":
-        r = ps.mcnemar_by_group(values[0], values, g.codes, n_groups)
-        pairs = group_sums(np.where(np.isfinite(values) & np.isfinite(values[0]), 1.0, np.nan), g)[1]
+        worse, better, pairs = ps.mcnemar_counts(values[0], values, g.codes, n_groups)
+        r = ps.mcnemar_from_counts(worse, better, pairs)
         diff, low, high = ps.paired_interval(r.worse, r.better, pairs)
         if quantity == "accuracy":  # classifier error metrics: the change in the error rate
             quantity, diff, low, high = "error rate", -diff, -high, -low

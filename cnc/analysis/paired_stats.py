@@ -8,11 +8,12 @@ against instance i of the model); a pair where either value is NaN is left out.
 - continuous scores: a percentile bootstrap interval of the mean difference (model - base), seeded,
   so the same view always shows the same interval. It is the Poisson bootstrap (each pair drawn
   Poisson(1) times, the mean weighted by the draws): its weights for n pairs are the first n rows
-  of one seeded [EXACT_BOOTSTRAP_N, n_boot] matrix, so every group size shares it and the resampled
-  means of all models are one matrix product. Above `EXACT_BOOTSTRAP_N`
-  pairs the bootstrap distribution of a mean is normal to within its own Monte Carlo error (its
-  variance is exactly s^2 / n, its skewness shrinks as 1 / sqrt(n)), and the normal interval with
-  that variance is used instead: the same answer without an n_boot x n matrix;
+  of one seeded [EXACT_BOOTSTRAP_N, n_boot] matrix (drawn block by block as needed), so every group
+  size shares it and the resampled means of all models are one matrix product. Above `EXACT_BOOTSTRAP_N`
+  pairs the normal interval with the bootstrap's variance (exactly s^2 / n) is used instead: the
+  bootstrap distribution of a mean approaches it (its skewness shrinks as 1 / sqrt(n)), and
+  resampling costs models x pairs x n_boot operations (8 x 100,000 x 1,000 would take seconds);
+  small samples, where skewed scores make the two differ, are the ones resampled;
 - many comparisons at once: Holm's step-down adjustment of the p-values;
 - too small to tell: the smallest true difference a test of n pairs detects with the given power.
 
@@ -29,7 +30,7 @@ from scipy import stats
 
 ALPHA = 0.05
 N_BOOT = 1000
-EXACT_BOOTSTRAP_N = 5000
+EXACT_BOOTSTRAP_N = 200
 
 
 class McNemarResult(NamedTuple):
@@ -67,18 +68,26 @@ def mcnemar_exact(base_correct, model_correct) -> McNemarResult:
     b, m, ok, scalar = _pairs(base_correct, model_correct)
     worse = ((b > 0.5) & (m <= 0.5) & ok).sum(-1)
     better = ((b <= 0.5) & (m > 0.5) & ok).sum(-1)
-    n = worse + better
-    p = np.minimum(1.0, 2.0 * stats.binom.cdf(np.minimum(worse, better), n, 0.5))
-    p = np.where(ok.any(-1), p, np.nan)
-    return McNemarResult(_scalar(worse, scalar), _scalar(better, scalar), _scalar(p, scalar))
+    r = mcnemar_from_counts(worse, better, ok.sum(-1))
+    return McNemarResult(_scalar(worse, scalar), _scalar(better, scalar), _scalar(r.p_value, scalar))
 
 
-@lru_cache(maxsize=4)
-def _poisson_weights(n_boot: int, seed: int) -> np.ndarray:
-    """float32 [EXACT_BOOTSTRAP_N, n_boot]: how often each pair is drawn in each resample."""
-    weights = np.random.default_rng(seed).poisson(1.0, size=(EXACT_BOOTSTRAP_N, n_boot)).astype(np.float32)
+BLOCK = 200  # rows of the weight matrix drawn together: a group of n pairs draws only what it needs
+
+
+@lru_cache(maxsize=64)
+def _weight_block(block: int, n_boot: int, seed: int) -> np.ndarray:
+    """float32 [BLOCK, n_boot]: Poisson(1) draws of pairs block*BLOCK ... (seeded per block)."""
+    weights = np.random.default_rng((seed, block)).poisson(1.0, size=(BLOCK, n_boot)).astype(np.float32)
     weights.setflags(write=False)
     return weights
+
+
+def _poisson_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """float32 [n, n_boot]: how often each of n pairs is drawn in each resample (the same first
+    rows whatever n, so groups of any size share them)."""
+    blocks = [_weight_block(b, n_boot, seed) for b in range(-(-n // BLOCK))]
+    return (blocks[0] if len(blocks) == 1 else np.concatenate(blocks))[:n]
 
 
 def paired_bootstrap(base, model, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95) -> Interval:
@@ -95,10 +104,11 @@ def paired_bootstrap(base, model, n_boot: int = N_BOOT, seed: int = 0, level: fl
         rows = np.flatnonzero(n == k)
         values = np.stack([d[r][ok[r]] for r in rows])  # [R, k]
         if k <= EXACT_BOOTSTRAP_N:
-            w = _poisson_weights(n_boot, seed)[:k]
+            w = _poisson_weights(int(k), n_boot, seed)
             total = w.sum(0)
-            # float32 on both sides: one BLAS product (a mixed-dtype product is a slow loop)
-            means = (values.astype(np.float32) @ w)[:, total > 0] / total[total > 0]  # [R, resamples that drew a pair]
+            # einsum, not BLAS: a threaded BLAS stalls on a busy 2-core server (80 ms against 0.5 ms)
+            sums = np.einsum("rk,kb->rb", values.astype(np.float32), w)
+            means = sums[:, total > 0] / total[total > 0]  # [R, resamples that drew a pair]
             low[rows], high[rows] = np.quantile(means, [tail, 1.0 - tail], axis=-1)
             hits = np.minimum((means <= 0).sum(-1), (means >= 0).sum(-1))
             p[rows] = np.minimum(1.0, 2.0 * (hits + 1) / (means.shape[-1] + 1))  # never 0 from finite draws
@@ -152,16 +162,34 @@ def group_totals(values: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[
     return sums.reshape(m, n_groups), counts.reshape(m, n_groups)
 
 
+def mcnemar_counts(base_correct, model_correct, codes: np.ndarray, n_groups: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(worse, better, valid pairs), int64 [M, G]: McNemar's counts of every model in every group."""
+    b, m = np.asarray(base_correct, dtype=np.float64), np.asarray(model_correct, dtype=np.float64)
+    b, m = np.broadcast_arrays(np.atleast_2d(b), np.atleast_2d(m))
+    ok = np.isfinite(b) & np.isfinite(m)
+    b_right, m_right = b > 0.5, m > 0.5
+    rows = b.shape[0]
+    flat = (np.asarray(codes, dtype=np.int64)[None, :] + n_groups * np.arange(rows)[:, None]).ravel()
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, weights=mask.ravel(), minlength=rows * n_groups).reshape(rows, n_groups)
+
+    worse, better = count(ok & b_right & ~m_right), count(ok & ~b_right & m_right)
+    return worse.astype(np.int64), better.astype(np.int64), count(ok).astype(np.int64)
+
+
 def mcnemar_by_group(base_correct, model_correct, codes: np.ndarray, n_groups: int) -> McNemarResult:
     """`mcnemar_exact` of every model [M, N] in every group (instance i is in group codes[i]):
     arrays [M, G], in a few bincounts."""
-    b, m, ok, _ = _pairs(base_correct, model_correct)
-    codes = np.asarray(codes, dtype=np.int64)
-    worse = group_totals(np.where(ok, (b > 0.5) & (m <= 0.5), np.nan), codes, n_groups)[0]
-    better, pairs = group_totals(np.where(ok, (b <= 0.5) & (m > 0.5), np.nan), codes, n_groups)
-    worse, better = worse.astype(np.int64), better.astype(np.int64)
+    return mcnemar_from_counts(*mcnemar_counts(base_correct, model_correct, codes, n_groups))
+
+
+def mcnemar_from_counts(worse, better, pairs) -> McNemarResult:
+    """The exact two-sided p-value from the discordant counts (NaN without a valid pair)."""
+    worse, better = np.asarray(worse), np.asarray(better)
     p = np.minimum(1.0, 2.0 * stats.binom.cdf(np.minimum(worse, better), worse + better, 0.5))
-    return McNemarResult(worse, better, np.where(pairs > 0, p, np.nan))
+    return McNemarResult(worse, better, np.where(np.asarray(pairs) > 0, p, np.nan))
 
 
 def paired_interval(worse, better, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

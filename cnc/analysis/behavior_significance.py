@@ -59,8 +59,9 @@ class RowTests:
 
 
 def _binary(values: np.ndarray) -> bool:
-    finite = values[np.isfinite(values)]
-    return bool(finite.size) and bool(np.isin(finite, (0.0, 1.0)).all())
+    """Every known value is 0 or 1 (and one is known): a correct / incorrect score."""
+    with np.errstate(invalid="ignore"):
+        return bool(((values == 0) | (values == 1) | np.isnan(values)).all()) and bool(np.isfinite(values).any())
 
 
 def _inputs(table, metric: str) -> tuple[str, str, bool, np.ndarray, np.ndarray | None] | None:
@@ -72,7 +73,7 @@ def _inputs(table, metric: str) -> tuple[str, str, bool, np.ndarray, np.ndarray 
         if generative:
             em = table.scores.get(EXACT)
             return None if em is None else ("mcnemar", "exact match", True, em, None)
-        return "mcnemar", "accuracy", True, table.correct.astype(np.float64), None
+        return "mcnemar", "accuracy", True, table.correct, None
     if metric in ("conf", "confratio"):
         return "bootstrap", "mean confidence", False, table.conf.astype(np.float64), None
     if generative and metric in ("nll", "kl", "top1"):
@@ -115,13 +116,10 @@ def row_tests(table, metric: str, g: Grouping) -> RowTests | None:
     else:
         base, values = values[0], (values if tokens is None else _linearized(values, tokens, g))
         r = ps.bootstrap_by_group(base if tokens is None else np.zeros_like(base), values, g.codes, n_groups)
-        diff, low, high = r.diff, r.low, r.high
-        d = values - (base if tokens is None else 0.0)
-        squares, pairs = group_sums(d * d, g)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.sqrt(np.maximum(squares / pairs - r.diff ** 2, 0.0))
-        out = RowTests(test, quantity, rate, diff, low, high, r.p_value, r.p_value.copy(), n,
-                       ps.detectable_difference(pairs, np.where(sd > 0, sd, np.nan)))
+        # the spread of the differences, read back from the interval's width (no second pass)
+        sd = (r.high - r.low) / (2 * ps.stats.norm.ppf(0.975)) * np.sqrt(n)
+        out = RowTests(test, quantity, rate, r.diff, r.low, r.high, r.p_value, r.p_value.copy(), n,
+                       ps.detectable_difference(n, np.where(sd > 0, sd, np.nan)))
     for a in (out.diff, out.low, out.high, out.p, out.p_holm, out.detectable):
         a[0] = np.nan
     return out

@@ -152,31 +152,46 @@ def significant(p_value, alpha: float = ALPHA):
         return np.asarray(p_value, dtype=np.float64) <= alpha
 
 
+def _flat_codes(codes: np.ndarray, rows: int, n_groups: int) -> np.ndarray:
+    """Group index of every cell of an [rows, N] array, for one bincount over all rows."""
+    return (np.asarray(codes, dtype=np.int64)[None, :] + n_groups * np.arange(rows)[:, None]).ravel()
+
+
+def _count(flat: np.ndarray | None, weights: np.ndarray, rows: int, n_groups: int) -> np.ndarray:
+    """[rows, N] weights summed per group -> [rows, G] (`flat` None: a single group, a plain sum)."""
+    if flat is None:
+        return weights.sum(-1, dtype=np.float64)[:, None]
+    return np.bincount(flat, weights=weights.ravel(), minlength=rows * n_groups).reshape(rows, n_groups)
+
+
 def group_totals(values: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """[M, N] (NaN = missing) -> ([M, G] sums of the finite values per group, [M, G] their counts)."""
-    m = values.shape[0]
+    rows = values.shape[0]
     finite = np.isfinite(values)
-    flat = (codes[None, :] + n_groups * np.arange(m)[:, None]).ravel()
-    sums = np.bincount(flat, weights=np.where(finite, values, 0.0).ravel(), minlength=m * n_groups)
-    counts = np.bincount(flat, weights=finite.ravel(), minlength=m * n_groups)
-    return sums.reshape(m, n_groups), counts.reshape(m, n_groups)
+    flat = None if n_groups == 1 else _flat_codes(codes, rows, n_groups)
+    return _count(flat, np.where(finite, values, 0.0), rows, n_groups), _count(flat, finite, rows, n_groups)
 
 
 def mcnemar_counts(base_correct, model_correct, codes: np.ndarray, n_groups: int
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(worse, better, valid pairs), int64 [M, G]: McNemar's counts of every model in every group."""
-    b, m = np.asarray(base_correct, dtype=np.float64), np.asarray(model_correct, dtype=np.float64)
-    b, m = np.broadcast_arrays(np.atleast_2d(b), np.atleast_2d(m))
-    ok = np.isfinite(b) & np.isfinite(m)
-    b_right, m_right = b > 0.5, m > 0.5
+    """(worse, better, valid pairs), int64 [M, G]: McNemar's counts of every model in every group
+    (bool input is taken as is: no missing values)."""
+    b, m = np.asarray(base_correct), np.asarray(model_correct)
+    if b.dtype == bool and m.dtype == bool:
+        b, m = np.broadcast_arrays(np.atleast_2d(b), np.atleast_2d(m))
+        ok, b_right, m_right = None, b, m
+    else:
+        b, m, ok, _ = _pairs(b, m)
+        b_right, m_right = b > 0.5, m > 0.5
     rows = b.shape[0]
-    flat = (np.asarray(codes, dtype=np.int64)[None, :] + n_groups * np.arange(rows)[:, None]).ravel()
-
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(flat, weights=mask.ravel(), minlength=rows * n_groups).reshape(rows, n_groups)
-
-    worse, better = count(ok & b_right & ~m_right), count(ok & ~b_right & m_right)
-    return worse.astype(np.int64), better.astype(np.int64), count(ok).astype(np.int64)
+    flat = None if n_groups == 1 else _flat_codes(codes, rows, n_groups)
+    worse, better = b_right & ~m_right, ~b_right & m_right
+    if ok is not None:
+        worse, better = worse & ok, better & ok
+    pairs = np.full((rows, n_groups), 0.0) + np.bincount(np.asarray(codes, np.int64), minlength=n_groups) \
+        if ok is None else _count(flat, ok, rows, n_groups)
+    return (_count(flat, worse, rows, n_groups).astype(np.int64), _count(flat, better, rows, n_groups).astype(np.int64),
+            pairs.astype(np.int64))
 
 
 def mcnemar_by_group(base_correct, model_correct, codes: np.ndarray, n_groups: int) -> McNemarResult:
@@ -208,10 +223,11 @@ def bootstrap_by_group(base, model, codes: np.ndarray, n_groups: int, n_boot: in
     """`paired_bootstrap` of every model [M, N] in every group: arrays [M, G]. Groups above
     `EXACT_BOOTSTRAP_N` pairs take the normal interval all at once; smaller ones are resampled."""
     b, m, ok, _ = _pairs(base, model)
-    d = np.where(ok, m - b, np.nan)
+    d = np.where(ok, m - b, 0.0)
     codes = np.asarray(codes, dtype=np.int64)
-    sums, n = group_totals(d, codes, n_groups)
-    squares = group_totals(d * d, codes, n_groups)[0]
+    rows = d.shape[0]
+    flat = None if n_groups == 1 else _flat_codes(codes, rows, n_groups)
+    sums, squares, n = _count(flat, d, rows, n_groups), _count(flat, d * d, rows, n_groups), _count(flat, ok, rows, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = sums / n
         se = np.sqrt(np.maximum(squares / n - diff ** 2, 0.0) / n)
@@ -221,6 +237,7 @@ def bootstrap_by_group(base, model, codes: np.ndarray, n_groups: int, n_boot: in
     low, high, p = (np.where(n >= 2, x, np.nan) for x in (low, high, p))
     small = np.flatnonzero(((n >= 2) & (n <= EXACT_BOOTSTRAP_N)).any(0))
     if small.size:
+        d = np.where(ok, d, np.nan)
         order = np.argsort(codes, kind="stable")
         starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_groups))])
         for g in small:

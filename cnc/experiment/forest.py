@@ -17,6 +17,7 @@ import yaml
 
 from cnc.experiment.checkpoints import is_url
 from cnc.experiment.errors import ExperimentError
+from cnc.experiment.fidelity_reports import read_report
 from cnc.experiment.lm_eval import read_run
 
 # Names that suggest "lower is better" when a metric does not say (the original format has no
@@ -264,6 +265,8 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
         )
         if raw.get("lm_eval") not in (None, ""):
             _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
+        if raw.get("fidelity") not in (None, ""):
+            _read_fidelity(model, str(raw["fidelity"]), metrics, f"{where}: model '{mid}' (fidelity)", base_dir)
         models[mid] = model
 
     for m in models.values():
@@ -306,6 +309,17 @@ def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: st
         if name not in metrics:
             metrics[name] = Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name)),
                                    format=".1%" if 0 <= value <= 1 else None)
+
+
+def _read_fidelity(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None) -> None:
+    """Metrics of a fidelity report (cnc.experiment.fidelity_reports); logged values win."""
+    report = read_report(_resolve(spec, base_dir) or spec, where)
+    for name, value in report.metrics().items():
+        model.metrics.setdefault(name, value)
+        if name in report.errors:
+            model.stderr.setdefault(name, report.errors[name])
+    for d in report.metric_defs():
+        metrics.setdefault(d["name"], Metric(**d))
 
 
 def _harness_settings(raw: Any, where: str) -> tuple[list[str], list[str] | None]:

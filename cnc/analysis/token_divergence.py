@@ -132,3 +132,24 @@ def perplexity(nll: np.ndarray, ntokens: np.ndarray) -> float:
     """exp(total NLL / total tokens): the perplexity of the references over a set of instances."""
     total = float(np.sum(ntokens))
     return float(np.exp(np.sum(nll, dtype=np.float64) / total)) if total else float("nan")
+
+
+def llama_statistics(kl: np.ndarray | None, top1: np.ndarray | None, nll: np.ndarray | None,
+                     base_nll: np.ndarray | None, ntokens: np.ndarray | None) -> dict[str, float]:
+    """The token-level statistics llama.cpp's `perplexity --kl-divergence` prints, by its names,
+    from what precompute stores: KL percentiles and "Same top p" (a share) from the per-token KL and
+    top-1 agreement, and the perplexities of the reference tokens under the model and the base.
+    Δp needs each token's reference probability under both models, which is not stored."""
+    out: dict[str, float] = {}
+    if kl is not None and np.size(kl):
+        s = kl_statistics(np.asarray(kl, np.float64), np.asarray(top1 if top1 is not None else [], bool))
+        out.update({"Mean KLD": s["mean"], "Median KLD": s["median"], "90.0% KLD": s["p90"],
+                    "99.0% KLD": s["p99"], "99.9% KLD": s["p99.9"], "Maximum KLD": s["max"]})
+        if top1 is not None and np.size(top1) == np.size(kl):
+            out["Same top p"] = s["same_top_pct"] / 100.0
+    if nll is not None and ntokens is not None:
+        out["Mean PPL(Q)"] = perplexity(nll, ntokens)
+        if base_nll is not None:
+            out["Mean PPL(base)"] = perplexity(base_nll, ntokens)
+            out["Mean PPL(Q)/PPL(base)"] = out["Mean PPL(Q)"] / out["Mean PPL(base)"]
+    return {k: v for k, v in out.items() if np.isfinite(v)}

@@ -34,7 +34,7 @@ from cnc.analysis import (
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_index
 from cnc.server.context import AppContext, instance_count
-from cnc.ui import behaviors_export
+from cnc.ui import behaviors_export, token_stats
 from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
@@ -215,6 +215,9 @@ def render_table(ctx: AppContext, models: list[str], state: behavior_view.ViewSt
     names = (ctx.task_data() or {}).get("class_names", [])
     status.append(html.Div(summary_text(view, table, names), className="bh-summary"))
     status.extend(test_notes(view))
+    tokens = token_stats.panel(ctx, table.models)
+    if tokens is not None:
+        status.append(tokens)
     note = reference_note(table, view)
     if note:
         status.append(html.Div(note, className="notice notice-info"))

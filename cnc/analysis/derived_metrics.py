@@ -24,6 +24,7 @@ import numpy as np
 from cnc.experiment.forest import Metric
 
 SUFFIX = " (computed)"
+DIGITS = 5  # significant digits kept: every number is shipped to the browser, 5,000 models x each metric
 DERIVED_NOTE = "Derived: computed by Compress and Compare from its own evaluation of the model, not logged."
 SCORE_NAMES = {"exact_match": "Exact match", "f1": "F1", "rouge_l": "ROUGE-L", "chrf": "chrF"}
 UNIT_SCORES = ("exact_match", "f1", "rouge_l", "chrf", "acc", "acc_norm")
@@ -77,7 +78,12 @@ def classifier_fidelity(out: Mapping, root: Mapping | None, labels: np.ndarray,
         values[change_metric("accuracy").name] = values[ACCURACY.name] - float(np.mean(np.asarray(root["preds"]) == labels))
         if kl is not None and np.shape(kl) == preds.shape:
             values[KL.name] = _mean(kl)
-    return {k: v for k, v in values.items() if v is not None}
+    return rounded(values)
+
+
+def rounded(values: dict[str, float | None]) -> dict[str, float]:
+    """The known values to `DIGITS` significant digits (far below what any view or filter shows)."""
+    return {k: float(f"{v:.{DIGITS}g}") for k, v in values.items() if v is not None}
 
 
 def primary_score(scores: Mapping) -> str | None:
@@ -101,7 +107,7 @@ def generative_fidelity(out: Mapping, root: Mapping | None, root_id: str | None)
         values[KL.name] = _mean(out["kl"])
         top1 = out.get("top1")
         values[SAME_TOP.name] = float(np.mean(top1)) if top1 is not None and np.size(top1) else None
-    return {k: v for k, v in values.items() if v is not None}
+    return rounded(values)
 
 
 def derived_metric_defs(values: Mapping[str, Mapping[str, float]], scores: list[str] = ()) -> list[Metric]:

@@ -27,9 +27,9 @@ def synthetic_values(exp, seed: int = 0) -> dict[str, dict[str, float]]:
     for mid in exp.models:
         depth = exp.depth(mid)
         kl = float(rng.gamma(1.0 + depth, 0.05)) if depth else 0.0
-        out[mid] = {D.ACCURACY.name: float(np.clip(0.95 - 0.02 * depth + rng.normal(0, 0.01), 0, 1)),
+        out[mid] = D.rounded({D.ACCURACY.name: float(np.clip(0.95 - 0.02 * depth + rng.normal(0, 0.01), 0, 1)),
                     D.FLIP.name: float(np.clip(kl * 0.3, 0, 1)), D.KL.name: kl,
-                    D.change_metric("accuracy").name: float(-0.02 * depth)}
+                    D.change_metric("accuracy").name: float(-0.02 * depth)})
     return out
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from cnc.server.context import AppContext
 
 RECHECK_S = 1.0
-VERSION = 1  # bump when a derived value's definition changes: stored values are then recomputed
+VERSION = 2  # bump when a derived value's definition changes: stored values are then recomputed
 
 
 class DerivedExperiment:

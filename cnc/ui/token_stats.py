@@ -44,7 +44,7 @@ def panel(ctx: AppContext, models: list[str]) -> html.Details | None:
     head = html.Tr([html.Th("llama.cpp statistic"), *(html.Th(m) for m in models)])
     body = [html.Tr([html.Th(name), *(html.Td(format(stats[m][name], fmt) if name in stats[m] else "—")
                                       for m in models)]) for name, fmt in rows]
-    note = ("KLD and Same top p per reference token, against each model's KL reference (its root); perplexities of "
+    note = ("KLD and Same top p per reference token, against the root of each model's tree; perplexities of "
             f"the reference answers, base = {models[0]}. Δp is not shown: it needs each token's reference "
             "probability under both models, which precompute does not store.")
     return html.Details([html.Summary("Token-level statistics (as llama-perplexity --kl-divergence names them)"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -20,9 +20,18 @@ from cnc.analysis import derived_metrics as D
 from cnc.analysis.divergence import divergences
 from cnc.experiment.forest import Experiment
 from cnc.precompute.run import model_hash
+from cnc.precompute.store import SummaryStore
 
-if TYPE_CHECKING:
-    from cnc.server.context import AppContext
+
+class AppContext(Protocol):
+    """What this module reads of cnc.server.context.AppContext (which imports this module)."""
+
+    store: SummaryStore
+
+    @property
+    def task_hash(self) -> str | None: ...
+
+    def task_data(self) -> dict | None: ...
 
 RECHECK_S = 1.0
 VERSION = 2  # bump when a derived value's definition changes: stored values are then recomputed

@@ -204,8 +204,11 @@ def test_page_rows_and_bars():
     view = behavior_view.build_view(t, behavior_view.ViewState(metric="error", rel=True), specs, CLASSES, ATTRS)
     rows = behavior_cells.page_rows(view, t, 0, 10, CLASSES)
     assert [r["row"] for r in rows] == CLASSES
-    assert rows[0]["c1"] == "+50.0 pp" and rows[0]["c1_b"] == 0.5 and rows[0]["c1_h"] == 1
-    assert rows[1]["c1_h"] == -1 and rows[0]["c2"] == "+0.0 pp"
+    assert rows[0]["c1"] == "+50.0 pp" and rows[0]["c1_b"] == 0.5 and rows[0]["c2"] == "+0.0 pp"
+    # two instances cannot tell +50 pp from noise: muted, no ▼ (harm 0), the test on hover
+    assert rows[0]["c1_ns"] == 1 and rows[0]["c1_h"] == 0 and rows[0]["c1_s"].startswith("No significant change")
+    assert "1 right → wrong, 0 wrong → right" in rows[0]["c1_s"] and "c0_s" not in rows[0]
+    assert behavior_cells.harm(0.5, specs["error"], True) == 1 and behavior_cells.harm(-1.0, specs["error"], True) == -1
     inst = behavior_view.build_view(t, behavior_view.ViewState(mode="instances"), specs, CLASSES, ATTRS)
     row = behavior_cells.page_rows(inst, t, 3, 4, CLASSES)[0]
     assert row["i"] == 3 and row["label"] == "two" and row["flips"] == 1

@@ -9,6 +9,7 @@ import numpy as np
 
 from cnc.analysis.behavior_groups import class_name
 from cnc.analysis.behavior_metrics import MetricSpec
+from cnc.analysis.behavior_significance import cell_text, test_columns
 from cnc.analysis.behavior_view import View
 from cnc.analysis.generative_behaviors import GenerativeTable
 
@@ -53,8 +54,19 @@ def page_rows(view: View, table: InstanceTable, start: int, end: int, class_name
                 row[f"c{j}"] = view.spec.inf_text if v == math.inf and view.spec.inf_text else format_number(v, fmt)
             row[f"c{j}_b"] = bar_fraction(v, view.scale)
             row[f"c{j}_h"] = harm(v, view.spec, view.state.rel)
+            if view.tests is not None and j > 0:
+                _test_cells(row, view, j, r)
         rows.append(row)
     return rows
+
+
+def _test_cells(row: dict, view: View, j: int, r: int) -> None:
+    """A group row's test of model j: its hover text (`c<j>_s`); a change that is not significant
+    reads muted (`c<j>_ns`) and loses its ▼ / ▲ (relative values only: they are the changes)."""
+    row[f"c{j}_s"] = cell_text(view.tests, j, r)
+    if view.state.rel and not view.tests.significant[j, r]:
+        row[f"c{j}_ns"] = 1
+        row[f"c{j}_h"] = 0
 
 
 def instance_cells(table: InstanceTable | GenerativeTable, i: int, class_names: list[str], full: bool = False) -> dict:
@@ -151,4 +163,8 @@ def view_records(view: View, table: InstanceTable, class_names: list[str]) -> tu
         header = [{"classes": "class", "tasks": "task"}.get(view.state.mode, str(view.state.attribute)),
                   "instances", *values]
         rows = [[view.names[r], int(view.counts[r]), *view.shown[:, r].tolist()] for r in view.order.tolist()]
+        if view.tests is not None:
+            extra, cells = test_columns(view.tests, view.models, view.order)
+            header += extra
+            rows = [row + more for row, more in zip(rows, cells)]
     return header, rows

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from cnc.analysis.divergence import EPS
+from cnc.analysis.paired_stats import group_totals
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
     from cnc.analysis.behavior_table import InstanceTable
@@ -99,12 +100,7 @@ def grouping(table: InstanceTable, mode: str, class_names: list[str],
 
 def group_sums(values: np.ndarray, g: Grouping) -> tuple[np.ndarray, np.ndarray]:
     """[M, N] -> ([M, G] sums of the finite values per group, [M, G] how many were finite)."""
-    m, k = values.shape[0], len(g.names)
-    finite = np.isfinite(values)
-    flat_codes = (g.codes[None, :] + k * np.arange(m)[:, None]).ravel()
-    sums = np.bincount(flat_codes, weights=np.where(finite, values, 0).ravel(), minlength=m * k)
-    counts = np.bincount(flat_codes, weights=finite.ravel(), minlength=m * k)
-    return sums.reshape(m, k), counts.reshape(m, k)
+    return group_totals(values, g.codes, len(g.names))
 
 
 def group_means(values: np.ndarray, g: Grouping) -> np.ndarray:

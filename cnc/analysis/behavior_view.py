@@ -14,6 +14,7 @@ import numpy as np
 
 from cnc.analysis.behavior_groups import Group, group_mask, parse_group
 from cnc.analysis.behavior_metrics import Grouping, MetricSpec, grouping, metric_values, relative
+from cnc.analysis.behavior_significance import RowTests, overall_tests, row_tests
 from cnc.analysis.generative_behaviors import GenerativeTable
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
@@ -71,6 +72,8 @@ class View:
     group: Group | None = None  # the class or subgroup instance rows are restricted to
     group_size: int = 0  # instances in that group (before the other filters)
     instance_columns: tuple = ()  # instance rows: (field, header, tooltip, CSV header) of the columns before the models'
+    tests: RowTests | None = None  # group rows: paired tests per (model, row), Holm over the rows shown
+    overall: RowTests | None = None  # the same tests over all instances, one per model
 
     @property
     def instance_rows(self) -> bool:
@@ -101,8 +104,12 @@ def build_view(table: InstanceTable | GenerativeTable, state: ViewState, specs: 
     scale = float(np.abs(finite).max()) if finite.size else 0.0
     signed = bool(np.nanmin(others, initial=0.0) < 0)
     edges, hists = _histograms(sub)
+    tests = row_tests(table, state.metric, g)
+    if tests is not None:
+        tests.adjust(order)
     return View(state, spec, table.models, g.names, g.counts, shown, order, scale, signed, edges, hists,
-                group, int(within.sum()) if within is not None else 0, table.INSTANCE_COLUMNS)
+                group, int(within.sum()) if within is not None else 0, table.INSTANCE_COLUMNS, tests,
+                overall_tests(table, state.metric))
 
 
 def _row_mask(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping,

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from cnc.experiment.bounded_load import load_data_file
 from cnc.experiment.checkpoints import is_url
 from cnc.experiment.errors import ExperimentError
+from cnc.experiment.fidelity_reports import read_report
 from cnc.experiment.lm_eval import read_run
 
 # Names that suggest "lower is better" when a metric does not say (the original format has no
@@ -273,6 +274,8 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
         )
         if raw.get("lm_eval") not in (None, ""):
             notices += _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
+        if raw.get("fidelity") not in (None, ""):
+            _read_fidelity(model, str(raw["fidelity"]), metrics, f"{where}: model '{mid}' (fidelity)", base_dir)
         models[mid] = model
 
     for m in models.values():
@@ -323,6 +326,17 @@ def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: st
         metrics.setdefault(name, Metric(name=name, higher_is_better=run.higher_is_better.get(name, _guess_direction(name))))
     return [f"model '{model.id}': the harness logged {name} = {run.non_finite[name]}; shown as missing."
             for name in bad if model.metrics.get(name) is None]
+
+
+def _read_fidelity(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None) -> None:
+    """Metrics of a fidelity report (cnc.experiment.fidelity_reports); logged values win."""
+    report = read_report(_resolve(spec, base_dir) or spec, where)
+    for name, value in report.metrics().items():
+        model.metrics.setdefault(name, value)
+        if name in report.errors:
+            model.stderr.setdefault(name, report.errors[name])
+    for d in report.metric_defs():
+        metrics.setdefault(d["name"], Metric(**d))
 
 
 def _harness_settings(raw: Any, where: str) -> tuple[list[str], list[str] | None]:

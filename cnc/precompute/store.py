@@ -282,6 +282,19 @@ class SummaryStore:
     def mark_done(self, th: str, ch: str) -> None:
         self.cache.delete(("error", th, ch), retry=True)
         self._set(("done", th, ch), True)
+        self.cache.incr(("done-count",), retry=True)
+
+    def done_count(self) -> int:
+        """How many results were ever marked done: a cheap stamp of "something new is stored"."""
+        return int(self._get(("done-count",)) or 0)
+
+    def get_derived(self, key: tuple) -> dict | None:
+        """A model's derived metric values (cnc.server.derived) under its full key."""
+        found = self._get(key)
+        return found if isinstance(found, dict) else None
+
+    def put_derived(self, key: tuple, values: dict) -> None:
+        self._set(key, dict(values))
 
     def get_error(self, th: str, ch: str) -> str | None:
         return self._get(("error", th, ch))

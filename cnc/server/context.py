@@ -22,6 +22,7 @@ from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
 from cnc.precompute.run import config_task_hash, model_hash
 from cnc.precompute.store import SummaryStore
+from cnc.server.derived import DerivedExperiment
 from cnc.server.live import CHECK_EVERY, LiveExperiment
 from cnc.server.memo import Memo
 
@@ -55,6 +56,7 @@ class AppContext:
         self._warm_fns = 0  # warm-ups registered (`warm_with`): each runs once per loaded version
         self._warm_lock = threading.Lock()
         self._warmed: dict[int, tuple[threading.Event, list[int]]] = {}  # version -> (done, [left])
+        self._derived = DerivedExperiment()
 
     def pin(self) -> None:
         """Read one experiment until `unpin` (per thread / context: one request)."""
@@ -120,7 +122,9 @@ class AppContext:
 
     @property
     def experiment(self) -> Experiment:
-        return self.config.experiment
+        """The experiment with the derived metrics of precomputed models (cnc.server.derived)."""
+        config, version = self._current()
+        return self._derived.experiment(self, config.experiment, version)
 
     @property
     def version(self) -> int:
@@ -168,7 +172,7 @@ class AppContext:
         return th
 
     def _model_hash(self, model_id: str) -> str | None:
-        m = self.experiment.models.get(model_id)
+        m = self.config.experiment.models.get(model_id)
         if m is None or self.task_hash is None:
             return None
         return model_hash(self.store, m)
@@ -252,7 +256,7 @@ class AppContext:
             key = (self.version, self.task_hash)
             known, at, found = self._problems
             if known != key or time.monotonic() - at > PROBLEMS_EVERY:
-                found = self.model_problems([m.id for m in self.experiment.models.values() if m.source])
+                found = self.model_problems([m.id for m in self.config.experiment.models.values() if m.source])
                 self._problems = (key, time.monotonic(), found)
             return found
         statuses = {m: self.status(m) for m in ids}
@@ -260,14 +264,14 @@ class AppContext:
 
     def model_notices(self, ids: list[str] | None = None) -> list[str]:
         """One line per failed or suspect model, by name, for the Overview and Compare."""
-        models = self.experiment.models
+        models = self.config.experiment.models
         return [f"{models[m].label} ({m}) {'is suspect' if st.startswith('suspect') else 'failed to summarize'}: "
                 f"{st.split(': ', 1)[1]}" for m, st in self.model_problems(ids).items() if m in models]
 
     def status(self, model_id: str) -> str:
         """'ready', 'pending', 'failed: <why>', 'suspect: <why>' (outputs that cannot be right),
         'no data' (no checkpoint/outputs or no task)."""
-        m = self.experiment.models.get(model_id)
+        m = self.config.experiment.models.get(model_id)
         if m is None:
             return "unknown model"
         if self.task_hash is None or not m.source:
@@ -288,7 +292,7 @@ class AppContext:
         health = self._health(model_id)
         if health.get("suspect"):
             return str(health["suspect"])
-        root = self.experiment.path_to_root(model_id)[0]
+        root = self.config.experiment.path_to_root(model_id)[0]
         if root == model_id:
             return ""
         return accuracy_problem(self._accuracy(model_id, health), self._accuracy(root, self._health(root))) or ""
@@ -299,4 +303,4 @@ class AppContext:
         return found if isinstance(found, dict) else {}
 
     def _accuracy(self, model_id: str, health: dict) -> tuple[str, float, float] | None:
-        return accuracy_offset(health.get("accuracy"), self.experiment.models[model_id].metrics)
+        return accuracy_offset(health.get("accuracy"), self.config.experiment.models[model_id].metrics)

@@ -23,12 +23,19 @@ from typing import Any
 import numpy as np
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
-from cnc.analysis import behavior_cells, behavior_groups, behavior_metrics, behavior_table, behavior_view
+from cnc.analysis import (
+    behavior_cells,
+    behavior_groups,
+    behavior_metrics,
+    behavior_significance,
+    behavior_table,
+    behavior_view,
+)
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_index
 from cnc.precompute.checked_disk import DamagedEntry
 from cnc.server.context import AppContext, instance_count
-from cnc.ui import behaviors_export
+from cnc.ui import behaviors_export, token_stats
 from cnc.ui.behaviors_data import table_for, view_for
 from cnc.ui.behaviors_detail import detail_panel
 from cnc.ui.behaviors_grid import DRILL_COLUMNS, block_range, grid, grid_id, rows_for, sort_from_model
@@ -212,10 +219,26 @@ def render_table(ctx: AppContext, models: list[str], state: behavior_view.ViewSt
                                       "recomputed. Reload to see the others.", className="notice notice-info")]
     names = (ctx.task_data() or {}).get("class_names", [])
     status.append(html.Div(summary_text(view, table, names), className="bh-summary"))
+    status.extend(test_notes(view))
+    tokens = token_stats.panel(ctx, table.models)
+    if tokens is not None:
+        status.append(tokens)
     note = reference_note(table, view)
     if note:
         status.append(html.Div(note, className="notice notice-info"))
     return [grid(ctx, view, version)], status
+
+
+def test_notes(view: behavior_view.View) -> list:
+    """The paired tests of the view's metric: the change over all instances per model and, for
+    group rows, what the muted "n.s." cells mean."""
+    notes = []
+    if view.overall is not None:
+        notes.append(html.Div(behavior_significance.overall_text(view.overall, view.models), className="bh-tests"))
+    if view.tests is not None and view.state.rel:
+        cells = int(np.isfinite(view.tests.p_holm).sum())
+        notes.append(html.Div(behavior_significance.method_text(view.tests, cells), className="bh-tests"))
+    return notes
 
 
 def reference_note(table: behavior_table.InstanceTable | G.GenerativeTable, view: behavior_view.View) -> str | None:

@@ -79,7 +79,8 @@ def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
         model = ctx.experiment.models.get(mid)
         label = model_name(model) if model else mid
         op = operation_text(model) if model else "unknown model"
-        tip = {"tooltipField": f"c{j}_t"} if view.instance_rows else {}  # generative: that model's output
+        # instance rows: that model's output (generative); group rows: the paired test of its change
+        tip = {"tooltipField": f"c{j}_t"} if view.instance_rows else {"tooltipField": f"c{j}_s"} if j else {}
         cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110, **tip,
                         headerTooltip=f"{mid} · {op}", cellClass="bh-cell", cellClassRules=harm_rules(j),
                         cellStyle={"function": "params.data ? {'backgroundImage': params.data['c" + str(j) + "_bg']} : {}"}))
@@ -88,9 +89,10 @@ def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
 
 def harm_rules(j: int) -> dict:
     """Worse / better than the base: a ▼ / ▲ after the value (assets/behaviors.css), so harm is
-    not told by the bar's colour alone."""
+    not told by the bar's colour alone; a change that is not significant reads muted, marked "n.s."."""
     return {"bh-worse": f"params.data && params.data.c{j}_h === 1",
-            "bh-better": f"params.data && params.data.c{j}_h === -1"}
+            "bh-better": f"params.data && params.data.c{j}_h === -1",
+            "bh-ns": f"params.data && params.data.c{j}_ns === 1"}
 
 
 def col_for_sort(view: behavior_view.View) -> str | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, dcc, html, no_update
 
+from cnc.app import transfer
 from cnc.app.routes import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.server.auth import load_credentials, protect
@@ -28,6 +29,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         __name__, title=ctx.title, assets_folder=str(ASSETS),
         suppress_callback_exceptions=True, update_title=None, on_error=errors.handle,
     )
+    app.index_string = transfer.preload_plotly(app.index_string, app.config.requests_pathname_prefix)
     views = open_views(ctx.config.cache_dir, ctx.config.views.max_age_days, ctx.config.views.max_mb)
     app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
         dcc.Location(id=URL, refresh=False),
@@ -78,6 +80,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
     ctx.warm_with(overview.warm)  # the landing page's memos, built while nobody waits (servers only)
 
     protect(app.server, load_credentials())
+    transfer.enable(app.server)
     answer_404_off_pages(app, PAGES)
 
     @app.server.route("/health")

@@ -160,6 +160,7 @@ def test_scatter_figure_is_drawn_in_the_browser(synthetic_ctx):
     # each chip's tooltip: the model's name, its id, the full recipe its label may shorten
     assert [c.title.split("\n") for c in front[1:]] == [
         [t for t in dict.fromkeys((model_name(exp.models[m]), m, recipe_text(exp, m))) if t] for m in ("root0", "m5")]
+    assert front[2].title.split("\n")[-1] == recipe_text(exp, "m5") != ""
 
 
 def test_hover_text_is_escaped():

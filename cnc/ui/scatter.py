@@ -18,7 +18,7 @@ import json
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.encoding import tooltip
-from cnc.analysis.recipe_text import model_name, recipe_text
+from cnc.analysis.recipe_text import model_name, model_title
 from cnc.analysis.short_labels import distinct_labels
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
@@ -90,19 +90,13 @@ def selected_points(exp: Experiment, selected_data: dict | None) -> list[str]:
 CHIP_WIDTH = 32  # characters of a Pareto chip's label
 
 
-def _chip_title(exp: Experiment, mid: str) -> str:
-    """The chip's tooltip: the whole name, its id, and the full recipe the label may shorten."""
-    name, recipe = model_name(exp.models[mid]), recipe_text(exp, mid)
-    return "\n".join(dict.fromkeys(t for t in (name, mid if mid != name else "", recipe) if t))
-
-
 def front_list(exp: Experiment, front_ids: list[str]) -> list:
     if not front_ids:
         return [html.Span("No Pareto front: no model has both values.", className="hint")]
     # long names (the original files' "resnet50trained-magnitudepruning50_compressed-…") are
     # shortened where they are alike, so chips side by side keep what tells them apart
     labels = distinct_labels({m: model_name(exp.models[m]) for m in front_ids}, CHIP_WIDTH)
-    chips = [html.Span(labels[m], className="chip", title=_chip_title(exp, m)) for m in front_ids]
+    chips = [html.Span(labels[m], className="chip", title=model_title(exp, m)) for m in front_ids]
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 

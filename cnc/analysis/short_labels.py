@@ -103,7 +103,7 @@ def _fit(words: list[str], shared: set[str], prefix: int, width: int) -> str:
         candidates.append([ELLIPSIS + "→", *(rest[1:] if rest[0] in ARROWS else rest)])
     candidates.append(abbreviated(words))
     # shared words dropped, but not a parameter's name before its value ("bits 4, group_size 128")
-    kept = [w for i, w in enumerate(words) if w not in shared or _names_value(words, i) or _value(w)]
+    kept = _tidy([w for i, w in enumerate(words) if w not in shared or _names_value(words, i) or _value(w)])
     candidates += [abbreviated(kept, shared), abbreviated(kept)]
     for form in candidates:
         if len(" ".join(form)) <= width:
@@ -115,6 +115,18 @@ def _fit(words: list[str], shared: set[str], prefix: int, width: int) -> str:
     while not named and start - 1 in differ:
         start -= 1
     return _middle_cut(last, start, width)
+
+
+def _tidy(words: list[str]) -> list[str]:
+    """No arrow left leading, trailing or doubled where the words between were dropped."""
+    out: list[str] = []
+    for w in words:
+        if w in ARROWS and (not out or out[-1] in ARROWS):
+            continue
+        out.append(w)
+    while out and out[-1] in ARROWS:
+        out.pop()
+    return out
 
 
 def _value(word: str) -> bool:

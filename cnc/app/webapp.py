@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
+import flask
 from dash import Input, Output, State, dcc, html, no_update
 
-from cnc.app import transfer
+from cnc.app import lazy_grid, transfer
 from cnc.app.routes import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.server.auth import load_credentials, protect
@@ -24,8 +25,14 @@ MODEL_COUNT = "model-count"
 POLL_MS, POLL_MAX_MS = 3000, 60000  # the status poll: every 3 s, doubling up to 60 s while nothing changes
 
 
+class _Dash(dash.Dash):
+    def _generate_scripts_html(self) -> str:  # the page's script tags, built per request
+        html_tags = super()._generate_scripts_html()
+        return lazy_grid.defer_grid(html_tags, flask.request.path) if flask.has_request_context() else html_tags
+
+
 def build_app(ctx: AppContext) -> dash.Dash:
-    app = dash.Dash(
+    app = _Dash(
         __name__, title=ctx.title, assets_folder=str(ASSETS),
         suppress_callback_exceptions=True, update_title=None, on_error=errors.handle,
     )

@@ -64,19 +64,21 @@ return [all.reduce(function(s, e) { return s + (e.transferSize || 0); }, 0),
 
 def fresh_paint(url: str, models: int, timeout: float = 120) -> dict:
     """Open `url` in a fresh, throttled Chromium: {map_ms, scatter_ms, bytes, decoded_bytes, requests}."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     from cnc.bench.browser import chromium
 
     with chromium() as driver:
         driver.set_page_load_timeout(timeout)
+        driver.set_script_timeout(timeout)  # a page busy for seconds on a loaded machine is slow, not broken
         driver.execute_cdp_cmd("Network.enable", {})
         rate = MBIT * 1_000_000 / 8  # bytes per second
         driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
             "offline": False, "latency": LATENCY_MS, "downloadThroughput": rate, "uploadThroughput": rate})
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _PROBE % models})
         driver.get(url)
-        WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: d.execute_script(
+        WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(TimeoutException,)).until(lambda d: d.execute_script(
             "var t = window.__cncPaint; return !!t && t.map !== null && t.scatter !== null;"))
         map_ms, scatter_ms = driver.execute_script("return [window.__cncPaint.map, window.__cncPaint.scatter]")
         sent, decoded, requests = driver.execute_script(_BYTES, max(map_ms, scatter_ms))

@@ -13,8 +13,8 @@ from cnc.bench import AREAS, run
 from cnc.bench.__main__ import main
 from cnc.bench.browser import chromium_paths
 
-BROWSER = {"browser_timing"}  # needs headless Chromium
-PREFIX = {"browser_timing": "browser.", "generative_behaviors": "generative."}
+BROWSER = {"browser_timing", "first_paint"}  # needs headless Chromium
+PREFIX = {"browser_timing": "browser.", "first_paint": "browser.", "generative_behaviors": "generative."}
 COUNTS = ("models", "instances", "classes", "n", "modules", "rows", "users", "requests", "callbacks", "steps",
           "parameters", "compared", "workers")
 SIZES = ("bytes", "bytes_per_model", "table_mb", "peak_rss_mb", "tracemalloc_peak_mb", "peak_mb")

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnc.analysis.filters import Filter, enabled_models, to_data
+from cnc.analysis.recipe_text import model_name, recipe_text
 from cnc.pages import overview
 from cnc.pages.overview import OverviewState, next_selection, state_from_query, state_params
 from cnc.server.urlstate import build_query, parse_query
@@ -154,7 +155,12 @@ def test_scatter_figure_is_drawn_in_the_browser(synthetic_ctx):
     assert fig["data"][1]["type"] == "scatter"
     assert scatter.figure(make_experiment(scatter.WEBGL_FROM + 10))["data"][1]["type"] == "scattergl"
     front = scatter.front_list(synthetic_ctx.experiment, ["root0", "m5"])
-    assert front[0].children == "Pareto front (2):" and [c.title for c in front[1:]] == ["root0", "m5"]
+    assert front[0].children == "Pareto front (2):"
+    exp = synthetic_ctx.experiment
+    # each chip's tooltip: the model's name, its id, the full recipe its label may shorten
+    assert [c.title.split("\n") for c in front[1:]] == [
+        [t for t in dict.fromkeys((model_name(exp.models[m]), m, recipe_text(exp, m))) if t] for m in ("root0", "m5")]
+    assert front[2].title.split("\n")[-1] == recipe_text(exp, "m5") != ""
 
 
 def test_hover_text_is_escaped():

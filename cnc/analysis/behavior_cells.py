@@ -29,6 +29,20 @@ def format_number(value: float, fmt: str) -> str:
     return text
 
 
+def widest_value(view: View) -> int:
+    """Characters of the longest value text a model column of this view can show (its extremes,
+    formatted as the cells are), so the grid sizes columns to their content, not one fixed width."""
+    fmt = view.spec.rel_fmt if view.state.rel else view.spec.abs_fmt
+    texts = ["—", view.spec.inf_text or ""]
+    if view.instance_rows:
+        texts += list((_INSTANCE_WORDS.get((view.spec.id, view.state.rel)) or {}).values())
+    shown = np.asarray(view.shown, dtype=float)
+    finite = shown[np.isfinite(shown)]
+    if finite.size:
+        texts += [format_number(float(v), fmt) for v in (finite.min(), finite.max())]
+    return max(len(t) for t in texts)
+
+
 def page_rows(view: View, table: InstanceTable, start: int, end: int, class_names: list[str]) -> list[dict]:
     """Row dicts for rows [start, end) of a view: value strings and bar fractions per model.
 

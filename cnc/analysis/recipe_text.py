@@ -86,6 +86,13 @@ def model_name(model: Model) -> str:
     return model.id
 
 
+def model_title(experiment: Experiment, model_id: str) -> str:
+    """A model's tooltip wherever its label may be shortened or wrapped (Pareto chips, Layers and
+    Behaviors column headers): its name, its id and its full recipe, one per line."""
+    recipe = recipe_text(experiment, model_id)
+    return "\n".join(dict.fromkeys(t for t in (model_name(experiment.models[model_id]), model_id, recipe) if t))
+
+
 def node_label(model: Model) -> str:
     """What a model's node on the map says: its tag; when the tag only restates the operation, the
     step as every recipe reads it ("quantize int8"), or a root's id."""

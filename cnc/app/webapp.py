@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
+import flask
 from dash import Input, Output, State, dcc, html, no_update
 
-from cnc.app import bad_requests
+from cnc.app import bad_requests, lazy_grid, transfer
 from cnc.app.routes import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.server.auth import load_credentials, protect
@@ -24,11 +25,18 @@ MODEL_COUNT = "model-count"
 POLL_MS, POLL_MAX_MS = 3000, 60000  # the status poll: every 3 s, doubling up to 60 s while nothing changes
 
 
+class _Dash(dash.Dash):
+    def _generate_scripts_html(self) -> str:  # the page's script tags, built per request
+        html_tags = super()._generate_scripts_html()
+        return lazy_grid.defer_grid(html_tags, flask.request.path) if flask.has_request_context() else html_tags
+
+
 def build_app(ctx: AppContext) -> dash.Dash:
-    app = dash.Dash(
+    app = _Dash(
         __name__, title=ctx.title, assets_folder=str(ASSETS),
         suppress_callback_exceptions=True, update_title=None, on_error=errors.handle,
     )
+    app.index_string = transfer.preload_plotly(app.index_string, app.config.requests_pathname_prefix)
     views = open_views(ctx.config.cache_dir, ctx.config.views.max_age_days, ctx.config.views.max_mb)
     app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
         dcc.Location(id=URL, refresh=False),
@@ -79,6 +87,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
     ctx.warm_with(overview.warm)  # the landing page's memos, built while nobody waits (servers only)
 
     protect(app.server, load_credentials())
+    transfer.enable(app.server)
     answer_404_off_pages(app, PAGES)
     bad_requests.install(app)
 

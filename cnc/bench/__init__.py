@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 AREAS = ("load", "overview", "comparability", "selection", "behaviors", "generative_behaviors", "layers", "scale",
-         "precompute", "browser_timing", "generative", "lm_eval", "hostile_input", "paired_stats", "derived")
+         "precompute", "browser_timing", "first_paint", "generative", "lm_eval", "hostile_input", "paired_stats",
+         "derived")
 
 
 _SMOKE = [False]  # set by `run(..., quick=True)`: every timing taken once, without warm-up

@@ -13,7 +13,7 @@ import dash_ag_grid as dag
 from cnc.analysis import behavior_cells, behavior_table, behavior_view
 from cnc.analysis.generative_behaviors import GenerativeTable, shorten
 from cnc.analysis.parsing import parse_index
-from cnc.analysis.recipe_text import model_name, operation_text
+from cnc.analysis.recipe_text import model_name, model_title
 from cnc.server.context import AppContext
 from cnc.ui.ids import cid
 from cnc.ui.inputs import items, mapping
@@ -24,6 +24,7 @@ ROW_PX = 34
 BAR_COLORS = {1: "#d1495b", -1: "#2e86ab", 0: "#9aa7b4"}
 DRILL_COLUMNS = ("row", "n")  # clicking these cells of a class / subgroup row lists its instances
 TEXT_COLUMNS = ("ref", "base_out")  # generative instance columns holding text
+MIN_COL_PX, CHAR_PX, MARK_PX, PAD_PX = 96, 8.6, 14, 22  # a model column: at least; per value character; ▼; padding
 
 
 def grid_id(version) -> dict:
@@ -50,8 +51,15 @@ def grid(ctx: AppContext, view: behavior_view.View, version: int | str) -> dag.A
     )
 
 
+def value_width(chars: int) -> int:
+    """Pixels a model column needs for `chars` characters of a 13 px value, its ▼/▲ mark and the
+    cell padding (wider columns share the rest of the row: flex)."""
+    return max(MIN_COL_PX, round(chars * CHAR_PX) + MARK_PX + PAD_PX)
+
+
 def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
     sort_col = col_for_sort(view)
+    min_width = value_width(behavior_cells.widest_value(view))
 
     def col(field: str, header: str, **kw) -> dict:
         d = {"field": field, "colId": field, "headerName": header, **kw}
@@ -60,7 +68,7 @@ def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
         return d
 
     if view.instance_rows:
-        cols = [col("row", "Instance", pinned="left", width=95)]
+        cols = [col("row", "Instance", pinned="left", width=115)]  # fits the pinned row's "Distribution"
         for field, header, tip, _ in view.instance_columns:
             text = field in TEXT_COLUMNS  # generated text: wider, the whole text in a tooltip
             extra = {"tooltipField": field, "width": 125} if text else \
@@ -78,11 +86,11 @@ def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
     for j, mid in enumerate(view.models):
         model = ctx.experiment.models.get(mid)
         label = model_name(model) if model else mid
-        op = operation_text(model) if model else "unknown model"
+        title = model_title(ctx.experiment, mid) if model else f"{mid}\nunknown model"
         # instance rows: that model's output (generative); group rows: the paired test of its change
         tip = {"tooltipField": f"c{j}_t"} if view.instance_rows else {"tooltipField": f"c{j}_s"} if j else {}
-        cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=110, **tip,
-                        headerTooltip=f"{mid} · {op}", cellClass="bh-cell", cellClassRules=harm_rules(j),
+        cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=min_width, **tip,
+                        headerTooltip=title, cellClass="bh-cell", cellClassRules=harm_rules(j),
                         cellStyle={"function": "params.data ? {'backgroundImage': params.data['c" + str(j) + "_bg']} : {}"}))
     return cols
 

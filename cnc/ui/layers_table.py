@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnc.analysis import layers as L
+from cnc.analysis.recipe_text import model_title
 from cnc.server.memo import Memo
 from cnc.ui.ids import cid
 
@@ -112,7 +113,7 @@ def table(exp, table: L.LayerTable, rows: list[int], state: dict, param_counts: 
     head = [h("Th", "Module", className="layers-name"), h("Th", "Params", className="layers-num")]
     for col, m in enumerate(table.models):
         is_base = col == table.base
-        head.append(h("Th", [h("Div", exp.models[m].label, className="model-label", title=m),
+        head.append(h("Th", [h("Div", exp.models[m].label, className="model-label", title=model_title(exp, m)),
                              h("Div", "base" if is_base else m, className="model-sub" + (" is-base" if is_base else ""))],
                       className="layers-model"))
     tree, flat = table.tree, state["sort"] != "tree"

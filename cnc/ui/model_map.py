@@ -26,7 +26,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from cnc.analysis.encoding import model_index
 from cnc.analysis.encoding import tooltip as tooltip_lines
 from cnc.analysis.map_positions import MODES, forest_layout, per_experiment
-from cnc.analysis.recipe_text import node_label
+from cnc.analysis.short_labels import sibling_labels
 from cnc.experiment.forest import Experiment
 from cnc.ui import legend
 from cnc.ui.ids import cid
@@ -99,16 +99,12 @@ def node_id(model_id: str) -> str:
     return "n" + hashlib.blake2b(model_id.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
-
-
 @per_experiment
 def _identity(exp: Experiment) -> dict:
     """The parts of the map data that only change with the experiment, and their fingerprint."""
     index = model_index(exp)
     data = {"id": [node_id(mid) for mid in exp.models], "mid": list(exp.models),
-            "label": [_short(node_label(m)) for m in exp.models.values()],
+            "label": list(sibling_labels(exp, MAX_LABEL).values()),  # the full recipe is in the hover card
             "base": [-1 if m.base is None else index[m.base] for m in exp.models.values()]}
     digest = hashlib.blake2b(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"),
                              digest_size=8).hexdigest()

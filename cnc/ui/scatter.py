@@ -18,7 +18,8 @@ import json
 from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.encoding import tooltip
-from cnc.analysis.recipe_text import model_name
+from cnc.analysis.recipe_text import model_name, model_title
+from cnc.analysis.short_labels import distinct_labels
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
 from cnc.ui import download
@@ -86,16 +87,16 @@ def selected_points(exp: Experiment, selected_data: dict | None) -> list[str]:
     return out
 
 
-def _chip(name: str, width: int = 32) -> str:
-    """Long ids (the original files' "resnet50trained-magnitudepruning50_compressed-…") are cut;
-    the chip's title has the whole id."""
-    return name if len(name) <= width else name[: width - 1] + "…"
+CHIP_WIDTH = 32  # characters of a Pareto chip's label
 
 
 def front_list(exp: Experiment, front_ids: list[str]) -> list:
     if not front_ids:
         return [html.Span("No Pareto front: no model has both values.", className="hint")]
-    chips = [html.Span(_chip(model_name(exp.models[m])), className="chip", title=m) for m in front_ids]
+    # long names (the original files' "resnet50trained-magnitudepruning50_compressed-…") are
+    # shortened where they are alike, so chips side by side keep what tells them apart
+    labels = distinct_labels({m: model_name(exp.models[m]) for m in front_ids}, CHIP_WIDTH)
+    chips = [html.Span(labels[m], className="chip", title=model_title(exp, m)) for m in front_ids]
     return [html.Span(f"Pareto front ({len(front_ids)}):", className="front-title"), *chips]
 
 

@@ -68,7 +68,9 @@ def test_command_line_spec_opens_the_store(sqlite_store, tmp_path, monkeypatch):
     monkeypatch.chdir(folder)
     ctx = load(f"mlflow:sqlite:///mlflow.db#{EXPERIMENT}", str(tmp_path / "cache"), progress=False)
     assert ctx.title == EXPERIMENT and ctx.experiment.models["prune50-ft"].base == "prune50"
-    assert ctx.experiment.models["base"].checkpoint is not None  # downloaded, metrics-only without a task
+    assert ctx.experiment.models["base"].checkpoint is None  # metrics only: no task needs the file
+    ctx.config.fetch_sources()  # what precompute calls first
+    assert Path(ctx.experiment.models["base"].checkpoint).is_file()
 
 
 def test_file_store(tmp_path, monkeypatch):

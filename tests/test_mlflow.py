@@ -125,8 +125,13 @@ def test_run_logged_while_open_appears_on_next_poll(tmp_path):
     ctx = load(str(write_config(tmp_path, uri)), str(tmp_path / "cache"), progress=False, background=True)
     assert "late" not in ctx.experiment.models
     log_run(uri, "late", {"cnc.base": "base", "cnc.operation": "prune"}, {"Accuracy": 0.7})
-    deadline = time.time() + 30
-    while "late" not in ctx.experiment.models and time.time() < deadline:
+    deadline = time.time() + 60
+
+    def logged() -> bool:  # a poll may catch the run between its creation and its tags
+        late = ctx.experiment.models.get("late")
+        return late is not None and late.base == "base"
+
+    while not logged() and time.time() < deadline:
         ctx.live.check(force=True)
         time.sleep(0.1)
     assert ctx.experiment.models["late"].base == "base" and ctx.version >= 1

@@ -126,3 +126,35 @@ def test_text_demo_top_changes_read_base_and_pruned_answers(text_demo_ctx, serve
     screenshot(chrome, "generative_text_demo_subgroups_f1")
     errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
     assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")
+
+
+def test_text_demo_top_changes_open_on_what_compression_broke(text_demo_ctx, serve, chrome):
+    """The README's first click: the first top change is one the base answers right and global 10%
+    breaks; the Order control (brank=fixed) turns to what a model fixed instead."""
+    ctx = text_demo_ctx
+    models = ["base", "global10", "layer10", "global10-norms"]
+    url = serve(ctx)
+    chrome.get(url + "/compare?models=" + ",".join(models))
+    wait_for(chrome, ".bh-outputs tr[data-model='global10']")
+    title = chrome.find_element("css selector", ".bh-detail h4").text
+    assert "the top change in outputs" in title
+    top = int(title.split("#")[1].split()[0])
+    exact = {m: ctx.outputs(m)["scores"]["exact_match"][top] for m in models}
+    assert exact["base"] == 1 and exact["global10"] == 0, exact
+    assert outputs(chrome)["base"] == " ".join(ctx.outputs("base")["texts"][top].split())
+    first = chrome.find_element("css selector", ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    assert first.get_attribute("row-id") == f"i{top}"
+    screenshot(chrome, "text-demo-behaviors-global10")
+
+    choose(chrome, 6, "Base wrong, a model right first")
+    wait_until(lambda: query_of(chrome).get("brank") == "fixed")
+    wait_until(lambda: "#" in chrome.find_element("css selector", ".bh-detail h4").text
+               and int(chrome.find_element("css selector", ".bh-detail h4").text.split("#")[1].split()[0]) != top)
+    fixed = int(chrome.find_element("css selector", ".bh-detail h4").text.split("#")[1].split()[0])
+    assert ctx.outputs("base")["scores"]["exact_match"][fixed] == 0
+    assert any(ctx.outputs(m)["scores"]["exact_match"][fixed] == 1 for m in models[1:])
+    chrome.refresh()  # the choice is in the link
+    wait_for(chrome, ".bh-outputs tr[data-model='global10']")
+    assert f"#{fixed}" in chrome.find_element("css selector", ".bh-detail h4").text
+    errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")

@@ -6,8 +6,9 @@ client, one run per model of a synthetic forest (cnc.experiment.synthetic: `cnc.
 run). Stores are built once per size under the cache directory (`bench-mlflow/`) and reused.
 
 Records:
-- `mlflow_scale.read`: `load_config('mlflow:...')` in this process on a fresh cache, with the
-  client calls it made (`search_runs`, `list_artifacts`, `download_artifacts`, `get_run`).
+- `mlflow_scale.read`: `load_config('mlflow:...')` in this process on a fresh cache, MLflow
+  already imported, with the client calls it made (`search_runs`, `list_artifacts`,
+  `download_artifacts`, `get_run`).
 - `mlflow_scale.start`: `python app.py --config mlflow:...` (fresh cache) from launch to the
   first answer of `/_dash-layout` (the experiment is read before the server answers).
 - `mlflow_scale.mlflow_ui_start`: `mlflow server` on the same store from launch to the first
@@ -98,6 +99,8 @@ class CallCounter:
 
 
 def read_record(uri: str, n: int) -> dict:
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (imported: the start record pays for it)
+
     from cnc.experiment.config import load_config
     from cnc.experiment.mlflow import source
 

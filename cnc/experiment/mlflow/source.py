@@ -191,7 +191,8 @@ class MlflowSource:
                 runs = self._runs(client, exp_id)
                 self._logged = _logged_models(client, exp_id)
             self._seen = {run.info.run_id: run for run in runs}
-            records = [self._record(run) for run in runs]
+            looked_up = set(os.listdir(self.files)) if self.files.is_dir() else set()  # one listing, not a stat per run
+            records = [self._record(run, run.info.run_id in looked_up) for run in runs]
             data, notices = experiment_from_runs(records, self.settings.metrics)
             notices += [p for p in (self._resolved.get(r.run_id) for r in records) if p]
             exp = parse_experiment(data, where=f"{self.where} (MLflow)")
@@ -231,10 +232,10 @@ class MlflowSource:
             if not token:
                 return runs
 
-    def _record(self, run) -> RunRecord:
+    def _record(self, run, looked_up: bool) -> RunRecord:
         info, data = run.info, run.data
         metrics = {k: v for k, v in data.metrics.items() if not k.startswith("system/")}
-        checkpoint, outputs = self._local(info.run_id)
+        checkpoint, outputs = self._local(info.run_id) if looked_up else (None, None)
         return RunRecord(run_id=info.run_id, name=info.run_name or data.tags.get("mlflow.runName", ""),
                          tags=dict(data.tags), params=dict(data.params), metrics=metrics,
                          checkpoint=checkpoint, outputs=outputs)

@@ -152,7 +152,7 @@ def test_text_demo_top_changes_open_on_what_compression_broke(text_demo_ctx, ser
     assert first.get_attribute("row-id") == f"i{top}"
     screenshot(chrome, "text-demo-behaviors-global10")
 
-    choose(chrome, 6, "Base wrong, a model right first")
+    choose(chrome, 7, "Base wrong, a model right first")
     wait_until(lambda: query_of(chrome).get("brank") == "fixed")
     wait_until(lambda: panel_instance(chrome) not in (None, top))
     fixed = panel_instance(chrome)

@@ -8,7 +8,7 @@ Per-(selection, base) arrays and per-view orderings are memoized (bounded) so pa
 filtering stay cheap. Clicking a class or subgroup row drills down to its instances (a removable
 "Only class 8 ×" chip). The row threshold keeps rows where any compared model's value is ≥ or ≤ a
 number; its − / + buttons step by an amount that fits the metric (0.01 for rates and probabilities,
-adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips bsort bdir bgroup bi.
+adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips brank bsort bdir bgroup bi.
 
 Generative tasks (language models) use the same machinery with their own rows and metrics
 (cnc.analysis.generative_behaviors): no class rows; instance rows show the reference and the
@@ -115,10 +115,10 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
             _control("Changed in ≥ models", dcc.Input(id=CONTROL["flips"], type="number", min=1, step=1,
                                                       value=state.min_flips, debounce=True),
                      WRAP["flips"], visible=state.mode == "exemplars"),
+            threshold_control(state, step),
             _control("Order", dcc.Dropdown(id=CONTROL["rank"], clearable=False, searchable=False, value=state.rank,
                                            options=[{"label": label, "value": k} for k, label in RANK_LABELS.items()]),
                      WRAP["rank"], visible=ranked(state, generative), wide=True),
-            threshold_control(state, step),
         ], className="bh-controls"),
         group_chip(ctx, state),
         html.Div([html.Div(status, id=STATUS, className="bh-status"),

@@ -24,13 +24,13 @@ METRICS = ["Acc", "Size"]
 OVERVIEW_KEYS = ["map", "color", "size", "x", "y", "sel", "f.Acc", "f.Size", "f.Nope", "smetric", "svars",
                  "sval", "sxmod", "sflat", "view"]
 COMPARE_KEYS = ["models", "base", "tab", "brows", "battr", "bmetric", "brel", "bfilt", "bmin", "bcmp", "bflips",
-                "bsort", "bdir", "bgroup", "bi", "lmode", "lsort", "lsortby", "lscale", "lopen", "lpage", "view"]
+                "brank", "bsort", "bdir", "bgroup", "bi", "lmode", "lsort", "lsortby", "lscale", "lopen", "lpage", "view"]
 HOSTILE = ["²", "١٢", "½", "1e999", "-1e999", "nan", "NaN", "inf", "-inf", "9" * 400, "-1", "0", "1", "2",
            "99999999999", "1_000", " 1", "", ",", ":", "::", "x" * 5000, "\x00", "%00", "../../etc/passwd",
            "<script>alert(1)</script>", "ghost", "class:²", "class:1", "class:99", "class:b", "attr:half:first",
            "attr:half:nope", "attr:", "0:1", "1:0", "²:³", "*", "-", "0,1", "0:0,1:1", "desc", "asc",
            "instances", "exemplars", "subgroups", "classes", "layers", "behaviors", "weights", "activations",
-           "change", "op", "step", "half", "error", "flip", "a" * 12]
+           "change", "op", "step", "half", "error", "flip", "broke", "fixed", "a" * 12]
 REAL = MODELS + METRICS
 text_values = st.sampled_from(HOSTILE + REAL) | st.text(max_size=30)
 list_values = st.lists(text_values, max_size=4).map(",".join)

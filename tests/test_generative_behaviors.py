@@ -110,9 +110,10 @@ def test_task_rows_group_by_the_task_attribute_and_drill_down():
     assert shown("flip", group=group.key).order.tolist() == [2, 3]
 
 
-def test_top_changes_rank_by_score_change_then_changed_models_then_kl():
+def test_top_changes_rank_what_compression_broke_first():
     v = shown("flip", mode="exemplars")
-    assert v.order.tolist() == [3, 2, 0]  # instance 1 did not change
+    assert v.order.tolist() == [3, 0, 2]  # base right, "a" wrong (F1 drop 1 before 0.25); 1 did not change
+    assert shown("flip", mode="exemplars", rank="fixed").order.tolist() == [2, 3, 0]  # ties: KL
 
 
 def test_outputs_only_models_and_missing_ones():

@@ -23,6 +23,20 @@ def outputs(driver) -> dict[str, str]:
         }))""")
 
 
+def panel_instance(driver) -> int | None:
+    """The instance the panel shows ("Instance #12 · ..."), None while it shows none."""
+    title = driver.find_element("css selector", ".bh-detail h4").text
+    return int(title.split("#")[1].split()[0]) if "#" in title else None
+
+
+def open_top_change(driver, url: str, models: list[str]) -> int:
+    """Compare `models` (Behaviors' default rows) and return the top change the panel opens on."""
+    driver.get(url + "/compare?models=" + ",".join(models))
+    wait_for(driver, f".bh-outputs tr[data-model='{models[1]}']")
+    assert "the top change in outputs" in driver.find_element("css selector", ".bh-detail h4").text
+    return panel_instance(driver)
+
+
 def test_top_changes_in_outputs_show_the_base_and_pruned_answers(synthetic_ctx, serve, chrome):
     data = SyntheticGenerative(MODELS, n=300)
     data.texts["m3"][5] = "<b>bold</b> & <script>window.hacked = 1</script>"  # text stays text
@@ -95,11 +109,7 @@ def test_text_demo_top_changes_read_base_and_pruned_answers(text_demo_ctx, serve
     models = ["base", "global30", "global30-norms"]
     assert set(models) <= set(ctx.experiment.models)
     url = serve(ctx)
-    chrome.get(url + "/compare?models=" + ",".join(models))
-    wait_for(chrome, ".bh-outputs tr[data-model='global30']")
-    title = chrome.find_element("css selector", ".bh-detail h4").text
-    assert "the top change in outputs" in title
-    top = int(title.split("#")[1].split()[0])
+    top = open_top_change(chrome, url, models)
     shown = outputs(chrome)
     stored = {m: ctx.outputs(m)["texts"][top] for m in models}
     assert shown == {m: " ".join(t.split()) for m, t in stored.items()}
@@ -124,5 +134,32 @@ def test_text_demo_top_changes_read_base_and_pruned_answers(text_demo_ctx, serve
     chrome.get(url + "/compare?models=" + ",".join(models) + "&brows=subgroups&bmetric=sc:f1")
     wait_for(chrome, ".bh-grid .ag-row[row-id^='g']", count=2)
     screenshot(chrome, "generative_text_demo_subgroups_f1")
+    errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")
+
+
+def test_text_demo_top_changes_open_on_what_compression_broke(text_demo_ctx, serve, chrome):
+    """The README's first click: the first top change is one the base answers right and global 10%
+    breaks; the Order control (brank=fixed) turns to what a model fixed instead."""
+    ctx = text_demo_ctx
+    models = ["base", "global10", "layer10", "global10-norms"]
+    url = serve(ctx)
+    top = open_top_change(chrome, url, models)
+    exact = {m: ctx.outputs(m)["scores"]["exact_match"][top] for m in models}
+    assert exact["base"] == 1 and exact["global10"] == 0, exact
+    assert outputs(chrome)["base"] == " ".join(ctx.outputs("base")["texts"][top].split())
+    first = chrome.find_element("css selector", ".bh-grid .ag-center-cols-container .ag-row[row-index='0']")
+    assert first.get_attribute("row-id") == f"i{top}"
+    screenshot(chrome, "text-demo-behaviors-global10")
+
+    choose(chrome, 7, "Base wrong, a model right first")
+    wait_until(lambda: query_of(chrome).get("brank") == "fixed")
+    wait_until(lambda: panel_instance(chrome) not in (None, top))
+    fixed = panel_instance(chrome)
+    assert ctx.outputs("base")["scores"]["exact_match"][fixed] == 0
+    assert any(ctx.outputs(m)["scores"]["exact_match"][fixed] == 1 for m in models[1:])
+    chrome.refresh()  # the choice is in the link
+    wait_for(chrome, ".bh-outputs tr[data-model='global10']")
+    assert panel_instance(chrome) == fixed
     errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
     assert not errors and not chrome.find_elements("css selector", ".dash-fe-error__title")

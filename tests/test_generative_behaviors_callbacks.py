@@ -244,3 +244,30 @@ def all_rows_of(ctx, selection, state):
     sort = [{"colId": col, "sort": "desc" if state.desc else "asc"}] if col else []
     resp, _ = ui.on_rows(ctx, {"startRow": 0, "endRow": 100, "sortModel": sort}, selection, ui.state_to_dict(state, None))
     return resp
+
+
+def test_order_choice_lives_in_the_url_and_puts_fixes_first(ctx, data):
+    """Top changes open on what compression broke; brank=fixed (the Order control) on what it fixed."""
+    tree = ui.layout(ctx, query(), [])
+    assert by_id(tree, ui.CONTROL["rank"]).value == "broke" and by_id(tree, ui.WRAP["rank"]).style is None
+    table = ui.table_for(ctx, MODELS)
+    broke = ui.view_for(ctx, table, ui.state_from_dict(by_id(tree, ui.STATE).data)[0]).order
+    right = table.correct
+    assert right[0, broke[0]] and not right[1:, broke[0]].all()  # the base right, a model wrong
+
+    notices = []
+    tree = ui.layout(ctx, query(brank="fixed"), notices)
+    state = by_id(tree, ui.STATE).data
+    assert not notices and state["rank"] == "fixed" and by_id(tree, ui.CONTROL["rank"]).value == "fixed"
+    assert by_id(tree, ui.url_part("behaviors")).data["brank"] == "fixed"
+    fixed = ui.view_for(ctx, table, ui.state_from_dict(state)[0]).order
+    assert not right[0, fixed[0]] and right[1:, fixed[0]].any()  # the base wrong, a model right
+
+    state, inst, *_ = ui.on_controls(ctx, SELECTION, values(mode="exemplars", rank="broke"),
+                                     ui.state_to_dict(ui.state_from_dict(state)[0], None), "v1")
+    assert state.rank == "broke" and ui.url_params(state, inst, ("exemplars", "sc:f1")).get("brank") is None
+    notices = []
+    tree = ui.layout(ctx, query(brank="../etc"), notices)
+    assert by_id(tree, ui.STATE).data["rank"] == "broke" and len(notices) == 1
+    tree = ui.layout(ctx, query(brows="instances"), [])
+    assert by_id(tree, ui.WRAP["rank"]).style == {"display": "none"}  # only the top changes have an order

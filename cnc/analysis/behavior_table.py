@@ -73,8 +73,9 @@ class InstanceTable:
     def __post_init__(self) -> None:
         self.flips = (self.preds[1:] != self.preds[0]).sum(axis=0).astype(np.int16)
 
-    def exemplar_order(self, order: np.ndarray) -> np.ndarray:
-        """Exemplars: most models disagreeing first; ties: largest mean KL (most changed outputs)."""
+    def exemplar_order(self, order: np.ndarray, rank: str = "broke") -> np.ndarray:
+        """Exemplars: most models disagreeing first; ties: largest mean KL (most changed outputs).
+        One order for classifiers: `rank` chooses among generative tables' orders only."""
         kl = self.kl[1:, order].mean(axis=0) if len(self.models) > 1 else np.zeros(order.size)
         return order[np.lexsort((-kl, -self.flips[order].astype(np.int64)))]
 

@@ -25,6 +25,7 @@ ROW_MODES = ("classes", "subgroups", "tasks", "instances", "exemplars")  # tasks
 INSTANCE_MODES = ("instances", "exemplars")
 FILTERS = ("all", "newerr", "fixed", "flipped")
 THRESHOLD_DIRECTIONS = ("ge", "le")  # keep rows where any model's value is >= / <= the threshold
+RANKS = ("broke", "fixed")  # top changes in outputs: what compression broke first (default), or fixed
 FILTER_LABELS = {
     "all": "All instances",
     "newerr": "Base right, a model wrong",
@@ -48,10 +49,11 @@ class ViewState:
     sort: str | None = None  # a model id, "flips", "n" or "row"; None = natural order
     desc: bool = True
     group: str | None = None  # instance modes: only instances of this `Group` (its key)
+    rank: str = "broke"  # generative exemplars: one of RANKS
 
     def key(self) -> tuple:
         return (self.mode, self.attribute, self.metric, self.rel, self.filt, self.threshold, self.direction,
-                self.min_flips, self.sort, self.desc, self.group)
+                self.min_flips, self.sort, self.desc, self.group, self.rank)
 
 
 @dataclass
@@ -141,7 +143,7 @@ def _sort(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping
           order: np.ndarray) -> np.ndarray:
     sort = state.sort
     if sort is None and state.mode == "exemplars":
-        return table.exemplar_order(order)
+        return table.exemplar_order(order, state.rank)
     if sort is None or sort == "row":
         return order[::-1] if (sort == "row" and state.desc) else order
     if sort == "flips" and g.codes is None:  # flips exist per instance only

@@ -111,7 +111,7 @@ class GenerativeTable:
     per_token: dict = field(init=False, repr=False)  # "kl" / "top1" / "nll" -> float64[M, N] per-instance means
     _text_bytes: int = field(init=False, repr=False)
     _specs: dict | None = field(default=None, init=False, repr=False)
-    _ranked: np.ndarray | None = field(default=None, init=False, repr=False)
+    _ranked: dict = field(default_factory=dict, init=False, repr=False)  # rank -> all instances in order
 
     INSTANCE_COLUMNS = (
         ("ref", "Reference", "The first reference answer", "reference"),
@@ -144,7 +144,7 @@ class GenerativeTable:
 
     @property
     def primary(self) -> str | None:
-        """The score that ranks the top changes: F1, else the first score."""
+        """The score whose drop ranks the top changes: F1, else the first score."""
         return "f1" if "f1" in self.scores else next(iter(self.scores), None)
 
     @property
@@ -189,19 +189,21 @@ class GenerativeTable:
             return group_means(self.repetition, g)
         raise KeyError(metric)
 
-    def exemplar_order(self, order: np.ndarray) -> np.ndarray:
-        """Top changes in outputs: largest summed |Δ primary score| over the compared models
-        first; ties: more models whose output changed, then larger summed per-token KL."""
+    def exemplar_order(self, order: np.ndarray, rank: str = "broke") -> np.ndarray:
+        """Top changes in outputs. "broke" (the default: what a compression study looks for): the
+        instances the base answers right and a compared model wrong first, then more models whose
+        output changed, then the larger summed drop of the primary score, then the larger summed
+        per-token KL. "fixed": the base wrong and a model right first, then the same with the gain."""
         if len(self.models) < 2:
             return order
-        if self._ranked is None:  # all instances ranked, once per table
-            s = self.scores.get(self.primary) if self.primary else None
-            delta = np.nansum(np.abs(s[1:] - s[0]), axis=0) if s is not None else np.zeros(self.n)
-            kl = np.nansum(self.per_token["kl"][1:], axis=0)
-            self._ranked = np.lexsort((-kl, -self.flips.astype(np.int64), -delta))
+        if rank not in self._ranked:  # all instances ranked, once per table and rank
+            self._ranked[rank] = rank_changes(self.scores.get(EXACT), self.scores.get(self.primary) if self.primary
+                                              else None, self.flips, np.nansum(self.per_token["kl"][1:], axis=0),
+                                              broke=rank != "fixed")
+        ranked = self._ranked[rank]
         keep = np.zeros(self.n, dtype=bool)
         keep[order] = True
-        return self._ranked[keep[self._ranked]]  # the kept instances in ranking order: no sort
+        return ranked[keep[ranked]]  # the kept instances in ranking order: no sort
 
     # ------------------------------------------------------------------ text
 
@@ -249,6 +251,25 @@ def exact_changes(em: np.ndarray, right_to_wrong: bool) -> np.ndarray:
     right = np.nan_to_num(em, nan=0.0) >= 0.5
     change = right[0] & ~right if right_to_wrong else ~right[0] & right
     return np.where(known, change.astype(np.float64), np.nan)
+
+
+def rank_changes(exact: np.ndarray | None, primary: np.ndarray | None, flips: np.ndarray, kl: np.ndarray,
+                 broke: bool = True) -> np.ndarray:
+    """Instance indices [N] in the order of `GenerativeTable.exemplar_order`: `exact` and `primary`
+    are [M, N] scores (row 0 the base; "right" is exact match, else a primary score ≥ 0.5), `flips`
+    and `kl` [N] per instance. Unknown values never count as a change."""
+    n = flips.shape[0]
+    right = exact if exact is not None else primary
+    if right is None:
+        hit = np.zeros(n)
+    else:
+        hit = (np.nansum(exact_changes(right, right_to_wrong=broke)[1:], axis=0) > 0).astype(np.int64)
+    if primary is None:
+        change = np.zeros(n)
+    else:
+        step = primary[0] - primary[1:] if broke else primary[1:] - primary[0]
+        change = np.nansum(np.clip(step, 0, None), axis=0)
+    return np.lexsort((-kl, -change, -flips.astype(np.int64), -hit))
 
 
 def token_means(sums: np.ndarray, tokens: np.ndarray, g: Grouping) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, Union
 
@@ -122,6 +123,7 @@ class Config:
     spec: str | None = None  # what to reload from when there is no file (e.g. "mlflow:...#exp")
     watch: Callable[[], Any] | None = None  # a stamp that changes when a non-file source changed
     notices: list[str] = field(default_factory=list)  # per-model problems the header shows
+    fetch_sources: Callable[[], None] | None = None  # sets models' files that a source (MLflow) fetches on demand
 
     @property
     def folder(self) -> Path | None:
@@ -177,13 +179,14 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
         raise ConfigError(_format_validation(path, exc)) from None
     cdir = Path(cache_dir) if cache_dir else _expand(cf.cache_dir or DEFAULT_CACHE_DIR, Path(DEFAULT_CACHE_DIR), Path.cwd())
     cdir = cdir.resolve()
-    watch, notices = None, []
+    watch, notices, fetch_sources = None, [], None
     if isinstance(cf.experiment, dict) and "mlflow" in cf.experiment:
         from cnc.experiment.mlflow.source import open_source
 
         source = open_source(cf.experiment["mlflow"], f"{path} (experiment.mlflow)", base, cdir)
         snap = source.current()
         exp, watch, notices, exp_path = snap.experiment, source.stamp, snap.notices, None
+        fetch_sources = partial(source.resolve, snap)
     elif isinstance(cf.experiment, dict):
         exp = parse_experiment(cf.experiment, where=f"{path} (experiment)", base_dir=base)
         exp_path = None
@@ -210,7 +213,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
         cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),
-        precompute=cf.precompute, watch=watch, notices=notices + exp.notices,
+        precompute=cf.precompute, watch=watch, notices=notices + exp.notices, fetch_sources=fetch_sources,
     )
 
 
@@ -261,4 +264,4 @@ def _mlflow_config(spec: str, cache_dir: Path) -> Config:
     snap = source.current()
     return Config(title=source.settings.experiment, experiment=snap.experiment, path=None, experiment_path=None,
                   cache_dir=cache_dir, spec=spec, watch=source.stamp, notices=snap.notices,
-                  views=views_with_env(ViewsSection()))
+                  views=views_with_env(ViewsSection()), fetch_sources=partial(source.resolve, snap))

@@ -54,7 +54,10 @@ def _is_generative(store: SummaryStore, th: str | None) -> bool:
 
 def _with_sources(config: Config, store: SummaryStore):
     """(model, content hash or None when unreadable) for every model with a checkpoint or outputs,
-    roots first (they set the shared edges)."""
+    roots first (they set the shared edges). A source that fetches model files on demand (MLflow)
+    fetches them now."""
+    if config.fetch_sources is not None:
+        config.fetch_sources()
     exp = config.experiment
     for m in sorted(exp.models.values(), key=lambda m: exp.depth(m.id)):
         source = m.checkpoint or m.outputs

@@ -8,7 +8,7 @@ Per-(selection, base) arrays and per-view orderings are memoized (bounded) so pa
 filtering stay cheap. Clicking a class or subgroup row drills down to its instances (a removable
 "Only class 8 ×" chip). The row threshold keeps rows where any compared model's value is ≥ or ≤ a
 number; its − / + buttons step by an amount that fits the metric (0.01 for rates and probabilities,
-adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips bsort bdir bgroup bi.
+adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips brank bsort bdir bgroup bi.
 
 Generative tasks (language models) use the same machinery with their own rows and metrics
 (cnc.analysis.generative_behaviors): no class rows; instance rows show the reference and the
@@ -61,10 +61,10 @@ STATUS = cid(NAME, "status")
 TABLE = cid(NAME, "table")
 DETAIL = cid(NAME, "detail")
 BODY = cid(NAME, "body")
-CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips", "dir")}
+CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips", "dir", "rank")}
 STEP = cid(NAME, "step")  # the threshold's current step (a store)
 STEPPER = {up: cid(NAME, "stepper", to="up" if up else "down") for up in (False, True)}
-WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips")}
+WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips", "rank")}
 CHIP = cid(NAME, "chip")
 CHIP_LABEL = cid(NAME, "chip", part="label")
 UNCHIP = cid(NAME, "unchip")
@@ -77,6 +77,7 @@ GENERATIVE_FILTER_LABELS = {
     "fixed": "Base wrong, a model right (exact match)",
     "flipped": "Output changed in a model",
 }
+RANK_LABELS = {"broke": "Base right, a model wrong first", "fixed": "Base wrong, a model right first"}
 NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
@@ -123,6 +124,9 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                                                       value=state.min_flips, debounce=True),
                      WRAP["flips"], visible=state.mode == "exemplars"),
             threshold_control(state, step),
+            _control("Order", dcc.Dropdown(id=CONTROL["rank"], clearable=False, searchable=False, value=state.rank,
+                                           options=[{"label": label, "value": k} for k, label in RANK_LABELS.items()]),
+                     WRAP["rank"], visible=ranked(state, generative), wide=True),
         ], className="bh-controls"),
         group_chip(ctx, state),
         html.Div([html.Div(status, id=STATUS, className="bh-status"),
@@ -192,6 +196,11 @@ def body_class(state: behavior_view.ViewState, generative: bool = False) -> str:
     """The instance detail panel only shows next to instance rows (wider for texts)."""
     cls = "bh-body bh-has-detail" if state.mode in behavior_view.INSTANCE_MODES else "bh-body"
     return cls + " bh-generative" if generative else cls
+
+
+def ranked(state: behavior_view.ViewState, generative: bool) -> bool:
+    """The order choice applies to the top changes in outputs (generative exemplar rows)."""
+    return generative and state.mode == "exemplars"
 
 
 def _control(label: str, control, wrap_id: dict | None = None, visible: bool = True, wide: bool = False,
@@ -303,6 +312,7 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     state.threshold = number(values["min"])
     state.direction = one_of(values.get("dir"), behavior_view.THRESHOLD_DIRECTIONS, "ge")
     state.min_flips = flips_value(values["flips"])
+    state.rank = one_of(values.get("rank"), behavior_view.RANKS, behavior_view.RANKS[0])
     state = checked(ctx, models, state)
     if state.mode not in behavior_view.INSTANCE_MODES:
         inst = None
@@ -374,26 +384,29 @@ def register(app, ctx: AppContext) -> None:
         Output(STATE, "data"), Output(url_part(NAME), "data"), Output(TABLE, "children"),
         Output(STATUS, "children"), Output(DETAIL, "children"),
         Output(WRAP["attr"], "style"), Output(WRAP["filt"], "style"), Output(WRAP["flips"], "style"),
-        Output(BODY, "className"), Output(CHIP_LABEL, "children"), Output(CHIP, "style"),
+        Output(WRAP["rank"], "style"), Output(BODY, "className"), Output(CHIP_LABEL, "children"), Output(CHIP, "style"),
         Output(STEP, "data"), Output(STEPPER[False], "title"), Output(STEPPER[True], "title"),
         Input(SELECTION, "data"), *(Input(CONTROL[k], "value") for k in CONTROL), Input(UNCHIP, "n_clicks"),
         State(STATE, "data"),
         prevent_initial_call=True,
     )
-    def update(selection, mode, attr, metric, rel, filt, thr, flips, direction, _unchip, current):
-        values = dict(mode=mode, attr=attr, metric=metric, rel=rel, filt=filt, min=thr, flips=flips, dir=direction)
+    def update(selection, mode, attr, metric, rel, filt, thr, flips, direction, rank, _unchip, current):
+        values = dict(mode=mode, attr=attr, metric=metric, rel=rel, filt=filt, min=thr, flips=flips, dir=direction,
+                      rank=rank)
         # a fresh grid id per change: the grid remounts and drops its cached blocks (unique across workers)
         version = uuid.uuid4().hex[:10]
         state, inst, children, status, detail = on_controls(ctx, selection, values, current, version,
                                                             drop_group=callback_context.triggered_id == UNCHIP)
         hide = {"display": "none"}
+        generative = G.is_generative(ctx.task_data())
         chip = chip_text(ctx, state)
         models = selected_models(ctx, selection)
         step = step_for(ctx, models, state)
         return (state_to_dict(state, inst), url_params(state, inst, defaults(ctx, models)), children, status, detail,
                 None if state.mode == "subgroups" else hide,
                 None if state.mode in behavior_view.INSTANCE_MODES else hide,
-                None if state.mode == "exemplars" else hide, body_class(state, G.is_generative(ctx.task_data())),
+                None if state.mode == "exemplars" else hide,
+                None if ranked(state, generative) else hide, body_class(state, generative),
                 chip or "", None if chip else hide, step, step_title(step, False), step_title(step, True))
 
     @app.callback(

@@ -1,6 +1,6 @@
 """The Behaviors tab's view state: parsed and validated from the URL and from the browser's state
-store, and written back as the tab's URL keys (brows battr bmetric brel bfilt bmin bcmp bflips bsort
-bdir bgroup bi). What is valid depends on the task's kind: classifiers have class rows and the
+store, and written back as the tab's URL keys (brows battr bmetric brel bfilt bmin bcmp bflips brank
+bsort bdir bgroup bi). What is valid depends on the task's kind: classifiers have class rows and the
 "error" metric by default; generative tasks have no class rows and open on the top changes in
 outputs (exemplar rows) with the F1 score (cnc.analysis.generative_behaviors)."""
 from __future__ import annotations
@@ -46,6 +46,7 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
             notices.append("Ignored the row threshold in the link: not a number.")
     s.direction = take("bcmp", behavior_view.THRESHOLD_DIRECTIONS, "ge")
     s.min_flips = _int(query.get("bflips"), 1, 1, MAX_FLIPS, notices, "bflips")
+    s.rank = take("brank", behavior_view.RANKS, behavior_view.RANKS[0])
     s.sort = take("bsort", sort_keys(s.mode, models), None)
     s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
     s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
@@ -96,6 +97,7 @@ def url_params(state: behavior_view.ViewState, inst: int | None,
         "bmin": state.threshold,
         "bcmp": state.direction if state.direction != "ge" else None,
         "bflips": state.min_flips if state.min_flips != 1 else None,
+        "brank": state.rank if state.rank != behavior_view.RANKS[0] else None,
         "bsort": state.sort,
         "bdir": "asc" if state.sort and not state.desc else None,
         "bgroup": state.group if state.mode in behavior_view.INSTANCE_MODES else None,
@@ -119,6 +121,7 @@ def state_from_dict(data: Any) -> tuple[behavior_view.ViewState, int | None]:
     s.threshold = number(d.get("threshold"))
     s.direction = one_of(d.get("direction"), behavior_view.THRESHOLD_DIRECTIONS, s.direction)
     s.min_flips = flips_value(d.get("min_flips"))
+    s.rank = one_of(d.get("rank"), behavior_view.RANKS, s.rank)
     inst = d.get("inst")
     return s, inst if isinstance(inst, int) and not isinstance(inst, bool) and inst >= 0 else None
 

@@ -22,39 +22,51 @@ class ArtifactError(RuntimeError):
     """A run's checkpoint exists but cannot be used; the message says why and the fix."""
 
 
-def _listing(client, run_id: str, path: str | None = None) -> dict[str, bool]:
-    """artifact path -> is_dir, for one folder of a run's artifacts."""
-    try:
-        return {f.path: f.is_dir for f in client.list_artifacts(run_id, path)}
-    except Exception:  # a missing folder lists as an error on some stores
-        return {}
+class RunArtifacts:
+    """One run's artifacts, read through its artifact repository (built from the run's
+    `artifact_uri`, so no `get_run` per call); each folder is listed at most once."""
+
+    def __init__(self, repo):
+        self.repo = repo  # an mlflow ArtifactRepository: list_artifacts(path), download_artifacts(path, dst)
+        self._listed: dict[str | None, dict[str, bool]] = {}
+
+    def listing(self, path: str | None = None) -> dict[str, bool]:
+        """artifact path -> is_dir, for one folder of the run's artifacts."""
+        if path not in self._listed:
+            try:
+                self._listed[path] = {f.path: f.is_dir for f in self.repo.list_artifacts(path)}
+            except Exception:  # a missing folder lists as an error on some stores
+                self._listed[path] = {}
+        return self._listed[path]
+
+    def exists(self, path: str) -> bool | None:
+        """None when absent, else whether it is a folder."""
+        parent = posixpath.dirname(path.strip("/")) or None
+        return self.listing(parent).get(path.strip("/"))
+
+    def download(self, path: str, dst: str) -> Path:
+        return Path(self.repo.download_artifacts(path, dst))
 
 
-def _exists(client, run_id: str, path: str) -> bool | None:
-    """None when absent, else whether it is a folder."""
-    parent = posixpath.dirname(path.strip("/")) or None
-    return _listing(client, run_id, parent).get(path.strip("/"))
-
-
-def fetch_file(client, run_id: str, path: str, dest: Path) -> bool:
+def fetch_file(artifacts: RunArtifacts, path: str, dest: Path) -> bool:
     """Download one artifact file to `dest`; False when the run has none."""
-    if _exists(client, run_id, path) is not False:
+    if artifacts.exists(path) is not False:
         return False
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
-        atomic_copy(Path(client.download_artifacts(run_id, path, tmp)), dest)
+        atomic_copy(artifacts.download(path, tmp), dest)
     return True
 
 
-def _find(client, run_id: str, wanted: str | None, logged: list) -> tuple[str, object] | None:
+def _find(artifacts: RunArtifacts, wanted: str | None, logged: list) -> tuple[str, object] | None:
     """(artifact path, or "" for a logged model, its logged-model entity) of the run's checkpoint."""
     if wanted:
-        return (wanted, None) if _exists(client, run_id, wanted) is not None else None
-    root = _listing(client, run_id)
+        return (wanted, None) if artifacts.exists(wanted) is not None else None
+    root = artifacts.listing()
     files = sorted(p for p, is_dir in root.items() if not is_dir and p.endswith(CHECKPOINT_SUFFIXES))
     if files:
         return files[0], None
     for folder in sorted(p for p, is_dir in root.items() if is_dir):
-        inside = _listing(client, run_id, folder)
+        inside = artifacts.listing(folder)
         if posixpath.join(folder, STATE_DICT_FILE) in inside or posixpath.join(folder, MLMODEL) in inside:
             return folder, None
     if logged:  # MLflow 3 keeps log_model output outside the run's artifacts
@@ -62,9 +74,9 @@ def _find(client, run_id: str, wanted: str | None, logged: list) -> tuple[str, o
     return None
 
 
-def fetch_checkpoint(client, run_id: str, settings, logged: list, dest: Path) -> bool:
+def fetch_checkpoint(artifacts: RunArtifacts, settings, logged: list, dest: Path) -> bool:
     """Download the run's checkpoint as a weights-only file at `dest`; False when it has none."""
-    found = _find(client, run_id, settings.checkpoint, logged)
+    found = _find(artifacts, settings.checkpoint, logged)
     if found is None:
         return False
     path, model = found
@@ -75,7 +87,7 @@ def fetch_checkpoint(client, run_id: str, settings, logged: list, dest: Path) ->
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location, dst_path=tmp,
                                                              tracking_uri=settings.tracking_uri))
         else:
-            local = Path(client.download_artifacts(run_id, path, tmp))
+            local = artifacts.download(path, tmp)
         atomic_copy(_weights_file(local, settings.trust_pickled_models, tmp), dest)
     return True
 

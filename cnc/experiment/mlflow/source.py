@@ -2,9 +2,11 @@
 
 `mlflow:<tracking uri>#<experiment>` on the command line, or `experiment: {mlflow: {...}}` in a
 config. MLflow is optional (requirements-mlflow.txt) and imported only here. Runs are mapped by
-cnc/mlflow_mapping.py; checkpoints and `outputs.npz` are downloaded once into the cache directory.
-After the first read, a background thread re-reads the runs every `poll_seconds`, so no request
-ever waits on the tracking server and runs logged while the app is open appear on the next poll.
+mapping.py. A read is MLflow's paged `search_runs` and nothing per run, so an experiment of
+thousands of runs opens in seconds; checkpoints and `outputs.npz` are looked up and downloaded
+(once, into the cache directory) only when precompute needs them (`resolve`). After the first
+read, a background thread re-reads the runs every `poll_seconds`, so no request ever waits on the
+tracking server and runs logged while the app is open appear on the next poll.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
@@ -25,10 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cnc.experiment.errors import ConfigError
 from cnc.experiment.forest import Experiment, parse_experiment
-from cnc.experiment.mlflow.mapping import RunRecord, experiment_from_runs
+from cnc.experiment.mlflow.mapping import RunRecord, experiment_from_runs, model_ids
 
 PREFIX = "mlflow:"
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
+PAGE = 1000  # runs per search_runs call (the most a SQL store returns in one)
 
 
 class MlflowSettings(BaseModel):
@@ -130,6 +133,7 @@ class Snapshot:
     experiment: Experiment
     notices: list[str]
     fingerprint: str
+    runs: dict[str, str] = field(default_factory=dict)  # model id -> run id
 
 
 class MlflowSource:
@@ -145,7 +149,10 @@ class MlflowSource:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # held during a read
         self._starting = threading.Lock()  # held only to start the poll thread
-        self._problems: dict[str, str] = {}  # run id -> why its checkpoint cannot be used
+        self._resolving = threading.Lock()  # held while artifacts are looked up and downloaded
+        self._resolved: dict[str, str] = {}  # run id -> why its checkpoint cannot be used ("": it can)
+        self._seen: dict[str, Any] = {}  # run id -> the run as last read
+        self._logged: dict[str, list] = {}  # run id -> its MLflow 3 logged models, as last read
 
     # -- live reload
     def stamp(self) -> tuple:
@@ -181,16 +188,21 @@ class MlflowSource:
             with _reading_env(uri):
                 client = client_cls(tracking_uri=uri)
                 exp_id = self._experiment_id(client)
-                self._problems = {}
                 runs = self._runs(client, exp_id)
-                logged = _logged_models(client, exp_id)
-                records = [self._record(client, run, logged.get(run.info.run_id, [])) for run in runs]
+                self._logged = _logged_models(client, exp_id)
+            self._seen = {run.info.run_id: run for run in runs}
+            looked_up = set(os.listdir(self.files)) if self.files.is_dir() else set()  # one listing, not a stat per run
+            records = [self._record(run, run.info.run_id in looked_up) for run in runs]
             data, notices = experiment_from_runs(records, self.settings.metrics)
-            notices += [n for n in self._problems.values() if n]
+            notices += [p for p in (self._resolved.get(r.run_id) for r in records) if p]
             exp = parse_experiment(data, where=f"{self.where} (MLflow)")
             exp.warnings[:0] = notices
-            fingerprint = hashlib.sha256(json.dumps([data, notices], sort_keys=True, default=str).encode()).hexdigest()
-            self.snapshot, self.error, self._read_at = Snapshot(exp, notices, fingerprint), None, time.monotonic()
+            running = sorted(r.info.run_id for r in runs if r.info.status not in _TERMINAL)  # may log a checkpoint
+            fingerprint = hashlib.sha256(json.dumps([data, notices, running], sort_keys=True,
+                                                    default=str).encode()).hexdigest()
+            runs_of = {mid: run_id for run_id, mid in model_ids(records).items()}
+            snapshot = Snapshot(exp, notices, fingerprint, runs_of)
+            self.snapshot, self.error, self._read_at = snapshot, None, time.monotonic()
             return self.snapshot
 
     def _experiment_id(self, client) -> str:
@@ -213,43 +225,74 @@ class MlflowSource:
 
         runs, token = [], None
         while True:
-            page = client.search_runs([exp_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=1000,
+            page = client.search_runs([exp_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=PAGE,
                                       order_by=["attributes.start_time ASC"], page_token=token)
             runs.extend(page)
             token = page.token
             if not token:
                 return runs
 
-    def _record(self, client, run, logged: list) -> RunRecord:
+    def _record(self, run, looked_up: bool) -> RunRecord:
         info, data = run.info, run.data
         metrics = {k: v for k, v in data.metrics.items() if not k.startswith("system/")}
-        checkpoint, outputs = self._artifacts(client, run, logged)
+        checkpoint, outputs = self._local(info.run_id) if looked_up else (None, None)
         return RunRecord(run_id=info.run_id, name=info.run_name or data.tags.get("mlflow.runName", ""),
                          tags=dict(data.tags), params=dict(data.params), metrics=metrics,
                          checkpoint=checkpoint, outputs=outputs)
 
     # -- artifacts
-    def _artifacts(self, client, run, logged: list) -> tuple[str | None, str | None]:
-        """Local (checkpoint, outputs) of a run, downloaded once; finished runs are not listed again."""
-        from cnc.experiment.mlflow.artifacts import ArtifactError, fetch_checkpoint, fetch_file
+    def _files(self, run_id: str) -> tuple[Path, Path, Path]:
+        folder = self.files / run_id
+        return folder / "checkpoint.pt", folder / "outputs.npz", folder / "resolved.json"
+
+    def _local(self, run_id: str) -> tuple[str | None, str | None]:
+        """The run's downloaded (checkpoint, outputs), when an earlier look-up found them (this
+        process, or any earlier one for a finished run): local files only, no MLflow call."""
+        ckpt, outs, done = self._files(run_id)
+        if run_id not in self._resolved:
+            if not done.exists():
+                return None, None
+            self._resolved[run_id] = json.loads(done.read_text()).get("problem", "")
+        return (str(ckpt) if ckpt.exists() else None, str(outs) if outs.exists() else None)
+
+    def resolve(self, snapshot: Snapshot) -> None:
+        """Look up and download the checkpoint and outputs of the snapshot's runs not resolved yet
+        (finished runs once for good; running ones again each time), and set them on its models.
+        Precompute calls this before it reads any model: only it needs the files."""
+        with self._resolving, _reading_env(self.settings.tracking_uri):
+            for mid, model in snapshot.experiment.models.items():
+                run = self._seen.get(snapshot.runs.get(mid, ""))
+                if run is None:
+                    continue
+                if run.info.run_id not in self._resolved or run.info.status not in _TERMINAL:
+                    problem = self._fetch(run)
+                    if problem and problem not in snapshot.notices:
+                        snapshot.notices.append(problem)
+                        snapshot.experiment.warnings.append(problem)
+                model.checkpoint, model.outputs = self._local(run.info.run_id)
+
+    def _fetch(self, run) -> str:
+        """Download one run's outputs and checkpoint (one listing of its artifact root); returns
+        why its checkpoint cannot be used ("" when it can, or it has none)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        from cnc.experiment.mlflow.artifacts import ArtifactError, RunArtifacts, fetch_checkpoint, fetch_file
 
         run_id = run.info.run_id
-        folder = self.files / run_id
-        ckpt, outs, done = folder / "checkpoint.pt", folder / "outputs.npz", folder / "resolved.json"
-        if done.exists():
-            self._problems[run_id] = json.loads(done.read_text()).get("problem", "")
-        else:
-            problem = ""
-            folder.mkdir(parents=True, exist_ok=True)
-            fetch_file(client, run_id, self.settings.outputs, outs)
-            try:
-                fetch_checkpoint(client, run_id, self.settings, logged, ckpt)
-            except ArtifactError as exc:
-                problem = f"run '{run.info.run_name or run_id}': {exc}"
-            self._problems[run_id] = problem
-            if run.info.status in _TERMINAL:
-                done.write_text(json.dumps({"problem": problem}))
-        return (str(ckpt) if ckpt.exists() else None, str(outs) if outs.exists() else None)
+        ckpt, outs, done = self._files(run_id)
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        artifacts = RunArtifacts(get_artifact_repository(run.info.artifact_uri,
+                                                         tracking_uri=self.settings.tracking_uri))
+        problem = ""
+        fetch_file(artifacts, self.settings.outputs, outs)
+        try:
+            fetch_checkpoint(artifacts, self.settings, self._logged.get(run_id, []), ckpt)
+        except ArtifactError as exc:
+            problem = f"run '{run.info.run_name or run_id}': {exc}"
+        if run.info.status in _TERMINAL:
+            done.write_text(json.dumps({"problem": problem}))
+        self._resolved[run_id] = problem
+        return problem
 
 
 def _logged_models(client, exp_id: str) -> dict[str, list]:

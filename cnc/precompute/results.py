@@ -24,7 +24,8 @@ def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None
     for kind in ("topk", "params", "activations"):
         if kind in result:
             store.put(kind, th, ch, result[kind])
-    store.put("outputs", th, ch, result["outputs"])
+    if "outputs" in result:  # a weights-only task has none
+        store.put("outputs", th, ch, result["outputs"])
     store.mark_done(th, ch)
 
 
@@ -42,6 +43,7 @@ class Results:
     started: int = 0
     roots: dict[str, str | None] = field(default_factory=dict)  # model id -> its root's checkpoint hash
     done: list[tuple[str, str]] = field(default_factory=list)  # (model id, checkpoint hash) written
+    experiment: Any = None  # names each model's root (its quantization-error reference)
 
     def starting(self, model_id: str) -> None:
         self.bar.set_postfix_str(model_id)

@@ -104,7 +104,7 @@ def read_gguf(path: str | Path) -> GGUFInfo:
             raise ExperimentError(f"{path}: holds a tensor type this reader does not know ({text}). "
                                   "Fix: upgrade the gguf package (requirements-quant.txt), or requantize "
                                   "the file to a common type (Q8_0, Q4_K_M).") from None
-        raise ExperimentError(f"{path}: damaged GGUF file ({text}). Fix: copy or convert it again.") from None
+        raise ExperimentError(f"{path}: damaged or truncated GGUF file ({text}). Fix: copy or convert it again.") from None
     except (OSError, IndexError, KeyError, TypeError, AssertionError) as exc:
         raise ExperimentError(f"{path}: damaged or truncated GGUF file ({type(exc).__name__}: {exc}). "
                               "Fix: copy or convert it again.") from None

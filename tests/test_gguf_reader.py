@@ -11,7 +11,6 @@ from cnc.evaluation.quantized import open_quantized
 from cnc.evaluation.quantized.gguf import GGUFWeights
 from cnc.experiment.errors import ExperimentError, TaskError
 from cnc.experiment.gguf_file import read_gguf
-from tests.gguf_session import gguf_variants  # noqa: F401
 
 HEADS, KV_HEADS = 4, 2
 

@@ -157,8 +157,8 @@ def _storage_cell(quant, r: int, col: int) -> dict:
 
 def quant_note(quant, r: int, col: int) -> str:
     """' · Q4_K · err 6.1%' under a cell of a quantized model ('' when it has no error vs a reference)."""
-    if quant is None or not quant.quantized[col] or not math.isfinite(quant.error[r, col]):
-        return ""
+    if quant is None or not quant.quantized[col] or not math.isfinite(quant.error[r, col]) or quant.error[r, col] == 0:
+        return ""  # float or unquantized layers (norms kept in F32) lose nothing
     kind = quant.storage[r][col]
     return (f" · {kind}" if kind else "") + f" · err {quant.error[r, col]:.2%}"
 

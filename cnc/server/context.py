@@ -31,6 +31,8 @@ WARM_WAIT_S = 5.0  # the longest a request waits for a running warm-up before do
 
 def instance_count(task: dict) -> int:
     """Instances of a stored task dict (classifier labels or generative prompts)."""
+    if task.get("kind") == "weights":  # a weights-only task evaluates nothing
+        return 0
     return len(task["prompts"]) if task.get("kind") == "generative" else len(task["labels"])
 
 

@@ -73,6 +73,10 @@ NO_TASK = ("This experiment has no evaluation task, only logged metrics, so ther
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
 
+WEIGHTS_ONLY = ("This folder of models has no prompt file, so nothing was run: the Layers tab compares their "
+                "weights. Put a prompts.jsonl (one {\"question\": ..., \"answers\": [...]} per line) beside "
+                "the models and restart to see their outputs here (docs/gguf.md).")
+
 
 # ----------------------------------------------------------------------------- layout
 
@@ -80,6 +84,8 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     task = ctx.task_data()
     if task is None:
         return html.Div([html.H4("No per-instance data"), html.P(NO_TASK)], className="bh-empty")
+    if task.get("kind") == "weights":
+        return html.Div([html.H4("Weights only"), html.P(WEIGHTS_ONLY)], className="bh-empty")
     models, base, _ = selection_from_query(ctx, query, [])
     models = ordered(models, base)
     state, inst = state_from_query(ctx, query, notices, models)

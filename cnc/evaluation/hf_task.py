@@ -23,6 +23,7 @@ import torch
 from cnc.evaluation.prompt_file import PromptSet, load_prompt_set
 from cnc.experiment.entry_points import load_entry_point
 from cnc.experiment.errors import TaskError
+from cnc.experiment.gguf_file import is_gguf, read_gguf
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILTIN_SCORERS = ("rouge_l", "chrf")
@@ -122,10 +123,29 @@ class HFTask:
                                 "re-save with model.save_pretrained(dir).")
             config = self._tf.AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
             return self.model_class.from_pretrained(path, config=config, **opts).eval()
+        if path.is_file() and is_gguf(path):
+            return self._gguf_model(path, opts)
         if path.suffix != ".safetensors" or not path.is_file():
-            raise TaskError(f"{path}: checkpoint must be a model directory or an existing .safetensors "
+            raise TaskError(f"{path}: checkpoint must be a model directory, a .gguf file or an existing .safetensors "
                             "weights file (a weight-only variant of task option model_dir).")
         return self._weights_variant(path, opts)
+
+    def _gguf_model(self, path: Path, opts: dict) -> torch.nn.Module:
+        """A GGUF file through transformers (`gguf_file=`): its weights dequantized, float kernels. The
+        task's tokenizer (the base's) encodes every prompt, so each model gets the same token ids."""
+        vocab = read_gguf(path).vocab_size
+        if vocab and vocab != self.config.vocab_size:
+            raise TaskError(f"{path}: its vocabulary has {vocab} tokens, the base {self.model_dir} has "
+                            f"{self.config.vocab_size}; the same token ids cannot be fed to both, so its outputs, "
+                            "NLL and KL are not comparable. Its Layers still are in a folder without prompts.")
+        opts = {k: v for k, v in opts.items() if k != "use_safetensors"}
+        try:
+            with _quiet(self._tf):
+                model = self.model_class.from_pretrained(path.parent, gguf_file=path.name, **opts)
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise TaskError(f"{path}: transformers cannot load this GGUF ({exc}).") from None
+        model.cnc_runtime = "transformers (GGUF weights dequantized to float; float kernels)"
+        return model.eval()
 
     def _weights_variant(self, path: Path, opts: dict) -> torch.nn.Module:
         from safetensors import SafetensorError

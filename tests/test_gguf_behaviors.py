@@ -59,3 +59,11 @@ def test_a_gguf_with_another_vocabulary_is_refused_with_the_reason(gguf_variants
     task = HFTask(model_dir=str(base), data=str(gguf_models.instances_file(tmp_path, 4)))
     with pytest.raises(TaskError, match="vocabulary has 160 tokens, the base .* has 170"):
         task.load_model(str(gguf_variants["q8_0"]))
+
+
+def test_behaviors_says_which_runtime_ran(prompted_ctx):
+    from cnc.ui import behaviors
+
+    notes = behaviors.missing_notes(prompted_ctx, IDS, None)
+    text = " ".join(str(n.children) for n in notes)
+    assert "tiny-llama-Q8_0, tiny-llama-Q2_K: run through transformers" in text and "float kernels" in text

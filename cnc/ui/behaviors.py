@@ -241,6 +241,10 @@ def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.Inst
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")
+    gguf = [m for m in models if str(ctx.experiment.models[m].checkpoint or "").lower().endswith(".gguf")]
+    if gguf:
+        notes.append(f"{', '.join(gguf)}: run through transformers (GGUF weights dequantized to float, float kernels), "
+                     "not llama.cpp's quantized kernels; every model got the base tokenizer's token ids.")
     return [html.Div(n, className="notice notice-info") for n in notes]
 
 

@@ -18,13 +18,15 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from cnc.analysis.layer_quant import QuantColumns, quant_columns, scores
+
 CATEGORIES = ("unchanged", "small", "large", "zeroed", "unknown")
 UNCHANGED, SMALL, LARGE, ZEROED, UNKNOWN = range(len(CATEGORIES))
 N_CAT = len(CATEGORIES)
 SMALL_REL = 0.1  # |change| up to 10% of the base module's RMS counts as a small change
 EXACT_REL = 1e-6  # below this (relative to the RMS) a value counts as unchanged
 MODES = ("sparsity", "weights", "activations")
-SORTS = ("tree", "change", "spread", "sparsity")
+SORTS = ("tree", "change", "spread", "sparsity", "error", "bits")  # the last two: quantized models
 COMPARE_BUDGET = 1 << 18  # sampled elements per model a comparison reads (a 2,000-module model: ~130 each)
 MIN_PER_MODULE = 64
 
@@ -273,6 +275,7 @@ class LayerTable:
     agg_fractions: np.ndarray  # float64[N, J, N_CAT] count-weighted change-category mix
     module: np.ndarray = field(repr=False)  # int64[N, J]: the node's index in that model's modules, -1
     comparisons: list[Comparison | None] = field(repr=False)
+    quant: QuantColumns | None = field(default=None, repr=False)  # storage types and quantization error
 
     def mix(self, node: int, col: int) -> np.ndarray | None:
         """[B, N_CAT] estimated counts of a node's own values in one model (None: absent)."""
@@ -281,8 +284,9 @@ class LayerTable:
 
 
 def build_table(models: list[str], base: int, packs: list[Packed | None],
-                comparisons: list[Comparison | None]) -> LayerTable:
-    """Align every model's modules on one tree and aggregate parents (count-weighted)."""
+                comparisons: list[Comparison | None], entries: list[list[dict] | None] | None = None) -> LayerTable:
+    """Align every model's modules on one tree and aggregate parents (count-weighted). `entries`
+    (each model's summary entries in pack order) add quantized models' storage and error columns."""
     tree = _tree_of(tuple(dict.fromkeys(tuple(p.names) for p in packs if p is not None)))
     pos = tree.index
     n, j = len(tree.names), len(models)
@@ -319,8 +323,9 @@ def build_table(models: list[str], base: int, packs: list[Packed | None],
         agg_change = np.where(below(np.isinf(change) & (counts > 0)) > 0, np.inf, agg_change)
         frac = below(fractions * counts[:, :, None])
         agg_fractions = frac / np.where(agg_count > 0, agg_count, 1.0)[:, :, None]
+    quant = quant_columns(n, module, entries, below) if entries is not None else None
     return LayerTable(tree, models, base, present, types, counts, agg_count, agg_sparsity, agg_change,
-                      agg_fractions, module, list(comparisons))
+                      agg_fractions, module, list(comparisons), quant)
 
 
 def row_scores(table: LayerTable, sort: str, model: int | None = None) -> np.ndarray:
@@ -329,6 +334,9 @@ def row_scores(table: LayerTable, sort: str, model: int | None = None) -> np.nda
     - "spread": how differently the non-base models changed it, (max - min) / max of the change,
       so a module untouched by one recipe and rewritten by another scores 1 whatever its size."""
     others = [c for c in range(len(table.models)) if c != table.base] or [table.base]
+    if sort in ("error", "bits"):
+        found = scores(table.quant, sort, [model] if model is not None else others)
+        return np.full(len(table.tree.names), np.nan) if found is None else found
     if sort == "spread":
         v = np.minimum(table.agg_change[:, others], 1e12)
         n = np.isfinite(v).sum(axis=1)

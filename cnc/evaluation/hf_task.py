@@ -28,6 +28,7 @@ import torch
 from cnc.evaluation.prompt_file import PromptSet, load_prompt_set
 from cnc.experiment.entry_points import load_entry_point
 from cnc.experiment.errors import ModelNotRunnable, TaskError
+from cnc.experiment.gguf_file import is_gguf, read_gguf
 from cnc.experiment.hf_quantization import HFQuantization, read_quantization
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -136,8 +137,10 @@ class HFTask:
             if quant is not None and _quantizes_activations(quant):
                 _decompress_keeping_activation_quantization(model)
             return model.eval()
+        if path.is_file() and is_gguf(path):
+            return self._gguf_model(path, opts)
         if path.suffix != ".safetensors" or not path.is_file():
-            raise TaskError(f"{path}: checkpoint must be a model directory or an existing .safetensors "
+            raise TaskError(f"{path}: checkpoint must be a model directory, a .gguf file or an existing .safetensors "
                             "weights file (a weight-only variant of task option model_dir).")
         return self._weights_variant(path, opts)
 
@@ -162,15 +165,22 @@ class HFTask:
                 "from its files (weights dequantized by cnc); its Behaviors need a machine with those packages.")
         return {}
 
-    def module_kinds(self, checkpoint: str) -> dict[str, str]:
-        """Each module's class name, from the architecture built on the meta device (no weights):
-        for the Layers summaries precompute reads from the files of a model it cannot run."""
-        config = self._tf.AutoConfig.from_pretrained(checkpoint, local_files_only=True, trust_remote_code=False)
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        with torch.device("meta"):
-            model = self.model_class._from_config(config)
-        return {name: type(module).__name__ for name, module in model.named_modules() if name}
+    def _gguf_model(self, path: Path, opts: dict) -> torch.nn.Module:
+        """A GGUF file through transformers (`gguf_file=`): its weights dequantized, float kernels. The
+        task's tokenizer (the base's) encodes every prompt, so each model gets the same token ids."""
+        vocab = read_gguf(path).vocab_size
+        if vocab and vocab != self.config.vocab_size:
+            raise TaskError(f"{path}: its vocabulary has {vocab} tokens, the base {self.model_dir} has "
+                            f"{self.config.vocab_size}; the same token ids cannot be fed to both, so its outputs, "
+                            "NLL and KL are not comparable. Its Layers still are in a folder without prompts.")
+        opts = {k: v for k, v in opts.items() if k != "use_safetensors"}
+        try:
+            with _quiet(self._tf):
+                model = self.model_class.from_pretrained(path.parent, gguf_file=path.name, **opts)
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise TaskError(f"{path}: transformers cannot load this GGUF ({exc}).") from None
+        model.cnc_runtime = "transformers (GGUF weights dequantized to float; float kernels)"
+        return model.eval()
 
     def _weights_variant(self, path: Path, opts: dict) -> torch.nn.Module:
         from safetensors import SafetensorError

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnc.analysis.output_checks import probability_problem
-from cnc.evaluation import evaldata
+from cnc.evaluation import evaldata, weights_task
 from cnc.evaluation.keys import generation_settings, spec_hash
 from cnc.evaluation.task import Task, make_task
 from cnc.experiment.config import Config
@@ -55,6 +55,7 @@ class ModelEntry:
     checkpoint: str | None = None
     outputs: str | None = None
     root: str | None = None
+    reference: str | None = None  # the root's checkpoint: quantization error is measured against it
 
 
 # -- the task, once per process
@@ -70,7 +71,9 @@ def task_and_labels(spec: TaskSpec) -> tuple[Task, Any]:
         if spec.spec_hash not in _TASKS:
             task = make_task(spec.entry, spec.options, search_path=spec.search_path)
             _TASKS.clear()  # one task at a time: a changed config replaces it
-            if evaldata.is_generative(task):
+            if weights_task.is_weights_only(task):
+                evalset = weights_task.NoInstances()
+            elif evaldata.is_generative(task):
                 from cnc.evaluation import generation
 
                 evalset = generation.text_set(task, spec.loading, spec.generation)
@@ -107,6 +110,13 @@ def summarize_model(spec: TaskSpec, entry: ModelEntry, edges: dict, reference: d
     from cnc.evaluation import inspection
 
     task, labels = task_and_labels(spec)
+    if weights_task.is_weights_only(task):
+        if entry.checkpoint is None:
+            raise TaskError(f"model '{entry.id}': Layers needs a checkpoint (weights), it has outputs only.")
+        from cnc.evaluation.quantized.weights import summarize_weights
+
+        edges = {kind: dict(edges.get(kind, {})) for kind in ("params", "activations")}
+        return {"params": summarize_weights(entry.checkpoint, edges["params"], entry.reference), "edges": edges}
     if evaldata.is_generative(task):
         return _summarize_generative(spec, task, labels, entry, edges, reference)
     if entry.checkpoint is None:
@@ -143,35 +153,49 @@ def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEnt
     try:
         model = task.load_model(entry.checkpoint)
     except ModelNotRunnable as exc:
-        return _weights_only(task, entry, edges, exc)
+        return _weights_only(entry, edges, exc)
     captured: dict = {}
     outputs, topk = generation.evaluate(
         task, model, data, spec.loading.batch_size, inspection.resolve_device(spec.device), entry.id, entry.root,
         reference, sample_indices(len(data), spec.activation_sample), lambda: inspection.leaf_hooks(model, captured))
     acts = {name: (kind, np.concatenate(parts)) for name, (kind, parts) in captured.items()}
-    result = {"outputs": outputs, "edges": edges,
-              "params": inspection.summarize_all(inspection.module_parameters(model), edges["params"]),
+    result = {"outputs": outputs, "edges": edges, "params": _params(model, entry, edges["params"]),
               "activations": inspection.summarize_all(acts, edges["activations"])}
     if topk is not None:
         result["topk"] = topk
     return result
 
 
-def _weights_only(task: Task, entry: ModelEntry, edges: dict, why: ModelNotRunnable) -> dict[str, Any]:
-    """A quantized model the task cannot run here: its Layers summaries from its files, no
-    outputs, and the reason as the model's notice (precompute stores both)."""
-    from cnc.evaluation.quantized import open_quantized
-    from cnc.evaluation.quantized.summaries import weight_summaries
+def _weights_only(entry: ModelEntry, edges: dict, why: ModelNotRunnable) -> dict[str, Any]:
+    """A quantized model the task cannot run here: its Layers summaries from its files (storage
+    types, error against the root), no outputs, and the reason as the model's notice."""
+    from cnc.evaluation.quantized.weights import is_quantized, summarize_weights
 
-    weights = open_quantized(entry.checkpoint)
-    if weights is None:
+    if not is_quantized(entry.checkpoint):
         raise why
-    kinds = task.module_kinds(entry.checkpoint) if hasattr(task, "module_kinds") else {}
-    return {"params": weight_summaries(weights, kinds, edges["params"]), "edges": edges, "notice": str(why)}
+    return {"params": summarize_weights(entry.checkpoint, edges["params"], entry.reference), "edges": edges,
+            "notice": str(why)}
 
 
-def model_entry(m, root: str | None = None) -> ModelEntry:
-    return ModelEntry(m.id, str(m.checkpoint) if m.checkpoint else None, str(m.outputs) if m.outputs else None, root)
+def _params(model: Any, entry: ModelEntry, edges: dict) -> dict:
+    """Layer summaries: a quantized checkpoint's from its reader (storage types, error against the
+    root), any other from the loaded model's parameters."""
+    from cnc.evaluation import inspection
+    from cnc.evaluation.quantized.weights import is_quantized, summarize_weights
+
+    if is_quantized(entry.checkpoint):
+        return summarize_weights(entry.checkpoint, edges, entry.reference)
+    return inspection.summarize_all(inspection.module_parameters(model), edges)
+
+
+def model_entry(m, root: str | None = None, exp: Any = None) -> ModelEntry:
+    """`exp` (the experiment) names the root whose checkpoint is the quantization-error reference."""
+    reference = None
+    if exp is not None and m.checkpoint:
+        first = exp.models[exp.path_to_root(m.id)[0]]
+        reference = str(first.checkpoint) if first.id != m.id and first.checkpoint else None
+    return ModelEntry(m.id, str(m.checkpoint) if m.checkpoint else None, str(m.outputs) if m.outputs else None, root,
+                      reference)
 
 
 def load_outputs_npz(path: str | Path, labels: np.ndarray) -> tuple[dict, np.ndarray]:

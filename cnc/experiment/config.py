@@ -17,6 +17,7 @@ from cnc.experiment.errors import ConfigError, ExperimentError
 from cnc.experiment.forest import Experiment, parse_experiment, read_data_file
 from cnc.experiment.run_file import HEADER, check_seal
 from cnc.experiment.tracker import LAST_GOOD_FILE
+from cnc.experiment.variant_folder import is_variant_folder
 
 DEFAULT_CACHE_DIR = ".cnc-cache"
 VIEW_DAYS = 90  # default expiry of saved views (config `views.max_age_days`, env CNC_VIEW_DAYS)
@@ -161,6 +162,8 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     if str(path).startswith("mlflow:"):
         return _mlflow_config(str(path), Path(cache_dir or DEFAULT_CACHE_DIR).resolve())
     path = Path(path)
+    if path.is_dir() and is_variant_folder(path):  # model directories and GGUF files, no YAML
+        return _folder_config(path, Path(cache_dir or DEFAULT_CACHE_DIR).resolve())
     if path.is_dir():  # a Tracker directory: its config when it has one, else its experiment
         path = path / "config.yaml" if (path / "config.yaml").exists() else path / "experiment.yaml"
     data = read_data_file(path)
@@ -254,6 +257,19 @@ def load_experiment(path: str | Path) -> Experiment:
     if isinstance(data, dict) and "models" not in data and "experiment" in data:
         return load_config(path).experiment
     return parse_experiment(data, where=str(path), base_dir=path.parent)
+
+
+def _folder_config(folder: Path, cache_dir: Path) -> Config:
+    """A folder of model variants (cnc.experiment.variant_folder); reloaded when its files change."""
+    from cnc.experiment import variant_folder
+
+    folder = folder.resolve()
+    data, notices, base_dir = variant_folder.scan(folder)
+    exp = parse_experiment(data, where=str(folder), base_dir=folder)
+    return Config(title=folder.name, experiment=exp, path=None, experiment_path=None, cache_dir=cache_dir,
+                  task=TaskSection(**variant_folder.task_section(folder, base_dir)), spec=str(folder),
+                  watch=lambda: variant_folder.stamp(folder), notices=notices,
+                  views=views_with_env(ViewsSection()))
 
 
 def _mlflow_config(spec: str, cache_dir: Path) -> Config:

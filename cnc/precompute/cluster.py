@@ -183,7 +183,7 @@ def run_on_cluster(opts: ClusterOptions, spec: TaskSpec, results: Results, todo:
         check_workers(client, spec, results.th, [m.checkpoint or m.outputs for m, _ in todo])
 
         def submit(m: Any) -> Any:
-            entry = model_entry(m, refs.root(m.id) if refs else None)
+            entry = model_entry(m, refs.root(m.id) if refs else None, results.experiment)
             return client.submit(summarize_on_worker, spec, entry, edges, refs.topk(entry) if refs else None,
                                  pure=False, retries=opts.retries, resources=opts.resources or None)
 

@@ -22,14 +22,15 @@ def write_summaries(store: SummaryStore, th: str, ch: str, result: dict) -> None
     """Store what summarize_model returned; the `done` marker comes last (resumable). The
     outputs keep the probabilities' checksum, verified when they are read; "health" (a few
     bytes: evaluated accuracy, why the outputs are suspect) is what the app's status reads."""
-    outputs = result["outputs"]
+    outputs = result.get("outputs")
     if "probs" in result:  # generative models have none
         outputs = {**outputs, "probs_crcs": store.put_probs(th, ch, result["probs"])}
     for kind in ("topk", "params", "activations"):
         if kind in result:
             store.put(kind, th, ch, result[kind])
-    store.put("outputs", th, ch, outputs)
-    store.put("health", th, ch, {k: outputs[k] for k in ("accuracy", "suspect") if k in outputs})
+    if "outputs" in result:  # a weights-only task has none
+        store.put("outputs", th, ch, outputs)
+        store.put("health", th, ch, {k: outputs[k] for k in ("accuracy", "suspect") if k in outputs})
     store.mark_done(th, ch)
 
 
@@ -47,6 +48,7 @@ class Results:
     started: int = 0
     roots: dict[str, str | None] = field(default_factory=dict)  # model id -> its root's checkpoint hash
     done: list[tuple[str, str]] = field(default_factory=list)  # (model id, checkpoint hash) written
+    experiment: Any = None  # names each model's root (its quantization-error reference)
 
     def starting(self, model_id: str) -> None:
         self.bar.set_postfix_str(model_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from cnc.evaluation import evaldata
+from cnc.evaluation import evaldata, weights_task
 from cnc.evaluation.keys import config_spec, task_hash
 from cnc.evaluation.summarize import (
     TaskSpec,
@@ -34,7 +34,9 @@ def config_task_hash(config: Config, store: SummaryStore) -> str | None:
     return None if spec is None else store.get_taskref(spec)
 
 
-def _kinds(model, generative: bool = False) -> tuple[str, ...]:
+def _kinds(model, generative: bool = False, weights: bool = False) -> tuple[str, ...]:
+    if weights:  # a weights-only task (Layers alone): nothing is run
+        return ("params",)
     if generative:  # a root keeps the top-k its descendants' KL is measured against
         return (GENERATIVE_KINDS + (("topk",) if model.base is None else ())) if model.checkpoint else ("outputs",)
     return ("outputs", "probs", "params", "activations") if model.checkpoint else ("outputs", "probs")
@@ -47,9 +49,13 @@ def model_hash(store: SummaryStore, model) -> str | None:
     return store.file_hash(model.source) if model.source else None
 
 
-def _is_generative(store: SummaryStore, th: str | None) -> bool:
+def _task_kind(store: SummaryStore, th: str | None) -> str | None:
     task = None if th is None else store.get_task(th)
-    return bool(task) and task.get("kind") == "generative"
+    return task.get("kind") if task else None
+
+
+def _is_generative(store: SummaryStore, th: str | None) -> bool:
+    return _task_kind(store, th) == "generative"
 
 
 def _with_sources(config: Config, store: SummaryStore):
@@ -70,10 +76,10 @@ def pending_models(config: Config, store: SummaryStore) -> list[str]:
     if config.task is None:
         return lm_eval_pending(config, store)
     th = config_task_hash(config, store)
-    generative = _is_generative(store, th)
+    generative, weights = _is_generative(store, th), _task_kind(store, th) == "weights"
     return [m.id for m, ch in _with_sources(config, store)
             if ch is None or th is None
-            or not store.is_complete(th, ch, _kinds(m, generative)) and store.get_error(th, ch) is None]
+            or not store.is_complete(th, ch, _kinds(m, generative, weights)) and store.get_error(th, ch) is None]
 
 
 def prepare_task(spec: TaskSpec, store: SummaryStore) -> str:
@@ -89,7 +95,7 @@ def prepare_task(spec: TaskSpec, store: SummaryStore) -> str:
             if len(vals) != n:
                 raise TaskError(f"task attribute '{k}' has {len(vals)} values for {n} instances")
         sample = sample_indices(n, spec.activation_sample)
-        if evaldata.is_generative(task):
+        if evaldata.is_generative(task) or weights_task.is_weights_only(task):
             store.put_task(th, labels.task_data(attrs, sample))
         else:
             store.put_task(th, {"labels": labels, "class_names": [str(c) for c in task.class_names],
@@ -114,7 +120,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     if spec is None:  # no task: maybe models evaluated by lm-evaluation-harness
         return precompute_lm_eval(config, store, report)
     th = prepare_task(spec, store)
-    generative = _is_generative(store, th)
+    generative, weights = _is_generative(store, th), _task_kind(store, th) == "weights"
     sources = list(_with_sources(config, store))
     wanted = None if only is None else set(only) | (_roots_of(config, only) if generative else set())
     todo = []
@@ -123,13 +129,13 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
             continue
         if ch is None:
             report.failed[m.id] = f"file not found or unreadable: {m.checkpoint or m.outputs}"
-        elif store.is_complete(th, ch, _kinds(m, generative)):
+        elif store.is_complete(th, ch, _kinds(m, generative, weights)):
             report.skipped.append(m.id)
         else:
             todo.append((m, ch))
     hashes, exp = dict((m.id, ch) for m, ch in sources), config.experiment
     # classifiers: MSE / KL against each model's root, stored as each model is (generative: top-k KL)
-    roots = {} if generative else {m.id: hashes.get(exp.path_to_root(m.id)[0]) for m, _ in sources}
+    roots = {} if generative or weights else {m.id: hashes.get(exp.path_to_root(m.id)[0]) for m, _ in sources}
     if not todo:  # a run killed after its last model may still owe divergences
         Results(store, th, report, None, None, 0, roots=roots).fill_divergences(hashes)
         return report
@@ -137,7 +143,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
     refs = References(config, store, th, {m.id: ch for m, ch in sources}) if generative else None
     bar = tqdm(total=len(todo), desc="precompute", unit="model", file=sys.stderr, disable=not progress)
     with bar:
-        results = Results(store, th, report, bar, on_model, len(todo), roots=roots)
+        results = Results(store, th, report, bar, on_model, len(todo), roots=roots, experiment=exp)
         opts = cluster.options(config.precompute, scheduler, workers)
         if opts.enabled:
             cluster.run_on_cluster(opts, spec, results, todo, edges, refs)
@@ -147,7 +153,7 @@ def precompute(config: Config, store: SummaryStore, progress: bool = True,
         for m, ch in todo:
             results.starting(m.id)
             try:
-                entry = model_entry(m, refs.root(m.id) if refs else None)
+                entry = model_entry(m, refs.root(m.id) if refs else None, config.experiment)
                 result = summarize_model(spec, entry, edges, refs.topk(entry) if refs else None, buffer)
             except Exception as exc:  # user models fail in arbitrary ways; keep going
                 results.failed(m.id, ch, f"{type(exc).__name__}: {exc}")

@@ -38,6 +38,8 @@ def _names(ids: list[str], shown: int = 3) -> str:
 
 def instance_count(task: dict) -> int:
     """Instances of a stored task dict (classifier labels or generative prompts)."""
+    if task.get("kind") == "weights":  # a weights-only task evaluates nothing
+        return 0
     return len(task["prompts"]) if task.get("kind") == "generative" else len(task["labels"])
 
 

@@ -82,6 +82,10 @@ NO_TASK = ("This experiment has no evaluation task, only logged metrics, so ther
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
 
+WEIGHTS_ONLY = ("This folder of models has no prompt file, so nothing was run: the Layers tab compares their "
+                "weights. Put a prompts.jsonl (one {\"question\": ..., \"answers\": [...]} per line) beside "
+                "the models and restart to see their outputs here (docs/gguf.md).")
+
 
 # ----------------------------------------------------------------------------- layout
 
@@ -89,6 +93,8 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
     task = ctx.task_data()
     if task is None:
         return html.Div([html.H4("No per-instance data"), html.P(NO_TASK)], className="bh-empty")
+    if task.get("kind") == "weights":
+        return html.Div([html.H4("Weights only"), html.P(WEIGHTS_ONLY)], className="bh-empty")
     models, base, _ = selection_from_query(ctx, query, [])
     models = ordered(models, base)
     state, inst = state_from_query(ctx, query, notices, models)
@@ -272,6 +278,10 @@ def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.Inst
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")
+    gguf = [m for m in models if str(ctx.experiment.models[m].checkpoint or "").lower().endswith(".gguf")]
+    if gguf:
+        notes.append(f"{', '.join(gguf)}: run through transformers (GGUF weights dequantized to float, float kernels), "
+                     "not llama.cpp's quantized kernels; every model got the base tokenizer's token ids.")
     return [html.Div(n, className="notice notice-info") for n in notes]
 
 

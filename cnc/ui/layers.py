@@ -4,7 +4,8 @@ Rows are the module tree (collapsible), columns the selected models; a cell show
 the weight / activation distribution as a stacked histogram coloured by change vs the base.
 Everything comes from cached summaries (`ctx.params`, `ctx.activations`); histograms travel as
 short height codes drawn by assets/layers.js (cnc/ui/layers_table.py), a page of rows at a time.
-URL keys: `lmode`, `lsort`, `lsortby`, `lscale`, `lopen`, `lpage`.
+URL keys: `lmode`, `lsort`, `lsortby`, `lscale`, `lopen`, `lpage`, `lstore` (storage types shown).
+Quantized models (GGUF, compressed-tensors, ...) add a Storage column and their error vs the root.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, callback_context, dcc, html, no_update
 
+from cnc.analysis import layer_quant
 from cnc.analysis import layers as L
 from cnc.analysis.parsing import parse_index
 from cnc.server.context import AppContext
@@ -35,7 +37,9 @@ SCALES = ("sqrt", "linear")
 DEFAULTS = {"lmode": "sparsity", "lsort": "tree", "lscale": "sqrt"}
 MODE_LABELS = {"sparsity": "Sparsity", "weights": "Weight distribution", "activations": "Activation distribution"}
 SORT_LABELS = {"tree": "Module tree", "change": "Most changed first", "spread": "Most different across models",
-               "sparsity": "Most sparse first"}
+               "sparsity": "Most sparse first", "error": "Most quantization error first",
+               "bits": "Fewest bits per weight first"}
+STORAGE = cid(COMPONENT, "storage")
 PAGE_ROWS = 25  # rows drawn at once (about two screens): a page of the expanded tree or of a sorted list
 PREV, NEXT, PAGE = cid(COMPONENT, "prev"), cid(COMPONENT, "next"), cid(COMPONENT, "page")
 MAX_PAGE = 10**6  # far past any real tree; a bigger number in a link or store is junk
@@ -63,6 +67,7 @@ def state_from_query(query: dict, notices: list[str]) -> dict:
         "open": open_nodes,
         "sortby": query.get("lsortby"),  # a model id; checked against the selection when drawn
         "page": _page(query.get("lpage"), notices),
+        "storage": [t for t in split_list(query.get("lstore") or "") if t][:20],  # checked against the table
     }
 
 
@@ -88,6 +93,8 @@ def url_params(state: dict) -> dict:
         out["lopen"] = op if isinstance(op, str) else (",".join(op) or "-")
     if state.get("page"):
         out["lpage"] = state["page"] + 1  # 1-based, as the pager shows it
+    if state.get("storage"):
+        out["lstore"] = ",".join(state["storage"])
     return out
 
 
@@ -133,7 +140,8 @@ def layer_table(ctx: AppContext, models: list[str], base: str, kind: str) -> L.L
 
     # numpy releases the GIL: comparing models in parallel uses every core on a base switch
     comps = list(_POOL.map(comparison, models, summaries, packs))
-    return _TABLES.get_or((kind, tuple(models), base), lambda: L.build_table(models, b, packs, comps),
+    entries = [None if s is None else list(s.values()) for s in summaries] if kind == "params" else None
+    return _TABLES.get_or((kind, tuple(models), base), lambda: L.build_table(models, b, packs, comps, entries),
                           tuple(comps))
 
 
@@ -193,7 +201,15 @@ def current_view(ctx: AppContext, selection: dict | None, state: dict, notices: 
         stored = known if known or not stored else None
     state = {**state, "open": stored}
     sortby = models.index(state["sortby"]) if state.get("sortby") else None
-    rows = L.visible_rows(table, state["sort"], open_set(table.tree, stored), sortby)
+    wanted = set(state.get("storage") or []) & set(table.quant.types() if table.quant is not None else [])
+    state = {**state, "storage": sorted(wanted)}
+    if wanted:  # only modules stored so (a flat list, in the order asked)
+        rows = L.visible_rows(table, state["sort"], None, sortby)
+        own = table.present.any(axis=1)
+        cols = [sortby] if sortby is not None else list(range(len(models)))
+        rows = layer_quant.with_storage(table.quant, [r for r in rows if own[r]], wanted, cols)
+    else:
+        rows = L.visible_rows(table, state["sort"], open_set(table.tree, stored), sortby)
     return table, rows, state, notes
 
 
@@ -211,7 +227,8 @@ def render_body(ctx: AppContext, selection: dict | None, state: dict,
     shown = rows[page * PAGE_ROWS:(page + 1) * PAGE_ROWS]
     pager = html.Div(f"Rows {page * PAGE_ROWS + 1:,}–{page * PAGE_ROWS + len(shown):,} of {len(rows):,}"
                      + (f" · page {page + 1} of {pages}" if pages > 1 else ""), className="layers-pager-text")
-    draw = {**state, "open_nodes": open_set(table.tree, state["open"])}
+    draw = {**state, "open_nodes": open_set(table.tree, state["open"]), "flat": state["sort"] != "tree" or bool(state.get("storage")),
+            "sortby_col": table.models.index(state["sortby"]) if state.get("sortby") in table.models else None}
     body = html.Div(notes + [
         _legend(state["mode"]), pager,
         html.Div(layers_table.table(ctx.experiment, table, shown, draw, parameter_counts(ctx, table.models)),
@@ -231,12 +248,19 @@ def view_csv(ctx: AppContext, selection: dict | None, state: dict) -> str | None
     counts = parameter_counts(ctx, table.models)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["module", "type", "parameters"] + [f"{m} {what}" for m in table.models])
+    quant = table.quant
+    extra = [] if quant is None else [f"{m} {k}" for m in table.models for k in ("storage", "bits per weight", "relative error")]
+    writer.writerow(["module", "type", "parameters"] + [f"{m} {what}" for m in table.models] + extra)
     for r in rows:
         name = table.tree.names[r]
-        writer.writerow([name, table.types[r], counts.get(name, 0)]
-                        + ["" if not math.isfinite(v) else f"{v:.6g}" for v in values[r].tolist()])
+        cells = [] if quant is None else [x for c in range(len(table.models)) for x in
+                                          (quant.storage[r][c], _num(quant.bits[r, c]), _num(quant.error[r, c]))]
+        writer.writerow([name, table.types[r], counts.get(name, 0)] + [_num(v) for v in values[r].tolist()] + cells)
     return out.getvalue()
+
+
+def _num(v: float) -> str:
+    return "" if not math.isfinite(v) else f"{v:.6g}"
 
 
 def _legend(mode: str) -> html.Div:
@@ -264,7 +288,17 @@ def sort_options(ctx: AppContext, selection: dict | None) -> list[dict]:
             if m in ctx.experiment.models and m != sel.get("base")]
 
 
-def _controls(state: dict, sortby_options: list[dict]) -> html.Div:
+def storage_options(ctx: AppContext, selection: dict | None) -> list[dict]:
+    """The storage types (GGUF Q4_K, F16, ...) of the selected models' layers, for the filter."""
+    sel = selection or {}
+    models = [m for m in sel.get("models", []) if m in ctx.experiment.models]
+    if ctx.task_hash is None or sel.get("base") not in models:
+        return []
+    quant = layer_table(ctx, models, sel["base"], "params").quant
+    return [] if quant is None else [{"label": t, "value": t} for t in quant.types()]
+
+
+def _controls(state: dict, sortby_options: list[dict], store_options: list[dict]) -> html.Div:
     return html.Div([
         html.Label(["Show", dcc.RadioItems(id=MODE, value=state["mode"], inline=True,
                                            options=[{"label": v, "value": k} for k, v in MODE_LABELS.items()])],
@@ -275,6 +309,10 @@ def _controls(state: dict, sortby_options: list[dict]) -> html.Div:
         html.Label(["by model", dcc.Dropdown(id=SORTBY, value=state.get("sortby"), options=sortby_options,
                                              placeholder="largest in any model", searchable=False)],
                    className="control layers-sortby"),
+        html.Label(["Storage", dcc.Dropdown(id=STORAGE, value=state.get("storage") or [], options=store_options,
+                                            multi=True, placeholder="any type", searchable=False)],
+                   className="control layers-storage", title="Only layers stored in these types (quantized models)",
+                   style=None if store_options else {"display": "none"}),
         html.Label(["Bar height", dcc.RadioItems(id=SCALE, value=state["scale"], inline=True,
                                                  options=[{"label": "√ count", "value": "sqrt"},
                                                           {"label": "count", "value": "linear"}])],
@@ -316,7 +354,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         dcc.Store(id=url_part(COMPONENT), data=url_params(state)),
         dcc.Store(id=OPEN, data=state["open"]),
         dcc.Store(id=PAGE, data=state.get("page", 0)),
-        _controls(state, sort_options(ctx, selection)),
+        _controls(state, sort_options(ctx, selection), storage_options(ctx, selection)),
         dcc.Loading(html.Div(body, id=BODY), type="dot", delay_show=300),
     ], className="layers")
 
@@ -327,14 +365,16 @@ def checked_selection(ctx: AppContext, selection: Any) -> dict:
     return {"models": models, "base": one_of(mapping(selection).get("base"), models)}
 
 
-def checked_state(mode: Any, sort: Any, sortby: Any, scale: Any, stored_open: Any, page: Any = None) -> dict:
+def checked_state(mode: Any, sort: Any, sortby: Any, scale: Any, stored_open: Any, page: Any = None,
+                  storage: Any = None) -> dict:
     """The tab's state from control values and the open and page stores (browser JSON): wrong
     types and unknown values become the defaults; module names are checked when drawn."""
     if stored_open not in (None, "*", "-"):
         stored_open = [n for n in items(stored_open) if isinstance(n, str)]
     return {"mode": one_of(mode, L.MODES, DEFAULTS["lmode"]), "sort": one_of(sort, L.SORTS, DEFAULTS["lsort"]),
             "sortby": text(sortby), "scale": one_of(scale, SCALES, DEFAULTS["lscale"]), "open": stored_open,
-            "page": min(count(page), MAX_PAGE)}
+            "page": min(count(page), MAX_PAGE),
+            "storage": [t for t in items(storage) if isinstance(t, str)][:20]}
 
 
 def update(ctx: AppContext, selection: dict | None, tab: str | None, state: dict,
@@ -353,7 +393,7 @@ def paged_update(ctx: AppContext, selection: dict | None, tab: str | None, state
         page -= 1
     elif trigger == NEXT:
         page += 1
-    elif trigger in (SORT, SORTBY, MODE, cid("compare", "selection")):
+    elif trigger in (SORT, SORTBY, MODE, STORAGE, cid("compare", "selection")):
         page = 0
     state = {**state, "page": max(0, page)}
     if isinstance(trigger, dict) and trigger.get("role") == "toggle":
@@ -377,34 +417,38 @@ def paged_update(ctx: AppContext, selection: dict | None, tab: str | None, state
 def register(app, ctx: AppContext) -> None:
     @app.callback(
         Output(BODY, "children"), Output(OPEN, "data"), Output(url_part(COMPONENT), "data"),
-        Output(SORTBY, "options"), Output(PAGE, "data"),
+        Output(SORTBY, "options"), Output(PAGE, "data"), Output(STORAGE, "options"),
         Input(cid("compare", "selection"), "data"), Input(cid("compare", "tab"), "value"),
         Input(MODE, "value"), Input(SORT, "value"), Input(SORTBY, "value"), Input(SCALE, "value"),
+        Input(STORAGE, "value"),
         Input(EXPAND, "n_clicks"), Input(COLLAPSE, "n_clicks"),
         Input(cid(COMPONENT, "toggle", node=ALL), "n_clicks"), Input(PREV, "n_clicks"), Input(NEXT, "n_clicks"),
         State(OPEN, "data"), State(PAGE, "data"),
         prevent_initial_call=True,
     )
-    def on_change(selection, tab, mode, sort, sortby, scale, _expand, _collapse, _toggles, _prev, _next,
+    def on_change(selection, tab, mode, sort, sortby, scale, storage, _expand, _collapse, _toggles, _prev, _next,
                   stored_open, page):
         trigger = callback_context.triggered_id
         value = callback_context.triggered[0]["value"] if callback_context.triggered else None
         selection = checked_selection(ctx, selection)
-        state = checked_state(mode, sort, sortby, scale, stored_open, page)
-        options = sort_options(ctx, selection) if trigger == cid("compare", "selection") else no_update
+        state = checked_state(mode, sort, sortby, scale, stored_open, page, storage)
+        new_selection = trigger == cid("compare", "selection")
+        options = sort_options(ctx, selection) if new_selection else no_update
+        stores = storage_options(ctx, selection) if new_selection else no_update
         body, opened, part, page = paged_update(ctx, selection, tab, state, trigger, value)
-        return body, opened, part, options, page
+        return body, opened, part, options, page, stores
 
     @app.callback(
         Output(DOWNLOAD, "data"), Input(CSV, "n_clicks"),
         State(cid("compare", "selection"), "data"), State(MODE, "value"), State(SORT, "value"),
-        State(SORTBY, "value"), State(SCALE, "value"), State(OPEN, "data"),
+        State(SORTBY, "value"), State(SCALE, "value"), State(OPEN, "data"), State(STORAGE, "value"),
         prevent_initial_call=True,
     )
-    def download(clicks, selection, mode, sort, sortby, scale, stored_open):
+    def download(clicks, selection, mode, sort, sortby, scale, stored_open, storage):
         if not count(clicks):
             return no_update
-        text_csv = view_csv(ctx, checked_selection(ctx, selection), checked_state(mode, sort, sortby, scale, stored_open))
+        text_csv = view_csv(ctx, checked_selection(ctx, selection),
+                            checked_state(mode, sort, sortby, scale, stored_open, None, storage))
         if text_csv is None:
             return no_update
         return {"content": text_csv, "filename": "layers.csv", "type": "text/csv"}

@@ -110,13 +110,18 @@ def bar_gradient(parts: list[tuple[str, float]]) -> str:
 
 def table(exp, table: L.LayerTable, rows: list[int], state: dict, param_counts: dict[str, int]) -> dict:
     """The table of the given rows (one page)."""
+    quant = table.quant if table.quant is not None and table.quant.quantized.any() else None
+    shown_col = _storage_col(table, state) if quant is not None else None
     head = [h("Th", "Module", className="layers-name"), h("Th", "Params", className="layers-num")]
+    if shown_col is not None:
+        head.append(h("Th", ["Storage", h("Div", exp.models[table.models[shown_col]].label, className="model-sub")],
+                      className="layers-storage-col", title="How this model stores each layer: type · bits per weight"))
     for col, m in enumerate(table.models):
         is_base = col == table.base
         head.append(h("Th", [h("Div", exp.models[m].label, className="model-label", title=model_title(exp, m)),
                              h("Div", "base" if is_base else m, className="model-sub" + (" is-base" if is_base else ""))],
                       className="layers-model"))
-    tree, flat = table.tree, state["sort"] != "tree"
+    tree, flat = table.tree, state.get("flat", state["sort"] != "tree")
     open_nodes = state.get("open_nodes") if not flat else set()
     body = []
     for r in rows:
@@ -127,11 +132,43 @@ def table(exp, table: L.LayerTable, rows: list[int], state: dict, param_counts: 
         cells = [_name_cell(name, table.types[r], int(tree.depth[r]), has_kids, flat,
                             open_nodes is None or name in open_nodes),
                  h("Td", f"{param_counts.get(name, 0):,}", className="layers-num")]
+        if shown_col is not None:
+            cells.append(_storage_cell(quant, r, shown_col))
         cells += [_cell(table, r, col, state, aggregate, codes) for col in range(len(table.models))]
         body.append(h("Tr", cells, className="layers-row" + (" is-parent" if aggregate else "")))
     colors = [COLORS[c] for c in L.CATEGORIES]
     return h("Table", [h("Thead", h("Tr", head)), h("Tbody", body)], className="layers-table",
              **{"data-colors": ",".join(colors), "data-base-color": BASE_COLOR, "data-units": str(HIST_UNITS)})
+
+
+def _storage_col(table: L.LayerTable, state: dict) -> int:
+    """The model whose storage the column shows: the one sorted by, else the first quantized one."""
+    col = state.get("sortby_col")
+    if col is not None:
+        return col
+    found = [c for c in range(len(table.models)) if table.quant.quantized[c] and c != table.base]
+    return found[0] if found else int(np.flatnonzero(table.quant.quantized)[0])
+
+
+def _storage_cell(quant, r: int, col: int) -> dict:
+    kind, bits = quant.storage[r][col], quant.bits[r, col]
+    text = (f"{kind} · {bits:.2f} b" if kind else f"{bits:.2f} b") if math.isfinite(bits) else "—"
+    return h("Td", text, className="layers-storage-col" + (" is-parent" if not kind else ""))
+
+
+def quant_note(quant, r: int, col: int) -> str:
+    """' · Q4_K · err 6.1%' under a cell of a quantized model ('' when it has no error vs a reference)."""
+    if quant is None or not quant.quantized[col] or not math.isfinite(quant.error[r, col]) or quant.error[r, col] == 0:
+        return ""  # float or unquantized layers (norms kept in F32) lose nothing
+    kind = quant.storage[r][col]
+    return (f" · {kind}" if kind else "") + f" · err {quant.error[r, col]:.2%}"
+
+
+def quant_tip(quant, r: int, col: int) -> str:
+    if quant is None or not math.isfinite(quant.error[r, col]):
+        return ""
+    return (f"; vs the root's weights: relative error {quant.error[r, col]:.4f}, SQNR {quant.sqnr_db(r, col):.1f} dB, "
+            f"cosine {quant.cosine[r, col]:.5f}; {quant.bits[r, col]:.2f} bits per weight")
 
 
 def _name_cell(name: str, kind: str, depth: int, has_kids: bool, flat: bool, is_open: bool) -> dict:
@@ -163,12 +200,13 @@ def _cell(table: L.LayerTable, r: int, col: int, state: dict, aggregate: bool, c
     else:
         cue = change_cue(fractions) if state["mode"] != "sparsity" else ""
         note = fmt_change(change) + (f" · {cue}" if cue else "")
+    note += quant_note(table.quant, r, col)
     sparsity = table.agg_sparsity[r, col]
     zeros = int(round(sparsity * count))
     what = "outputs" if state["mode"] == "activations" else "weights"
     tip = (f"{table.models[col]}: {int(count):,} {what}, {sparsity:.1%} zero ({zeros:,})"
            + ("" if is_base or math.isnan(change) else
-              f"; change vs base: {fmt_change(change)} ({mix_text(fractions)})"))
+              f"; change vs base: {fmt_change(change)} ({mix_text(fractions)})") + quant_tip(table.quant, r, col))
     if state["mode"] == "sparsity":
         main = h("Div", f"{sparsity:.1%} · {zeros:,}", className="spars-bar",
                  style={"backgroundImage": bar_gradient([(SPARSITY_COLOR, sparsity)])})

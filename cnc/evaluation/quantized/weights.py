@@ -1,0 +1,150 @@
+"""Layer summaries of a model's weights read tensor by tensor, without building the model: a
+quantized model through its `QuantizedWeights` reader, a float one from its safetensors files.
+
+Against a reference (the float base), each module also gets its quantization error, exact over
+every element: sums of squared difference, of the reference's and the model's squares and of their
+products, so a parent row's relative error, SQNR and cosine aggregate exactly. Both models are
+streamed together: peak memory is about one tensor of each plus the summaries.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cnc.evaluation.inspection import STREAM, RunningSummary, sample_positions, shared_edges
+from cnc.evaluation.quantized import gguf as _gguf  # noqa: F401 - registers the GGUF reader
+from cnc.evaluation.quantized.base import LayerStorage, open_quantized
+from cnc.experiment.errors import TaskError
+
+Loader = Callable[[], np.ndarray]
+
+
+def _safetensors_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise TaskError(f"{path}: no *.safetensors weights to summarize (only safetensors are read).")
+        return files
+    if path.suffix == ".safetensors" and path.is_file():
+        return [path]
+    raise TaskError(f"{path}: not a model directory, .safetensors file or quantized model this app reads.")
+
+
+def float_tensors(path: str | Path) -> dict[str, tuple[LayerStorage, Loader]]:
+    """Every tensor of a float checkpoint (a model directory's *.safetensors, or one file), read
+    lazily: name -> (storage, loader of float32 values)."""
+    from safetensors import safe_open
+
+    out: dict[str, tuple[LayerStorage, Loader]] = {}
+    for file in _safetensors_files(Path(path)):
+        handle = safe_open(str(file), "np")
+        header = _header(file)
+        for name in handle.keys():
+            dtype = header.get(name, {}).get("dtype", "F32")
+            shape = tuple(header.get(name, {}).get("shape", ()))
+            bits = {"F64": 64, "F32": 32, "F16": 16, "BF16": 16, "I8": 8, "U8": 8}.get(dtype, 32)
+            out[name] = (LayerStorage(name, dtype, float(bits), shape),
+                         lambda h=handle, n=name: np.asarray(h.get_tensor(n), dtype=np.float32))
+    return out
+
+
+def _header(file: Path) -> dict:
+    with open(file, "rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        return json.loads(fh.read(size))
+
+
+def is_quantized(path: str | Path | None) -> bool:
+    """A checkpoint some registered quantized-format reader recognises."""
+    return path is not None and open_quantized(path) is not None
+
+
+def model_tensors(path: str | Path) -> tuple[dict[str, tuple[LayerStorage, Loader]], dict[str, str], object]:
+    """(tensors by base parameter name, module types, the quantized reader or None) of any checkpoint."""
+    reader = open_quantized(path)
+    if reader is not None:
+        types = getattr(reader, "module_types", None) or _config_types(Path(path))
+        return {s.name: (s, load) for s, load in reader.tensors()}, dict(types), reader
+    return float_tensors(path), _config_types(Path(path)), None
+
+
+def _config_types(path: Path) -> dict[str, str]:
+    """Module types of a model directory's architecture, built on the meta device (no weights)."""
+    if not (path.is_dir() and (path / "config.json").is_file()):
+        return {}
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        if hasattr(config, "quantization_config"):  # the float architecture; no quantizer set up
+            del config.quantization_config
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except Exception:  # noqa: BLE001 - types are a label; a model transformers cannot build just lacks them
+        return {}
+    return {name: type(m).__name__ for name, m in model.named_modules() if name}
+
+
+def _modules(tensors: dict[str, tuple[LayerStorage, Loader]]) -> dict[str, list[str]]:
+    """Parameter names grouped by module, weight before bias (the order a module's parameters have)."""
+    groups: dict[str, list[str]] = {}
+    for name in tensors:
+        groups.setdefault(name.rpartition(".")[0] or name, []).append(name)
+    return {m: sorted(names, key=lambda n: (not n.endswith(".weight"), n)) for m, names in groups.items()}
+
+
+def summarize_weights(path: str | Path, edges: dict[str, np.ndarray], reference: str | Path | None = None) -> dict:
+    """{module: summary} of a checkpoint's weights (as `inspection.summarize_all` makes them), plus for
+    every module its "storage" type(s) and "bits" per weight and, given a float `reference`
+    checkpoint, the error sums "diff_sq", "ref_sq", "own_sq" and "dot". `edges` gains the bins of
+    modules that had none."""
+    tensors, types, reader = model_tensors(path)
+    ref = model_tensors(reference)[0] if reference is not None else None
+    out = {}
+    for module, names in _modules(tensors).items():
+        loaded = [(tensors[n][0], tensors[n][1]()) for n in names]
+        count = sum(v.size for _, v in loaded)
+        if module not in edges:
+            edges[module] = shared_edges([v for _, v in loaded])
+        running = RunningSummary(types.get(module, ""), edges[module], sample_positions(module, count))
+        for _, values in loaded:
+            running.add(values.reshape(-1))
+        entry = running.result()
+        stored = list(dict.fromkeys(s.storage for s, _ in loaded))
+        entry["storage"] = "+".join(stored)
+        entry["bits"] = sum(s.bits_per_weight * v.size for s, v in loaded) / max(count, 1)
+        if ref is not None:
+            entry.update(_error_sums(path, reference, loaded, ref))
+        out[module] = entry
+        del loaded
+    if reader is not None and ref is not None:
+        missing = sorted(set(ref) - set(tensors))
+        if len(missing) == len(ref):
+            raise TaskError(f"{path}: none of its tensors maps to a parameter of {reference}.")
+    return out
+
+
+def _error_sums(path, reference, loaded: list[tuple[LayerStorage, np.ndarray]],
+                ref: dict[str, tuple[LayerStorage, Loader]]) -> dict:
+    sums = {"diff_sq": 0.0, "ref_sq": 0.0, "own_sq": 0.0, "dot": 0.0}
+    for storage, values in loaded:
+        if storage.name not in ref:
+            return {}
+        base = ref[storage.name][1]()
+        if base.shape != values.shape:
+            raise TaskError(f"{path}: tensor {storage.name} has shape {values.shape}, but {reference} has "
+                            f"{base.shape}. Fix: this file is not a variant of that base; set its base in a YAML.")
+        flat_v, flat_b = values.reshape(-1), base.reshape(-1)
+        for s in range(0, flat_v.size, STREAM):  # float64 sums a piece at a time (no float64 copy of the tensor)
+            v, b = flat_v[s:s + STREAM].astype(np.float64), flat_b[s:s + STREAM].astype(np.float64)
+            d = v - b
+            sums["diff_sq"] += float(d @ d)
+            sums["ref_sq"] += float(b @ b)
+            sums["own_sq"] += float(v @ v)
+            sums["dot"] += float(v @ b)
+        del base
+    return sums

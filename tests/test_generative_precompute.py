@@ -8,7 +8,15 @@ import torch
 import yaml
 
 from cnc.analysis.text_scores import exact_match, repetition, token_f1
-from cnc.analysis.token_divergence import TOPK, coarse_kl, exact_kl, log_softmax, tail_logmass, topk_summary
+from cnc.analysis.token_divergence import (
+    TOPK,
+    coarse_kl,
+    exact_kl,
+    log_softmax,
+    same_top,
+    tail_logmass,
+    topk_summary,
+)
 from cnc.experiment.config import load_config
 from cnc.experiment.errors import ConfigError
 from cnc.experiment.tracker import Tracker
@@ -78,7 +86,7 @@ def _check_against_direct(out, model, root):
         vals, ids, tail = topk_summary(ref_lp, TOPK)
         coarse.append(coarse_kl(vals, tail, np.take_along_axis(lp, ids.astype(np.int64), -1), tail_logmass(lp, ids)))
         kl.append(exact_kl(ref_lp, lp))
-        top1.append(lp.argmax(-1) == ref_lp.argmax(-1))
+        top1.append(same_top(ref_lp, lp))
     assert np.array_equal(out["ntokens"], [len(encode(r[0])) for r in REFERENCES])
     assert np.allclose(out["nll"], nll, rtol=1e-4)
     coarse, kl = np.concatenate(coarse), np.concatenate(kl)
@@ -100,7 +108,7 @@ def test_generative_precompute_end_to_end(lm_dir):
     assert task["attributes"]["question"][0] == "yes" and ctx.instance(1) == {"kind": "text", "text": PROMPTS[1]}
 
     base = ctx.outputs("base")
-    assert base["kl_reference"] == "base" and not base["kl"].any() and base["top1"].all()
+    assert base["kl_reference"] == "base" and not base["kl"].any() and base["top1"].all()  # no ties in its top
     assert any(len(t) < 6 for t in base["texts"])  # the stop string cut some outputs
     root = _model(lm_dir / "base.pt")
     _check_against_direct(base, root, root)
@@ -125,6 +133,26 @@ def test_generative_precompute_end_to_end(lm_dir):
     late = AppContext(cfg, store).outputs("late")
     assert late["kl_reference"] == "base"
     _check_against_direct(late, _model(lm_dir / "late.pt"), root)
+
+
+def test_a_model_whose_logits_are_all_equal_never_agrees_on_the_top_token(lm_dir):
+    """The held-back case of issue 31: zeroed norms (and no output bias) make every logit equal; such a
+    model has no top token, so "same top token" reads 0%, never 100%, while its KL is large."""
+    state = torch.load(lm_dir / "base.pt", weights_only=True)
+    state["head.weight"] += 0.05 * torch.randn(state["head.weight"].shape, generator=torch.Generator().manual_seed(1))
+    torch.save(state, lm_dir / "noisy.pt")  # a healthy variant: keeps most of the base's top tokens
+    for name in ("norm.weight", "norm.bias", "head.bias"):
+        state[name].zero_()
+    torch.save(state, lm_dir / "flat.pt")
+    for mid in ("noisy", "flat"):
+        Tracker(lm_dir / "exp").log_model(mid, base="base", model=str(lm_dir / f"{mid}.pt"))
+    cfg, store = _load(lm_dir)
+    precompute(cfg, store, progress=False)
+    ctx = AppContext(cfg, store)
+    flat, healthy = ctx.outputs("flat"), ctx.outputs("noisy")
+    assert flat["kl_reference"] == "base" and flat["top1"].size == flat["ntokens"].sum() > 0
+    assert flat["top1"].mean() == 0.0 and healthy["top1"].mean() > 0.3
+    assert float(flat["kl"].astype(np.float64).mean()) > float(healthy["kl"].astype(np.float64).mean())
 
 
 def test_root_is_computed_on_demand(lm_dir):

@@ -78,3 +78,17 @@ def test_per_instance_mean_and_perplexity():
     with pytest.raises(ValueError):
         per_instance_mean(values, np.array([1, 1]))
     assert perplexity(np.array([2.0, 4.0]), np.array([3, 3])) == pytest.approx(math.exp(1.0))
+
+
+def test_same_top_token_never_counts_a_tie():
+    from cnc.analysis.token_divergence import same_top, strict_argmax, unique_top
+    ref = log_softmax(np.array([[3.0, 1.0, 0.0], [2.0, 2.0, 0.0], [0.0, 5.0, 1.0], [1.0, 1.0, 1.0]]))
+    model = log_softmax(np.array([[3.0, 3.0, 0.0], [2.0, 1.0, 0.0], [0.0, 4.0, 1.0], [1.0, 1.0, 1.0]]))
+    assert strict_argmax(ref).tolist() == [0, -1, 1, -1]
+    # a tie in the model, a tie in the reference, a real agreement, all logits equal in both
+    assert same_top(ref, model).tolist() == [False, False, True, False]
+    assert same_top(ref, ref).tolist() == [True, False, True, False]  # a reference agrees with itself where its top is unique
+    assert unique_top(topk_summary(ref, 2)[0]).tolist() == [True, False, True, False]
+    assert unique_top(np.zeros((3, 1))).tolist() == [True] * 3
+    flat = np.zeros((50, 7))  # a model whose logits are all equal: 0%, never 100%
+    assert same_top(log_softmax(np.random.default_rng(0).normal(size=(50, 7))), flat).mean() == 0.0

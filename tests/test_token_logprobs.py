@@ -29,14 +29,15 @@ def test_matches_log_softmax_across_blocks(monkeypatch):
     np.testing.assert_allclose(got["tail"], tail_logmass(lp.numpy(), ids.numpy()), atol=1e-5)
 
 
-def test_ties_count_as_top_and_a_vanishing_tail_stays_finite():
-    logits = torch.full((2, 6), -200.0)
-    logits[0, [1, 3]] = 5.0  # a tie for the top token
+def test_a_tie_never_counts_as_top_and_a_vanishing_tail_stays_finite():
+    logits = torch.full((3, 6), -200.0)
+    logits[0, [1, 3]] = 5.0  # a tie for the top token: no top token
     logits[1, 2] = 5.0       # all the mass on one token: the tail underflows float32
-    got = tl.token_logprobs(logits, torch.arange(2), torch.tensor([1, 2]), torch.tensor([[3], [2]]))
-    assert got["ref_is_top"].tolist() == [True, True]
+    logits[2] = 0.0          # every logit equal
+    got = tl.token_logprobs(logits, torch.arange(3), torch.tensor([1, 2, 0]), torch.tensor([[3], [2], [0]]))
+    assert got["ref_is_top"].tolist() == [False, True, False]
     assert torch.isfinite(got["ref_tail"]).all() and got["ref_tail"][1] < -80
-    np.testing.assert_allclose(got["target"], [np.log(0.5), 0.0], atol=1e-6)
+    np.testing.assert_allclose(got["target"], [np.log(0.5), 0.0, -np.log(6)], atol=1e-6)
 
 
 def test_no_tokens_give_empty_arrays_of_the_right_shapes():

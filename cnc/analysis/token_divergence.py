@@ -13,6 +13,12 @@ gap is the KL *within* the tail, weighted by P_tail. docs/generative.md gives th
 This module is numpy only (the UI reads the statistics); precompute gathers the model's
 log-probabilities at the reference's top-k ids and its own tail mass on the device, in torch, and
 hands over these [T, k] arrays. Statistics follow llama.cpp's `perplexity --kl-divergence`.
+
+"Same top token" (top-1 agreement) counts a token only when the reference and the model each have
+ONE most likely token and it is the same token. A tie for the top, in either model, never counts:
+a model whose logits are all equal has no top token, so it agrees on 0% of tokens (counting ties
+as agreement made such a destroyed model read 100%). A reference agrees with itself wherever its
+own top is unique.
 """
 from __future__ import annotations
 
@@ -52,6 +58,26 @@ def tail_logmass(logprobs: np.ndarray, ids: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(finite, np.log(np.exp(lp - np.where(finite, top, 0)).sum(-1, keepdims=True)) + top, -np.inf)
     return out[..., 0]
+
+
+def unique_top(topk_values: np.ndarray) -> np.ndarray:
+    """bool [T]: the row's highest value is strictly above its second (top-k values [T, k] sorted in
+    descending order); a row with k = 1 has no runner-up to tie with."""
+    v = np.asarray(topk_values)
+    return v[:, 0] > v[:, 1] if v.ndim == 2 and v.shape[1] > 1 else np.ones(len(v), dtype=bool)
+
+
+def strict_argmax(logprobs: np.ndarray) -> np.ndarray:
+    """int64 [T]: the index of each row's one maximum, -1 where the maximum is tied."""
+    x = np.asarray(logprobs)
+    top = x.max(axis=-1, keepdims=True)
+    return np.where((x >= top).sum(-1) == 1, x.argmax(-1), -1)
+
+
+def same_top(ref_logprobs: np.ndarray, model_logprobs: np.ndarray) -> np.ndarray:
+    """bool [T]: "same top token" under the rule above, from full log-probabilities."""
+    a, b = strict_argmax(ref_logprobs), strict_argmax(model_logprobs)
+    return (a == b) & (a >= 0)
 
 
 def coarse_kl(ref_topk: np.ndarray, ref_tail: np.ndarray, model_topk: np.ndarray, model_tail: np.ndarray) -> np.ndarray:

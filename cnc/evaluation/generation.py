@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from cnc.analysis.text_scores import REPETITION_N, repetition_all, resolve_scorers, score_all
-from cnc.analysis.token_divergence import TOPK, coarse_kl
+from cnc.analysis.token_divergence import TOPK, coarse_kl, unique_top
 from cnc.evaluation import evaldata
 from cnc.evaluation.token_logprobs import token_logprobs
 from cnc.experiment.errors import TaskError
@@ -148,7 +148,7 @@ class _Divergence:
         end = self.pos + stats["ref_tail"].shape[0]
         self.kl.append(coarse_kl(self.ref["values"][self.pos:end], self.ref["tail"][self.pos:end],
                                  stats["ref_logprob"].double().cpu().numpy(), stats["ref_tail"].double().cpu().numpy()))
-        self.top1.append(stats["ref_is_top"].cpu().numpy())
+        self.top1.append(stats["ref_is_top"].cpu().numpy() & unique_top(self.ref["values"][self.pos:end]))
         self.pos = end
 
     def result(self, total: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -203,7 +203,8 @@ def evaluate(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int, 
              model_id: str, root_id: str | None, reference: dict | None, sample_index: np.ndarray,
              hooks: Callable[[], Any]) -> tuple[dict, dict | None]:
     """(outputs dict, own top-k or None) of one model. A root (`model_id == root_id`) is its own
-    reference: KL zeros, top-1 all True; without a reference (root unknown or not computed) KL is None.
+    reference: KL zeros, top-1 True wherever its top token is unique; without a reference (root
+    unknown or not computed) KL is None.
     `hooks()` is entered around a teacher-forced pass over the sampled rows only (activations)."""
     is_root = root_id is not None and model_id == root_id
     model = model.to(device).eval()
@@ -222,7 +223,7 @@ def evaluate(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int, 
     kl, top1, against = tf["kl"], tf["top1"], None
     if is_root:
         total = int(tf["ntokens"].sum())
-        kl, top1, against = np.zeros(total, np.float16), np.ones(total, bool), model_id
+        kl, top1, against = np.zeros(total, np.float16), unique_top(tf["topk"]["values"]), model_id
     elif kl is not None:
         against = root_id
     outputs = {"kind": "generative", "texts": texts, "scores": score_all(texts, data.references, data.scorers),

@@ -9,7 +9,7 @@ from typing import Any
 
 from cnc.experiment.config import Config
 
-SCHEMA = 2  # bump when a summary format changes: old entries are then simply not found
+SCHEMA = 3  # bump when a summary format changes: old entries are then simply not found
 
 
 def _digest(value: Any) -> str:

@@ -21,8 +21,8 @@ def token_logprobs(logits: torch.Tensor, rows: torch.Tensor, targets: torch.Tens
                    ref_ids: torch.Tensor | None = None, k: int = 0) -> dict[str, torch.Tensor]:
     """Per token (row `rows[i]` of `logits` [R, V], whose next token is `targets[i]`):
     "target" log p of the target; with `ref_ids` [t, k'] (a reference model's top ids)
-    "ref_logprob" [t, k'], "ref_tail" (log mass outside them) and "ref_is_top" (the first holds
-    this model's highest logit; ties count); with `k`, this model's own top-k: "values",
+    "ref_logprob" [t, k'], "ref_tail" (log mass outside them) and "ref_is_top" (the first is
+    this model's one highest logit: a tie for the top never counts, see token_divergence); with `k`, this model's own top-k: "values",
     "ids", "tail". Everything float32 / long on the logits' device."""
     parts: dict[str, list[torch.Tensor]] = defaultdict(list)
     step = max(1, BLOCK_VALUES // max(1, logits.shape[-1]))
@@ -40,7 +40,7 @@ def token_logprobs(logits: torch.Tensor, rows: torch.Tensor, targets: torch.Tens
             ids = ref_ids[s:s + step]
             parts["ref_logprob"].append(logp(ids))
             parts["ref_tail"].append(_log_tail(p, ids))
-            parts["ref_is_top"].append(x.gather(-1, ids[:, :1])[:, 0] >= top)
+            parts["ref_is_top"].append((x.gather(-1, ids[:, :1])[:, 0] >= top) & ((x >= top[:, None]).sum(-1) == 1))
         if k:
             ids = x.topk(min(k, x.shape[-1]), dim=-1).indices
             parts["ids"].append(ids)

@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     from cnc.experiment.errors import ConfigError, ExperimentError, TaskError
     from cnc.server import memo
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:  # `cnc check`: cnc/app/check.py
+        from cnc.app.check import main as check_main
+
+        return check_main(argv[1:])
     args = parse_args(argv)
     if args.debug and not is_loopback(args.host):
         print(f"error: --debug serves the Werkzeug debugger, which runs any code a visitor sends; refusing it on "

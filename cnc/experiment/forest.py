@@ -19,6 +19,7 @@ from cnc.experiment.benchmarks import Measurement, read_benchmarks
 from cnc.experiment.benchmarks.attach import attach_measurements
 from cnc.experiment.checkpoints import is_url
 from cnc.experiment.errors import ExperimentError
+from cnc.experiment.eval_settings import harness_settings
 from cnc.experiment.lm_eval import read_run
 
 # Names that suggest "lower is better" when a metric does not say (the original format has no
@@ -70,6 +71,7 @@ class Model:
     lm_eval_files: list[str] = field(default_factory=list)  # the harness results files it names
     stderr: dict[str, float] = field(default_factory=dict)  # standard errors of metrics, when known
     measurements: list[Measurement] = field(default_factory=list)  # benchmark results, each with its device
+    eval_settings: dict[str, Any] = field(default_factory=dict)  # how lm-eval evaluated it (eval_settings.py)
 
     @property
     def label(self) -> str:
@@ -328,6 +330,7 @@ def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: st
     run = read_run(spec, base_dir, f"{where}: model '{model.id}' (lm_eval)")
     model.lm_eval = _resolve(spec, base_dir)
     model.lm_eval_files = [str(p) for p in run.results]
+    model.eval_settings = harness_settings(run.results)
     names = run.metric_names(patterns)
     model.stderr = {n: run.stderr[n] for n in names if n in run.stderr}
     for name in names:

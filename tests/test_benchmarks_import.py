@@ -129,3 +129,11 @@ def test_unrecognised_and_broken_files(tmp_path):
         read_benchmarks({"file": "other.json", "format": "vllm"}, tmp_path, "exp.yaml: model 'a'")
     with pytest.raises(ExperimentError, match="top-level 'benchmarks'"):
         parse_experiment({"benchmarks": "bench", "models": [{"id": "a"}]}, "exp.yaml", tmp_path)
+
+
+def test_the_device_of_a_request_comes_from_its_query_or_a_saved_view():
+    from cnc.server.device import device_in
+
+    assert device_in("?x=Size&device=AMD%20EPYC%20%C2%B7%20CPU%20%C2%B7%202%20threads") == "AMD EPYC · CPU · 2 threads"
+    assert device_in("sel=a,b") is None
+    assert device_in("?view=abc", lambda q: "?device=H100&sel=a") == "H100"

@@ -85,3 +85,16 @@ def metric_differences(exp: Experiment, model_ids: list[str]) -> dict[str, list[
         if found:
             out[name] = found
     return out
+
+
+def metric_notes(exp: Experiment, model_ids: list[str], metric: str) -> list[str]:
+    """What to say next to `metric`'s numbers for these models: the device they were measured on
+    (when there are several) and every way they were evaluated differently."""
+    notes = []
+    measured_here = any(x.metric == metric for m in model_ids for x in exp.models[m].measurements)
+    if measured_here and len(exp.devices) > 1:
+        notes.append(f"{metric} as measured on {exp.device}; models not measured there have no value.")
+    found = differences(exp, model_ids, [metric])
+    if found:
+        notes.append("Not evaluated the same way: " + " | ".join(found))
+    return notes

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 AREAS = ("load", "overview", "comparability", "selection", "behaviors", "generative_behaviors", "layers", "scale",
-         "precompute", "browser_timing", "generative", "lm_eval")
+         "precompute", "browser_timing", "generative", "lm_eval", "check")
 
 
 _SMOKE = [False]  # set by `run(..., quick=True)`: every timing taken once, without warm-up

@@ -21,6 +21,7 @@ from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
 from cnc.precompute.run import config_task_hash, model_hash
 from cnc.precompute.store import SummaryStore
+from cnc.server import device
 from cnc.server.live import CHECK_EVERY, LiveExperiment
 from cnc.server.memo import Memo
 
@@ -113,7 +114,8 @@ class AppContext:
 
     @property
     def experiment(self) -> Experiment:
-        return self.config.experiment
+        """The experiment, its benchmark metrics on the request's device (cnc/server/device.py)."""
+        return device.seen_from(self.config.experiment)
 
     @property
     def version(self) -> int:

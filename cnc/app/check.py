@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from cnc.analysis.generative_behaviors import is_generative
     from cnc.app import check_report
     from cnc.app.check_inputs import Inputs, resolve_models, score_for
-    from cnc.app.cli import load
+    from cnc.app.loading import load
     from cnc.experiment.errors import ConfigError, ExperimentError, TaskError
     from cnc.experiment.forest import read_data_file
 
@@ -62,10 +62,21 @@ def run(args: argparse.Namespace) -> int:
     report = check_report.build_report(
         experiment=exp.source, policy_path=args.policy, policy=policy, base=base, candidates=candidates,
         results=results, scores=scores, generative=is_generative(inputs.task), app_url=args.app_url,
-        warnings=differences(exp, [base, *candidates], [g.metric for g in policy.gates if g.metric]))
+        warnings=_differences(exp, [base, *candidates], policy, differences))
     check_report.write(report, args.json_path, args.md_path, args.junit_path)
     print(check_report.table(report))
     return EXIT_PASS if report["passed"] else EXIT_FAIL
+
+
+def _differences(exp, ids: list[str], policy, differences) -> list[str]:
+    """Evaluation differences bearing on the gated metrics, each benchmark metric on its gate's device."""
+    from cnc.experiment.benchmarks.devices import on_device
+
+    found: list[str] = []
+    for gate in (g for g in policy.gates if g.metric):
+        view = on_device(exp, gate.device) if gate.device else exp
+        found.extend(w for w in differences(view, ids, [gate.metric]) if w not in found)
+    return found
 
 
 def main(argv: list[str]) -> int:

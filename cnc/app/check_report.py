@@ -111,7 +111,7 @@ def junit(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], json_path: str | None, md_path: str | None, junit_path: str | None) -> None:
-    for path, text in ((json_path, lambda: json.dumps(report, indent=1)), (md_path, lambda: markdown(report)),
+    for path, text in ((json_path, lambda: json.dumps(report)),  # no indent: the C encoder (10x faster) (md_path, lambda: markdown(report)),
                        (junit_path, lambda: junit(report))):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)

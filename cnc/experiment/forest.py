@@ -22,6 +22,9 @@ from cnc.experiment.errors import ExperimentError
 from cnc.experiment.eval_settings import harness_settings
 from cnc.experiment.lm_eval import read_run
 
+# libyaml's safe loader when PyYAML has it (a 1,000-model experiment file parses ~10x faster), same results
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Names that suggest "lower is better" when a metric does not say (the original format has no
 # direction field).
 _LOWER_IS_BETTER = re.compile(
@@ -411,7 +414,7 @@ def read_data_file(path: Path) -> Any:
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ExperimentError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
 

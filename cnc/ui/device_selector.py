@@ -28,7 +28,7 @@ _RELOAD = """function(value) {
 
 
 def url_params(exp: Experiment) -> dict:
-    return {KEY: exp.device} if exp.device and exp.devices and exp.device != exp.devices[0] else {}
+    return {"device": exp.device} if exp.device and exp.devices and exp.device != exp.devices[0] else {}  # KEY
 
 
 def layout(exp: Experiment) -> list:

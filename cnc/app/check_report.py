@@ -111,7 +111,8 @@ def junit(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], json_path: str | None, md_path: str | None, junit_path: str | None) -> None:
-    for path, text in ((json_path, lambda: json.dumps(report)),  # no indent: the C encoder (10x faster) (md_path, lambda: markdown(report)),
+    # the JSON without indent: json's C encoder, about 10x faster on 1,000 candidates
+    for path, text in ((json_path, lambda: json.dumps(report)), (md_path, lambda: markdown(report)),
                        (junit_path, lambda: junit(report))):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)

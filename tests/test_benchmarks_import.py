@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cnc.experiment.benchmarks import optimum_benchmark, read_benchmarks, read_file
 from cnc.experiment.errors import ExperimentError
@@ -137,3 +138,24 @@ def test_the_device_of_a_request_comes_from_its_query_or_a_saved_view():
     assert device_in("?x=Size&device=AMD%20EPYC%20%C2%B7%20CPU%20%C2%B7%202%20threads") == "AMD EPYC · CPU · 2 threads"
     assert device_in("sel=a,b") is None
     assert device_in("?view=abc", lambda q: "?device=H100&sel=a") == "H100"
+
+
+def test_selection_details_say_when_numbers_were_measured_differently(tmp_path):
+    """Next to the charted numbers: two vLLM results at different request rates are not comparable."""
+    from cnc.app.cli import load
+    from cnc.ui import selection_details
+
+    vllm = str(FIXTURES / "vllm" / "results.json")
+    models = [{"id": "base", "metrics": {"Accuracy": 0.9},
+               "benchmarks": [{"file": vllm, "match": {"deployment": "base", "request_rate": 10}}]},
+              {"id": "fp8", "base": "base", "operation": "quantize", "metrics": {"Accuracy": 0.89},
+               "benchmarks": [{"file": vllm, "match": {"deployment": "kvcache", "request_rate": 30}}]}]
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump({"models": models}))
+    ctx = load(str(tmp_path / "exp.yaml"), str(tmp_path / "cache"), progress=False)
+    content = selection_details.panel_content(ctx, ["base", "fp8"], "TTFT p99")
+    notes = " ".join(content.notes)
+    assert "Not evaluated the same way" in notes and "request_rate differs" not in notes
+    assert "TTFT p99 measured with different request_rate: 10.0 (base); 30.0 (fp8)" in notes
+    assert "num_prompts" in notes  # 300 prompts against 900
+    same = selection_details.panel_content(ctx, ["base", "fp8"], "Accuracy")
+    assert not any("Not evaluated" in n for n in same.notes)

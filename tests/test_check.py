@@ -115,3 +115,35 @@ def test_runs_evaluated_differently_are_reported(lmeval_runs, tmp_path):
     assert "sample limit differs" in warnings
     assert "tiny_sums_gen" not in warnings  # only the gated task's settings
     assert "Not evaluated the same way" in (tmp_path / "report.md").read_text()
+
+
+def test_a_classifier_experiment_uses_predictions_and_kl(tmp_path):
+    """A Tracker run of tests/tiny_task.py's MLP (40 instances): correct-or-not behind Acc, flip
+    rate from the predictions, KL(base ‖ model) from the stored probabilities."""
+    import torch
+
+    from cnc import Tracker
+    from tests.tiny_task import TinyTask, make_model
+
+    task = TinyTask()
+    torch.manual_seed(0)
+    base = make_model()
+    pruned = make_model()
+    pruned.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        pruned[3].weight.mul_(torch.tensor([[0.0], [1.0], [1.0]]))  # one output class silenced
+    accuracy = {}
+    for name, model in (("base", base), ("pruned", pruned)):
+        with torch.no_grad():
+            accuracy[name] = float((model.eval()(task.x).argmax(1) == task.y).float().mean())
+    run = Tracker(tmp_path / "run", task="tests.tiny_task:TinyTask")
+    run.log_model("base", metrics={"Acc": accuracy["base"]}, model=base)
+    run.log_model("pruned", base="base", operation="prune", metrics={"Acc": accuracy["pruned"]}, model=pruned)
+    pol = policy(tmp_path, "p", {"metrics": {"Acc": {"max_drop": 0.5}}, "max_flip_rate": 1.0, "max_mean_kl": 100.0})
+    code = main(["check", "--config", str(tmp_path / "run"), "--policy", str(pol), "--cache-dir", str(tmp_path / "cache"),
+                 "--json", str(tmp_path / "r.json")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    gates = {g["kind"]: g for g in report["candidates"][0]["gates"]}
+    assert code == 0 and gates["max_drop"]["test"] == "mcnemar" and gates["max_drop"]["n"] == 40
+    assert gates["max_flip_rate"]["value"] > 0 and gates["max_mean_kl"]["value"] > 0
+    assert "bmetric=error" in gates["max_drop"]["links"]["compare"]

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from cnc.app.loading import load  # noqa: F401  (cli.load: what tests, benchmarks and `cnc check` call)
+
 DEMOS = Path(__file__).resolve().parent.parent / "demos"  # each demo: cnc/demos/<name>/config.yaml
 
 
@@ -71,31 +73,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load(config_path: str, cache_dir: str | None, precompute: bool = True, progress: bool = True,
-         background: bool = False, device: str | None = None, scheduler: str | None = None,
-         workers: int | None = None):
-    """Config -> AppContext, precomputing what is missing. Raises ConfigError/ExperimentError."""
-    from cnc.experiment.config import load_config
-    from cnc.precompute.lock import precompute_locked
-    from cnc.precompute.store import SummaryStore
-    from cnc.server.context import AppContext
-
-    config = load_config(config_path, cache_dir=cache_dir)
-    store = SummaryStore(config.cache_dir)
-    failed: dict[str, str] = {}
-    if precompute:
-        failed = precompute_locked(config, store, progress=progress, device=device, scheduler=scheduler,
-                                   workers=workers).failed
-        if failed:
-            print(f"[cnc] {len(failed)} model(s) could not be summarized; the app names them in its header and "
-                  "notices:", file=sys.stderr)
-            for mid, why in failed.items():
-                print(f"[cnc]   {mid}: {why}", file=sys.stderr)
-    ctx = AppContext(config=config, store=store, background=background)
-    ctx.live.device, ctx.live.scheduler, ctx.live.workers = device, scheduler, workers
-    ctx.live.progress.errors.update(failed)
-    return ctx
-
 
 def main(argv: list[str] | None = None) -> int:
     from cnc.experiment.errors import ConfigError, ExperimentError, TaskError
@@ -106,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         from cnc.app.doctor import main as doctor
 
         return doctor(argv[1:])
+    if argv[:1] == ["check"]:  # `cnc check`: cnc/app/check.py
+        from cnc.app.check import main as check_main
+
+        return check_main(argv[1:])
     args = parse_args(argv)
     if args.debug and not is_loopback(args.host):
         print(f"error: --debug serves the Werkzeug debugger, which runs any code a visitor sends; refusing it on "

@@ -10,6 +10,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from cnc.app import bad_requests, lazy_grid, transfer
 from cnc.app.routes import answer_404_off_pages
 from cnc.pages import compare, overview
+from cnc.server import device
 from cnc.server.auth import load_credentials, protect
 from cnc.server.context import AppContext
 from cnc.server.urlstate import open_views, parse_query
@@ -53,6 +54,8 @@ def build_app(ctx: AppContext) -> dash.Dash:
     # Each request reads one experiment, whichever reload happens meanwhile (see AppContext.pin).
     app.server.before_request(ctx.pin)
     app.server.teardown_request(lambda _exc: ctx.unpin())
+    app.server.before_request(lambda: device.select_from_request(lambda q: views.expand(q)[0]))
+    app.server.teardown_request(lambda _exc: device.clear())
 
     @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Output(STATUS_TICK, "interval"),
                   Input(STATUS_TICK, "n_intervals"),

@@ -17,7 +17,7 @@ from typing import Callable
 
 AREAS = ("load", "overview", "comparability", "selection", "behaviors", "generative_behaviors", "layers", "scale",
          "precompute", "browser_timing", "first_paint", "generative", "lm_eval", "hostile_input", "paired_stats",
-         "derived", "mlflow_scale", "quantized")
+         "derived", "mlflow_scale", "quantized", "check")
 
 
 _SMOKE = [False]  # set by `run(..., quick=True)`: every timing taken once, without warm-up

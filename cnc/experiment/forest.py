@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from cnc.experiment.benchmarks import Measurement, read_benchmarks
+from cnc.experiment.benchmarks.attach import attach_measurements
 from cnc.experiment.bounded_load import load_data_file
 from cnc.experiment.checkpoints import is_url
 from cnc.experiment.errors import ExperimentError
+from cnc.experiment.eval_settings import harness_settings
 from cnc.experiment.fidelity_reports import read_report
 from cnc.experiment.lm_eval import read_run
 
@@ -67,6 +70,8 @@ class Model:
     lm_eval_files: list[str] = field(default_factory=list)  # the harness results files it names
     lm_eval_samples: list[str] = field(default_factory=list)  # and their samples files (part of its content hash)
     stderr: dict[str, float] = field(default_factory=dict)  # standard errors of metrics, when known
+    measurements: list[Measurement] = field(default_factory=list)  # benchmark results, each with its device
+    eval_settings: dict[str, Any] = field(default_factory=dict)  # how lm-eval evaluated it (eval_settings.py)
 
     @property
     def label(self) -> str:
@@ -89,6 +94,8 @@ class Experiment:
     warnings: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # problems with values the app shows in its header
     lm_eval_attributes: list[str] = field(default_factory=list)  # document fields that become subgroups
+    devices: list[str] = field(default_factory=list)  # where benchmarks ran, first = the default
+    device: str | None = None  # the device whose measurements `metrics` hold (None: no benchmarks)
     children: dict[str, list[str]] = field(default_factory=dict, repr=False)
     roots: list[str] = field(default_factory=list, repr=False)
 
@@ -249,6 +256,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
 
     harness_attributes, harness_metrics = _harness_settings(data.get("lm_eval"), where)
     notices: list[str] = []
+    bench_folder = _benchmarks_folder(data.get("benchmarks"), where, base_dir)
     models: dict[str, Model] = {}
     for i, raw in enumerate(raw_models):
         if not isinstance(raw, dict) or raw.get("id") in (None, ""):
@@ -276,6 +284,9 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
             notices += _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
         if raw.get("fidelity") not in (None, ""):
             _read_fidelity(model, str(raw["fidelity"]), metrics, f"{where}: model '{mid}' (fidelity)", base_dir)
+        bench = raw.get("benchmarks") or _files_in_folder(bench_folder, mid)
+        if bench:
+            model.measurements = read_benchmarks(bench, base_dir, f"{where}: model '{mid}'")
         models[mid] = model
 
     for m in models.values():
@@ -298,9 +309,31 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
                 metrics[name] = Metric(name=name, higher_is_better=_guess_direction(name))
                 warnings.append(f"metric '{name}' is used but not declared; inferred.")
     _check_cycles(models, where)
+    devices = attach_measurements(models.values(), metrics, Metric, warnings)
     _fill_ranges(metrics, models.values())
     return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings,
-                      notices=notices, lm_eval_attributes=harness_attributes)
+                      notices=notices, lm_eval_attributes=harness_attributes, devices=devices,
+                      device=devices[0] if devices else None)
+
+
+def _benchmarks_folder(raw: Any, where: str, base_dir: Path | None) -> Path | None:
+    """The experiment's `benchmarks: {folder: path}`: result files named after the model
+    (`<folder>/<model id>.json`, or anything under `<folder>/<model id>/`)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"folder"} or not isinstance(raw["folder"], str):
+        raise ExperimentError(f"{where}: top-level 'benchmarks' is {raw!r}. Fix: write benchmarks: {{folder: bench}} "
+                              f"(result files named <model id>.json or kept in a folder <model id>/).")
+    return Path(_resolve(raw["folder"], base_dir) or ".")
+
+
+def _files_in_folder(folder: Path | None, model_id: str) -> list[str]:
+    if folder is None:
+        return []
+    inside = folder / model_id
+    if inside.is_dir():
+        return [str(inside)]
+    return [str(p) for p in sorted(folder.glob("*")) if p.is_file() and p.stem == model_id]
 
 
 def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: str, base_dir: Path | None,
@@ -312,6 +345,7 @@ def _read_harness(model: Model, spec: str, metrics: dict[str, Metric], where: st
     model.lm_eval = _resolve(spec, base_dir)
     model.lm_eval_files = [str(p) for p in run.results]
     model.lm_eval_samples = sorted(str(t.samples) for t in run.tasks.values() if t.samples is not None)
+    model.eval_settings = harness_settings(run.results)
     names = run.metric_names(patterns)
     model.stderr = {n: run.stderr[n] for n in names if n in run.stderr}
     for name in names:

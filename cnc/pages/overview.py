@@ -25,8 +25,8 @@ from cnc.analysis.map_positions import MODES
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
 from cnc.server.urlstate import build_query, pick, split_list
+from cnc.ui import device_selector, legend, model_map, model_picker, scatter, selection_details
 from cnc.ui import filters as filter_ui
-from cnc.ui import legend, model_map, model_picker, scatter, selection_details
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import ids, mapping, one_of
 from cnc.ui.notices import notices as notice_box
@@ -161,6 +161,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         dcc.Store(id=ENABLED, data=enabled_list),
         dcc.Store(id=legend.VALUES, data=legend.values_data(exp)),
         html.Div([
+            *device_selector.layout(exp),
             model_map.mode_control(state.mode),
             *legend.layout(exp, state.color, state.size),
             html.Div(legend.legend(exp, state.color, state.size), id=legend.LEGEND, className="legends"),
@@ -261,6 +262,7 @@ def register(app, ctx: AppContext) -> None:
     store (written in the browser) only triggers; which models pass is recomputed from the
     filters as drawn."""
     filter_ui.register(app, ctx, ENABLED)
+    device_selector.register(app)
     model_map.register(app, SELECTION, filter_ui.DRAWN)
     scatter.register(app, ctx, SELECTION, filter_ui.DRAWN)
     filters_state = State(filter_ui.DRAWN, "data")

@@ -22,6 +22,7 @@ from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
 from cnc.precompute.run import config_task_hash, model_hash
 from cnc.precompute.store import SummaryStore
+from cnc.server import device
 from cnc.server.derived import DerivedExperiment
 from cnc.server.live import CHECK_EVERY, LiveExperiment
 from cnc.server.memo import Memo
@@ -124,9 +125,10 @@ class AppContext:
 
     @property
     def experiment(self) -> Experiment:
-        """The experiment with the derived metrics of precomputed models (cnc.server.derived)."""
+        """The experiment with the derived metrics of precomputed models (cnc.server.derived), its
+        benchmark metrics on the request's device (cnc/server/device.py)."""
         config, version = self._current()
-        return self._derived.experiment(self, config.experiment, version)
+        return device.seen_from(self._derived.experiment(self, config.experiment, version))
 
     @property
     def version(self) -> int:

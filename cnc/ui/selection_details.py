@@ -19,6 +19,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.comparability import Explanation, explain_selection, refine
+from cnc.analysis.eval_settings import metric_notes
 from cnc.analysis.filters import enabled_models, parse_filters
 from cnc.analysis.recipe_text import model_name
 from cnc.experiment.forest import Experiment
@@ -81,7 +82,8 @@ _memo = Memo(_MEMO_SIZE)
 
 def explain(ctx: AppContext, selection: list[str]) -> Explanation:
     """explain_selection, memoized per selection and experiment version (bounded)."""
-    return _memo.get_or((ctx.version, tuple(selection)), lambda: explain_selection(ctx.experiment, selection))
+    exp = ctx.experiment  # seen from the request's device: its benchmark numbers differ
+    return _memo.get_or((ctx.version, exp.device, tuple(selection)), lambda: explain_selection(exp, selection))
 
 
 def kept_models(explanation: Explanation, refinement: Refinement) -> list[str]:
@@ -173,6 +175,7 @@ def panel_content(ctx: AppContext, selection: list[str], metric: str | None,
         return PanelContent(selection, metric, expl, chart, None, notes)
     if all(v is None for v in values.values()):
         notes.append(f"No charted model has a {metric} value.")
+    notes.extend(metric_notes(exp, list(chart.rows), metric))
     figure = bar_figure(chart, values, m, labels, metric_name=metric or "")
     return PanelContent(selection, metric, expl, chart, figure, notes)
 

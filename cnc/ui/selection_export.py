@@ -28,6 +28,9 @@ def records(exp: Experiment, selection: list[str], explanation: Explanation) -> 
         row = explanation.rows.get(mid, ())
         values = [value_text(v, row[k]) if k < len(row) else "" for k, v in enumerate(explanation.variables)]
         rows.append([mid, model.label, *values, *(model.metrics.get(m.name) for m in metrics)])
+    if exp.device:  # benchmark metrics are the numbers of one device: say which
+        header.append("benchmark device")
+        rows = [[*row, exp.device] for row in rows]
     return header, rows
 
 

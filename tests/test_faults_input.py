@@ -382,3 +382,24 @@ def test_hostile_requests_get_4xx_never_500(synthetic_ctx, caplog):
     for body in _valid_bodies(app):  # well-formed requests of every server callback pass the check
         ok = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
         assert ok.status_code in (200, 204), (body["output"], ok.data[:200])
+
+
+def test_cnc_doctor_lists_and_cleans_a_run_folders_debris(tmp_path, capsys):
+    from cnc.app.doctor import main as doctor
+
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    cache.mkdir()
+    Tracker(run).log_model("kept", metrics={"Acc": 0.9}, model={"w": __import__("torch").zeros(4)})
+    orphan = run / "checkpoints" / "orphan-0123456789.pt"
+    orphan.write_bytes(b"y" * 50_000)
+    old = time.time() - 7200  # older than the hour a write in progress may take
+    os.utime(orphan, (old, old))
+
+    assert doctor(["--cache-dir", str(cache), "--config", str(run)]) == 1  # a Tracker folder as the config
+    out = capsys.readouterr().out
+    assert "PROBLEM  tracker run folder" in out and orphan.name in out and "--repair" in out
+    assert orphan.exists()
+    assert doctor(["--cache-dir", str(cache), "--run-dir", str(run), "--repair"]) == 0
+    assert "REPAIRED tracker run folder" in capsys.readouterr().out and not orphan.exists()
+    assert len(list((run / "checkpoints").glob("*.pt"))) == 1  # the model's own checkpoint stays
+    assert doctor(["--cache-dir", str(cache), "--run-dir", str(run)]) == 0

@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the cache directory (default: CNC_CACHE_DIR, else the --config's cache_dir, else .cnc-cache)")
     p.add_argument("--config", default=os.environ.get("CNC_CONFIG"),
                    help="a config whose cache_dir to check (when no --cache-dir)")
+    p.add_argument("--run-dir", default=None,
+                   help="also check a Tracker run folder (default: the --config when it is one) for temporary files "
+                        "of killed writers and checkpoints no model references")
     p.add_argument("--repair", action="store_true",
                    help="fix what is found: move a damaged database aside, drop damaged entries, delete orphan files "
                         "(the next precompute recomputes what was dropped)")
@@ -42,6 +45,36 @@ def cache_dir_of(args: argparse.Namespace) -> Path:
 
         return Path(load_config(args.config).cache_dir)
     return Path(".cnc-cache")
+
+
+def run_dir_of(args: argparse.Namespace) -> Path | None:
+    """The Tracker run folder to check: --run-dir, else a --config that is one (holds experiment.yaml)."""
+    if args.run_dir:
+        return Path(args.run_dir)
+    if args.config and Path(args.config).is_dir() and (Path(args.config) / "experiment.yaml").is_file():
+        return Path(args.config)
+    return None
+
+
+def tracker_check(run_dir: Path) -> Check:
+    """The debris of a Tracker run folder (cnc.experiment.tracker.find_debris) as a doctor check."""
+    def check(_cache_dir: Path, repair: bool) -> list[Finding]:
+        from cnc.experiment.tracker import clean_debris, find_debris
+
+        name = "tracker run folder"
+        found = find_debris(run_dir)
+        if found.problem:
+            return [Finding(name, False, f"{run_dir}: {found.problem}")]
+        if not found.files:
+            return [Finding(name, True, f"{run_dir}: no stale temporary files or unreferenced checkpoints")]
+        what = (f"{len(found.temp_files)} temporary file(s) of killed writers and {len(found.unreferenced)} "
+                f"checkpoint/output file(s) no model references ({found.bytes / 1e6:.1f} MB)")
+        if repair:
+            gone = clean_debris(run_dir)
+            return [Finding(name, False, f"{run_dir}: deleted {len(gone.files)} file(s): {what}", repaired=True)]
+        listed = ", ".join(p.name for p in found.files[:5]) + (" ..." if len(found.files) > 5 else "")
+        return [Finding(name, False, f"{run_dir}: {what}: {listed}. Fix: --repair deletes them")]
+    return check
 
 
 def run_checks(cache_dir: Path, repair: bool = False, checks: list[Check] = CHECKS) -> list[Finding]:
@@ -77,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no cache directory at {cache_dir}. Fix: pass --cache-dir (or --config) of an existing cache.",
               file=sys.stderr)
         return 2
-    findings = run_checks(cache_dir, args.repair)
+    run_dir = run_dir_of(args)
+    findings = run_checks(cache_dir, args.repair, CHECKS + ([tracker_check(run_dir)] if run_dir else []))
     print(f"cnc doctor: {cache_dir}")
     print(report(findings))
     left = [f for f in findings if not f.ok and not f.repaired]

@@ -358,7 +358,7 @@ def test_hostile_requests_get_4xx_never_500(synthetic_ctx, caplog):
 
     app = build_app(synthetic_ctx)
     client = app.server.test_client()
-    bodies = _hostile(_valid_bodies(app), random.Random(33), 300)
+    bodies = _hostile(_valid_bodies(app), random.Random(33), 400)
     paths = ["/_dash-component-suites/dash/../..", "/_dash-component-suites/dash/../../etc/passwd",
              "/_dash-component-suites/nope/x.js", "/_dash-component-suites/dash/%2e%2e/x.js",
              "/_dash-component-suites/dash/deps/nope.js", "/_dash-component-suites/plotly/../../../setup.py"]

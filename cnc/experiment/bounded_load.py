@@ -56,7 +56,7 @@ def read_bounded_text(path: Path) -> str:
 
 
 def _too_big(path: Path, size: int, limit: int) -> str:
-    return (f"{path}: the file is {size / (1 << 20):,.1f} MB, over the {limit / (1 << 20):,.0f} MB limit for files "
+    return (f"{path}: the file is {size / (1 << 20):,.1f} MB, over the {limit / (1 << 20):,.4g} MB limit for files "
             f"the app reads. Fix: point at the right file, or raise the limit with CNC_MAX_FILE_MB.")
 
 

@@ -35,6 +35,7 @@ def test_markdown_links_open_compare_and_overview(lmeval_runs, tmp_path: Path, s
     wait_until(lambda: query_of(chrome).get("bmetric") == "sc:acc")
     q = query_of(chrome)
     assert q["models"] == "base,pruned" and q.get("tab", "behaviors") == "behaviors"
+    assert q["bgroup"] == "attr:task:tiny_sums_mc"  # the gated task's documents only
     assert not [n.text for n in chrome.find_elements("css selector", ".notice") if "Ignored" in n.text]
     screenshot(chrome, "check_link_compare")
 

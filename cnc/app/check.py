@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         inputs = Inputs(ctx, base, candidates)
         keys = {(g.metric, g.score, g.device) for g in policy.gates if g.metric is not None}
         metrics = {k: inputs.metric(exp, *k) for k in keys}
-        scores = {k: score_for(k[0], inputs.task, k[1])[0] for k in keys}
+        scores = {k: score_for(k[0], inputs.task, k[1]) for k in keys}  # (score, lm-eval task)
         kinds = {g.kind for g in policy.gates}
         results = evaluate(policy, candidates, metrics,
                            inputs.flip_rates() if "max_flip_rate" in kinds else {},

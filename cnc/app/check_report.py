@@ -31,28 +31,32 @@ def behaviors_metric(result: GateResult, score: str | None, generative: bool) ->
     return f"sc:{score}" if generative else None
 
 
-def links(app_url: str, base: str, candidate: str, bmetric: str | None, y_metric: str | None) -> dict[str, str]:
-    """Overview with both models selected (the gate's metric on the y axis) and Compare / Behaviors."""
+def links(app_url: str, base: str, candidate: str, bmetric: str | None, y_metric: str | None,
+          task: str | None = None) -> dict[str, str]:
+    """Overview with both models selected (the gate's metric on the y axis) and Compare / Behaviors
+    (on the gate's score; an lm-eval metric's documents only: `bgroup`)."""
     root = app_url.rstrip("/")
     overview = {"sel": f"{base},{candidate}", **({"y": y_metric} if y_metric else {})}
-    compare = {"models": f"{base},{candidate}", "base": base, "tab": "behaviors", **({"bmetric": bmetric} if bmetric else {})}
+    compare = {"models": f"{base},{candidate}", "base": base, "tab": "behaviors", **({"bmetric": bmetric} if bmetric else {}),
+               **({"bgroup": f"attr:task:{task}"} if task else {})}
     enc = {"safe": ",:", "quote_via": quote}
     return {"overview": f"{root}/?{urlencode(overview, **enc)}", "compare": f"{root}/compare?{urlencode(compare, **enc)}"}
 
 
 def build_report(*, experiment: str, policy_path: str, policy: Policy, base: str, candidates: list[str],
-                 results: list[GateResult], scores: dict[tuple, str | None], generative: bool, app_url: str,
+                 results: list[GateResult], scores: dict[tuple, tuple[str | None, str | None]], generative: bool,
+                 app_url: str,
                  warnings: list[str]) -> dict[str, Any]:
     per: dict[str, list[dict[str, Any]]] = {c: [] for c in candidates}
     for r in results:
-        score = scores.get((r.gate.metric, r.gate.score, r.gate.device)) if r.gate.metric else None
+        score, task = scores.get((r.gate.metric, r.gate.score, r.gate.device), (None, None))
         per[r.candidate].append({
             "gate": r.gate.label, "kind": r.gate.kind, "metric": r.gate.metric, "device": r.gate.device,
             "threshold": r.gate.threshold, "value": _num(r.value), "base_value": _num(r.base_value),
             "observed": _num(r.observed), "breached": r.breached, "test": r.test or None, "n": r.n,
             "p_value": _num(r.p_value), "p_adjusted": _num(r.p_adjusted), "significance_required": r.gate.significance,
             "failed": r.failed, "reason": r.reason,
-            "links": links(app_url, base, r.candidate, behaviors_metric(r, score, generative), r.gate.metric)})
+            "links": links(app_url, base, r.candidate, behaviors_metric(r, score, generative), r.gate.metric, task)})
     out = []
     for c in candidates:
         failing = [g for g in per[c] if g["failed"]]

@@ -26,19 +26,19 @@ def scenarios(quick: bool) -> list[dict]:
     codes = table.labels
     size = {"models": n_models, "instances": n}
     records = [
-        {"scenario": "stats.mcnemar", **size, "ms": median_ms(lambda: ps.mcnemar_exact(base, correct))},
-        {"scenario": "stats.bootstrap_normal", **size, "ms": median_ms(lambda: ps.paired_bootstrap(conf[0], conf))},
-        {"scenario": "stats.bootstrap_resampled", "models": n_models, "instances": ps.EXACT_BOOTSTRAP_N,
+        {"scenario": "paired_stats.mcnemar", **size, "ms": median_ms(lambda: ps.mcnemar_exact(base, correct))},
+        {"scenario": "paired_stats.bootstrap_normal", **size, "ms": median_ms(lambda: ps.paired_bootstrap(conf[0], conf))},
+        {"scenario": "paired_stats.bootstrap_resampled", "models": n_models, "instances": ps.EXACT_BOOTSTRAP_N,
          "ms": median_ms(lambda: ps.paired_bootstrap(conf[0, :ps.EXACT_BOOTSTRAP_N], conf[:, :ps.EXACT_BOOTSTRAP_N]))},
-        {"scenario": "stats.mcnemar_by_class", **size, "groups": classes,
+        {"scenario": "paired_stats.mcnemar_by_class", **size, "groups": classes,
          "ms": median_ms(lambda: ps.mcnemar_by_group(base, correct, codes, classes))},
-        {"scenario": "stats.bootstrap_by_class", **size, "groups": classes,
+        {"scenario": "paired_stats.bootstrap_by_class", **size, "groups": classes,
          "ms": median_ms(lambda: ps.bootstrap_by_group(conf[0], conf, codes, classes))},
     ]
     cases = {
-        "stats.view_tests_error": behavior_view.ViewState(mode="classes", metric="error", rel=True),
-        "stats.view_tests_conf": behavior_view.ViewState(mode="classes", metric="conf", rel=True),
-        "stats.view_tests_subgroups": behavior_view.ViewState(mode="subgroups", attribute="ink density",
+        "paired_stats.view_tests_error": behavior_view.ViewState(mode="classes", metric="error", rel=True),
+        "paired_stats.view_tests_conf": behavior_view.ViewState(mode="classes", metric="conf", rel=True),
+        "paired_stats.view_tests_subgroups": behavior_view.ViewState(mode="subgroups", attribute="ink density",
                                                               metric="sc:loss", rel=True),
     }
     for name, state in cases.items():

@@ -13,7 +13,8 @@ NAME = "experiment-file"
 
 
 def experiment_yaml(ctx: AppContext) -> str:
-    return yaml.safe_dump(experiment_as_dict(ctx.experiment), sort_keys=False, allow_unicode=True)
+    # as loaded: derived metrics (cnc.server.derived) are recomputed where it is opened, never logged
+    return yaml.safe_dump(experiment_as_dict(ctx.config.experiment), sort_keys=False, allow_unicode=True)
 
 
 def button():

@@ -4,6 +4,8 @@ converter does) and as GGUF Q8_0 / Q4_K_M (llama.cpp's `llama-quantize`, from th
 tests/llama_cpp_tools.py caches; found through $CNC_LLAMA_QUANTIZE or that cache), opened as a folder
 of variants. Each model is summarized for Layers in its own process (`precompute --only`), which
 reports its CPU time and peak RSS; then the Layers view of the summarized models is timed.
+`CNC_BENCH_QUANT_DIR=<folder>` reuses the models an earlier run wrote there (writing and quantizing
+1B parameters takes minutes).
 
 Targets (issue 30): CPU time per parameter within 2x the float path's, peak RSS under 1.5 GB, the
 Layers view in <= 300 ms once summarized. The compressed-tensors W4A16 directory is left out: its
@@ -145,7 +147,13 @@ def scenarios(quick: bool = False) -> list[dict]:
     records = []
     with tempfile.TemporaryDirectory(prefix="cnc-bench-quant-") as tmp:
         folder, cache = Path(tmp) / "models", Path(tmp) / "cache"
-        files = write_models(folder, shape)
+        kept = os.environ.get("CNC_BENCH_QUANT_DIR")  # a folder written by an earlier run: skip writing
+        if kept and not quick and (Path(kept) / "llama-1b").is_dir():
+            folder = Path(kept)
+            files = {"float": folder / "llama-1b", **{k: folder / f"llama-1b-{k}.gguf" for k in ("F16", "Q8_0", "Q4_K_M")
+                                                       if (folder / f"llama-1b-{k}.gguf").is_file()}}
+        else:
+            files = write_models(folder, shape)
         params = None
         fixed = _import_cost(folder, cache)
         per_param = {}

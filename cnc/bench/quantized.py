@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -115,18 +116,20 @@ def write_models(folder: Path, shape: dict) -> dict[str, Path]:
     return out
 
 
-def _summarize_in_child(folder: Path, cache: Path, model_id: str) -> tuple[float, float]:
-    """(CPU seconds, peak RSS MB) of summarizing one model in a fresh process."""
+def _summarize_in_child(folder: Path, cache: Path, model_id: str) -> tuple[float, float, float]:
+    """(CPU seconds, peak RSS MB, wall ms) of summarizing one model in a fresh process."""
     code = ("import sys; from cnc.experiment.config import load_config; from cnc.precompute.run import precompute; "
             "from cnc.precompute.store import SummaryStore; c = load_config(sys.argv[1], cache_dir=sys.argv[2]); "
             "r = precompute(c, SummaryStore(c.cache_dir), progress=False, only=[sys.argv[3]]); "
             "sys.exit(1 if r.failed else 0)")
+    start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(cache), model_id])
     _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - start) * 1000
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"summarizing {model_id} failed (exit {proc.returncode})")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, wall
 
 
 def _import_cost(folder: Path, cache: Path) -> float:
@@ -159,13 +162,13 @@ def scenarios(quick: bool = False) -> list[dict]:
         per_param = {}
         for key in files:
             model_id = files[key].stem if files[key].suffix == ".gguf" else files[key].name
-            cpu, rss = _summarize_in_child(folder, cache, model_id)
+            cpu, rss, wall = _summarize_in_child(folder, cache, model_id)
             if params is None:
                 from cnc.experiment.config import load_config
 
                 params = int(load_config(folder, cache_dir=cache).experiment.models[model_id].metrics["Parameters"])
             per_param[key] = (cpu - fixed) / params
-            records.append({"scenario": f"quantized.summarize.{key}", "ms": None, "params": params,
+            records.append({"scenario": f"quantized.summarize.{key}", "ms": round(wall, 1), "params": params,
                             "cpu_s": round(cpu, 1), "cpu_ns_per_param": round(per_param[key] * 1e9, 2),
                             "x_float": round(per_param[key] / per_param["float"], 2), "peak_rss_mb": round(rss)})
         ctx = load(str(folder), str(cache), precompute=False, progress=False)

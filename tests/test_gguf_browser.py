@@ -51,6 +51,12 @@ def test_folder_layers_sorted_by_error(folder_app_ctx, serve, chrome):
                "&lsortby=tiny-llama-Q2_K&lstore=Q6_K")
     wait_until(lambda: [r[0].split("\n")[0] for r in table_text(chrome)] == ["lm_head"])
     assert "Q6_K" in chrome.find_element(By.CSS_SELECTOR, ".layers-storage").text
+    # opened on Behaviors (weights only: it says how to add prompts), the filter appears with Layers
+    chrome.get(f"{url}/compare?models={IDS}&base=tiny-llama")
+    wait_until(lambda: "no prompt file" in chrome.find_element(By.TAG_NAME, "body").text)
+    next(t for t in chrome.find_elements(By.CSS_SELECTOR, ".tab") if t.text.strip() == "Layers").click()
+    wait_until(lambda: chrome.find_element(By.CSS_SELECTOR, ".layers-storage").is_displayed())
+    screenshot(chrome, "gguf_layers_from_behaviors")
 
 
 def drawn_rows(driver) -> int:

@@ -4,6 +4,8 @@ converter does) and as GGUF Q8_0 / Q4_K_M (llama.cpp's `llama-quantize`, from th
 tests/llama_cpp_tools.py caches; found through $CNC_LLAMA_QUANTIZE or that cache), opened as a folder
 of variants. Each model is summarized for Layers in its own process (`precompute --only`), which
 reports its CPU time and peak RSS; then the Layers view of the summarized models is timed.
+`CNC_BENCH_QUANT_DIR=<folder>` reuses the models an earlier run wrote there (writing and quantizing
+1B parameters takes minutes).
 
 Targets (issue 30): CPU time per parameter within 2x the float path's, peak RSS under 1.5 GB, the
 Layers view in <= 300 ms once summarized. The compressed-tensors W4A16 directory is left out: its
@@ -16,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -113,18 +116,20 @@ def write_models(folder: Path, shape: dict) -> dict[str, Path]:
     return out
 
 
-def _summarize_in_child(folder: Path, cache: Path, model_id: str) -> tuple[float, float]:
-    """(CPU seconds, peak RSS MB) of summarizing one model in a fresh process."""
+def _summarize_in_child(folder: Path, cache: Path, model_id: str) -> tuple[float, float, float]:
+    """(CPU seconds, peak RSS MB, wall ms) of summarizing one model in a fresh process."""
     code = ("import sys; from cnc.experiment.config import load_config; from cnc.precompute.run import precompute; "
             "from cnc.precompute.store import SummaryStore; c = load_config(sys.argv[1], cache_dir=sys.argv[2]); "
             "r = precompute(c, SummaryStore(c.cache_dir), progress=False, only=[sys.argv[3]]); "
             "sys.exit(1 if r.failed else 0)")
+    start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(cache), model_id])
     _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - start) * 1000
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"summarizing {model_id} failed (exit {proc.returncode})")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, wall
 
 
 def _import_cost(folder: Path, cache: Path) -> float:
@@ -145,19 +150,25 @@ def scenarios(quick: bool = False) -> list[dict]:
     records = []
     with tempfile.TemporaryDirectory(prefix="cnc-bench-quant-") as tmp:
         folder, cache = Path(tmp) / "models", Path(tmp) / "cache"
-        files = write_models(folder, shape)
+        kept = os.environ.get("CNC_BENCH_QUANT_DIR")  # a folder written by an earlier run: skip writing
+        if kept and not quick and (Path(kept) / "llama-1b").is_dir():
+            folder = Path(kept)
+            files = {"float": folder / "llama-1b", **{k: folder / f"llama-1b-{k}.gguf" for k in ("F16", "Q8_0", "Q4_K_M")
+                                                       if (folder / f"llama-1b-{k}.gguf").is_file()}}
+        else:
+            files = write_models(folder, shape)
         params = None
         fixed = _import_cost(folder, cache)
         per_param = {}
         for key in files:
             model_id = files[key].stem if files[key].suffix == ".gguf" else files[key].name
-            cpu, rss = _summarize_in_child(folder, cache, model_id)
+            cpu, rss, wall = _summarize_in_child(folder, cache, model_id)
             if params is None:
                 from cnc.experiment.config import load_config
 
                 params = int(load_config(folder, cache_dir=cache).experiment.models[model_id].metrics["Parameters"])
             per_param[key] = (cpu - fixed) / params
-            records.append({"scenario": f"quantized.summarize.{key}", "ms": None, "params": params,
+            records.append({"scenario": f"quantized.summarize.{key}", "ms": round(wall, 1), "params": params,
                             "cpu_s": round(cpu, 1), "cpu_ns_per_param": round(per_param[key] * 1e9, 2),
                             "x_float": round(per_param[key] / per_param["float"], 2), "peak_rss_mb": round(rss)})
         ctx = load(str(folder), str(cache), precompute=False, progress=False)

@@ -140,8 +140,8 @@ class HFTask:
         if path.is_file() and is_gguf(path):
             return self._gguf_model(path, opts)
         if path.suffix != ".safetensors" or not path.is_file():
-            raise TaskError(f"{path}: checkpoint must be a model directory, a .gguf file or an existing .safetensors "
-                            "weights file (a weight-only variant of task option model_dir).")
+            raise TaskError(f"{path}: checkpoint must be a model directory or an existing .safetensors "
+                            "weights file (a weight-only variant of task option model_dir), or a .gguf file.")
         return self._weights_variant(path, opts)
 
     def _quantized_options(self, path: Path, quant: HFQuantization) -> dict:

@@ -39,7 +39,7 @@ MODE_LABELS = {"sparsity": "Sparsity", "weights": "Weight distribution", "activa
 SORT_LABELS = {"tree": "Module tree", "change": "Most changed first", "spread": "Most different across models",
                "sparsity": "Most sparse first", "error": "Most quantization error first",
                "bits": "Fewest bits per weight first"}
-STORAGE = cid(COMPONENT, "storage")
+STORAGE, STORAGE_WRAP = cid(COMPONENT, "storage"), cid(COMPONENT, "storage-wrap")
 PAGE_ROWS = 25  # rows drawn at once (about two screens): a page of the expanded tree or of a sorted list
 PREV, NEXT, PAGE = cid(COMPONENT, "prev"), cid(COMPONENT, "next"), cid(COMPONENT, "page")
 MAX_PAGE = 10**6  # far past any real tree; a bigger number in a link or store is junk
@@ -298,6 +298,11 @@ def storage_options(ctx: AppContext, selection: dict | None) -> list[dict]:
     return [] if quant is None else [{"label": t, "value": t} for t in quant.types()]
 
 
+def _shown(options: list) -> dict | None:
+    """The storage filter is shown only when the selection has storage types to pick."""
+    return None if options else {"display": "none"}
+
+
 def _controls(state: dict, sortby_options: list[dict], store_options: list[dict]) -> html.Div:
     return html.Div([
         html.Label(["Show", dcc.RadioItems(id=MODE, value=state["mode"], inline=True,
@@ -312,7 +317,7 @@ def _controls(state: dict, sortby_options: list[dict], store_options: list[dict]
         html.Label(["Storage", dcc.Dropdown(id=STORAGE, value=state.get("storage") or [], options=store_options,
                                             multi=True, placeholder="any type", searchable=False)],
                    className="control layers-storage", title="Only layers stored in these types (quantized models)",
-                   style=None if store_options else {"display": "none"}),
+                   id=STORAGE_WRAP, style=_shown(store_options)),
         html.Label(["Bar height", dcc.RadioItems(id=SCALE, value=state["scale"], inline=True,
                                                  options=[{"label": "√ count", "value": "sqrt"},
                                                           {"label": "count", "value": "linear"}])],
@@ -354,7 +359,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
         dcc.Store(id=url_part(COMPONENT), data=url_params(state)),
         dcc.Store(id=OPEN, data=state["open"]),
         dcc.Store(id=PAGE, data=state.get("page", 0)),
-        _controls(state, sort_options(ctx, selection), storage_options(ctx, selection)),
+        _controls(state, sort_options(ctx, selection), storage_options(ctx, selection) if tab == "layers" else []),
         dcc.Loading(html.Div(body, id=BODY), type="dot", delay_show=300),
     ], className="layers")
 
@@ -417,7 +422,7 @@ def paged_update(ctx: AppContext, selection: dict | None, tab: str | None, state
 def register(app, ctx: AppContext) -> None:
     @app.callback(
         Output(BODY, "children"), Output(OPEN, "data"), Output(url_part(COMPONENT), "data"),
-        Output(SORTBY, "options"), Output(PAGE, "data"), Output(STORAGE, "options"),
+        Output(SORTBY, "options"), Output(PAGE, "data"), Output(STORAGE, "options"), Output(STORAGE_WRAP, "style"),
         Input(cid("compare", "selection"), "data"), Input(cid("compare", "tab"), "value"),
         Input(MODE, "value"), Input(SORT, "value"), Input(SORTBY, "value"), Input(SCALE, "value"),
         Input(STORAGE, "value"),
@@ -434,9 +439,11 @@ def register(app, ctx: AppContext) -> None:
         state = checked_state(mode, sort, sortby, scale, stored_open, page, storage)
         new_selection = trigger == cid("compare", "selection")
         options = sort_options(ctx, selection) if new_selection else no_update
-        stores = storage_options(ctx, selection) if new_selection else no_update
+        # storage types need the layer table: built when the Layers tab shows, not for Behaviors
+        fresh = tab == "layers" and trigger in (cid("compare", "selection"), cid("compare", "tab"))
+        stores = storage_options(ctx, selection) if fresh else no_update
         body, opened, part, page = paged_update(ctx, selection, tab, state, trigger, value)
-        return body, opened, part, options, page, stores
+        return body, opened, part, options, page, stores, no_update if stores is no_update else _shown(stores)
 
     @app.callback(
         Output(DOWNLOAD, "data"), Input(CSV, "n_clicks"),

@@ -80,13 +80,18 @@ class GGUFWeights:
                 continue
             info = by_name[tensor.name]
             storage = LayerStorage(hf, info.storage, info.bits_per_weight, info.shape)
-            yield storage, functools.partial(_dequantized, tensor, processor)
+            yield storage, functools.partial(_dequantized, self.path, tensor, processor)
 
 
-def _dequantized(tensor, processor) -> np.ndarray:
+def _dequantized(path: Path, tensor, processor) -> np.ndarray:
+    """One tensor dequantized, its bytes read with a plain file read (the reader's memory map would
+    keep every page touched in the process, a whole 1B model's worth by the end)."""
     from gguf.quants import dequantize
 
-    values = dequantize(tensor.data, tensor.tensor_type).astype(np.float32, copy=False)
+    with open(path, "rb") as fh:
+        fh.seek(int(tensor.data_offset))
+        raw = np.frombuffer(fh.read(int(tensor.n_bytes)), dtype=tensor.data.dtype).reshape(tensor.data.shape)
+    values = dequantize(raw, tensor.tensor_type).astype(np.float32, copy=False)
     return np.ascontiguousarray(processor.process(weights=values, name=tensor.name).weights, dtype=np.float32)
 
 

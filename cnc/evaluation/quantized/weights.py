@@ -33,28 +33,44 @@ def _safetensors_files(path: Path) -> list[Path]:
     raise TaskError(f"{path}: not a model directory, .safetensors file or quantized model this app reads.")
 
 
+SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
+                      "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8}
+
+
 def float_tensors(path: str | Path) -> dict[str, tuple[LayerStorage, Loader]]:
     """Every tensor of a float checkpoint (a model directory's *.safetensors, or one file), read
-    lazily: name -> (storage, loader of float32 values)."""
-    from safetensors import safe_open
-
+    lazily: name -> (storage, loader of float32 values). Each tensor is read with a plain file read,
+    not a memory map, so the pages of tensors already summarized do not stay in the process."""
     out: dict[str, tuple[LayerStorage, Loader]] = {}
     for file in _safetensors_files(Path(path)):
-        handle = safe_open(str(file), "np")
-        header = _header(file)
-        for name in handle.keys():
-            dtype = header.get(name, {}).get("dtype", "F32")
-            shape = tuple(header.get(name, {}).get("shape", ()))
-            bits = {"F64": 64, "F32": 32, "F16": 16, "BF16": 16, "I8": 8, "U8": 8}.get(dtype, 32)
-            out[name] = (LayerStorage(name, dtype, float(bits), shape),
-                         lambda h=handle, n=name: np.asarray(h.get_tensor(n), dtype=np.float32))
+        header, start = _header(file)
+        for name, t in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = t.get("dtype", "F32")
+            if dtype not in SAFETENSORS_DTYPES:
+                raise TaskError(f"{file}: tensor {name} has dtype {dtype}, which this reader does not read.")
+            bits = 8.0 * np.dtype(SAFETENSORS_DTYPES[dtype]).itemsize
+            lo, hi = (start + int(x) for x in t["data_offsets"])
+            out[name] = (LayerStorage(name, dtype, bits, tuple(t.get("shape", ()))),
+                         lambda f=file, lo=lo, hi=hi, d=dtype, s=tuple(t.get("shape", ())): _read(f, lo, hi, d, s))
     return out
 
 
-def _header(file: Path) -> dict:
+def _read(file: Path, lo: int, hi: int, dtype: str, shape: tuple) -> np.ndarray:
+    with open(file, "rb") as fh:
+        fh.seek(lo)
+        raw = np.frombuffer(fh.read(hi - lo), dtype=SAFETENSORS_DTYPES[dtype]).reshape(shape)
+    if dtype == "BF16":  # bfloat16: the high half of a float32
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    return raw.astype(np.float32)
+
+
+def _header(file: Path) -> tuple[dict, int]:
+    """(the safetensors header, the offset its data starts at)."""
     with open(file, "rb") as fh:
         size = int.from_bytes(fh.read(8), "little")
-        return json.loads(fh.read(size))
+        return json.loads(fh.read(size)), 8 + size
 
 
 def is_quantized(path: str | Path | None) -> bool:

@@ -96,3 +96,14 @@ def test_start_with_a_task_summarizes_every_run_with_a_file(store, tmp_path):
     ctx = load(str(task_config(tmp_path, uri)), str(tmp_path / "cache"), progress=False)
     for mid in (*WITH_FILES, "exported"):
         assert ctx.status(mid) == "ready", (mid, ctx.status(mid))
+
+
+def test_the_app_imports_no_torch_until_a_model_is_evaluated():
+    """Importing torch was most of the app's start; a metrics-only experiment never needs it."""
+    import subprocess
+    import sys
+
+    code = "import sys, cnc.app.cli, cnc.app.webapp, cnc.precompute.run; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False", out.stderr

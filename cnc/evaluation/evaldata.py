@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
-import torch
 
 from cnc.experiment.errors import TaskError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ def iter_batches(task: Any, loading: Loading) -> Iterator[tuple[Any, np.ndarray]
             yield take(inputs, slice(s, s + loading.batch_size)), labels[s:s + loading.batch_size]
         return
     if kind == "dataset":
+        import torch
+
         source: Iterable = torch.utils.data.DataLoader(task.dataset(), batch_size=loading.batch_size,
                                                        num_workers=loading.num_workers, shuffle=False)
     else:
@@ -82,7 +87,7 @@ def fingerprint(labels: np.ndarray) -> str:
 
 
 def _labels(values: Any) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
+    if _is_tensor(values):
         values = values.detach().cpu().numpy()
     arr = np.asarray(values)
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
@@ -96,9 +101,18 @@ def take(inputs: Any, rows: Any) -> Any:
         return {k: take(v, rows) for k, v in inputs.items()}
     if isinstance(inputs, (tuple, list)):
         return type(inputs)(take(v, rows) for v in inputs)
-    if isinstance(rows, np.ndarray) and isinstance(inputs, torch.Tensor):
+    if isinstance(rows, np.ndarray) and _is_tensor(inputs):
+        import torch
+
         rows = torch.as_tensor(rows, device=inputs.device)
     return inputs[rows]
+
+
+def _is_tensor(value: Any) -> bool:
+    """A torch tensor, without importing torch: the server imports this module, and a
+    metrics-only experiment never needs torch (it is most of the app's start-up import)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def to_device(inputs: Any, device: torch.device) -> Any:
@@ -106,7 +120,7 @@ def to_device(inputs: Any, device: torch.device) -> Any:
         return {k: to_device(v, device) for k, v in inputs.items()}
     if isinstance(inputs, (tuple, list)):
         return type(inputs)(to_device(v, device) for v in inputs)
-    return inputs.to(device, non_blocking=True) if isinstance(inputs, torch.Tensor) else inputs
+    return inputs.to(device, non_blocking=True) if _is_tensor(inputs) else inputs
 
 
 def call(model: torch.nn.Module, inputs: Any) -> torch.Tensor:
@@ -121,7 +135,7 @@ def call(model: torch.nn.Module, inputs: Any) -> torch.Tensor:
         out = out.logits
     if isinstance(out, (tuple, list)):
         out = out[0]
-    if not isinstance(out, torch.Tensor):
+    if not _is_tensor(out):
         raise TaskError(f"model returned {type(out).__name__}; expected a tensor of logits [batch, classes]")
     return out
 

@@ -20,8 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cnc.experiment.errors import ConfigError, ExperimentError
+from cnc.experiment.errors import ConfigError, ExperimentError, TaskError
 from cnc.experiment.gguf_file import is_gguf, read_gguf
+from cnc.experiment.hf_quantization import parse_quantization_config
 
 PROMPT_FILES = ("prompts.jsonl", "prompts.json")
 METRICS = [
@@ -72,33 +73,12 @@ def _model_card(folder: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def describe_quantization(qc: dict, where: str) -> str:
-    """The operation a Hugging Face `quantization_config` names."""
-    method = str(qc.get("quant_method", "")).lower()
-    if method == "compressed-tensors":
-        parts = []
-        for group in (qc.get("config_groups") or {}).values():
-            w = (group or {}).get("weights") or {}
-            a = (group or {}).get("input_activations") or {}
-            if not w.get("num_bits"):
-                continue
-            text = f"W{w['num_bits']}A{a.get('num_bits', 16) if a else 16}"
-            if w.get("group_size"):
-                text += f", group {w['group_size']}"
-            elif w.get("strategy"):
-                text += f", per {w['strategy']}"
-            parts.append(text)
-        if not parts:
-            raise ExperimentError(f"{where}: quantization_config (compressed-tensors) has no config_groups with "
-                                  "weights.num_bits. Fix: save the model with llm-compressor, or remove the directory.")
-        return "compressed-tensors " + "; ".join(dict.fromkeys(parts))
-    if method in ("gptq", "awq"):
-        bits, group = qc.get("bits") or qc.get("w_bit"), qc.get("group_size") or qc.get("q_group_size")
-        if not bits:
-            raise ExperimentError(f"{where}: quantization_config ({method}) has no 'bits'. Fix: re-save the model.")
-        return f"{method.upper()} {bits}-bit" + (f" g{group}" if group and int(group) > 0 else "")
-    raise ExperimentError(f"{where}: quantization_config with quant_method {method or '(none)'!r} is not one this "
-                          "app reads (compressed-tensors, gptq, awq). Fix: remove the directory from the folder.")
+def describe_quantization(qc: Any, where: str | Path) -> str:
+    """The operation a Hugging Face `quantization_config` names (cnc.experiment.hf_quantization reads it)."""
+    try:
+        return parse_quantization_config(qc, Path(where)).describe()
+    except TaskError as exc:
+        raise ExperimentError(str(exc)) from None
 
 
 def _safetensors_stats(folder: Path) -> tuple[int, int]:

@@ -7,17 +7,21 @@ quantized by `llama-quantize` (tests/llama_cpp_tools.py builds both from the lla
 Row lengths are multiples of 256, so K-quants (Q4_K_M, Q2_K) really use K-quant blocks.
 
 `build_variants(folder)` returns {"base": model dir, "f16": gguf, "q8_0": gguf, ...}; it is cached per
-folder (a second call reuses the files).
+folder (a second call reuses the files). `shared_variants()` builds them once per machine (beside the
+llama.cpp build, keyed by this file's and tests/hf_models.py's text), so every test session and
+every test module reuses one set: training and quantizing cost minutes on a busy 2-core machine.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 from tests import hf_models
-from tests.llama_cpp_tools import LlamaCpp, ensure_built
+from tests.llama_cpp_tools import VERSION, LlamaCpp, cache_root, ensure_built
 
 QUANTS = {"q8_0": "Q8_0", "q4_k_m": "Q4_K_M", "q2_k": "Q2_K"}
 
@@ -80,6 +84,15 @@ def build_variants(folder: Path, quants: dict[str, str] = QUANTS, tools: LlamaCp
         if not out[key].exists():
             tools.quantize(out["f16"], out[key], qtype)
     return out
+
+
+def shared_variants() -> dict[str, Path]:
+    """`build_variants` into the machine's cache (read-only for tests: copy or link, never write there)."""
+    sources = b"".join(Path(m.__file__).read_bytes() for m in (hf_models,)) + Path(__file__).read_bytes()
+    folder = cache_root() / VERSION / f"tiny-llama-{hashlib.sha256(sources).hexdigest()[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / ".lock")):
+        return build_variants(folder)
 
 
 def instances_file(folder: Path, n: int = 12) -> Path:

@@ -1,5 +1,5 @@
-"""The GGUF variants of tests/gguf_models.py, built once per test session (about 30 s) into one folder
-that every GGUF test file shares (`build_variants` reuses files already there)."""
+"""The GGUF variants of tests/gguf_models.py, built once per machine (`shared_variants`), for every
+GGUF test file."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ from tests import gguf_models
 @pytest.fixture(scope="session")
 def gguf_variants(tmp_path_factory) -> dict[str, Path]:
     """{"base": HF dir, "f16", "q8_0", "q4_k_m", "q2_k": .gguf files} in one folder."""
-    return gguf_models.build_variants(tmp_path_factory.getbasetemp() / "gguf-variants")
+    return gguf_models.shared_variants()
 
 
 @pytest.fixture(scope="session")

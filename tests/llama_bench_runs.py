@@ -1,6 +1,6 @@
 """Real llama-bench results on the tiny Llama's GGUF variants, with 1 and 2 threads as two "devices".
 
-`bench_experiment(folder)` builds the variants (tests/gguf_models.py, cached per folder), runs
+`bench_experiment(folder)` takes the variants (tests/gguf_models.py, cached per machine), runs
 the real `llama-bench` (tests/llama_cpp_tools.py) once per thread count, JSON for one thread and
 CSV for two, short runs (`-p 16 -n 16 -r 1`), and writes an experiment naming the result files.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.gguf_models import build_variants
+from tests.gguf_models import shared_variants
 from tests.llama_cpp_tools import ensure_built
 
 VARIANTS = ("f16", "q8_0", "q4_k_m", "q2_k")
@@ -30,7 +30,7 @@ def bench_experiment(folder: Path, two_devices_for: tuple[str, ...] = VARIANTS) 
     """An experiment of the GGUF variants (f16 the base) with their llama-bench results; only the
     variants in `two_devices_for` are measured with 2 threads too."""
     folder = Path(folder)
-    variants = build_variants(folder)
+    variants = shared_variants()
     models = []
     for key in VARIANTS:
         files = [run_llama_bench(variants[key], 1, "json", folder / f"{key}-t1.json").name]

@@ -16,12 +16,12 @@ from cnc.experiment.forest import parse_experiment
 def kld_logs(tmp_path_factory) -> dict:
     pytest.importorskip("sentencepiece")
     pytest.importorskip("transformers")
-    from tests.gguf_models import build_variants, corpus
+    from tests.gguf_models import corpus, shared_variants
     from tests.llama_cpp_tools import ensure_built
 
     folder = tmp_path_factory.mktemp("gguf")
     tools = ensure_built()
-    variants = build_variants(folder, {"q4_k_m": "Q4_K_M"}, tools)
+    variants = shared_variants()
     text = folder / "text.txt"  # one line: the tiny SentencePiece vocabulary has no newline token
     text.write_text(" ".join(" ".join(corpus()).split()) * 4)
     perplexity = str(tools.tool("llama-perplexity"))

@@ -63,7 +63,7 @@ def test_bad_files_get_notices_and_the_rest_opens(gguf_variants, tmp_path):
     notes = " | ".join(config.notices)
     assert "broken.gguf: damaged or truncated GGUF file" in notes
     assert "notes.gguf: not a GGUF file" in notes
-    assert "gptq-dir/config.json: quantization_config with quant_method 'mystery'" in notes
+    assert 'gptq-dir/config.json: quantization_config.quant_method is "mystery"; expected one of' in notes
     assert config.experiment.models["card-child"].base == "tiny-llama"  # from the model card, not guessed
     assert not any("card-child" in n for n in config.notices)
 

@@ -216,7 +216,7 @@ def load_config(path: str | Path, cache_dir: str | Path | None = None) -> Config
     return Config(
         title=cf.title, experiment=exp, path=path, experiment_path=exp_path,
         cache_dir=cdir, task=cf.task, defaults=cf.defaults, views=views_with_env(cf.views),
-        precompute=cf.precompute, watch=watch, notices=notices + exp.notices, fetch_sources=fetch_sources,
+        precompute=cf.precompute, watch=watch, notices=_joined(notices, exp.notices), fetch_sources=fetch_sources,
     )
 
 
@@ -281,3 +281,10 @@ def _mlflow_config(spec: str, cache_dir: Path) -> Config:
     return Config(title=source.settings.experiment, experiment=snap.experiment, path=None, experiment_path=None,
                   cache_dir=cache_dir, spec=spec, watch=source.stamp, notices=snap.notices,
                   views=views_with_env(ViewsSection()), fetch_sources=partial(source.resolve, snap))
+
+
+def _joined(notices: list[str], more: list[str]) -> list[str]:
+    """The source's own notices list, extended in place: an MLflow source appends to it later (when
+    precompute resolves a run's files), and the header must see those too."""
+    notices.extend(n for n in more if n not in notices)
+    return notices

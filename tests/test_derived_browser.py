@@ -33,7 +33,7 @@ def _experiment(folder):
 
 FRONT = """var gd = document.querySelector('.scatter-graph .js-plotly-plot');
 return gd && gd.data && gd.data[2] ? {x: gd.data[2].x, y: gd.data[2].y, title: gd.layout.yaxis.title.text,
-  chips: [...document.querySelectorAll('.front-list .chip')].map(c => c.title)} : null;"""
+  chips: [...document.querySelectorAll('.front-list .chip')].map(c => c.title.split('\\n')[0])} : null;"""
 
 
 def test_mean_kl_against_size_with_its_pareto_front(tmp_path, serve, chrome):

@@ -41,7 +41,7 @@ def _bytes(obj) -> int:
 
 def _ctx(exp):
     """Just what the page reads from an AppContext (no cache, no task)."""
-    return SimpleNamespace(experiment=exp, config=SimpleNamespace(defaults=Defaults()), version=0)
+    return SimpleNamespace(experiment=exp, config=SimpleNamespace(defaults=Defaults(), experiment=exp), version=0)
 
 
 def _fresh(n: int, runs: int = 6):

@@ -61,8 +61,9 @@ def _find(exp: Experiment, pattern: str, higher: bool | None) -> str | None:
 
 def default_state(ctx: AppContext) -> OverviewState:
     """Config defaults, else size (or the first lower-is-better metric) vs accuracy (or the first
-    higher-is-better metric)."""
-    exp, d = ctx.experiment, ctx.config.defaults
+    higher-is-better metric), among the logged metrics when there are any (derived ones otherwise)."""
+    logged, d = ctx.config.experiment, ctx.config.defaults
+    exp = logged if logged.metrics else ctx.experiment
     names = list(exp.metrics)
     first = names[0] if names else None
     y = d.y or _find(exp, r"acc", True) or _find(exp, r".", True) or first

@@ -2,6 +2,7 @@
 rename, so a reader (the live server, another precompute, a crash) never sees half a file."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -34,3 +35,10 @@ def atomic_copy(source: str | Path, path: str | Path) -> None:
         with open(source, "rb") as src:
             shutil.copyfileobj(src, fh)
     atomic_write(path, copy)
+
+
+def safetensors_header(file: str | Path) -> tuple[dict, int]:
+    """(a .safetensors file's JSON header, the offset its tensor data starts at), no tensor read."""
+    with open(file, "rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        return json.loads(fh.read(size)), 8 + size

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cnc.experiment.errors import ConfigError, ExperimentError, TaskError
+from cnc.experiment.files import safetensors_header
 from cnc.experiment.gguf_file import is_gguf, read_gguf
 from cnc.experiment.hf_quantization import parse_quantization_config
 
@@ -86,9 +87,7 @@ def _safetensors_stats(folder: Path) -> tuple[int, int]:
     size = params = 0
     for f in sorted(folder.glob("*.safetensors")):
         size += f.stat().st_size
-        with open(f, "rb") as fh:
-            header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
-        for name, t in header.items():
+        for name, t in safetensors_header(f)[0].items():
             if name != "__metadata__":
                 n = 1
                 for d in t.get("shape", []):

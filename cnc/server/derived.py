@@ -64,13 +64,6 @@ class DerivedExperiment:
             return self._merged
 
 
-def root_of(exp: Experiment, model_id: str) -> str:
-    cur = model_id
-    while exp.models[cur].base is not None:
-        cur = exp.models[cur].base
-    return cur
-
-
 def model_values(ctx: AppContext, exp: Experiment, th: str) -> dict[str, dict[str, float]]:
     """Derived values per model id (only models whose outputs are stored)."""
     store, task = ctx.store, ctx.task_data() or {}
@@ -88,7 +81,7 @@ def model_values(ctx: AppContext, exp: Experiment, th: str) -> dict[str, dict[st
         ch = hashes[mid]
         if ch is None:
             continue
-        root = root_of(exp, mid)
+        root = exp.path_to_root(mid)[0]
         key = ("derived", VERSION, th, ch, hashes.get(root))
         found = store.get_derived(key)
         if found is None:

@@ -8,7 +8,6 @@ streamed together: peak memory is about one tensor of each plus the summaries.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +17,7 @@ from cnc.evaluation.inspection import STREAM, RunningSummary, sample_positions, 
 from cnc.evaluation.quantized import gguf as _gguf  # noqa: F401 - registers the GGUF reader
 from cnc.evaluation.quantized.base import LayerStorage, open_quantized
 from cnc.experiment.errors import TaskError
+from cnc.experiment.files import safetensors_header
 
 Loader = Callable[[], np.ndarray]
 
@@ -43,7 +43,7 @@ def float_tensors(path: str | Path) -> dict[str, tuple[LayerStorage, Loader]]:
     not a memory map, so the pages of tensors already summarized do not stay in the process."""
     out: dict[str, tuple[LayerStorage, Loader]] = {}
     for file in _safetensors_files(Path(path)):
-        header, start = _header(file)
+        header, start = safetensors_header(file)
         for name, t in header.items():
             if name == "__metadata__":
                 continue
@@ -64,13 +64,6 @@ def _read(file: Path, lo: int, hi: int, dtype: str, shape: tuple) -> np.ndarray:
     if dtype == "BF16":  # bfloat16: the high half of a float32
         return (raw.astype(np.uint32) << 16).view(np.float32)
     return raw.astype(np.float32)
-
-
-def _header(file: Path) -> tuple[dict, int]:
-    """(the safetensors header, the offset its data starts at)."""
-    with open(file, "rb") as fh:
-        size = int.from_bytes(fh.read(8), "little")
-        return json.loads(fh.read(size)), 8 + size
 
 
 def is_quantized(path: str | Path | None) -> bool:

@@ -68,13 +68,24 @@ def _mean(values) -> float | None:
     return float(v.mean()) if v.size else None
 
 
+def flip_rate(out: Mapping, base: Mapping, field: str) -> float | None:
+    """Share of instances whose `field` ("preds" of a classifier, "texts" of a generative model)
+    differs from the base's; None when the two do not cover the same instances."""
+    mine, theirs = out.get(field), base.get(field)
+    if mine is None or theirs is None or len(mine) != len(theirs) or not len(mine):
+        return None
+    if field == "texts":
+        return float(np.mean([a != b for a, b in zip(mine, theirs)]))
+    return float(np.mean(np.asarray(mine) != np.asarray(theirs)))
+
+
 def classifier_fidelity(out: Mapping, root: Mapping | None, labels: np.ndarray,
                         kl: np.ndarray | None) -> dict[str, float]:
     """Derived values of a classifier (`kl`: per-instance KL(root ‖ model), when known)."""
     preds = np.asarray(out["preds"])
     values = {ACCURACY.name: float(np.mean(preds == labels)) if preds.size else None}
     if root is not None and np.shape(root["preds"]) == preds.shape:
-        values[FLIP.name] = float(np.mean(preds != np.asarray(root["preds"]))) if preds.size else None
+        values[FLIP.name] = flip_rate(out, root, "preds")
         values[change_metric("accuracy").name] = values[ACCURACY.name] - float(np.mean(np.asarray(root["preds"]) == labels))
         if kl is not None and np.shape(kl) == preds.shape:
             values[KL.name] = _mean(kl)
@@ -96,9 +107,7 @@ def generative_fidelity(out: Mapping, root: Mapping | None, root_id: str | None)
     scores = out.get("scores") or {}
     values = {score_metric(name).name: _mean(v) for name, v in scores.items()}
     if root is not None:
-        texts, root_texts = out.get("texts") or [], root.get("texts") or []
-        if len(texts) == len(root_texts) and texts:
-            values[FLIP.name] = float(np.mean([a != b for a, b in zip(texts, root_texts)]))
+        values[FLIP.name] = flip_rate(out, root, "texts")
         primary = primary_score(scores)
         mine, theirs = _mean(scores.get(primary)), _mean((root.get("scores") or {}).get(primary))
         if primary is not None and mine is not None and theirs is not None:

@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from cnc.analysis.ci_gates import MetricInput, Policy, PolicyError
+from cnc.analysis.derived_metrics import flip_rate
 from cnc.analysis.divergence import divergences
 from cnc.analysis.generative_behaviors import is_generative
 from cnc.experiment.benchmarks.devices import on_device
@@ -94,12 +95,7 @@ class Inputs:
         if base is None:
             return {}
         field = "texts" if is_generative(self.task) else "preds"
-        ref = np.asarray(base[field], dtype=object if field == "texts" else None)
-        out = {}
-        for c in self.candidates:
-            o = self.outputs(c)
-            out[c] = None if o is None else float(np.mean(np.asarray(o[field], dtype=ref.dtype) != ref))
-        return out
+        return {c: None if (o := self.outputs(c)) is None else flip_rate(o, base, field) for c in self.candidates}
 
     def mean_kls(self) -> dict[str, float | None]:
         base = self.outputs(self.base)

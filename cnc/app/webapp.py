@@ -7,7 +7,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html, no_update
 
-from cnc.app import bad_requests, lazy_grid, transfer
+from cnc.app import bad_requests, lazy_grid, plotly_bundle, transfer
 from cnc.app.routes import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.server import device
@@ -91,6 +91,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
 
     protect(app.server, load_credentials())
     transfer.enable(app.server)
+    plotly_bundle.install(app.server, app.config.requests_pathname_prefix)
     answer_404_off_pages(app, PAGES)
     bad_requests.install(app)
 

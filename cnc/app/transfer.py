@@ -79,14 +79,18 @@ def _static(response: Response) -> Response:
 
 
 PLOTLY_JS = "_dash-component-suites/plotly/package_data/plotly.min.js"  # the URL dash-renderer loads it from
+# dcc's chunks that a Graph and a Dropdown fetch when they first mount, after the page's layout came
+GRAPH_CHUNKS = ("_dash-component-suites/dash/dcc/async-graph.js", "_dash-component-suites/dash/dcc/async-dropdown.js")
 
 
 def preload_plotly(index_string: str, prefix: str) -> str:
-    """Dash's page with plotly.js fetched from the start: the renderer asks for it only once a
-    graph mounts, after the other scripts, the layout and the first callbacks (2 s later on a
-    20 Mbit/s link); fetched alongside them it is there when the scatterplot needs it."""
-    link = f'<link rel="preload" as="script" href="{prefix}{PLOTLY_JS}">'
-    return index_string.replace("{%css%}", link + "\n        {%css%}", 1)
+    """Dash's page with plotly.js (and dcc's graph and dropdown chunks) fetched from the start:
+    the renderer asks for them only once a graph mounts, after the other scripts, the layout and
+    the first callbacks (2 s later on a 20 Mbit/s link); fetched alongside them they are there when
+    the scatterplot needs them."""
+    links = "".join(f'<link rel="preload" as="script" href="{prefix}{url}">\n        '
+                    for url in (PLOTLY_JS, *GRAPH_CHUNKS))
+    return index_string.replace("{%css%}", links + "{%css%}", 1)
 
 
 def enable(server: Flask) -> None:

@@ -21,6 +21,7 @@ window.dash_clientside = window.dash_clientside || {};
         });
         for (i = 0; i < n; i++) {
             var data = {id: d.id[i], mid: d.mid[i], label: d.label[i], c: d.c[i], s: d.s[i]};
+            (d.short || []).forEach(function(col, t) { data['l' + (t + 1)] = col[i]; });
             if (hollow[i]) { data.m = 1; }
             out.push({data: data, position: {x: d.x[i], y: d.y[i]}, selectable: !off[i],
                       classes: off[i] ? 'off' : ''});
@@ -149,8 +150,10 @@ window.dash_clientside = window.dash_clientside || {};
     function show(d) {
         var cy = live();
         if (!(cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length)) { return false; }
+        var resized = d.s !== shown.data.s;
         patch(cy, d, shown.data);
         shown = {key: d.key, data: d};
+        if (resized) { cy._cncLabels = null; fitLabels(cy); }  // labels start past the largest node of their column
         return true;
     }
 
@@ -162,6 +165,8 @@ window.dash_clientside = window.dash_clientside || {};
         if (show(d)) { return [noUpdate(), relayout]; }
         shown = {key: d.key, data: d};
         pending = [];  // restyles of the elements being replaced
+        var cy = live();
+        if (cy) { cy._cncLabels = null; }  // the new elements get their label style after their layout
         return [build(d), relayout];
     }
 
@@ -254,10 +259,13 @@ window.dash_clientside = window.dash_clientside || {};
             var all = cy.elements().not('.blank');  // blank headers pad the other mode's columns
             if (!all.length) { return; }
             cy.fit(all, pad);
-            if (force || cy.zoom() >= minZoom) { return; }
-            var bb = all.boundingBox(), z = Math.min(minZoom, cy.maxZoom());
-            cy.zoom(z);
-            cy.pan({x: pad - bb.x1 * z, y: pad - bb.y1 * z});
+            if (!force && cy.zoom() < minZoom) {
+                var bb = all.boundingBox(), z = Math.min(minZoom, cy.maxZoom());
+                cy.zoom(z);
+                cy.pan({x: pad - bb.x1 * z, y: pad - bb.y1 * z});
+            }
+            followZoom(cy);
+            fitLabels(cy);
         };
         var apply = function(attempt) {
             var cy = live();
@@ -276,8 +284,60 @@ window.dash_clientside = window.dash_clientside || {};
         return noUpdate();
     }
 
+    /* Labels readable at any zoom, never overlapping: drawn at LABEL_PX on screen (larger only when
+       zoomed in past 1), right of their node and just above its outgoing edge, each the longest of
+       its texts (cut to the label widths by what differs, cnc/analysis/short_labels.py) that fits
+       the room up to the next column; none where that is too short or rows are closer than a line
+       (the hover card and zooming in show them). Applied at the end of a zoom, when the outcome changes. */
+    var CHAR_EM = 0.58, ZOOM_SETTLE_MS = 120;  // mean character width of the map font, in ems
+
+    function labelStyle(d, z) {
+        var px = d.label_px || 11, scale = Math.max(z, 1), font = px * scale / z;  // model units
+        var big = (d.px || [10, 30])[1], room = (d.dx - big) * z - 6;
+        var chars = d.dy * z < px * scale + 4 ? 0 : Math.floor(room / (px * scale * CHAR_EM));
+        return {chars: chars, key: chars + ' ' + font.toFixed(2), style: {
+            'font-size': font, 'text-max-width': room / z, 'text-margin-y': -(px * scale / 2 + 2) / z}};
+    }
+
+    function labelText(n, chars, tiers) {  // the longest of the node's texts within `chars`, or none
+        for (var t = 0; t <= tiers; t++) {
+            var text = n.data(t ? 'l' + t : 'label');
+            if (text && text.length <= chars) { return text; }
+        }
+        return '';
+    }
+
+    function fitLabels(cy) {
+        var d = shown && shown.data;
+        if (!d || !d.dx || !d.s) { return; }
+        var z = cy.zoom(), fit = labelStyle(d, z), headPx = 13 * Math.max(z, 1) / z, big = (d.px || [10, 30])[1];
+        if (cy._cncLabels === fit.key) { return; }
+        cy._cncLabels = fit.key;
+        cy.batch(function() {  // a bypass takes no data() mapper, nor an empty label: each node its own
+            d.id.forEach(function(id, i) {
+                var n = cy.getElementById(id), text = labelText(n, fit.chars, (d.short || []).length);
+                // every label of a column starts where its largest node would end: clear of the nodes above
+                n.style(Object.assign({label: text || '-', 'text-opacity': text ? 1 : 0,
+                                       'text-background-opacity': text ? 0.85 : 0,
+                                       'text-margin-x': (big - d.s[i]) / 2 + 2 / z}, fit.style));
+            });
+            cy.nodes('.head').style({'font-size': headPx, 'text-max-width': d.dx - 12, 'text-wrap': 'ellipsis',
+                                     'text-opacity': d.dx * z < 48 ? 0 : 1});
+        });
+    }
+
+    function followZoom(cy) {
+        if (cy._cncZoom) { return; }
+        var timer = null;
+        cy._cncZoom = true;
+        cy.on('zoom', function() {
+            clearTimeout(timer);
+            timer = setTimeout(function() { fitLabels(cy); }, ZOOM_SETTLE_MS);
+        });
+    }
+
     /* Restyles still waiting for idle time (0 once every element shows the latest data). */
     function pendingCount() { return pending.length; }
 
-    window.dash_clientside.cncMap = {encode: encode, elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
+    window.dash_clientside.cncMap = {labelStyle: labelStyle, encode: encode, elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
 })();

@@ -49,13 +49,19 @@ NODE_PX = (10.0, 30.0)  # node diameter range of the size encoding
 MIN_FIT_ZOOM = 0.5  # below this the whole map is not readable: start at this zoom, top-left
 PAD = 24
 MAX_LABEL = 22
+# Shorter labels for a map zoomed out: the browser shows the longest that fits between two columns
+# at the current zoom, at a font never under LABEL_PX on screen, and none where rows are too close.
+SHORT_LABELS = (16, 12)
+LABEL_PX = 11
 
 STYLESHEET = [
     {"selector": "node[c]", "style": {
         "width": "data(s)", "height": "data(s)", "background-color": "data(c)",
-        "label": "data(label)", "font-size": 11, "color": "#333", "text-valign": "bottom",
-        "text-margin-y": 3, "min-zoomed-font-size": 5, "border-width": 1, "border-color": "#ffffff",
-        "overlay-opacity": 0, "text-max-width": 140, "text-wrap": "ellipsis",
+        # right of the node, just above its outgoing edge (cncMap sets the size and margins per zoom)
+        "label": "data(label)", "font-size": LABEL_PX, "color": "#333", "text-halign": "right",
+        "text-valign": "center", "text-margin-x": 2, "text-margin-y": -8, "border-width": 1,
+        "border-color": "#ffffff", "overlay-opacity": 0, "text-max-width": DX - NODE_PX[1], "text-wrap": "ellipsis",
+        "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 1,
     }},
     # No size value: a hollow dashed ring of the middle size (never the size of the smallest value).
     {"selector": "node[?m]", "style": {
@@ -105,6 +111,7 @@ def _identity(exp: Experiment) -> dict:
     index = model_index(exp)
     data = {"id": [node_id(mid) for mid in exp.models], "mid": list(exp.models),
             "label": list(sibling_labels(exp, MAX_LABEL).values()),  # the full recipe is in the hover card
+            "short": [list(sibling_labels(exp, width).values()) for width in SHORT_LABELS],
             "base": [-1 if m.base is None else index[m.base] for m in exp.models.values()]}
     digest = hashlib.blake2b(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"),
                              digest_size=8).hexdigest()
@@ -130,7 +137,8 @@ def map_data(exp: Experiment, mode: str, parts: tuple[str, ...] | None = None) -
     into cytoscape elements (`cncMap.elements` in assets/model_map.js): node ids, labels and
     base indices (fixed per experiment, with its `key`; `plain`: edges drawn plain, not
     following the encodings, in large experiments; `px` the node size range) and positions per `mode` (`x`, `y`, column
-    `heads`). The browser adds the model ids (`mid`), the encodings (`c` colour, `s` size, `m`
+    `heads`; `short`: the labels cut to each of SHORT_LABELS' widths, for a map zoomed out;
+    `label_px`: the smallest font size of a label on screen). The browser adds the model ids (`mid`), the encodings (`c` colour, `s` size, `m`
     indices drawn hollow) and `off` (indices failing the filters), from the VALUES store
     (`cncMap.encode`).
     `parts=("layout",)`: the positions only (a mode change). Tooltips are not here: they are
@@ -138,7 +146,8 @@ def map_data(exp: Experiment, mode: str, parts: tuple[str, ...] | None = None) -
     out: dict = {}
     if parts is None:
         ident = _identity(exp)
-        out.update(ident["data"], key=ident["key"], dx=DX, dy=DY, px=list(NODE_PX), plain=plain_edges(len(exp.models)))
+        out.update(ident["data"], key=ident["key"], dx=DX, dy=DY, px=list(NODE_PX), plain=plain_edges(len(exp.models)),
+                   label_px=LABEL_PX)
     mode = mode if mode in MODES else "step"
     out.update(_positions(exp, mode), mode=mode)
     return out

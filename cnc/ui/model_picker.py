@@ -14,7 +14,8 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from cnc.analysis.filters import enabled_models, from_data
 from cnc.analysis.map_positions import per_experiment
-from cnc.analysis.recipe_text import model_name, operation_text
+from cnc.analysis.recipe_text import model_name, model_title, operation_text, recipe_text
+from cnc.analysis.short_labels import distinct_labels
 from cnc.experiment.forest import Experiment
 from cnc.server.context import AppContext
 from cnc.ui.ids import cid
@@ -23,31 +24,40 @@ from cnc.ui.inputs import ids, text
 PICKER = cid("picker", "models")
 FOUND = cid("picker", "found")  # the server's options, before the browser adds the picked models
 LIMIT = 50  # options sent per search; typing narrows them
+LABEL_WIDTH = 48  # characters of a name in the list (the id follows it)
 
 
-def _entry(m) -> tuple[str, str, str]:
-    """(label, searchable text, operation) of one model."""
+def _search_text(m) -> str:
     op = operation_text(m)
     names = " ".join(m.operation.parameters) if m.operation else ""  # "amount" finds prunes too
-    name = model_name(m)  # an auto-generated "Quantize (amount: int8, …)" tag reads as the id
-    return (m.id if name == m.id else f"{name} · {m.id}", f"{m.id} {m.tag} {op} {names}", op)
+    return f"{m.id} {m.tag} {op} {names}"
 
 
 @per_experiment
-def _entries(exp: Experiment) -> dict[str, tuple[str, str, str]]:
-    """Model id -> its entry, built once per experiment (on the first search)."""
-    return {m.id: _entry(m) for m in exp.models.values()}
+def _haystacks(exp: Experiment) -> dict[str, str]:
+    """Model id -> the text a search looks in, built once per experiment (on the first search)."""
+    return {m.id: _search_text(m) for m in exp.models.values()}
+
+
+def labels(exp: Experiment, shown: list[str]) -> dict[str, str]:
+    """Each listed model's entry: its name (a tag a person gave it, else its recipe), shortened
+    where it is like the other listed ones' (the words that tell them apart kept, as on the map
+    and the Pareto chips), then its id; the full recipe is the option's hover title."""
+    names = {mid: model_name(exp.models[mid]) for mid in shown}
+    names = {mid: recipe_text(exp, mid) or mid if name == mid else name for mid, name in names.items()}
+    short = distinct_labels(names, LABEL_WIDTH)
+    return {mid: mid if short[mid] == mid else f"{short[mid]} · {mid}" for mid in shown}
 
 
 def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
             keep: list[str] = ()) -> list[dict]:
     """The picked models (`keep`) and the first LIMIT models whose id, tag or operation contain
     every word of `search`, in experiment order. Without a search (the page as first drawn) only
-    the listed models' entries are built."""
+    the listed models' search texts are built."""
     words = search.lower().split()[:8]
     shown = []
     if words:
-        for mid, (_, haystack, _) in _entries(exp).items():
+        for mid, haystack in _haystacks(exp).items():
             if len(shown) == LIMIT:
                 break
             if all(w in haystack.lower() for w in words):
@@ -57,12 +67,13 @@ def options(exp: Experiment, enabled: set[str] | None = None, search: str = "",
     shown_set = set(shown)
     shown += [m for m in dict.fromkeys(keep) if m in exp.models and m not in shown_set]
 
-    entries = _entries(exp) if words or len(shown) > 2 * LIMIT else None  # a big selection: the memo
+    texts = labels(exp, shown)
+    haystacks = _haystacks(exp) if words or len(shown) > 2 * LIMIT else None  # a big selection: the memo
 
-    def option(mid: str) -> dict:
-        label, haystack, op = entries[mid] if entries is not None else _entry(exp.models[mid])
-        return {"label": label, "value": mid, "search": haystack,
-                "disabled": enabled is not None and mid not in enabled, "title": op}
+    def option(mid: str) -> dict:  # on hover: its name, id and full recipe, as the chips'
+        haystack = haystacks[mid] if haystacks is not None else _search_text(exp.models[mid])
+        return {"label": texts[mid], "value": mid, "search": haystack,
+                "disabled": enabled is not None and mid not in enabled, "title": model_title(exp, mid)}
 
     return [option(m) for m in shown]
 

@@ -19,7 +19,7 @@ LABELS = """var cy = window.cncCyto && window.cncCyto.get('cnc-model-map');
 if (!cy || !cy._cncLabels) { return null; }
 var box = function(b) { return [b.x1, b.y1, b.x2, b.y2]; };
 return {zoom: cy.zoom(), nodes: cy.nodes('[mid]').map(function(n) {
-    var shown = Number(n.style('text-opacity')) > 0;
+    var shown = !!n.style('label');
     return {mid: n.data('mid'), text: shown ? n.style('label') : null, full: n.data('label'),
             px: parseFloat(n.style('font-size')) * cy.zoom(),
             label: shown ? box(n.renderedBoundingBox({includeNodes: false, includeEdges: false, includeLabels: true})) : null,

@@ -7,7 +7,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html, no_update
 
-from cnc.app import bad_requests, lazy_grid, plotly_bundle, transfer
+from cnc.app import bad_requests, first_page, lazy_grid, plotly_bundle, transfer
 from cnc.app.routes import answer_404_off_pages
 from cnc.pages import compare, overview
 from cnc.server import device
@@ -20,6 +20,7 @@ from cnc.ui.ids import PAGE, URL, url_part
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PAGES = {"/": overview, "/compare": compare}
 RENDERED = "rendered-path"
+FIRST = "first-search"  # the query the first layout's page was drawn for, until the router has seen it
 STATUS = "status-line"
 STATUS_TICK = "status-tick"
 MODEL_COUNT = "model-count"
@@ -39,17 +40,28 @@ def build_app(ctx: AppContext) -> dash.Dash:
     )
     app.index_string = transfer.preload_plotly(app.index_string, app.config.requests_pathname_prefix)
     views = open_views(ctx.config.cache_dir, ctx.config.views.max_age_days, ctx.config.views.max_mb)
-    app.layout = lambda: html.Div([  # a function: a reloaded experiment shows on the next page load
-        dcc.Location(id=URL, refresh=False),
-        dcc.Store(id=RENDERED),
-        _header(ctx),
-        errors.area(),
-        dcc.Interval(id=STATUS_TICK, interval=POLL_MS),
-        # a page that takes a while to draw (Compare on a big selection) shows that it is working
-        dcc.Loading(html.Main(id=PAGE, className="page"), target_components={PAGE: "children"},
-                    type="dot", delay_show=300, parent_className="page-loading",
-                    overlay_style={"visibility": "visible", "opacity": 0.6}),
-    ])
+
+    def render(pathname: str, search: str):
+        expanded, notices = views.expand(search)
+        return PAGES[pathname].layout(ctx, parse_query(expanded), notices)
+
+    def layout() -> html.Div:  # a function: a reloaded experiment shows on the next page load
+        asked = first_page.requested(PAGES)
+        page, (path, search) = (render(*asked), asked) if asked else (None, (None, None))
+        return html.Div([
+            dcc.Location(id=URL, refresh=False),
+            dcc.Store(id=RENDERED, data=path),
+            dcc.Store(id=FIRST, data=search),
+            _header(ctx),
+            errors.area(),
+            dcc.Interval(id=STATUS_TICK, interval=POLL_MS),
+            # a page that takes a while to draw (Compare on a big selection) shows that it is working
+            dcc.Loading(html.Main(page, id=PAGE, className="page"), target_components={PAGE: "children"},
+                        type="dot", delay_show=300, parent_className="page-loading",
+                        overlay_style={"visibility": "visible", "opacity": 0.6}),
+        ])
+
+    app.layout = layout
 
     # Each request reads one experiment, whichever reload happens meanwhile (see AppContext.pin).
     app.server.before_request(ctx.pin)
@@ -67,20 +79,20 @@ def build_app(ctx: AppContext) -> dash.Dash:
         return line, count, next_poll(interval, changed=True)
 
     @app.callback(
-        Output(PAGE, "children"), Output(RENDERED, "data"),
+        Output(PAGE, "children"), Output(RENDERED, "data"), Output(FIRST, "data"),
         Input(URL, "pathname"), Input(URL, "search"),
-        State(RENDERED, "data"), State(url_part(dash.ALL), "data"),
+        State(RENDERED, "data"), State(FIRST, "data"), State(url_part(dash.ALL), "data"),
     )
-    def route(pathname, search, rendered, parts):
+    def route(pathname, search, rendered, first, parts):
         pathname, search = (v if isinstance(v, str) else "" for v in (pathname, search))
+        if first is not None and pathname == rendered and search == first:
+            return no_update, no_update, None  # the first layout holds this page already
         if pathname == rendered and urlsync.same_state(search or "", parts, views):
-            return no_update, no_update
-        page = PAGES.get(pathname or "/")
-        if page is None:
+            return no_update, no_update, no_update
+        if (pathname or "/") not in PAGES:
             return html.Div([html.H2("Page not found"), dcc.Link("Back to the overview", href="/")],
-                            className="notice"), pathname
-        expanded, notices = views.expand(search)
-        return page.layout(ctx, parse_query(expanded), notices), pathname
+                            className="notice"), pathname, None
+        return render(pathname or "/", search), pathname, None
 
     urlsync.register(app, views)
     experiment_download.register(app, ctx)

@@ -20,7 +20,7 @@ window.dash_clientside = window.dash_clientside || {};
                       classes: label ? 'head' : 'head blank', selectable: false});
         });
         for (i = 0; i < n; i++) {
-            var data = {id: d.id[i], mid: d.mid[i], label: d.label[i], c: d.c[i], s: d.s[i]};
+            var data = {id: d.id[i], mid: d.mid[i], label: d.label[i], lt: '', c: d.c[i], s: d.s[i]};  // lt: fitLabels
             (d.short || []).forEach(function(col, t) { data['l' + (t + 1)] = col[i]; });
             if (hollow[i]) { data.m = 1; }
             out.push({data: data, position: {x: d.x[i], y: d.y[i]}, selectable: !off[i],
@@ -150,10 +150,8 @@ window.dash_clientside = window.dash_clientside || {};
     function show(d) {
         var cy = live();
         if (!(cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length)) { return false; }
-        var resized = d.s !== shown.data.s;
         patch(cy, d, shown.data);
         shown = {key: d.key, data: d};
-        if (resized) { cy._cncLabels = null; fitLabels(cy); }  // labels start past the largest node of their column
         return true;
     }
 
@@ -293,10 +291,13 @@ window.dash_clientside = window.dash_clientside || {};
 
     function labelStyle(d, z) {
         var px = d.label_px || 11, scale = Math.max(z, 1), font = px * scale / z;  // model units
-        var big = (d.px || [10, 30])[1], room = (d.dx - big) * z - 6;
+        var lo = (d.px || [10, 30])[0], big = (d.px || [10, 30])[1], room = (d.dx - big) * z - 6;
         var chars = d.dy * z < px * scale + 4 ? 0 : Math.floor(room / (px * scale * CHAR_EM));
+        var margin = function(size) { return ((big - size) / 2 + 2 / z).toFixed(3); };
         return {chars: chars, key: chars + ' ' + font.toFixed(2), style: {
-            'font-size': font, 'text-max-width': room / z, 'text-margin-y': -(px * scale / 2 + 2) / z}};
+            'font-size': font, 'text-max-width': room / z, 'text-margin-y': -(px * scale / 2 + 2) / z,
+            // every label of a column starts where its largest node would end: clear of the nodes above
+            'text-margin-x': 'mapData(s, ' + [lo, big, margin(lo), margin(big)].join(', ') + ')'}};
     }
 
     function labelText(n, chars, tiers) {  // the longest of the node's texts within `chars`, or none
@@ -307,22 +308,25 @@ window.dash_clientside = window.dash_clientside || {};
         return '';
     }
 
+    /* Two rules after the map's stylesheet (one restyle of everything, not one per node) and each
+       node's text as data (`lt`), set only where it changes. */
     function fitLabels(cy) {
         var d = shown && shown.data;
         if (!d || !d.dx || !d.s) { return; }
-        var z = cy.zoom(), fit = labelStyle(d, z), headPx = 13 * Math.max(z, 1) / z, big = (d.px || [10, 30])[1];
+        var z = cy.zoom(), fit = labelStyle(d, z), tiers = (d.short || []).length;
         if (cy._cncLabels === fit.key) { return; }
         cy._cncLabels = fit.key;
-        cy.batch(function() {  // a bypass takes no data() mapper, nor an empty label: each node its own
-            d.id.forEach(function(id, i) {
-                var n = cy.getElementById(id), text = labelText(n, fit.chars, (d.short || []).length);
-                // every label of a column starts where its largest node would end: clear of the nodes above
-                n.style(Object.assign({label: text || '-', 'text-opacity': text ? 1 : 0,
-                                       'text-background-opacity': text ? 0.85 : 0,
-                                       'text-margin-x': (big - d.s[i]) / 2 + 2 / z}, fit.style));
+        cy._cncStyle = cy._cncStyle || cy.style().json();
+        cy.batch(function() {
+            cy.nodes('[c]').forEach(function(n) {
+                var text = labelText(n, fit.chars, tiers);
+                if (n.data('lt') !== text) { n.data('lt', text); }
             });
-            cy.nodes('.head').style({'font-size': headPx, 'text-max-width': d.dx - 12, 'text-wrap': 'ellipsis',
-                                     'text-opacity': d.dx * z < 48 ? 0 : 1});
+            cy.style().fromJson(cy._cncStyle.concat([
+                {selector: 'node[c]', style: fit.style},
+                {selector: 'node.head', style: {'font-size': 13 * Math.max(z, 1) / z, 'text-max-width': d.dx - 12,
+                                                'text-wrap': 'ellipsis', 'text-opacity': d.dx * z < 48 ? 0 : 1}},
+            ])).update();
         });
     }
 

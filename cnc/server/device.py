@@ -33,7 +33,10 @@ def select_from_request(expand: Callable[[str], str] | None = None) -> None:
 
     device = request.args.get(KEY)
     if device is None and request.referrer:
-        device = device_in(urlparse(request.referrer).query, expand)
+        try:
+            device = device_in(urlparse(request.referrer).query, expand)
+        except ValueError:  # a malformed Referer ("http://[::1/") is no page of ours: no device
+            device = None
     _DEVICE.set(device)
 
 

@@ -57,8 +57,9 @@ LABEL_PX = 11
 STYLESHEET = [
     {"selector": "node[c]", "style": {
         "width": "data(s)", "height": "data(s)", "background-color": "data(c)",
-        # right of the node, just above its outgoing edge (cncMap sets the size and margins per zoom)
-        "label": "data(label)", "font-size": LABEL_PX, "color": "#333", "text-halign": "right",
+        # right of the node, just above its outgoing edge (cncMap picks the text and sets the size
+        # and margins per zoom)
+        "label": "data(lt)", "font-size": LABEL_PX, "color": "#333", "text-halign": "right",
         "text-valign": "center", "text-margin-x": 2, "text-margin-y": -8, "border-width": 1,
         "border-color": "#ffffff", "overlay-opacity": 0, "text-max-width": DX - NODE_PX[1], "text-wrap": "ellipsis",
         "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 1,

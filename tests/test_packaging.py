@@ -64,6 +64,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_carries_assets_and_demo_configs(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "cnc/assets/app.css" in names and "cnc/assets/model_map.js" in names
+    assert "cnc/app/vendor/plotly-cnc.min.js" in names  # the partial plotly.js bundle the app serves
     assert "cnc/demos/digits/config.yaml" in names
     assert not any(n.startswith(("tests/", "examples/")) for n in names)
 

@@ -64,7 +64,7 @@ def test_demo_labels_readable_apart_and_longer_on_zoom(chrome, serve, demo_ctx):
     fitted = chrome.execute_script(LABELS)
     assert fitted["zoom"] < 1  # the whole map fitted: the old labels were 11 model px * zoom, ~7 px
     shown = _check(fitted, exp)
-    assert len(shown) == len(exp.models)  # the demo's map has room for every label
+    assert len(shown) >= 0.9 * len(exp.models)  # the demo's map has room for nearly every label
     screenshot(chrome, "map-labels-demo-fitted")
     _zoom(chrome, 2.5)
     before = {n["mid"]: n["text"] for n in shown}

@@ -32,8 +32,8 @@ def test_sibling_labels_and_chips_differ_in_the_browser(chrome, serve, tmp_path)
     for base, labels in siblings.items():
         assert len(set(labels)) == len(labels), (base, labels)
     # the longest text that fits the map's zoom (test_map_labels_browser.py): the parameter kept
-    assert drawn["g10"] in ("global mag. prune 0.1", "global prune 0.1", "…prune 0.1")
-    assert drawn["g30"] == drawn["g10"].replace("0.1", "0.3")
+    for mid, amount in (("g10", "0.1"), ("g30", "0.3")):
+        assert drawn[mid] in {t.replace("0.1", amount) for t in ("global mag. prune 0.1", "global prune 0.1")}
     wait_until(lambda: chrome.find_elements(By.CSS_SELECTOR, ".front-list .chip"))
     chips = chrome.find_elements(By.CSS_SELECTOR, ".front-list .chip")
     texts = [c.text for c in chips]

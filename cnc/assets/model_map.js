@@ -256,14 +256,17 @@ window.dash_clientside = window.dash_clientside || {};
         var show = function(cy, force) {
             var all = cy.elements().not('.blank');  // blank headers pad the other mode's columns
             if (!all.length) { return; }
-            cy.fit(all, pad);
-            if (!force && cy.zoom() < minZoom) {
-                var bb = all.boundingBox(), z = Math.min(minZoom, cy.maxZoom());
-                cy.zoom(z);
-                cy.pan({x: pad - bb.x1 * z, y: pad - bb.y1 * z});
+            // twice: the labels' size follows the zoom, and the second fit makes room for them
+            for (var pass = 0; pass < 2; pass++) {
+                cy.fit(all, pad);
+                if (!force && cy.zoom() < minZoom) {
+                    var bb = all.boundingBox(), z = Math.min(minZoom, cy.maxZoom());
+                    cy.zoom(z);
+                    cy.pan({x: pad - bb.x1 * z, y: pad - bb.y1 * z});
+                }
+                fitLabels(cy);
             }
             followZoom(cy);
-            fitLabels(cy);
         };
         var apply = function(attempt) {
             var cy = live();
@@ -287,23 +290,65 @@ window.dash_clientside = window.dash_clientside || {};
        its texts (cut to the label widths by what differs, cnc/analysis/short_labels.py) that fits
        the room up to the next column; none where that is too short or rows are closer than a line
        (the hover card and zooming in show them). Applied at the end of a zoom, when the outcome changes. */
-    var CHAR_EM = 0.58, ZOOM_SETTLE_MS = 120;  // mean character width of the map font, in ems
+    // cytoscape measures a label a little wider than the canvas does: texts are chosen this much short of
+    // the room, and cut (an ellipsis) only past it, still clear of the next column
+    var ZOOM_SETTLE_MS = 120, SLACK_PX = 3, LEAF_GAP = 2;
 
     function labelStyle(d, z) {
         var px = d.label_px || 11, scale = Math.max(z, 1), font = px * scale / z;  // model units
-        var lo = (d.px || [10, 30])[0], big = (d.px || [10, 30])[1], room = (d.dx - big) * z - 6;
-        var chars = d.dy * z < px * scale + 4 ? 0 : Math.floor(room / (px * scale * CHAR_EM));
+        var lo = (d.px || [10, 30])[0], big = (d.px || [10, 30])[1], dense = d.dy * z < px * scale + 4;
+        var room = function(gap) { return dense ? 0 : (gap - big) * z - 2 * SLACK_PX - 2; };  // screen px
         var margin = function(size) { return ((big - size) / 2 + 2 / z).toFixed(3); };
-        return {chars: chars, key: chars + ' ' + font.toFixed(2), style: {
-            'font-size': font, 'text-max-width': room / z, 'text-margin-y': -(px * scale / 2 + 2) / z,
+        return {room: room, scale: scale, px: px, key: (dense ? 'dense ' : '') + z.toFixed(4), style: {
+            'font-size': font, 'text-max-width': (room(LEAF_GAP * d.dx) + SLACK_PX) / z,
+            'text-margin-y': -(px * scale / 2 + 2) / z,
             // every label of a column starts where its largest node would end: clear of the nodes above
             'text-margin-x': 'mapData(s, ' + [lo, big, margin(lo), margin(big)].join(', ') + ')'}};
     }
 
-    function labelText(n, chars, tiers) {  // the longest of the node's texts within `chars`, or none
+    /* Each node's room for its label, in model units: up to the next node right of it in its row or
+       in the row above (the label sits between the two rows), or LEAF_GAP columns when none is. */
+    function gaps(d) {
+        if (d._gaps && d._gaps.x === d.x) { return d._gaps.gap; }
+        var rows = {}, row = function(i) { return Math.round(d.y[i] / d.dy); };
+        d.x.forEach(function(x, i) { (rows[row(i)] = rows[row(i)] || []).push(x); });
+        Object.keys(rows).forEach(function(r) { rows[r].sort(function(a, b) { return a - b; }); });
+        var next = function(xs, x) {  // the first position right of x (xs sorted), or Infinity
+            var lo = 0, hi = xs ? xs.length : 0;
+            while (lo < hi) { var mid = (lo + hi) >> 1; if (xs[mid] <= x) { lo = mid + 1; } else { hi = mid; } }
+            return xs && lo < xs.length ? xs[lo] : Infinity;
+        };
+        var gap = d.x.map(function(x, i) {
+            return Math.min(next(rows[row(i)], x), next(rows[row(i) - 1], x), x + LEAF_GAP * d.dx) - x;
+        });
+        Object.defineProperty(d, '_gaps', {value: {x: d.x, gap: gap}, configurable: true});  // not sent back
+        return gap;
+    }
+
+    // Widths of label texts at the base font size, measured as the canvas draws them (cytoscape does too)
+    var widths = {}, pen = null;
+    function textWidth(text, px, family) {
+        var key = px + ' ' + family + ' ' + text;
+        if (widths[key] === undefined) {
+            pen = pen || document.createElement('canvas').getContext('2d');
+            pen.font = px + 'px ' + family;
+            widths[key] = pen.measureText(text).width;
+        }
+        return widths[key];
+    }
+
+    function cssFamily(list) {  // "Helvetica Neue, sans-serif" as a canvas font takes it: names with spaces quoted
+        return list.split(',').map(function(f) {
+            f = f.trim();
+            return /\s/.test(f) && !/^["']/.test(f) ? '"' + f + '"' : f;
+        }).join(', ');
+    }
+
+    function labelText(n, room, fit, tiers, family) {  // the longest of the node's texts within `room`, or none
         for (var t = 0; t <= tiers; t++) {
             var text = n.data(t ? 'l' + t : 'label');
-            if (text && text.length <= chars) { return text; }
+            if (t && /…$/.test(text)) { continue; }  // a shorter text cut at its end lost what differs: none rather
+            if (text && textWidth(text, fit.px, family) * fit.scale <= room - SLACK_PX) { return text; }
         }
         return '';
     }
@@ -318,9 +363,11 @@ window.dash_clientside = window.dash_clientside || {};
         cy._cncLabels = fit.key;
         cy._cncStyle = cy._cncStyle || cy.style().json();
         cy.batch(function() {
-            cy.nodes('[c]').forEach(function(n) {
-                var text = labelText(n, fit.chars, tiers);
-                if (n.data('lt') !== text) { n.data('lt', text); }
+            var first = cy.getElementById(d.id[0]), gap = gaps(d);
+            var family = cssFamily(first.length ? first.style('font-family') : 'sans-serif');
+            d.id.forEach(function(id, i) {
+                var n = cy.getElementById(id), text = labelText(n, fit.room(gap[i]), fit, tiers, family);
+                if (n.length && n.data('lt') !== text) { n.data('lt', text); }
             });
             cy.style().fromJson(cy._cncStyle.concat([
                 {selector: 'node[c]', style: fit.style},

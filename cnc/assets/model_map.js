@@ -292,7 +292,7 @@ window.dash_clientside = window.dash_clientside || {};
        (the hover card and zooming in show them). Applied at the end of a zoom, when the outcome changes. */
     // cytoscape measures a label a little wider than the canvas does: texts are chosen this much short of
     // the room, and cut (an ellipsis) only past it, still clear of the next column
-    var ZOOM_SETTLE_MS = 120, SLACK_PX = 3, LEAF_GAP = 2;
+    var ZOOM_SETTLE_MS = 120, SLACK_PX = 3, LEAF_GAP = 2, HEAD_PX = 12;
 
     function labelStyle(d, z) {
         var px = d.label_px || 11, scale = Math.max(z, 1), font = px * scale / z;  // model units
@@ -371,8 +371,10 @@ window.dash_clientside = window.dash_clientside || {};
             });
             cy.style().fromJson(cy._cncStyle.concat([
                 {selector: 'node[c]', style: fit.style},
-                {selector: 'node.head', style: {'font-size': 13 * Math.max(z, 1) / z, 'text-max-width': d.dx - 12,
-                                                'text-wrap': 'ellipsis', 'text-opacity': d.dx * z < 48 ? 0 : 1}},
+                // column titles: as readable, wrapped within their column, above the first row's labels
+                {selector: 'node.head', style: {'font-size': HEAD_PX * Math.max(z, 1) / z, 'text-max-width': d.dx - 12,
+                                                'text-wrap': 'wrap', 'text-valign': 'top',
+                                                'text-opacity': d.dx * z < 48 ? 0 : 1}},
             ])).update();
         });
     }

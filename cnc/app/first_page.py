@@ -3,9 +3,9 @@
 Dash fetches the layout (`/_dash-layout`), then the callback map, then fires the router callback,
 and only its answer holds the page: one more round trip and the renderer's dispatch before the Model
 Map and the scatterplot can start drawing, on every first visit. The layout request carries the
-page's address as its Referer (same origin, so the whole URL); when it names a page we know, the
-layout holds that page already and the router's first call changes nothing. Anything else (no
-Referer, another origin, an unknown path) leaves the page to the router as before. The address is
+page's address as its Referer (same origin, so the whole URL); when it names a page drawn this way
+(the Overview), the layout holds that page already and the router's first call changes nothing.
+Anything else (no Referer, another origin, another path) leaves the page to the router as before. The address is
 data: only its path is looked up among the pages, its query is parsed like the router's.
 """
 from __future__ import annotations

@@ -19,6 +19,7 @@ from cnc.ui.ids import PAGE, URL, url_part
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PAGES = {"/": overview, "/compare": compare}
+FIRST_PAGES = ("/",)  # drawn into the first layout; Compare on a big selection takes a while: its spinner shows meanwhile
 RENDERED = "rendered-path"
 FIRST = "first-search"  # the query the first layout's page was drawn for, until the router has seen it
 STATUS = "status-line"
@@ -46,7 +47,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
         return PAGES[pathname].layout(ctx, parse_query(expanded), notices)
 
     def layout() -> html.Div:  # a function: a reloaded experiment shows on the next page load
-        asked = first_page.requested(PAGES)
+        asked = first_page.requested(FIRST_PAGES)
         page, (path, search) = (render(*asked), asked) if asked else (None, (None, None))
         return html.Div([
             dcc.Location(id=URL, refresh=False),

@@ -78,6 +78,21 @@ def test_demo_labels_readable_apart_and_longer_on_zoom(chrome, serve, demo_ctx):
     zoomed = chrome.execute_script(LABELS)
     assert any(n["text"] == n["full"] != before[n["mid"]] for n in _check(zoomed, exp))
 
+    # another column mode: new positions, labels chosen for them (still apart, still readable)
+    chrome.execute_script("document.querySelector('.map-fit').click();")
+    chrome.execute_script("[...document.querySelectorAll('.segmented label')]"
+                          ".find(l => l.innerText.includes('By operation')).click();")
+    old = {n["mid"]: n["body"] for n in zoomed["nodes"]}
+
+    def relaid():
+        view = chrome.execute_script(LABELS)
+        return view["zoom"] < 1 and sum(n["body"] != old[n["mid"]] for n in view["nodes"]) > len(old) / 2
+
+    wait_until(relaid)
+    wait_until(lambda: len(_check(chrome.execute_script(LABELS), exp)) >= 0.5 * len(exp.models))
+    assert len(_check(chrome.execute_script(LABELS), exp)) >= 0.5 * len(exp.models)  # and it stays so
+    screenshot(chrome, "map-labels-demo-by-operation")
+
 
 def test_dense_map_leaves_out_what_does_not_fit(chrome, serve, tmp_path):
     config = load_config(write_experiment(1000, Path(tmp_path) / "exp.json"), cache_dir=tmp_path / "cache")

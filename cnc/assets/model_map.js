@@ -256,14 +256,16 @@ window.dash_clientside = window.dash_clientside || {};
         var show = function(cy, force) {
             var all = cy.elements().not('.blank');  // blank headers pad the other mode's columns
             if (!all.length) { return; }
-            // twice: the labels' size follows the zoom, and the second fit makes room for them
-            for (var pass = 0; pass < 2; pass++) {
+            // until it settles: the labels' size follows the zoom, and each fit makes room for them
+            for (var pass = 0; pass < 4; pass++) {
+                var before = cy.zoom();
                 cy.fit(all, pad);
                 if (!force && cy.zoom() < minZoom) {
                     var bb = all.boundingBox(), z = Math.min(minZoom, cy.maxZoom());
                     cy.zoom(z);
                     cy.pan({x: pad - bb.x1 * z, y: pad - bb.y1 * z});
                 }
+                if (pass > 0 && Math.abs(cy.zoom() - before) <= 0.005 * before) { break; }
                 fitLabels(cy);
             }
             followZoom(cy);
@@ -287,9 +289,9 @@ window.dash_clientside = window.dash_clientside || {};
 
     /* Labels readable at any zoom, never overlapping: drawn at LABEL_PX on screen (larger only when
        zoomed in past 1), right of their node and just above its outgoing edge, each the longest of
-       its texts (cut to the label widths by what differs, cnc/analysis/short_labels.py) that fits
-       the room up to the next column; none where that is too short or rows are closer than a line
-       (the hover card and zooming in show them). Applied at the end of a zoom, when the outcome changes. */
+       its texts (shortened by what differs, cnc/analysis/short_labels.py) that fits its room (`gaps`,
+       measured as drawn); none where no text fits or rows are closer than a line (the hover card and
+       zooming in show them). Applied after each fit and at the end of a zoom. */
     // cytoscape measures a label a little wider than the canvas does: texts are chosen this much short of
     // the room, and cut (an ellipsis) only past it, still clear of the next column
     var ZOOM_SETTLE_MS = 120, SLACK_PX = 3, LEAF_GAP = 2, HEAD_PX = 12;
@@ -359,8 +361,9 @@ window.dash_clientside = window.dash_clientside || {};
         var d = shown && shown.data;
         if (!d || !d.dx || !d.s) { return; }
         var z = cy.zoom(), fit = labelStyle(d, z), tiers = (d.short || []).length;
-        if (cy._cncLabels === fit.key) { return; }
+        if (cy._cncLabels === fit.key && cy._cncLabelsAt === d.x) { return; }  // same zoom, same positions
         cy._cncLabels = fit.key;
+        cy._cncLabelsAt = d.x;
         cy._cncStyle = cy._cncStyle || cy.style().json();
         cy.batch(function() {
             var first = cy.getElementById(d.id[0]), gap = gaps(d);
@@ -392,5 +395,5 @@ window.dash_clientside = window.dash_clientside || {};
     /* Restyles still waiting for idle time (0 once every element shows the latest data). */
     function pendingCount() { return pending.length; }
 
-    window.dash_clientside.cncMap = {labelStyle: labelStyle, encode: encode, elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
+    window.dash_clientside.cncMap = {encode: encode, elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
 })();

@@ -9,7 +9,8 @@ ROOT=$PWD
 OUT=cnc/app/vendor/plotly-cnc.min.js
 VERSION=$(python -c "import plotly, pathlib, re; js = pathlib.Path(plotly.__file__).parent / 'package_data/plotly.min.js'; print(re.search(r'plotly\.js v([0-9.]+)', js.read_text()[:200]).group(1))")
 TRACES=$(python -c "from cnc.app.plotly_bundle import TRACES; print(' '.join(TRACES))")
-WORK=$(mktemp -d)
+WORK="${TMPDIR:-/tmp}/cnc-plotly-bundle"  # a fixed path: the inlined CSS's id hashes it, so rebuilds are byte-identical
+rm -rf "$WORK" && mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 npm init -y >/dev/null

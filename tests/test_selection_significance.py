@@ -22,10 +22,8 @@ from cnc.server.context import AppContext
 from cnc.ui import download, selection_details, selection_export
 from cnc.ui.selection_significance import selection_tests
 from tests.dash_client import call_with, find_key
-from tests.test_generative_precompute import STOP
-from tests.test_generative_precompute import _load as load_lm
+from tests.test_generative_precompute import precomputed
 from tests.test_precompute import load
-from tests.tiny_lm import write_tracker_experiment
 from tests.tiny_task import save_checkpoint
 
 ACC = "Accuracy" + SUFFIX
@@ -134,10 +132,7 @@ def test_csv_export_has_the_test_columns(ctx):
 
 
 def test_generative_scores_get_the_paired_bootstrap(tmp_path):
-    write_tracker_experiment(tmp_path, STOP)
-    cfg, store = load_lm(tmp_path)
-    precompute(cfg, store, progress=False)
-    ctx = AppContext(cfg, store)
+    ctx = AppContext(*precomputed(tmp_path))
     models = ["base", "p30", "p60"]
     name = D.score_metric("length").name  # characters of the output: a continuous score
     found = selection_tests(ctx, name, models)

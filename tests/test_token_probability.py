@@ -12,9 +12,8 @@ from cnc.analysis.token_probability import NAMES, delta_p, delta_p_statistics, o
 from cnc.precompute.run import pending_models, precompute
 from cnc.server.context import AppContext
 from cnc.ui import token_stats
-from tests.test_generative_precompute import STOP
-from tests.test_generative_precompute import _load as load_lm
-from tests.tiny_lm import PROMPTS, REFERENCES, TinyLMTask, encode, write_tracker_experiment
+from tests.test_generative_precompute import precomputed
+from tests.tiny_lm import PROMPTS, REFERENCES, TinyLMTask, encode
 
 
 def test_names_are_llama_cpps():
@@ -64,10 +63,7 @@ def _direct_logprobs(checkpoint) -> np.ndarray:
 
 @pytest.fixture
 def lm(tmp_path):
-    write_tracker_experiment(tmp_path, STOP)
-    cfg, store = load_lm(tmp_path)
-    precompute(cfg, store, progress=False)
-    return tmp_path, cfg, store
+    return (tmp_path, *precomputed(tmp_path))
 
 
 def test_delta_p_against_two_torch_models(lm):

@@ -50,34 +50,31 @@ def instance_values(metric: str, out: Mapping | None, labels: np.ndarray | None,
 def model_tests(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], quantity: str, rate: bool) -> RowTests | None:
     """The tests of models (`pairs`: model id -> (its root's values, its values), [N] each, in
     order) as one RowTests: row 0 a placeholder (no base of its own), row k the k-th model against
-    its root, one column (all instances); Holm over the models. None without a model to test."""
+    its root, one column (all instances); Holm over the models. None without a model to test.
+    Model by model: stacking hundreds of models' values would cost far more memory than time."""
     if not pairs:
         return None
-    base = np.stack([b for b, _ in pairs.values()])
-    values = np.stack([v for _, v in pairs.values()])
-    m = len(pairs)
-    nan_row = np.full((1, 1), np.nan)
-    n = np.array([int((np.isfinite(base) & np.isfinite(values)).sum(-1).max())])
-    if is_binary(np.concatenate([base, values])):
-        r = ps.mcnemar_exact(base, values)
-        ok = (np.isfinite(base) & np.isfinite(values)).sum(-1)
-        diff, low, high = ps.paired_interval(r.worse, r.better, ok)
-        sd = np.sqrt(np.where(ok > 0, (r.worse + r.better) / np.maximum(ok, 1), np.nan))
+    items = [(np.asarray(b, np.float64), np.asarray(v, np.float64)) for b, v in pairs.values()]
+    ok = np.array([int((np.isfinite(b) & np.isfinite(v)).sum()) for b, v in items])
+    if all(is_binary(b) and is_binary(v) for b, v in items):
+        tests = [ps.mcnemar_exact(b, v) for b, v in items]
+        worse, better = np.array([t.worse for t in tests]), np.array([t.better for t in tests])
+        p = np.array([t.p_value for t in tests], np.float64)
+        diff, low, high = ps.paired_interval(worse, better, ok)
+        sd = np.sqrt(np.where(ok > 0, (worse + better) / np.maximum(ok, 1), np.nan))
         detectable = ps.detectable_difference(ok, np.where(sd > 0, sd, 0.5))
-        worse, better = (np.concatenate([[0], x]).reshape(m + 1, 1) for x in (r.worse, r.better))
-        test, p = "mcnemar", r.p_value
+        counts = [np.concatenate([[0], x])[:, None] for x in (worse, better)]
+        test = "mcnemar"
     else:
-        r = ps.paired_bootstrap(base, values)
-        diff, low, high, p = r.diff, r.low, r.high, r.p_value
-        ok = (np.isfinite(base) & np.isfinite(values)).sum(-1)
-        sd = np.nanstd(values - base, axis=-1)
+        found = [ps.paired_bootstrap(b, v) for b, v in items]
+        diff, low, high, p = (np.array([r[i] for r in found], np.float64) for i in range(4))
+        with np.errstate(invalid="ignore"):
+            sd = np.array([np.nanstd(v - b) if n else np.nan for (b, v), n in zip(items, ok)])
         detectable = ps.detectable_difference(ok, np.where(sd > 0, sd, np.nan))
-        worse = better = None
-        test, quantity = "bootstrap", f"mean {quantity}"
-    column = (lambda x: np.concatenate([nan_row, np.asarray(x, np.float64).reshape(m, 1)]))  # noqa: E731
-    p_holm = column(ps.holm(p))
-    return RowTests(test, quantity, rate, column(diff), column(low), column(high), column(p), p_holm, n,
-                    column(detectable), worse, better)
+        counts, test, quantity = [None, None], "bootstrap", f"mean {quantity}"
+    column = (lambda x: np.concatenate([[np.nan], np.asarray(x, np.float64)])[:, None])  # noqa: E731
+    return RowTests(test, quantity, rate, column(diff), column(low), column(high), column(p), column(ps.holm(p)),
+                    np.array([int(ok.max())]), column(detectable), *counts)
 
 
 def csv_cells(t: RowTests | None, k: int, root: str | None) -> list:

@@ -30,11 +30,9 @@ ACC = "Accuracy" + SUFFIX
 MODELS = ["a", "b", "c", "e"]
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
+def classifier_ctx(d) -> AppContext:
     """a (root), b and c pruned (their answers change a lot), e = a with its output bias nudged by
-    1e-4 (the same answers): precomputed on 2,000 instances."""
-    d = tmp_path_factory.mktemp("sel")
+    1e-4 (the same answers): precomputed on 2,000 instances in folder `d`."""
     for i, name in enumerate(["a", "b", "c"]):
         save_checkpoint(d / f"{name}.pt", seed=0, prune=0.5 * i)
     state = torch.load(d / "a.pt", weights_only=True)
@@ -50,6 +48,11 @@ def ctx(tmp_path_factory):
     cfg, store = load(d, n=2000)
     precompute(cfg, store, progress=False)
     return AppContext(cfg, store)
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    return classifier_ctx(tmp_path_factory.mktemp("sel"))
 
 
 def _direct(ctx):

@@ -56,6 +56,9 @@ def test_generative_worst_samples_of_one_model_from_the_url(gen_ctx):
     assert by_id(tree, ui.CONTROL["worst"]).value == "m2" and by_id(tree, ui.WRAP["worst"]).style is None
     assert [o["value"] for o in by_id(tree, ui.CONTROL["worst"]).options] == ["m2", "m3"]  # not the base
     assert by_id(tree, ui.WRAP["worstby"]).style is None and by_id(tree, ui.WRAP["rank"]).style == {"display": "none"}
+    labels = [o["label"] for o in by_id(tree, ui.CONTROL["worstby"]).options]
+    assert labels == ["Right → wrong first (exact match)", "Largest F1 drop first",
+                      "Largest KL divergence first (per token, vs its root)"]
     table, order = _order(gen_ctx, state)
     em, f1 = table.scores["exact_match"], table.scores["f1"]
     broke = (em[0] >= 0.5) & (em[1] < 0.5)
@@ -82,6 +85,8 @@ def test_bad_or_base_model_in_the_link_gets_a_notice(gen_ctx):
     assert by_id(tree, ui.STATE).data["worst_by"] == "r2w" and "bworstby" in notices[0]
     tree = ui.layout(gen_ctx, {"models": ",".join(MODELS), "brows": "subgroups", "bworst": "m2"}, [])
     assert by_id(tree, ui.WRAP["worst"]).style == {"display": "none"}  # group rows have no samples to rank
+    tree = ui.layout(gen_ctx, {"models": "root0", "brows": "instances"}, [])
+    assert by_id(tree, ui.WRAP["worst"]).style == {"display": "none"}  # the base alone: no model to choose
 
 
 def test_choosing_a_model_in_the_control_ranks_and_writes_the_url(gen_ctx):

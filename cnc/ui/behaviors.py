@@ -34,6 +34,7 @@ from cnc.analysis import (
     behavior_view,
 )
 from cnc.analysis import generative_behaviors as G
+from cnc.analysis.derived_metrics import SCORE_NAMES
 from cnc.analysis.parsing import parse_index
 from cnc.analysis.worst_samples import WORST_BY
 from cnc.precompute.checked_disk import DamagedEntry
@@ -141,7 +142,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
                      WRAP["rank"], visible=ranked(state, generative), wide=True),
             _control("Worst samples of", dcc.Dropdown(id=CONTROL["worst"], value=state.worst, searchable=False,
                                                       placeholder="No model", options=worst_options(ctx, models)),
-                     WRAP["worst"], visible=state.mode in behavior_view.INSTANCE_MODES, title=WORST_TITLE),
+                     WRAP["worst"], visible=worst_available(state, models), title=WORST_TITLE),
             _control("Ranked by", dcc.Dropdown(id=CONTROL["worstby"], clearable=False, searchable=False,
                                                value=state.worst_by, options=worst_by_options(ctx, models)),
                      WRAP["worstby"], visible=worst_shown(state), wide=True),
@@ -222,6 +223,11 @@ def ranked(state: behavior_view.ViewState, generative: bool) -> bool:
     return generative and state.mode == "exemplars" and not worst_shown(state)
 
 
+def worst_available(state: behavior_view.ViewState, models: list[str]) -> bool:
+    """"Worst samples of" applies to instance rows with a compared model to choose."""
+    return state.mode in behavior_view.INSTANCE_MODES and len(models) > 1
+
+
 def worst_shown(state: behavior_view.ViewState) -> bool:
     return state.worst is not None and state.mode in behavior_view.INSTANCE_MODES
 
@@ -236,7 +242,7 @@ def worst_by_options(ctx: AppContext, models: list[str]) -> list[dict]:
     classifiers, the primary score (F1) for generative tasks; KL against the base or the KL reference."""
     table = table_for(ctx, models) if models else None
     if isinstance(table, G.GenerativeTable):
-        score = table.primary or "score"
+        score = SCORE_NAMES.get(table.primary, table.primary) if table.primary else "score"
         labels = {"r2w": "Right → wrong first (exact match)", "drop": f"Largest {score} drop first",
                   "kl": "Largest KL divergence first (per token, vs its root)"}
     else:
@@ -458,7 +464,7 @@ def register(app, ctx: AppContext) -> None:
                 None if state.mode in behavior_view.INSTANCE_MODES else hide,
                 None if state.mode == "exemplars" else hide,
                 None if ranked(state, generative) else hide,
-                None if state.mode in behavior_view.INSTANCE_MODES else hide, None if worst_shown(state) else hide,
+                None if worst_available(state, models) else hide, None if worst_shown(state) else hide,
                 worst_options(ctx, models), body_class(state, generative),
                 chip or "", None if chip else hide, step, step_title(step, False), step_title(step, True))
 

@@ -34,7 +34,6 @@ from cnc.analysis import (
     behavior_view,
 )
 from cnc.analysis import generative_behaviors as G
-from cnc.analysis.derived_metrics import SCORE_NAMES
 from cnc.analysis.parsing import parse_index
 from cnc.analysis.worst_samples import WORST_BY
 from cnc.precompute.checked_disk import DamagedEntry
@@ -55,6 +54,7 @@ from cnc.ui.behaviors_state import (
     state_to_dict,
     url_params,
 )
+from cnc.ui.behaviors_worst import WORST_TITLE, worst_available, worst_by_options, worst_options, worst_shown
 from cnc.ui.compare_selection import SELECTION, ordered, selected_models, selection_from_query
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import items, mapping, number, one_of, text
@@ -83,8 +83,6 @@ GENERATIVE_FILTER_LABELS = {
     "flipped": "Output changed in a model",
 }
 RANK_LABELS = {"broke": "Base right, a model wrong first", "fixed": "Base wrong, a model right first"}
-WORST_TITLE = ("Rank the instance rows by what compression did to one compared model against the base: right → "
-               "wrong, score drop or KL divergence (a click on a column header sorts by that column instead)")
 NO_TASK = ("This experiment has no evaluation task, only logged metrics, so there are no stored "
            "predictions to compare per class, subgroup or instance. Add a `task` (model loader and "
            "evaluation data) or per-model `outputs` to the config to use this tab.")
@@ -221,34 +219,6 @@ def ranked(state: behavior_view.ViewState, generative: bool) -> bool:
     """The order choice applies to the top changes in outputs (generative exemplar rows), unless
     one model's worst samples order them."""
     return generative and state.mode == "exemplars" and not worst_shown(state)
-
-
-def worst_available(state: behavior_view.ViewState, models: list[str]) -> bool:
-    """"Worst samples of" applies to instance rows with a compared model to choose."""
-    return state.mode in behavior_view.INSTANCE_MODES and len(models) > 1
-
-
-def worst_shown(state: behavior_view.ViewState) -> bool:
-    return state.worst is not None and state.mode in behavior_view.INSTANCE_MODES
-
-
-def worst_options(ctx: AppContext, models: list[str]) -> list[dict]:
-    """The compared models (not the base) whose worst samples can come first."""
-    return [{"label": ctx.experiment.models[m].label, "value": m} for m in models[1:] if m in ctx.experiment.models]
-
-
-def worst_by_options(ctx: AppContext, models: list[str]) -> list[dict]:
-    """What damage ranks first, worded for the task: the score is the true class's probability for
-    classifiers, the primary score (F1) for generative tasks; KL against the base or the KL reference."""
-    table = table_for(ctx, models) if models else None
-    if isinstance(table, G.GenerativeTable):
-        score = SCORE_NAMES.get(table.primary, table.primary) if table.primary else "score"
-        labels = {"r2w": "Right → wrong first (exact match)", "drop": f"Largest {score} drop first",
-                  "kl": "Largest KL divergence first (per token, vs its root)"}
-    else:
-        labels = {"r2w": "Right → wrong first", "drop": "Largest drop in true-class probability first",
-                  "kl": "Largest KL divergence from the base first"}
-    return [{"label": labels[k], "value": k} for k in WORST_BY]
 
 
 def _control(label: str, control, wrap_id: dict | None = None, visible: bool = True, wide: bool = False,

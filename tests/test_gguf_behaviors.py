@@ -1,5 +1,7 @@
 """Behaviors of GGUF variants: a folder with a prompt file runs HFTask, which loads each .gguf through
-transformers (weights dequantized) and feeds every model the base tokenizer's token ids."""
+transformers (weights dequantized) and feeds every model the base tokenizer's token ids. This file
+runs the float path (`CNC_GGUF_RUNTIME=transformers`, as without llama-cpp-python);
+tests/test_llama_cpp_behaviors.py runs llama.cpp's own kernels."""
 from __future__ import annotations
 
 import os
@@ -12,6 +14,13 @@ from cnc.experiment.errors import TaskError
 from tests import gguf_models
 
 IDS = ["tiny-llama", "tiny-llama-Q8_0", "tiny-llama-Q2_K"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def float_kernels():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNC_GGUF_RUNTIME", "transformers")
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +45,8 @@ def test_transformers_loaded_gguf_outputs_equal_the_stored_ones(prompted_ctx, gg
     prompts, _ = task.eval_data()
     for mid, key in (("tiny-llama-Q8_0", "q8_0"), ("tiny-llama-Q2_K", "q2_k")):
         model = task.load_model(str(gguf_variants[key]))
-        assert "transformers" in model.cnc_runtime
+        assert model.cnc_runtime == "transformers, dequantized to float"
+        assert prompted_ctx.outputs(mid)["runtime"] == model.cnc_runtime
         texts = task.generate(model, prompts, 16)
         stored = prompted_ctx.outputs(mid)["texts"]
         assert texts == list(stored)
@@ -66,4 +76,5 @@ def test_behaviors_says_which_runtime_ran(prompted_ctx):
 
     notes = behaviors.missing_notes(prompted_ctx, IDS, None)
     text = " ".join(str(n.children) for n in notes)
-    assert "tiny-llama-Q8_0, tiny-llama-Q2_K: run through transformers" in text and "float kernels" in text
+    assert "tiny-llama-Q8_0, tiny-llama-Q2_K: run through transformers, dequantized to float (float kernels" in text
+    assert "llama.cpp kernels (" not in text

@@ -7,7 +7,9 @@ directory of its own, or a `.safetensors` state dict of a weight-only variant (p
 that is loaded into the base directory's architecture. A model directory may be a quantized
 checkpoint (docs/compressed-tensors.md): compressed-tensors is decompressed on the CPU at load
 (activations quantized in the forward where the scheme says so);
-GPTQ / AWQ need kernels this machine lacks and raise `ModelNotRunnable`. Weights are read with safetensors only,
+GPTQ / AWQ need kernels this machine lacks and raise `ModelNotRunnable`. A `.gguf` checkpoint runs
+on llama.cpp's own kernels when llama-cpp-python is installed (cnc.evaluation.llama_cpp_backend),
+else through transformers on its dequantized weights. Weights are read with safetensors only,
 never by unpickling; nothing is downloaded (`local_files_only`). `transformers` is imported when a
 task first loads a model or tokenizer, so the rest of the app (and the web server, which only
 shows prompts) never needs it.

@@ -8,6 +8,7 @@ applied to a model built from the file's config on the meta device (no memory, n
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import Callable, Iterator
@@ -55,7 +56,8 @@ class GGUFWeights:
                             f"model ({type(exc).__name__}: {exc}). Layers needs an architecture transformers' "
                             "GGUF loader supports (llama, mistral, qwen2, gemma2, ...).") from None
         processor = TENSOR_PROCESSORS.get(self.info.architecture, TensorProcessor)(config=config)
-        names = get_gguf_hf_weights_map(model, processor)
+        with _one_name_map():
+            names = get_gguf_hf_weights_map(model, processor)
         types = {name: type(module).__name__ for name, module in model.named_modules() if name}
         return config, processor, names, types
 
@@ -81,6 +83,21 @@ class GGUFWeights:
             info = by_name[tensor.name]
             storage = LayerStorage(hf, info.storage, info.bits_per_weight, info.shape)
             yield storage, functools.partial(_dequantized, self.path, tensor, processor)
+
+
+@contextlib.contextmanager
+def _one_name_map():
+    """transformers' `get_gguf_hf_weights_map` builds gguf's TensorNameMap (every name of every
+    block, formatted) again for each submodule it visits: ~300 times, 6-8 s of CPU for a 22-layer
+    model. The same map, built once, while it runs (gguf's function is looked up at each call)."""
+    import gguf
+
+    original = gguf.get_tensor_name_map
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=4)(original)
+    try:
+        yield
+    finally:
+        gguf.get_tensor_name_map = original
 
 
 def _dequantized(path: Path, tensor, processor) -> np.ndarray:

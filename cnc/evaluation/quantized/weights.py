@@ -140,11 +140,12 @@ def summarize_weights(path: str | Path, edges: dict[str, np.ndarray], reference:
 
 def _error_sums(path, reference, loaded: list[tuple[LayerStorage, np.ndarray]],
                 ref: dict[str, tuple[LayerStorage, Loader]], own_sq: float) -> dict:
-    """The module's error sums against the reference, float64 accumulations of float32 products
-    (each product is exact in float64), a cache-sized piece at a time: the difference is taken in
-    float32 (one rounding, relative 6e-8 of each difference) and never copied to float64, and the
-    model's own squares are its summary's (`own_sq`, the same sum)."""
+    """The module's error sums against the reference, in float64 (the float32 values, their
+    differences and products are exact there), a cache-sized piece at a time into buffers reused
+    piece after piece; einsum, not BLAS, whose threads spin on a busy machine. The model's own
+    squares are its summary's (`own_sq`, the same sum)."""
     sums = {"diff_sq": 0.0, "ref_sq": 0.0, "own_sq": own_sq, "dot": 0.0}
+    v64, b64, d64 = (np.empty(PIECE) for _ in range(3))
     for storage, values in loaded:
         if storage.name not in ref:
             return {}
@@ -153,12 +154,13 @@ def _error_sums(path, reference, loaded: list[tuple[LayerStorage, np.ndarray]],
             raise TaskError(f"{path}: tensor {storage.name} has shape {values.shape}, but {reference} has "
                             f"{base.shape}. Fix: this file is not a variant of that base; set its base in a YAML.")
         flat_v, flat_b = values.reshape(-1), base.reshape(-1)
-        diff = np.empty(min(flat_v.size, PIECE), np.float32)
         for s in range(0, flat_v.size, PIECE):
-            v, b = flat_v[s:s + PIECE], flat_b[s:s + PIECE]
-            d = np.subtract(v, b, out=diff[:v.size])
-            sums["diff_sq"] += float(np.einsum("i,i->", d, d, dtype=np.float64))
-            sums["ref_sq"] += float(np.einsum("i,i->", b, b, dtype=np.float64))
-            sums["dot"] += float(np.einsum("i,i->", v, b, dtype=np.float64))
+            n = min(PIECE, flat_v.size - s)
+            v, b, d = v64[:n], b64[:n], d64[:n]
+            v[...], b[...] = flat_v[s:s + n], flat_b[s:s + n]
+            np.subtract(v, b, out=d)
+            sums["diff_sq"] += float(np.einsum("i,i->", d, d))
+            sums["ref_sq"] += float(np.einsum("i,i->", b, b))
+            sums["dot"] += float(np.einsum("i,i->", v, b))
         del base
     return sums

@@ -28,6 +28,14 @@ def gguf_folder(gguf_variants, tmp_path_factory) -> Path:
     return folder
 
 
+def prompted_folder(variants: dict[str, Path], folder: Path, n: int) -> Path:
+    """The base, Q8_0 and Q2_K (links) and a prompts.jsonl of `n` questions: a folder with Behaviors."""
+    for key in ("base", "q8_0", "q2_k"):
+        os.symlink(variants[key], folder / variants[key].name)
+    gguf_models.instances_file(folder, n=n).rename(folder / "prompts.jsonl")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def llama_cpp_python() -> str:
     """llama-cpp-python installed on the cached llama.cpp build (.ci/run installs it up front; here

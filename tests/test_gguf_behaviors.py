@@ -4,14 +4,13 @@ runs the float path (`CNC_GGUF_RUNTIME=transformers`, as without llama-cpp-pytho
 tests/test_llama_cpp_behaviors.py runs llama.cpp's own kernels."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from cnc.app.cli import load
 from cnc.evaluation.hf_task import HFTask
 from cnc.experiment.errors import TaskError
 from tests import gguf_models
+from tests.gguf_session import prompted_folder
 
 IDS = ["tiny-llama", "tiny-llama-Q8_0", "tiny-llama-Q2_K"]
 
@@ -25,10 +24,7 @@ def float_kernels():
 
 @pytest.fixture(scope="module")
 def prompted_ctx(gguf_variants, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gguf-prompted")
-    for key in ("base", "q8_0", "q2_k"):
-        os.symlink(gguf_variants[key], folder / gguf_variants[key].name)
-    gguf_models.instances_file(folder, n=8).rename(folder / "prompts.jsonl")
+    folder = prompted_folder(gguf_variants, tmp_path_factory.mktemp("gguf-prompted"), n=8)
     return load(str(folder), str(folder / "cache"), progress=False)
 
 

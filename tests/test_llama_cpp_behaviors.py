@@ -3,8 +3,6 @@ build): stored greedy outputs against llama-cpp-python called directly, KL again
 next to the transformers path's, the runtime in the cache key, and the label in Behaviors."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,7 @@ from cnc.evaluation.llama_cpp_backend import LlamaCppModel
 from cnc.precompute.run import model_hash, pending_models
 from cnc.ui import behaviors
 from cnc.ui.behaviors_state import state_from_query
-from tests import gguf_models
+from tests.gguf_session import prompted_folder
 
 IDS = ["tiny-llama", "tiny-llama-Q8_0", "tiny-llama-Q2_K"]
 FLOAT = "transformers, dequantized to float"
@@ -29,11 +27,7 @@ def auto_runtime(llama_cpp_python):
 
 @pytest.fixture(scope="module")
 def folder(gguf_variants, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gguf-llama-cpp")
-    for key in ("base", "q8_0", "q2_k"):
-        os.symlink(gguf_variants[key], folder / gguf_variants[key].name)
-    gguf_models.instances_file(folder, n=12).rename(folder / "prompts.jsonl")
-    return folder
+    return prompted_folder(gguf_variants, tmp_path_factory.mktemp("gguf-llama-cpp"), n=12)
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from cnc.analysis import (
     behavior_view,
 )
 from cnc.analysis import generative_behaviors as G
+from cnc.analysis.model_runtime import is_gguf_path, runtime_notes, runtime_of
 from cnc.analysis.parsing import parse_index
 from cnc.analysis.worst_samples import WORST_BY
 from cnc.precompute.checked_disk import DamagedEntry
@@ -281,6 +282,14 @@ def reference_note(table: behavior_table.InstanceTable | G.GenerativeTable, view
             f"the chosen base {table.models[0]}; relative values subtract the base's own value.")
 
 
+def model_runtime(ctx: AppContext, model_id: str) -> str | None:
+    """The kernels that ran a GGUF model's stored outputs (None for other models)."""
+    model = ctx.experiment.models.get(model_id)
+    if model is None or not is_gguf_path(model.checkpoint):
+        return None
+    return runtime_of(ctx.outputs(model_id), model.checkpoint)
+
+
 def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.InstanceTable | G.GenerativeTable | None) -> list:
     notes = []
     if table is None and models:
@@ -290,10 +299,7 @@ def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.Inst
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")
-    gguf = [m for m in models if str(ctx.experiment.models[m].checkpoint or "").lower().endswith(".gguf")]
-    if gguf:
-        notes.append(f"{', '.join(gguf)}: run through transformers (GGUF weights dequantized to float, float kernels), "
-                     "not llama.cpp's quantized kernels; every model got the base tokenizer's token ids.")
+    notes.extend(runtime_notes({m: model_runtime(ctx, m) for m in models}))
     return [html.Div(n, className="notice notice-info") for n in notes]
 
 

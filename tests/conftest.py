@@ -14,7 +14,11 @@ sys.path.insert(0, str(ROOT))
 from hypothesis import settings  # noqa: E402
 
 from cnc.bench.browser import LiveServer, free_port, wait_for  # noqa: E402,F401  (tests import them from here)
-from tests.gguf_session import gguf_folder, gguf_variants  # noqa: E402,F401  (session fixtures of the GGUF tests)
+from tests.gguf_session import (  # noqa: E402,F401  (session fixtures of the GGUF tests)
+    gguf_folder,
+    gguf_variants,
+    llama_cpp_python,
+)
 
 # Property tests check correctness, not speed: a per-example deadline only fails on a busy machine.
 settings.register_profile("cnc", deadline=None)

@@ -3,11 +3,14 @@
 Tests make real GGUF files, KLD reports and llama-bench results with them, offline. The build takes
 about 6 minutes on 2 cores, so it is cached outside the repository, keyed by the sdist's version:
 ``$CNC_LLAMA_CPP_CACHE`` (default ``~/.cache/cnc-llama-cpp``)/<version>/. ``python -m
-tests.llama_cpp_tools`` builds it ahead of the tests (``.ci/run`` does) and prints the tool paths.
+tests.llama_cpp_tools`` builds it ahead of the tests (``.ci/run`` does) and prints the tool paths;
+``--install-python`` also installs llama-cpp-python itself from the same sdist without compiling
+llama.cpp a second time (`install_python_package`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -86,8 +89,40 @@ def ensure_built() -> LlamaCpp:
     return tools
 
 
+def install_python_package() -> Path:
+    """`pip install llama-cpp-python==VERSION` from the cached sdist with its CMake option
+    LLAMA_BUILD=OFF (the Python package alone: ~15 s instead of a second ~6 min build), then this
+    build's shared libraries copied into the package's `lib` folder, where it loads them from (so no
+    LLAMA_CPP_LIB_PATH is needed in any process). Returns that folder."""
+    tools = ensure_built()
+    env = {**os.environ, "CMAKE_ARGS": "-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF"}
+    with FileLock(str(cache_root() / VERSION / ".lock")):
+        if _installed_version() != VERSION:
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
+                            str(_sdist(cache_root()))], check=True, env=env)
+        lib = Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib"
+        lib.mkdir(exist_ok=True)
+        for so in sorted((tools.root / "build" / "bin").glob("lib*.so*")):
+            if so.name.startswith(("libllama.so", "libggml")):
+                target = lib / so.name
+                target.unlink(missing_ok=True)
+                shutil.copy2(so, target, follow_symlinks=False)  # links stay links (libllama.so -> .so.0)
+    return lib
+
+
+def _installed_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llama_cpp_python")
+    except PackageNotFoundError:
+        return None
+
+
 if __name__ == "__main__":
     built = ensure_built()
+    if "--install-python" in sys.argv[1:]:
+        print(install_python_package())
     print(built.converter)
     for name in TARGETS:
         print(built.tool(name))

@@ -67,3 +67,12 @@ def test_a_policy_the_good_variants_meet_passes(text_config, tmp_path):
     code, report = run(text_config, {"candidates": ["layer30", "int8"], "metrics": {"Exact match": {"min_recovery": 0.8}},
                                      "max_flip_rate": 0.5}, tmp_path)
     assert code == 0 and report["passed"], report
+
+
+def test_kl_against_a_base_that_is_not_the_root_fails_and_says_how_to_fix(text_config, tmp_path):
+    """Per-token KL is stored against the tree's root only: gating it against another model must
+    fail visibly (never pass on a missing value) and name the root to gate against."""
+    code, report = run(text_config, {"base": "int8", "candidates": ["global30"], "max_mean_kl": 100.0}, tmp_path)
+    [gate] = report["candidates"][0]["gates"]
+    assert code == 1 and gate["failed"] and gate["value"] is None
+    assert "measured against the tree's root 'base'" in gate["reason"] and "`base: base`" in gate["reason"]

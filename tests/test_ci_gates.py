@@ -74,6 +74,24 @@ def test_flip_rate_and_kl_limits():
                        ("a", "max_mean_kl"): False, ("b", "max_mean_kl"): True}  # b has no KL: not available
 
 
+def test_non_finite_values_never_pass_a_gate():
+    """NaN compares false with every limit: a model whose outputs hold NaN must fail, not slip through."""
+    nan = float("nan")
+    policy = parse_policy({"metrics": {"Acc": {"max_drop": 0.5}}, "max_flip_rate": 0.5, "max_mean_kl": 1.0}, "p")
+    data = MetricInput(True, 0.9, {"a": nan, "b": 0.9})
+    results = evaluate(policy, ["a", "b"], {("Acc", None, None): data}, {"a": 0.1, "b": nan}, {"a": nan, "b": 0.1},
+                       {"max_mean_kl": "why not"})
+    failed = {(r.candidate, r.gate.kind): r.reason for r in results if r.failed}
+    assert set(failed) == {("a", "max_drop"), ("b", "max_flip_rate"), ("a", "max_mean_kl")}
+    assert all("not a finite number" in why for why in failed.values())
+    [missing] = evaluate(policy, ["c"], {("Acc", None, None): MetricInput(True, nan, {"c": 0.9})}, {}, {},
+                         {"max_mean_kl": "measured against the root"})[:1]
+    assert missing.failed and missing.reason.startswith("the base: not a finite number")
+    kl = [r for r in evaluate(policy, ["c"], {("Acc", None, None): data}, {}, {}, {"max_mean_kl": "stored vs root"})
+          if r.gate.kind == "max_mean_kl"][0]
+    assert kl.failed and kl.reason == "not available: stored vs root"
+
+
 @pytest.mark.parametrize("data, message", [
     ([1], "a policy is a mapping"),
     ({"metric": {}}, "unknown key"),

@@ -68,6 +68,14 @@ def _load(folder):
     return cfg, SummaryStore(cfg.cache_dir)
 
 
+def precomputed(folder):
+    """(config, store) of the tiny language-model experiment written to `folder` and precomputed."""
+    write_tracker_experiment(folder, STOP)
+    cfg, store = _load(folder)
+    precompute(cfg, store, progress=False)
+    return cfg, store
+
+
 def _check_against_direct(out, model, root):
     """Every stored field of `out` against a direct computation with `model` (and `root`)."""
     texts = []

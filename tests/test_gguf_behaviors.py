@@ -1,8 +1,8 @@
 """Behaviors of GGUF variants: a folder with a prompt file runs HFTask, which loads each .gguf through
-transformers (weights dequantized) and feeds every model the base tokenizer's token ids."""
+transformers (weights dequantized) and feeds every model the base tokenizer's token ids. This file
+runs the float path (`CNC_GGUF_RUNTIME=transformers`, as without llama-cpp-python);
+tests/test_llama_cpp_behaviors.py runs llama.cpp's own kernels."""
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -10,16 +10,21 @@ from cnc.app.cli import load
 from cnc.evaluation.hf_task import HFTask
 from cnc.experiment.errors import TaskError
 from tests import gguf_models
+from tests.gguf_session import prompted_folder
 
 IDS = ["tiny-llama", "tiny-llama-Q8_0", "tiny-llama-Q2_K"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def float_kernels():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNC_GGUF_RUNTIME", "transformers")
+        yield
+
+
 @pytest.fixture(scope="module")
 def prompted_ctx(gguf_variants, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gguf-prompted")
-    for key in ("base", "q8_0", "q2_k"):
-        os.symlink(gguf_variants[key], folder / gguf_variants[key].name)
-    gguf_models.instances_file(folder, n=8).rename(folder / "prompts.jsonl")
+    folder = prompted_folder(gguf_variants, tmp_path_factory.mktemp("gguf-prompted"), n=8)
     return load(str(folder), str(folder / "cache"), progress=False)
 
 
@@ -36,7 +41,8 @@ def test_transformers_loaded_gguf_outputs_equal_the_stored_ones(prompted_ctx, gg
     prompts, _ = task.eval_data()
     for mid, key in (("tiny-llama-Q8_0", "q8_0"), ("tiny-llama-Q2_K", "q2_k")):
         model = task.load_model(str(gguf_variants[key]))
-        assert "transformers" in model.cnc_runtime
+        assert model.cnc_runtime == "transformers, dequantized to float"
+        assert prompted_ctx.outputs(mid)["runtime"] == model.cnc_runtime
         texts = task.generate(model, prompts, 16)
         stored = prompted_ctx.outputs(mid)["texts"]
         assert texts == list(stored)
@@ -66,4 +72,5 @@ def test_behaviors_says_which_runtime_ran(prompted_ctx):
 
     notes = behaviors.missing_notes(prompted_ctx, IDS, None)
     text = " ".join(str(n.children) for n in notes)
-    assert "tiny-llama-Q8_0, tiny-llama-Q2_K: run through transformers" in text and "float kernels" in text
+    assert "tiny-llama-Q8_0, tiny-llama-Q2_K: run through transformers, dequantized to float (float kernels" in text
+    assert "llama.cpp kernels (" not in text

@@ -91,3 +91,31 @@ def test_a_request_waits_for_the_running_warm_up(tmp_path):
     assert ctx.live.check(force=True)
     assert ctx.await_warm(timeout=5) and done == [0, 1]
     assert load(str(tmp_path / "run"), str(tmp_path / "cache"), progress=False).await_warm(timeout=0)  # no threads
+
+
+def test_benchmark_results_written_while_the_app_runs_are_read(tmp_path, monkeypatch):
+    """A watched benchmarks folder: a result file added or rewritten after
+    start reloads the experiment (tests/fixtures/benchmarks: real vLLM and guidellm results)."""
+    import shutil
+
+    import yaml
+
+    from cnc.server import live
+
+    fixtures = Path(__file__).parent / "fixtures" / "benchmarks"
+    (tmp_path / "bench").mkdir()
+    exp = tmp_path / "experiment.yaml"
+    exp.write_text(yaml.safe_dump({"benchmarks": {"folder": "bench"},
+                                   "models": [{"id": "base", "metrics": {"Accuracy": 0.9}},
+                                              {"id": "int4", "base": "base", "operation": "quantize"}]}))
+    ctx = load(str(exp), str(tmp_path / "cache"), progress=False, background=True)
+    assert "TTFT mean" not in ctx.experiment.metrics
+    monkeypatch.setattr(live, "CHECK_EVERY", 0.0)
+    assert not ctx.live.check()
+    shutil.copy(fixtures / "vllm" / "results.json", tmp_path / "bench" / "base.json")
+    assert ctx.live.check()
+    assert ctx.experiment.models["base"].metrics["TTFT mean"] is not None
+    (tmp_path / "bench" / "int4").mkdir()
+    shutil.copy(fixtures / "guidellm" / "benchmarks.json", tmp_path / "bench" / "int4" / "report.json")
+    assert ctx.live.check() and "openai_http" in ctx.experiment.devices
+    assert not ctx.live.check()  # nothing changed since

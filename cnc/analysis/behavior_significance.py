@@ -58,7 +58,7 @@ class RowTests:
         return ps.significant(self.p_holm)
 
 
-def _binary(values: np.ndarray) -> bool:
+def is_binary(values: np.ndarray) -> bool:
     """Every known value is 0 or 1 (and one is known): a correct / incorrect score."""
     with np.errstate(invalid="ignore"):
         return bool(((values == 0) | (values == 1) | np.isnan(values)).all()) and bool(np.isfinite(values).any())
@@ -88,7 +88,7 @@ def _inputs(table, metric: str) -> tuple[str, str, bool, np.ndarray, np.ndarray 
         return None
     values = np.asarray(values, dtype=np.float64)
     rate = generative and name in ("exact_match", "f1", "rouge_l", "chrf")
-    if _binary(values):
+    if is_binary(values):
         return "mcnemar", name, True, values, None
     return "bootstrap", f"mean {name}", rate, values, None
 
@@ -159,8 +159,9 @@ def number_text(t: RowTests, value: float, signed: bool = True) -> str:
     return text.replace("-", MINUS)
 
 
-def cell_text(t: RowTests, k: int, r: int) -> str:
-    """The hover text of model k's cell in row r: the verdict, the interval, the test."""
+def cell_text(t: RowTests, k: int, r: int, holm_over: str = "the table") -> str:
+    """The hover text of model k's cell in row r: the verdict, the interval, the test (`holm_over`:
+    what the p-values were adjusted over, as the reader sees it)."""
     p = t.p_holm[k, r]
     if not np.isfinite(p):
         if not np.isfinite(t.diff[k, r]):
@@ -168,7 +169,7 @@ def cell_text(t: RowTests, k: int, r: int) -> str:
         return f"Δ {t.quantity} {number_text(t, t.diff[k, r])}: too few instances for a test"
     verdict = "Significant change" if p <= ps.ALPHA else "No significant change"
     text = (f"{verdict}: Δ {t.quantity} {number_text(t, t.diff[k, r])} [{number_text(t, t.low[k, r])}, "
-            f"{number_text(t, t.high[k, r])}] (95% interval), p = {p:.2g} (Holm over the table)")
+            f"{number_text(t, t.high[k, r])}] (95% interval), p = {p:.2g} (Holm over {holm_over})")
     if t.worse is not None:
         text += f"; {int(t.worse[k, r])} right → wrong, {int(t.better[k, r])} wrong → right (exact McNemar test)"
     else:
@@ -190,11 +191,11 @@ def test_columns(t: RowTests, models: list[str], rows: np.ndarray) -> tuple[list
             named.update({f"{mid} · right → wrong": t.worse[k], f"{mid} · wrong → right": t.better[k]})
         header += list(named)
         columns += list(named.values())
-    cells = [[_plain(c[r]) for c in columns] for r in rows.tolist()]
+    cells = [[plain(c[r]) for c in columns] for r in rows.tolist()]
     return header, cells
 
 
-def _plain(value) -> float | int | bool | None:
+def plain(value) -> float | int | bool | None:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):

@@ -40,6 +40,7 @@ from typing import Callable
 import numpy as np
 
 from cnc.analysis.divergence import PairCache, against_base
+from cnc.analysis.worst_samples import Damage, right_to_wrong
 
 
 @dataclass
@@ -78,6 +79,12 @@ class InstanceTable:
         One order for classifiers: `rank` chooses among generative tables' orders only."""
         kl = self.kl[1:, order].mean(axis=0) if len(self.models) > 1 else np.zeros(order.size)
         return order[np.lexsort((-kl, -self.flips[order].astype(np.int64)))]
+
+    def damage(self, k: int) -> Damage:
+        """Model k's damage per instance (cnc.analysis.worst_samples): right → wrong, the drop in the
+        true class's probability, KL(base ‖ model)."""
+        return Damage(right_to_wrong(self.correct[0], self.correct[k]),
+                      self.conf[0].astype(np.float64) - self.conf[k], self.kl[k].astype(np.float64))
 
     @property
     def n(self) -> int:

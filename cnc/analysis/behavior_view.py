@@ -16,6 +16,7 @@ from cnc.analysis.behavior_groups import Group, group_mask, parse_group
 from cnc.analysis.behavior_metrics import Grouping, MetricSpec, grouping, metric_values, relative
 from cnc.analysis.behavior_significance import RowTests, overall_tests, row_tests
 from cnc.analysis.generative_behaviors import GenerativeTable
+from cnc.analysis.worst_samples import worst_order
 
 if TYPE_CHECKING:  # type hints only: cnc.analysis.behaviors re-exports this module
     from cnc.analysis.behavior_table import InstanceTable
@@ -50,10 +51,12 @@ class ViewState:
     desc: bool = True
     group: str | None = None  # instance modes: only instances of this `Group` (its key)
     rank: str = "broke"  # generative exemplars: one of RANKS
+    worst: str | None = None  # instance rows: a compared model whose worst samples come first (no column sort)
+    worst_by: str = "r2w"  # ...ranked by one of worst_samples.WORST_BY
 
     def key(self) -> tuple:
         return (self.mode, self.attribute, self.metric, self.rel, self.filt, self.threshold, self.direction,
-                self.min_flips, self.sort, self.desc, self.group, self.rank)
+                self.min_flips, self.sort, self.desc, self.group, self.rank, self.worst, self.worst_by)
 
 
 @dataclass
@@ -142,6 +145,8 @@ def _row_mask(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grou
 def _sort(table: InstanceTable, state: ViewState, shown: np.ndarray, g: Grouping,
           order: np.ndarray) -> np.ndarray:
     sort = state.sort
+    if sort is None and state.mode in INSTANCE_MODES and state.worst in table.models[1:]:
+        return worst_order(order, table.damage(table.models.index(state.worst)), state.worst_by)
     if sort is None and state.mode == "exemplars":
         return table.exemplar_order(order, state.rank)
     if sort is None or sort == "row":

@@ -152,6 +152,13 @@ def _paired_p(base: np.ndarray, stacked: np.ndarray) -> tuple[str, np.ndarray, n
     return "bootstrap", np.atleast_1d(paired_stats.paired_bootstrap(base, stacked).p_value), n
 
 
+def _unusable(value: float | None, whose: str, missing: str = "no value") -> str | None:
+    """Why a value cannot pass a gate (missing, or NaN / inf, which no comparison may wave through)."""
+    if value is None:
+        return whose + missing
+    return None if math.isfinite(value) else f"{whose}not a finite number ({value}): its outputs hold NaN or inf"
+
+
 def _metric_results(gate: Gate, data: MetricInput, candidates: list[str]) -> list[GateResult]:
     tested = [c for c in candidates if c in data.scores] if data.base_scores is not None else []
     p, test, n = {}, "", {}
@@ -162,9 +169,8 @@ def _metric_results(gate: Gate, data: MetricInput, candidates: list[str]) -> lis
     out = []
     for c in candidates:
         value, base = data.values.get(c), data.base_value
-        if value is None or base is None:
-            out.append(GateResult(c, gate, value, base, None, True, failed=True,
-                                  reason="no value" if value is None else "the base has no value"))
+        if (why := _unusable(value, "") or _unusable(base, "the base: ")) is not None:
+            out.append(GateResult(c, gate, value, base, None, True, failed=True, reason=why))
             continue
         if gate.kind == "min_recovery":
             observed = recovery(base, value, data.higher_is_better)
@@ -178,22 +184,25 @@ def _metric_results(gate: Gate, data: MetricInput, candidates: list[str]) -> lis
 
 
 def evaluate(policy: Policy, candidates: list[str], metrics: dict[tuple[str, str | None, str | None], MetricInput],
-             flip_rates: dict[str, float | None], mean_kls: dict[str, float | None]) -> list[GateResult]:
+             flip_rates: dict[str, float | None], mean_kls: dict[str, float | None],
+             why_missing: dict[str, str] | None = None) -> list[GateResult]:
     """Every (candidate, gate) result, with Holm-adjusted p-values and the verdict.
 
     `metrics` is keyed by (metric, score, device) of each metric gate; flip rates and mean KLs by
-    candidate (None: not available for it)."""
+    candidate (None: not available for it, `why_missing[gate kind]` says why). A missing or
+    non-finite value always fails its gate."""
     results: list[GateResult] = []
     for gate in policy.gates:
         if gate.metric is not None:
             results.extend(_metric_results(gate, metrics[(gate.metric, gate.score, gate.device)], candidates))
             continue
         source = flip_rates if gate.kind == "max_flip_rate" else mean_kls
+        missing = "not available" + (f": {why_missing[gate.kind]}" if gate.kind in (why_missing or {}) else "")
         for c in candidates:
             value = source.get(c)
-            res = GateResult(c, gate, value, None, value, value is None or value > gate.threshold)
-            res.failed, res.reason = res.breached, ("not available" if value is None else
-                                                    "above the limit" if res.breached else "")
+            why = _unusable(value, "", missing)
+            res = GateResult(c, gate, value, None, value, why is not None or value > gate.threshold)
+            res.failed, res.reason = res.breached, why or ("above the limit" if res.breached else "")
             results.append(res)
     tested = [r for r in results if r.test]
     for r, adjusted in zip(tested, paired_stats.holm([r.p_value for r in tested]).tolist() if tested else []):

@@ -79,6 +79,14 @@ def flip_rate(out: Mapping, base: Mapping, field: str) -> float | None:
     return float(np.mean(np.asarray(mine) != np.asarray(theirs)))
 
 
+def token_kl_mean(out: Mapping, reference: str | None) -> float | None:
+    """Mean per-token KL of a generative model against `reference`, when its stored per-token KL is
+    against that model (precompute measures it against the tree's root); None otherwise."""
+    if reference is None or out.get("kl") is None or out.get("kl_reference") != reference:
+        return None
+    return _mean(out["kl"])
+
+
 def classifier_fidelity(out: Mapping, root: Mapping | None, labels: np.ndarray,
                         kl: np.ndarray | None) -> dict[str, float]:
     """Derived values of a classifier (`kl`: per-instance KL(root ‖ model), when known)."""
@@ -112,8 +120,8 @@ def generative_fidelity(out: Mapping, root: Mapping | None, root_id: str | None)
         mine, theirs = _mean(scores.get(primary)), _mean((root.get("scores") or {}).get(primary))
         if primary is not None and mine is not None and theirs is not None:
             values[change_metric(primary).name] = mine - theirs
-    if out.get("kl") is not None and root_id is not None and out.get("kl_reference") == root_id:
-        values[KL.name] = _mean(out["kl"])
+    if (kl := token_kl_mean(out, root_id)) is not None:
+        values[KL.name] = kl
         top1 = out.get("top1")
         values[SAME_TOP.name] = float(np.mean(top1)) if top1 is not None and np.size(top1) else None
     return rounded(values)

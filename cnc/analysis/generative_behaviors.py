@@ -32,6 +32,7 @@ import numpy as np
 from cnc.analysis.behavior_metrics import Grouping, MetricSpec, group_means, group_sums
 from cnc.analysis.output_diff import changed_share, word_diff
 from cnc.analysis.token_divergence import per_instance_mean
+from cnc.analysis.worst_samples import Damage, right_to_wrong
 
 EXACT = "exact_match"
 SCORE_LABELS = {"exact_match": "Exact match", "f1": "F1", "rouge_l": "ROUGE-L", "chrf": "chrF"}
@@ -204,6 +205,15 @@ class GenerativeTable:
         keep = np.zeros(self.n, dtype=bool)
         keep[order] = True
         return ranked[keep[ranked]]  # the kept instances in ranking order: no sort
+
+    def damage(self, k: int) -> Damage:
+        """Model k's damage per instance (cnc.analysis.worst_samples): exact match right → wrong (else
+        the primary score ≥ 0.5), the primary score's drop, the mean per-token KL."""
+        primary = self.scores.get(self.primary) if self.primary else None
+        right = self.scores.get(EXACT, primary)
+        nan = np.full(self.n, np.nan)
+        return Damage(nan if right is None else right_to_wrong(right[0], right[k]),
+                      nan if primary is None else primary[0] - primary[k], self.per_token["kl"][k])
 
     # ------------------------------------------------------------------ text
 

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         kinds = {g.kind for g in policy.gates}
         results = evaluate(policy, candidates, metrics,
                            inputs.flip_rates() if "max_flip_rate" in kinds else {},
-                           inputs.mean_kls() if "max_mean_kl" in kinds else {})
+                           inputs.mean_kls() if "max_mean_kl" in kinds else {},
+                           {"max_mean_kl": inputs.kl_note(exp)} if "max_mean_kl" in kinds else None)
     except (ConfigError, ExperimentError, TaskError, PolicyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

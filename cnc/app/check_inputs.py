@@ -13,8 +13,8 @@ import re
 import numpy as np
 
 from cnc.analysis.ci_gates import MetricInput, Policy, PolicyError
-from cnc.analysis.derived_metrics import flip_rate
-from cnc.analysis.divergence import divergences
+from cnc.analysis.derived_metrics import flip_rate, token_kl_mean
+from cnc.analysis.divergence import against_base
 from cnc.analysis.generative_behaviors import is_generative
 from cnc.experiment.benchmarks.devices import on_device
 from cnc.experiment.forest import Experiment
@@ -98,31 +98,25 @@ class Inputs:
         return {c: None if (o := self.outputs(c)) is None else flip_rate(o, base, field) for c in self.candidates}
 
     def mean_kls(self) -> dict[str, float | None]:
+        """Candidate -> mean KL(base ‖ candidate) (None: not measurable, see `kl_notes`)."""
         base = self.outputs(self.base)
         if base is None:
             return {}
         if is_generative(self.task):
-            return {c: self._token_kl(c) for c in self.candidates}
-        out = {}
-        for c in self.candidates:
-            o = self.outputs(c)
-            if o is None:
-                out[c] = None
-                continue
-            stored = self.ctx.get_divergence(self.base, c)
-            if stored is None:
-                stored = divergences(base["probs"], [o["probs"]])[0]
-                self.ctx.put_divergence(self.base, c, stored)
-            out[c] = float(np.mean(stored[1]))
-        return out
+            return {c: None if (o := self.outputs(c)) is None else token_kl_mean(o, self.base) for c in self.candidates}
+        have = [c for c in self.candidates if self.outputs(c) is not None]
+        _, kl = against_base([self.base, *have], [base["probs"], *(self.outputs(c)["probs"] for c in have)], self.ctx)
+        means = dict(zip(have, kl[1:].mean(axis=1, dtype=np.float64).tolist()))
+        return {c: means.get(c) for c in self.candidates}
 
-    def _token_kl(self, mid: str) -> float | None:
-        """Mean per-token KL over all reference tokens, when the model's KL reference is the base."""
-        o = self.outputs(mid)
-        if o is None or o.get("kl") is None or o.get("kl_reference") != self.base:
-            return None
-        kl = np.asarray(o["kl"], dtype=np.float64)
-        return float(kl.mean()) if kl.size else None
+    def kl_note(self, exp: Experiment) -> str:
+        """Why a generative candidate has no mean KL: per-token KL is stored against the tree's root only."""
+        if not is_generative(self.task):
+            return "no stored outputs"
+        root = exp.path_to_root(self.base)[0]
+        return ("no per-token KL stored (outputs-only model, or a vocabulary unlike the base's)" if root == self.base
+                else f"per-token KL is measured against the tree's root {root!r}, not the base {self.base!r}: "
+                     f"gate KL with `base: {root}`")
 
 
 def resolve_models(exp: Experiment, policy: Policy, base: str | None) -> tuple[str, list[str]]:

@@ -91,14 +91,16 @@ class SyntheticGenerative:
         total = int(ntokens.sum())
         kl = (rng.exponential(0.05 * k * k, total) if k else np.zeros(total)).astype(np.float16)
         top1 = rng.random(total) >= 0.08 * k
+        nll = (ntokens * (0.2 + 0.3 * k) * rng.uniform(0.5, 1.5, self.n)).astype(np.float32)
         return {
             "kind": "generative", "texts": texts,
             "scores": {"exact_match": np.array([exact_match(t, [r]) for t, r in zip(texts, refs)], np.float32),
                        "f1": np.array([token_f1(t, [r]) for t, r in zip(texts, refs)], np.float32)},
-            "nll": (ntokens * (0.2 + 0.3 * k) * rng.uniform(0.5, 1.5, self.n)).astype(np.float32),
+            "nll": nll,
             "ntokens": ntokens,
             "repetition": repetition_all(texts),
             "kl": kl, "top1": top1, "kl_reference": self.model_ids[0],
+            "target_logprob": np.repeat(-nll / ntokens, ntokens).astype(np.float32),  # each token its share of the NLL
         }
 
     def instance(self, i: int) -> dict | None:

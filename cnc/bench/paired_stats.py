@@ -3,13 +3,24 @@
 The functions alone (`cnc.analysis.paired_stats`: McNemar, the bootstrap, both per group), then
 the tests Behaviors adds to a view (`behavior_significance.row_tests` and `overall_tests`), then
 whole cold views with their tests, as `behaviors.rows_*` measures them: the issue's budget is
-200 ms of server time for such a view, bootstrap included.
+200 ms of server time for such a view, bootstrap included. Then what the token panel, "Worst samples
+of" and Selection Details compute when they are drawn: llama.cpp's Δp statistics of 8 models x
+1,000,000 reference tokens, one model's worst samples among 100,000 instances, and the paired
+tests of 200 selected models against their roots.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from cnc.analysis import behavior_metrics, behavior_significance, behavior_table, behavior_view
+from cnc.analysis import (
+    behavior_metrics,
+    behavior_significance,
+    behavior_table,
+    behavior_view,
+    selection_tests,
+    token_probability,
+    worst_samples,
+)
 from cnc.analysis import paired_stats as ps
 from cnc.bench import median_ms
 from cnc.bench.behaviors import SyntheticOutputs, _BenchContext, bench_models, open_view
@@ -53,4 +64,25 @@ def scenarios(quick: bool) -> list[dict]:
     for name, state in cases.items():  # the whole cold view (grid, first rows, JSON) with its tests
         records.append({"scenario": name.replace("view_tests", "view_cold"), **size,
                         "ms": median_ms(lambda s=state: open_view(ctx, models, s))})
-    return records
+    return records + drawn_scenarios(quick, table)
+
+
+def drawn_scenarios(quick: bool, table: behavior_table.InstanceTable) -> list[dict]:
+    """Δp, worst samples and Selection Details' tests, from arrays as the stores hold them."""
+    rng = np.random.default_rng(0)
+    tokens, n_models = (20_000, 4) if quick else (1_000_000, 8)
+    root = np.log(rng.uniform(0.01, 1.0, tokens)).astype(np.float32)
+    lps = [np.minimum(root + rng.normal(0, 0.3, tokens).astype(np.float32), 0) for _ in range(n_models)]
+    damage = worst_samples.Damage(worst_samples.right_to_wrong(table.correct[0], table.correct[1]),
+                                  table.conf[0].astype(np.float64) - table.conf[1], rng.exponential(0.1, table.n))
+    selected = 20 if quick else 200
+    pairs = {f"m{k}": (table.correct[0].astype(np.float64), table.correct[1 + k % (len(table.models) - 1)].astype(np.float64))
+             for k in range(selected)}
+    return [
+        {"scenario": "paired_stats.delta_p_panel", "models": n_models, "tokens": tokens,
+         "ms": median_ms(lambda: [token_probability.delta_p_statistics(lp, root) for lp in lps])},
+        {"scenario": "paired_stats.worst_samples_r2w", "instances": table.n,
+         "ms": median_ms(lambda: worst_samples.worst_order(np.arange(table.n), damage, "r2w"))},
+        {"scenario": "paired_stats.selection_tests", "models": selected, "instances": table.n,
+         "ms": median_ms(lambda: selection_tests.model_tests(pairs, "accuracy", True))},
+    ]

@@ -7,9 +7,13 @@ reports its CPU time and peak RSS; then the Layers view of the summarized models
 `CNC_BENCH_QUANT_DIR=<folder>` reuses the models an earlier run wrote there (writing and quantizing
 1B parameters takes minutes).
 
+Beside them a compressed-tensors W4A16 directory (int4, groups of 128, symmetric; `lm_head` left in
+float16 as llm-compressor's W4A16 recipe leaves it): scales from compressed-tensors' own
+`calculate_qparams`, weights quantized and packed by its `PackedQuantizationCompressor`, the
+`quantization_config` llm-compressor writes (no llm-compressor needed for random weights).
+
 Targets (issue 30): CPU time per parameter within 2x the float path's, peak RSS under 1.5 GB, the
-Layers view in <= 300 ms once summarized. The compressed-tensors W4A16 directory is left out: its
-reader was not on main when this was written.
+Layers view in <= 300 ms once summarized.
 """
 from __future__ import annotations
 
@@ -108,11 +112,50 @@ def write_models(folder: Path, shape: dict) -> dict[str, Path]:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    out = {"float": base, "F16": folder / "llama-1b-F16.gguf"}
+    out = {"float": base, "F16": folder / "llama-1b-F16.gguf", "W4A16": write_w4a16(base, folder / "llama-1b-W4A16")}
     tool = quantize_tool()
     for qtype in ("Q8_0", "Q4_K_M") if tool else ():
         out[qtype] = folder / f"llama-1b-{qtype}.gguf"
         subprocess.run([str(tool), str(out["F16"]), str(out[qtype]), qtype], check=True, capture_output=True)
+    return out
+
+
+W4A16_CONFIG = {"config_groups": {"group_0": {"format": "pack-quantized", "targets": ["Linear"], "weights": {
+    "num_bits": 4, "type": "int", "symmetric": True, "group_size": 128, "strategy": "group", "dynamic": False,
+    "actorder": None, "observer": "minmax"}, "input_activations": None, "output_activations": None}},
+    "format": "pack-quantized", "ignore": ["lm_head"], "quant_method": "compressed-tensors",
+    "quantization_status": "compressed", "kv_cache_scheme": None, "sparsity_config": {}}
+LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def write_w4a16(base: Path, out: Path) -> Path:
+    """The float directory as compressed-tensors W4A16 (pack-quantized), one shard at a time."""
+    import torch
+    from compressed_tensors.compressors import PackedQuantizationCompressor
+    from compressed_tensors.quantization import QuantizationScheme
+    from compressed_tensors.quantization.utils import calculate_qparams
+    from safetensors.torch import load_file, save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    group = W4A16_CONFIG["config_groups"]["group_0"]
+    scheme = QuantizationScheme(targets=group["targets"], weights={k: v for k, v in group["weights"].items()
+                                                                   if k not in ("observer", "actorder")})
+    size = scheme.weights.group_size
+    for shard in sorted(base.glob("*.safetensors")):
+        written: dict[str, torch.Tensor] = {}
+        for name, w in load_file(str(shard)).items():
+            module, _, leaf = name.rpartition(".")
+            if leaf != "weight" or module.rpartition(".")[2] not in LINEAR:
+                written[name] = w
+                continue
+            grouped = w.float().reshape(w.shape[0], -1, size)
+            scale, zero = calculate_qparams(grouped.amin(-1), grouped.amax(-1), scheme.weights)
+            parts = PackedQuantizationCompressor.compress(
+                {"weight": w, "weight_scale": scale.to(w.dtype), "weight_zero_point": zero}, scheme)
+            written.update({f"{module}.{k}": v for k, v in parts.items()})
+        save_file(written, str(out / shard.name))
+    config = json.loads((base / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "quantization_config": W4A16_CONFIG}))
     return out
 
 
@@ -155,6 +198,9 @@ def scenarios(quick: bool = False) -> list[dict]:
             folder = Path(kept)
             files = {"float": folder / "llama-1b", **{k: folder / f"llama-1b-{k}.gguf" for k in ("F16", "Q8_0", "Q4_K_M")
                                                        if (folder / f"llama-1b-{k}.gguf").is_file()}}
+            if not (folder / "llama-1b-W4A16" / "config.json").is_file():
+                write_w4a16(folder / "llama-1b", folder / "llama-1b-W4A16")
+            files["W4A16"] = folder / "llama-1b-W4A16"
         else:
             files = write_models(folder, shape)
         params = None
@@ -172,7 +218,7 @@ def scenarios(quick: bool = False) -> list[dict]:
                             "cpu_s": round(cpu, 1), "cpu_ns_per_param": round(per_param[key] * 1e9, 2),
                             "x_float": round(per_param[key] / per_param["float"], 2), "peak_rss_mb": round(rss)})
         ctx = load(str(folder), str(cache), precompute=False, progress=False)
-        models = [files[k].name if k == "float" else files[k].stem for k in files]
+        models = [files[k].stem if files[k].suffix == ".gguf" else files[k].name for k in files]
         selection = {"models": models, "base": models[0]}
         state = layers.checked_state("weights", "error", None, "sqrt", None)
 

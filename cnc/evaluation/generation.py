@@ -4,7 +4,8 @@ One model, on the task's device, under torch.inference_mode(), batch by batch:
 1. greedy generation through the task's `generate`, each output cut at the first stop string;
 2. a teacher-forced pass over prompt + first reference (`reference_logits`; a task with
    `generate_and_reference` does both in one call and can reuse the prompt's work): the
-   reference's negative log-likelihood and, against the root of the model's tree, per-token KL on
+   reference's negative log-likelihood, each reference token's log-probability (float32, for
+   llama.cpp's Δp at view time) and, against the root of the model's tree, per-token KL on
    the reference model's top-k + tail bins and top-1 agreement (cnc.analysis.token_divergence).
    A root keeps its own top-k (store kind "topk"); nothing vocabulary-sized leaves the device
    (cnc.evaluation.token_logprobs);
@@ -165,6 +166,7 @@ class TeacherForced:
     def __init__(self, n: int, reference: dict | None, keep_topk: bool):
         self.nll, self.ntokens = np.zeros(n, np.float32), np.zeros(n, np.int32)
         self.targets: list[np.ndarray] = []
+        self.target_logprob: list[np.ndarray] = []
         self.div = _Divergence(reference)
         self.own: list[dict[str, np.ndarray]] | None = [] if keep_topk else None
 
@@ -179,6 +181,7 @@ class TeacherForced:
             0, where // max(width, 1), -stats["target"].double()).cpu().numpy()
         self.ntokens[s:s + b] = mask.sum(1).cpu().numpy()
         self.targets.append(flat_targets.int().cpu().numpy())
+        self.target_logprob.append(stats["target"].float().cpu().numpy())
         if ids is not None:
             self.div.add(stats)
         if self.own is not None:
@@ -187,7 +190,9 @@ class TeacherForced:
 
     def result(self) -> dict:
         kl, top1 = self.div.result(int(self.ntokens.sum()))
-        out = {"nll": self.nll, "ntokens": self.ntokens, "kl": kl, "top1": top1}
+        target_logprob = np.concatenate(self.target_logprob) if self.target_logprob else np.zeros(0, np.float32)
+        out = {"nll": self.nll, "ntokens": self.ntokens, "kl": kl, "top1": top1,
+               "target_logprob": target_logprob.astype(np.float32)}
         if self.own is not None:
             k = self.own[0]["ids"].shape[1] if self.own else TOPK
             empty = {"values": np.zeros((0, k), np.float32), "ids": np.zeros((0, k), np.int32),
@@ -228,7 +233,7 @@ def evaluate(task: Any, model: torch.nn.Module, data: TextSet, batch_size: int, 
         against = root_id
     outputs = {"kind": "generative", "texts": texts, "scores": score_all(texts, data.references, data.scorers),
                "nll": tf["nll"], "ntokens": tf["ntokens"], "repetition": repetition_all(texts),
-               "kl": kl, "top1": top1, "kl_reference": against}
+               "kl": kl, "top1": top1, "kl_reference": against, "target_logprob": tf["target_logprob"]}
     return outputs, tf.get("topk")
 
 

@@ -7,7 +7,9 @@ directory of its own, or a `.safetensors` state dict of a weight-only variant (p
 that is loaded into the base directory's architecture. A model directory may be a quantized
 checkpoint (docs/compressed-tensors.md): compressed-tensors is decompressed on the CPU at load
 (activations quantized in the forward where the scheme says so);
-GPTQ / AWQ need kernels this machine lacks and raise `ModelNotRunnable`. Weights are read with safetensors only,
+GPTQ / AWQ need kernels this machine lacks and raise `ModelNotRunnable`. A `.gguf` checkpoint runs
+on llama.cpp's own kernels when llama-cpp-python is installed (cnc.evaluation.llama_cpp_backend),
+else through transformers on its dequantized weights. Weights are read with safetensors only,
 never by unpickling; nothing is downloaded (`local_files_only`). `transformers` is imported when a
 task first loads a model or tokenizer, so the rest of the app (and the web server, which only
 shows prompts) never needs it.
@@ -25,6 +27,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from cnc.evaluation import llama_cpp_backend
+from cnc.evaluation.gguf_runtime import FLOAT, uses_llama_cpp
+from cnc.evaluation.llama_cpp_backend import LlamaCppModel
 from cnc.evaluation.prompt_file import PromptSet, load_prompt_set
 from cnc.experiment.entry_points import load_entry_point
 from cnc.experiment.errors import ModelNotRunnable, TaskError
@@ -165,21 +170,29 @@ class HFTask:
                 "from its files (weights dequantized by cnc); its Behaviors need a machine with those packages.")
         return {}
 
-    def _gguf_model(self, path: Path, opts: dict) -> torch.nn.Module:
-        """A GGUF file through transformers (`gguf_file=`): its weights dequantized, float kernels. The
-        task's tokenizer (the base's) encodes every prompt, so each model gets the same token ids."""
+    def _gguf_model(self, path: Path, opts: dict) -> torch.nn.Module | LlamaCppModel:
+        """A GGUF file through llama.cpp's own kernels when llama-cpp-python is installed
+        (cnc.evaluation.gguf_runtime), else through transformers (`gguf_file=`): its weights
+        dequantized, float kernels. The task's tokenizer (the base's) encodes every prompt, so each
+        model gets the same token ids."""
         vocab = read_gguf(path).vocab_size
         if vocab and vocab != self.config.vocab_size:
             raise TaskError(f"{path}: its vocabulary has {vocab} tokens, the base {self.model_dir} has "
                             f"{self.config.vocab_size}; the same token ids cannot be fed to both, so its outputs, "
                             "NLL and KL are not comparable. Its Layers still are in a folder without prompts.")
+        if uses_llama_cpp(path, strict=True):
+            if self.seq2seq:
+                raise TaskError(f"{path}: llama.cpp runs causal models; this task's base is seq2seq.")
+            eos = self.config.eos_token_id
+            eos_ids = {*(eos if isinstance(eos, (list, tuple)) else [eos]), self.tokenizer.eos_token_id} - {None}
+            return LlamaCppModel(path, frozenset(int(e) for e in eos_ids), int(self.config.vocab_size))
         opts = {k: v for k, v in opts.items() if k != "use_safetensors"}
         try:
             with _quiet(self._tf):
                 model = self.model_class.from_pretrained(path.parent, gguf_file=path.name, **opts)
         except (ValueError, OSError, RuntimeError) as exc:
             raise TaskError(f"{path}: transformers cannot load this GGUF ({exc}).") from None
-        model.cnc_runtime = "transformers (GGUF weights dequantized to float; float kernels)"
+        model.cnc_runtime = FLOAT
         return model.eval()
 
     def _weights_variant(self, path: Path, opts: dict) -> torch.nn.Module:
@@ -244,6 +257,9 @@ class HFTask:
     def generate(self, model: torch.nn.Module, prompts: list[str], max_new_tokens: int) -> list[str]:
         """Greedy continuations (text after the prompt), in batches of task option batch_size (if set);
         causal prompts are left-padded so every row continues from its last token."""
+        if isinstance(model, LlamaCppModel):
+            new = llama_cpp_backend.generate(model, self.encode_prompts(prompts), max_new_tokens)
+            return self.tokenizer.batch_decode(new, skip_special_tokens=True)
         texts: list[str] = []
         for chunk in self._chunks(len(prompts)):
             texts.extend(self._generate(model, self.encode_prompts(prompts[chunk]), max_new_tokens)[0])
@@ -254,6 +270,10 @@ class HFTask:
         """`generate` and `reference_logits` sharing the prompt's work (precompute prefers this when a
         task has it): a causal model teacher-forces the reference on the keys and values generation
         left in its cache, cut back to the prompt; a seq2seq model encodes each prompt once."""
+        if isinstance(model, LlamaCppModel):
+            new, forced = llama_cpp_backend.generate_and_reference(
+                model, self.encode_prompts(prompts), self.encode_references(references), max_new_tokens)
+            return self.tokenizer.batch_decode(new, skip_special_tokens=True), forced
         texts, parts = [], []
         for chunk in self._chunks(len(prompts)):
             prompt_ids, ref_ids = self.encode_prompts(prompts[chunk]), self.encode_references(references[chunk])
@@ -297,6 +317,8 @@ class HFTask:
         """Teacher-forced logits float32 [B, T, V] at the positions predicting each reference token,
         the tokens long [B, T] and a mask bool [B, T]; causal: one pass over prompt + reference,
         seq2seq: the reference as decoder labels."""
+        if isinstance(model, LlamaCppModel):
+            return llama_cpp_backend.reference_logits(model, self.encode_prompts(prompts), self.encode_references(references))
         device = _device_of(model)
         step = self._seq2seq_logits if self.seq2seq else self._causal_logits
         return _concat([step(model, self.encode_prompts(prompts[chunk]), self.encode_references(references[chunk]),

@@ -146,6 +146,7 @@ def _flagged(outputs: dict, probs: np.ndarray, labels: np.ndarray) -> dict:
 def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEntry, edges: dict,
                           reference: dict | None) -> dict[str, Any]:
     from cnc.evaluation import generation, inspection
+    from cnc.evaluation.llama_cpp_backend import LlamaCppModel
 
     if entry.checkpoint is None:
         return {"outputs": generation.outputs_file(entry.outputs, data), "edges": edges}
@@ -155,9 +156,17 @@ def _summarize_generative(spec: TaskSpec, task: Task, data: Any, entry: ModelEnt
     except ModelNotRunnable as exc:
         return _weights_only(entry, edges, exc)
     captured: dict = {}
-    outputs, topk = generation.evaluate(
-        task, model, data, spec.loading.batch_size, inspection.resolve_device(spec.device), entry.id, entry.root,
-        reference, sample_indices(len(data), spec.activation_sample), lambda: inspection.leaf_hooks(model, captured))
+    torch_model = not isinstance(model, LlamaCppModel)  # llama.cpp's kernels: no modules to hook
+    sample = sample_indices(len(data), spec.activation_sample) if torch_model else np.zeros(0, np.int64)
+    try:
+        outputs, topk = generation.evaluate(
+            task, model, data, spec.loading.batch_size, inspection.resolve_device(spec.device), entry.id, entry.root,
+            reference, sample, lambda: inspection.leaf_hooks(model, captured))
+    finally:
+        if not torch_model:
+            model.close()
+    if getattr(model, "cnc_runtime", None):  # which kernels ran (GGUF): shown in Behaviors
+        outputs["runtime"] = model.cnc_runtime
     acts = {name: (kind, np.concatenate(parts)) for name, (kind, parts) in captured.items()}
     result = {"outputs": outputs, "edges": edges, "params": _params(model, entry, edges["params"]),
               "activations": inspection.summarize_all(acts, edges["activations"])}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from cnc.experiment.benchmarks import Measurement, read_benchmarks
+from cnc.experiment.benchmarks import Measurement, read_benchmarks, watched_paths
 from cnc.experiment.benchmarks.attach import attach_measurements
 from cnc.experiment.bounded_load import load_data_file
 from cnc.experiment.checkpoints import is_url
@@ -96,6 +96,7 @@ class Experiment:
     lm_eval_attributes: list[str] = field(default_factory=list)  # document fields that become subgroups
     devices: list[str] = field(default_factory=list)  # where benchmarks ran, first = the default
     device: str | None = None  # the device whose measurements `metrics` hold (None: no benchmarks)
+    watched: list[str] = field(default_factory=list)  # result files / folders read (benchmarks, fidelity)
     children: dict[str, list[str]] = field(default_factory=dict, repr=False)
     roots: list[str] = field(default_factory=list, repr=False)
 
@@ -257,6 +258,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
     harness_attributes, harness_metrics = _harness_settings(data.get("lm_eval"), where)
     notices: list[str] = []
     bench_folder = _benchmarks_folder(data.get("benchmarks"), where, base_dir)
+    watched = [] if bench_folder is None else [str(bench_folder)]
     models: dict[str, Model] = {}
     for i, raw in enumerate(raw_models):
         if not isinstance(raw, dict) or raw.get("id") in (None, ""):
@@ -284,6 +286,9 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
             notices += _read_harness(model, str(raw["lm_eval"]), metrics, where, base_dir, harness_metrics)
         if raw.get("fidelity") not in (None, ""):
             _read_fidelity(model, str(raw["fidelity"]), metrics, f"{where}: model '{mid}' (fidelity)", base_dir)
+            watched.append(_resolve(str(raw["fidelity"]), base_dir))
+        if raw.get("benchmarks"):
+            watched.extend(watched_paths(raw["benchmarks"], base_dir, f"{where}: model '{mid}'"))
         bench = raw.get("benchmarks") or _files_in_folder(bench_folder, mid)
         if bench:
             model.measurements = read_benchmarks(bench, base_dir, f"{where}: model '{mid}'")
@@ -313,7 +318,7 @@ def parse_experiment(data: Any, where: str = "<memory>", base_dir: Path | None =
     _fill_ranges(metrics, models.values())
     return Experiment(metrics=metrics, operations=operations, models=models, source=where, warnings=warnings,
                       notices=notices, lm_eval_attributes=harness_attributes, devices=devices,
-                      device=devices[0] if devices else None)
+                      device=devices[0] if devices else None, watched=watched)
 
 
 def _benchmarks_folder(raw: Any, where: str, base_dir: Path | None) -> Path | None:

@@ -10,7 +10,8 @@ import sys
 from typing import Callable
 
 from cnc.evaluation import evaldata, weights_task
-from cnc.evaluation.keys import config_spec, task_hash
+from cnc.evaluation.gguf_runtime import runtime_key
+from cnc.evaluation.keys import combined_hash, config_spec, task_hash
 from cnc.evaluation.summarize import (
     TaskSpec,
     evalset_fingerprint,
@@ -43,10 +44,13 @@ def _kinds(model, generative: bool = False, weights: bool = False) -> tuple[str,
 
 
 def model_hash(store: SummaryStore, model) -> str | None:
-    """Content hash of what precompute reads for a model: its checkpoint, .npz or harness results."""
+    """Content hash of what precompute reads for a model: its checkpoint, .npz or harness results;
+    for a GGUF run by llama.cpp, with that runtime and its version (never served as transformers')."""
     if model.lm_eval_files and not (model.checkpoint or model.outputs):
         return harness_hash(store, model)
-    return store.file_hash(model.source) if model.source else None
+    digest = store.file_hash(model.source) if model.source else None
+    runtime = runtime_key(model.checkpoint)
+    return combined_hash([digest, runtime]) if digest and runtime else digest
 
 
 def _task_kind(store: SummaryStore, th: str | None) -> str | None:
@@ -66,9 +70,8 @@ def _with_sources(config: Config, store: SummaryStore):
         config.fetch_sources()
     exp = config.experiment
     for m in sorted(exp.models.values(), key=lambda m: exp.depth(m.id)):
-        source = m.checkpoint or m.outputs
-        if source is not None:
-            yield m, store.file_hash(source)
+        if m.checkpoint or m.outputs:
+            yield m, model_hash(store, m)
 
 
 def pending_models(config: Config, store: SummaryStore) -> list[str]:

@@ -33,6 +33,9 @@ part of their task hash): task and outputs hold the generative dicts instead (no
 - topk:        {"k", "values": float32[T, k], "ids": int32[T, k], "tail": float32[T],
                 "targets": int32[T], "ntokens": int32[N]}: a root model's top-k log-probabilities
                 per reference token, stored once per reference model.
+A generative model's outputs from before per-token reference log-probabilities were stored
+(cnc.analysis.token_probability.outdated_outputs) count as incomplete: precompute redoes the
+model while the app keeps showing the old summaries (status stays ready).
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from cnc.analysis.token_probability import outdated_outputs
 from cnc.experiment.checkpoints import is_url
 from cnc.precompute.cache_db import open_checked
 from cnc.precompute.checked_disk import CheckedDisk, CheckedRows, DamagedEntry, Verified, block_crcs
@@ -260,7 +264,10 @@ class SummaryStore:
         return self.is_done(th, ch) and all(self._present(k, th, ch) for k in kinds)
 
     def _present(self, kind: str, th: str, ch: str) -> bool:
-        return self.get(kind, th, ch) is not None if kind != "probs" else self._probs_sound(th, ch)
+        if kind == "probs":
+            return self._probs_sound(th, ch)
+        value = self.get(kind, th, ch)
+        return value is not None and not (kind == "outputs" and outdated_outputs(value))
 
     def _probs_sound(self, th: str, ch: str) -> bool:
         """The probabilities are there and every block matches its checksum; a full check is

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cnc.analysis.output_checks import accuracy_offset, accuracy_problem
+from cnc.analysis.token_probability import outdated_outputs
 from cnc.evaluation.summarize import TaskSpec, task_and_labels
 from cnc.experiment.config import Config
 from cnc.experiment.forest import Experiment
@@ -185,7 +186,10 @@ class AppContext:
         th, ch = self.task_hash, self._model_hash(model_id)
         if th is None or ch is None:
             return None
-        return self._memo.get_or((kind, th, ch), lambda: self.store.get(kind, th, ch))
+        found = self._memo.get_or((kind, th, ch), lambda: self.store.get(kind, th, ch))
+        if kind == "outputs" and outdated_outputs(found):  # being redone by precompute: look again when it stores
+            found = self._memo.get_or((kind, th, ch, self.store.done_count()), lambda: self.store.get(kind, th, ch))
+        return found
 
     def outputs(self, model_id: str) -> dict | None:
         """{"preds", "p_true", "p_pred", "scalars", "probs"} for a model, or None when not (yet)

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from cnc.analysis import derived_metrics as D
-from cnc.analysis.divergence import divergences
+from cnc.analysis.divergence import against_base
 from cnc.experiment.forest import Experiment
 from cnc.precompute.run import model_hash
 from cnc.precompute.store import SummaryStore
@@ -110,22 +110,33 @@ def _compute(ctx: AppContext, task: dict, mid: str, root: str, out, hashes: dict
     return D.classifier_fidelity(mine, root_out, labels, kl)
 
 
+class _HashPairs:
+    """The store's divergence pairs addressed by model hash (cnc.analysis.divergence.PairCache)."""
+
+    def __init__(self, store: SummaryStore, th: str):
+        self.store, self.th = store, th
+
+    def get_divergence(self, base: str, model: str) -> np.ndarray | None:
+        return self.store.get_divergence(self.th, base, model)
+
+    def put_divergence(self, base: str, model: str, values: np.ndarray) -> None:
+        self.store.put_divergence(self.th, base, model, values)
+
+
 def store_pair(ctx: AppContext, th: str, root_ch: str, ch: str, mine: dict, root_out: dict) -> np.ndarray | None:
     """(MSE, KL) [2, N] of a model against its root: stored by precompute, else computed from the
     stored probabilities and stored (the same entry Behaviors reads)."""
     if root_ch == ch:
-        n = len(mine["preds"])
-        return np.zeros((2, n), np.float32)
-    found = ctx.store.get_divergence(th, root_ch, ch)
+        return np.zeros((2, len(mine["preds"])), np.float32)
+    pairs = _HashPairs(ctx.store, th)
+    found = pairs.get_divergence(root_ch, ch)
     if found is not None:
         return found
     p_root = ctx.store.get_probs(th, root_ch, root_out["shape"]) if "shape" in root_out else None
     p_mine = ctx.store.get_probs(th, ch, mine["shape"]) if "shape" in mine else None
     if p_root is None or p_mine is None or p_root.shape != p_mine.shape:
         return None
-    pair = divergences(p_root, [p_mine])[:, 0]
-    ctx.store.put_divergence(th, root_ch, ch, pair)
-    return pair
+    return np.stack(against_base([root_ch, ch], [p_root, p_mine], pairs))[:, 1]
 
 
 def merged(exp: Experiment, values: dict[str, dict[str, float]], scores: list[str]) -> Experiment:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from cnc.experiment.config import Config, load_config
+from cnc.experiment.files import files_stamp
 from cnc.experiment.lm_eval import harness_stamp
 from cnc.precompute.lock import precompute_locked
 from cnc.precompute.run import pending_models
@@ -68,6 +69,7 @@ class LiveExperiment:
         if self.config.watch is not None:  # e.g. an MLflow experiment
             stamp.append(self.config.watch())
         stamp.append(harness_stamp(self.config.experiment.models.values()))  # new lm-evaluation-harness runs
+        stamp.append(files_stamp(self.config.experiment.watched))  # benchmark results, fidelity reports
         return tuple(stamp)
 
     def check(self, force: bool = False) -> bool:

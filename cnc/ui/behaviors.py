@@ -8,7 +8,9 @@ Per-(selection, base) arrays and per-view orderings are memoized (bounded) so pa
 filtering stay cheap. Clicking a class or subgroup row drills down to its instances (a removable
 "Only class 8 ×" chip). The row threshold keeps rows where any compared model's value is ≥ or ≤ a
 number; its − / + buttons step by an amount that fits the metric (0.01 for rates and probabilities,
-adaptive otherwise). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips brank bsort bdir bgroup bi.
+adaptive otherwise). "Worst samples of" ranks instance rows by one compared model's damage against the
+base (cnc.analysis.worst_samples). URL keys: brows battr bmetric brel bfilt bmin bcmp bflips brank
+bworst bworstby bsort bdir bgroup bi.
 
 Generative tasks (language models) use the same machinery with their own rows and metrics
 (cnc.analysis.generative_behaviors): no class rows; instance rows show the reference and the
@@ -32,7 +34,9 @@ from cnc.analysis import (
     behavior_view,
 )
 from cnc.analysis import generative_behaviors as G
+from cnc.analysis.model_runtime import is_gguf_path, runtime_notes, runtime_of
 from cnc.analysis.parsing import parse_index
+from cnc.analysis.worst_samples import WORST_BY
 from cnc.precompute.checked_disk import DamagedEntry
 from cnc.server.context import AppContext, instance_count
 from cnc.ui import behaviors_export, token_stats
@@ -51,6 +55,7 @@ from cnc.ui.behaviors_state import (
     state_to_dict,
     url_params,
 )
+from cnc.ui.behaviors_worst import WORST_TITLE, worst_available, worst_by_options, worst_options, worst_shown
 from cnc.ui.compare_selection import SELECTION, ordered, selected_models, selection_from_query
 from cnc.ui.ids import cid, url_part
 from cnc.ui.inputs import items, mapping, number, one_of, text
@@ -61,10 +66,11 @@ STATUS = cid(NAME, "status")
 TABLE = cid(NAME, "table")
 DETAIL = cid(NAME, "detail")
 BODY = cid(NAME, "body")
-CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips", "dir", "rank")}
+CONTROL = {k: cid(NAME, k) for k in ("mode", "attr", "metric", "rel", "filt", "min", "flips", "dir", "rank", "worst",
+                                     "worstby")}
 STEP = cid(NAME, "step")  # the threshold's current step (a store)
 STEPPER = {up: cid(NAME, "stepper", to="up" if up else "down") for up in (False, True)}
-WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips", "rank")}
+WRAP = {k: cid(NAME, "wrap", control=k) for k in ("attr", "filt", "flips", "rank", "worst", "worstby")}
 CHIP = cid(NAME, "chip")
 CHIP_LABEL = cid(NAME, "chip", part="label")
 UNCHIP = cid(NAME, "unchip")
@@ -133,6 +139,12 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
             _control("Order", dcc.Dropdown(id=CONTROL["rank"], clearable=False, searchable=False, value=state.rank,
                                            options=[{"label": label, "value": k} for k, label in RANK_LABELS.items()]),
                      WRAP["rank"], visible=ranked(state, generative), wide=True),
+            _control("Worst samples of", dcc.Dropdown(id=CONTROL["worst"], value=state.worst, searchable=False,
+                                                      placeholder="No model", options=worst_options(ctx, models)),
+                     WRAP["worst"], visible=worst_available(state, models), title=WORST_TITLE),
+            _control("Ranked by", dcc.Dropdown(id=CONTROL["worstby"], clearable=False, searchable=False,
+                                               value=state.worst_by, options=worst_by_options(ctx, models)),
+                     WRAP["worstby"], visible=worst_shown(state), wide=True),
         ], className="bh-controls"),
         group_chip(ctx, state),
         html.Div([html.Div(status, id=STATUS, className="bh-status"),
@@ -205,8 +217,9 @@ def body_class(state: behavior_view.ViewState, generative: bool = False) -> str:
 
 
 def ranked(state: behavior_view.ViewState, generative: bool) -> bool:
-    """The order choice applies to the top changes in outputs (generative exemplar rows)."""
-    return generative and state.mode == "exemplars"
+    """The order choice applies to the top changes in outputs (generative exemplar rows), unless
+    one model's worst samples order them."""
+    return generative and state.mode == "exemplars" and not worst_shown(state)
 
 
 def _control(label: str, control, wrap_id: dict | None = None, visible: bool = True, wide: bool = False,
@@ -269,6 +282,14 @@ def reference_note(table: behavior_table.InstanceTable | G.GenerativeTable, view
             f"the chosen base {table.models[0]}; relative values subtract the base's own value.")
 
 
+def model_runtime(ctx: AppContext, model_id: str) -> str | None:
+    """The kernels that ran a GGUF model's stored outputs (None for other models)."""
+    model = ctx.experiment.models.get(model_id)
+    if model is None or not is_gguf_path(model.checkpoint):
+        return None
+    return runtime_of(ctx.outputs(model_id), model.checkpoint)
+
+
 def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.InstanceTable | G.GenerativeTable | None) -> list:
     notes = []
     if table is None and models:
@@ -278,10 +299,7 @@ def missing_notes(ctx: AppContext, models: list[str], table: behavior_table.Inst
         notes.append(f"The base model {models[0]} has no stored outputs ({why}); choose another base.")
     for mid, why in (table.missing.items() if table else []):
         notes.append(f"{mid} is left out: {why}.")
-    gguf = [m for m in models if str(ctx.experiment.models[m].checkpoint or "").lower().endswith(".gguf")]
-    if gguf:
-        notes.append(f"{', '.join(gguf)}: run through transformers (GGUF weights dequantized to float, float kernels), "
-                     "not llama.cpp's quantized kernels; every model got the base tokenizer's token ids.")
+    notes.extend(runtime_notes({m: model_runtime(ctx, m) for m in models}))
     return [html.Div(n, className="notice notice-info") for n in notes]
 
 
@@ -323,6 +341,10 @@ def on_controls(ctx: AppContext, selection: dict | None, values: dict, current: 
     state.direction = one_of(values.get("dir"), behavior_view.THRESHOLD_DIRECTIONS, "ge")
     state.min_flips = flips_value(values["flips"])
     state.rank = one_of(values.get("rank"), behavior_view.RANKS, behavior_view.RANKS[0])
+    worst = (text(values.get("worst")), one_of(values.get("worstby"), WORST_BY, WORST_BY[0]))
+    if worst[0] and worst != (state.worst, state.worst_by):  # a newly chosen ranking shows: no column sort
+        state.sort = None
+    state.worst, state.worst_by = worst
     state = checked(ctx, models, state)
     if state.mode not in behavior_view.INSTANCE_MODES:
         inst = None
@@ -394,15 +416,16 @@ def register(app, ctx: AppContext) -> None:
         Output(STATE, "data"), Output(url_part(NAME), "data"), Output(TABLE, "children"),
         Output(STATUS, "children"), Output(DETAIL, "children"),
         Output(WRAP["attr"], "style"), Output(WRAP["filt"], "style"), Output(WRAP["flips"], "style"),
-        Output(WRAP["rank"], "style"), Output(BODY, "className"), Output(CHIP_LABEL, "children"), Output(CHIP, "style"),
+        Output(WRAP["rank"], "style"), Output(WRAP["worst"], "style"), Output(WRAP["worstby"], "style"),
+        Output(CONTROL["worst"], "options"), Output(BODY, "className"), Output(CHIP_LABEL, "children"), Output(CHIP, "style"),
         Output(STEP, "data"), Output(STEPPER[False], "title"), Output(STEPPER[True], "title"),
         Input(SELECTION, "data"), *(Input(CONTROL[k], "value") for k in CONTROL), Input(UNCHIP, "n_clicks"),
         State(STATE, "data"),
         prevent_initial_call=True,
     )
-    def update(selection, mode, attr, metric, rel, filt, thr, flips, direction, rank, _unchip, current):
+    def update(selection, mode, attr, metric, rel, filt, thr, flips, direction, rank, worst, worstby, _unchip, current):
         values = dict(mode=mode, attr=attr, metric=metric, rel=rel, filt=filt, min=thr, flips=flips, dir=direction,
-                      rank=rank)
+                      rank=rank, worst=worst, worstby=worstby)
         # a fresh grid id per change: the grid remounts and drops its cached blocks (unique across workers)
         version = uuid.uuid4().hex[:10]
         state, inst, children, status, detail = on_controls(ctx, selection, values, current, version,
@@ -416,7 +439,9 @@ def register(app, ctx: AppContext) -> None:
                 None if state.mode == "subgroups" else hide,
                 None if state.mode in behavior_view.INSTANCE_MODES else hide,
                 None if state.mode == "exemplars" else hide,
-                None if ranked(state, generative) else hide, body_class(state, generative),
+                None if ranked(state, generative) else hide,
+                None if worst_available(state, models) else hide, None if worst_shown(state) else hide,
+                worst_options(ctx, models), body_class(state, generative),
                 chip or "", None if chip else hide, step, step_title(step, False), step_title(step, True))
 
     @app.callback(

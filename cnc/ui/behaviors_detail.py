@@ -40,6 +40,8 @@ def detail_panel(ctx: AppContext, models: list[str], inst: int | None,
         if inst is None and table is not None and state is not None and state.mode == "exemplars":
             order = view_for(ctx, table, state).order
             top = int(order[0]) if order.size else None
+        if state is not None and state.worst in models[1:] and state.sort is None:
+            return outputs_panel(ctx, models, table, inst, top, f"the worst sample of {ctx.experiment.models[state.worst].label}")
         return outputs_panel(ctx, models, table, inst, top)
     if inst is None:
         return [html.Div("Click an instance (Instances or Exemplars rows) to see it with each model's "

@@ -12,6 +12,7 @@ import dash_ag_grid as dag
 
 from cnc.analysis import behavior_cells, behavior_table, behavior_view
 from cnc.analysis.generative_behaviors import GenerativeTable, shorten
+from cnc.analysis.model_runtime import is_gguf_path, runtime_of
 from cnc.analysis.parsing import parse_index
 from cnc.analysis.recipe_text import model_name, model_title
 from cnc.server.context import AppContext
@@ -87,6 +88,8 @@ def column_defs(ctx: AppContext, view: behavior_view.View) -> list[dict]:
         model = ctx.experiment.models.get(mid)
         label = model_name(model) if model else mid
         title = model_title(ctx.experiment, mid) if model else f"{mid}\nunknown model"
+        runtime = runtime_of(ctx.outputs(mid), model.checkpoint) if model and is_gguf_path(model.checkpoint) else None
+        title += f"\nran on {runtime}" if runtime else ""
         # instance rows: that model's output (generative); group rows: the paired test of its change
         tip = {"tooltipField": f"c{j}_t"} if view.instance_rows else {"tooltipField": f"c{j}_s"} if j else {}
         cols.append(col(f"c{j}", f"{label} (base)" if j == 0 else label, flex=1, minWidth=min_width, **tip,

@@ -22,8 +22,8 @@ HINT = ("Click an instance row to see its prompt, reference and each model's out
 
 
 def outputs_panel(ctx: AppContext, models: list[str], table: G.GenerativeTable | None, inst: int | None,
-                  top: int | None = None) -> list:
-    """The panel for instance `inst`, else for `top` (the first of the top changes, labelled so)."""
+                  top: int | None = None, top_title: str = "the top change in outputs") -> list:
+    """The panel for instance `inst`, else for `top` (the first row, labelled `top_title`)."""
     task = ctx.task_data() or {}
     shown = inst if inst is not None else top
     if shown is None or table is None:
@@ -31,7 +31,7 @@ def outputs_panel(ctx: AppContext, models: list[str], table: G.GenerativeTable |
     prompts, refs = task.get("prompts") or [], task.get("references") or []
     if not 0 <= shown < min(len(prompts), table.n):
         return [html.Div("That instance is not in the evaluation set.", className="hint")]
-    title = f"Instance #{shown}" + ("" if inst is not None else " · the top change in outputs")
+    title = f"Instance #{shown}" + ("" if inst is not None else f" · {top_title}")
     references = [str(r) for r in (refs[shown] if shown < len(refs) else [])]
     rows = table.instance_detail(shown)
     scores = [s for s in table.score_names if any(math.isfinite(r["scores"].get(s, math.nan)) for r in rows)]

@@ -1,6 +1,6 @@
 """The Behaviors tab's view state: parsed and validated from the URL and from the browser's state
 store, and written back as the tab's URL keys (brows battr bmetric brel bfilt bmin bcmp bflips brank
-bsort bdir bgroup bi). What is valid depends on the task's kind: classifiers have class rows and the
+bworst bworstby bsort bdir bgroup bi). What is valid depends on the task's kind: classifiers have class rows and the
 "error" metric by default; generative tasks have no class rows and open on the top changes in
 outputs (exemplar rows) with the F1 score (cnc.analysis.generative_behaviors)."""
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 from cnc.analysis import behavior_groups, behavior_metrics, behavior_view
 from cnc.analysis import generative_behaviors as G
 from cnc.analysis.parsing import parse_float, parse_index
+from cnc.analysis.worst_samples import WORST_BY
 from cnc.server.context import AppContext, instance_count
 from cnc.server.urlstate import pick
 from cnc.ui.behaviors_data import specs_of, table_for
@@ -47,6 +48,8 @@ def state_from_query(ctx: AppContext, query: dict, notices: list[str], models: l
     s.direction = take("bcmp", behavior_view.THRESHOLD_DIRECTIONS, "ge")
     s.min_flips = _int(query.get("bflips"), 1, 1, MAX_FLIPS, notices, "bflips")
     s.rank = take("brank", behavior_view.RANKS, behavior_view.RANKS[0])
+    s.worst = take("bworst", worst_models(s.mode, models), None)
+    s.worst_by = take("bworstby", WORST_BY, WORST_BY[0])
     s.sort = take("bsort", sort_keys(s.mode, models), None)
     s.desc = take("bdir", ("asc", "desc"), "desc") == "desc"
     s.group = _group_from_query(query.get("bgroup"), s.mode, task, notices)
@@ -85,6 +88,11 @@ def sort_keys(mode: str, models: list[str]) -> list[str]:
     return [*models, "row", "flips" if mode in behavior_view.INSTANCE_MODES else "n"]
 
 
+def worst_models(mode: str, models: list[str]) -> list[str]:
+    """Whose worst samples instance rows can rank first: any compared model (not the base)."""
+    return models[1:] if mode in behavior_view.INSTANCE_MODES else []
+
+
 def url_params(state: behavior_view.ViewState, inst: int | None,
                default: tuple[str, str] = ("classes", "error")) -> dict:
     """The URL share of this tab (defaults omitted; `default`: the task's (row mode, metric))."""
@@ -98,6 +106,8 @@ def url_params(state: behavior_view.ViewState, inst: int | None,
         "bcmp": state.direction if state.direction != "ge" else None,
         "bflips": state.min_flips if state.min_flips != 1 else None,
         "brank": state.rank if state.rank != behavior_view.RANKS[0] else None,
+        "bworst": state.worst if state.mode in behavior_view.INSTANCE_MODES else None,
+        "bworstby": state.worst_by if state.worst and state.worst_by != WORST_BY[0] else None,
         "bsort": state.sort,
         "bdir": "asc" if state.sort and not state.desc else None,
         "bgroup": state.group if state.mode in behavior_view.INSTANCE_MODES else None,
@@ -122,6 +132,8 @@ def state_from_dict(data: Any) -> tuple[behavior_view.ViewState, int | None]:
     s.direction = one_of(d.get("direction"), behavior_view.THRESHOLD_DIRECTIONS, s.direction)
     s.min_flips = flips_value(d.get("min_flips"))
     s.rank = one_of(d.get("rank"), behavior_view.RANKS, s.rank)
+    s.worst = text(d.get("worst"))
+    s.worst_by = one_of(d.get("worst_by"), WORST_BY, s.worst_by)
     inst = d.get("inst")
     return s, inst if isinstance(inst, int) and not isinstance(inst, bool) and inst >= 0 else None
 
@@ -142,6 +154,8 @@ def checked(ctx: AppContext, models: list[str], state: behavior_view.ViewState) 
         state.metric = metric0
     if state.sort not in sort_keys(state.mode, models):
         state.sort = None
+    if state.worst not in worst_models(state.mode, models):
+        state.worst = None
     if state.group is not None and (state.mode not in behavior_view.INSTANCE_MODES or _group_from_query(
             state.group, state.mode, task, []) is None):
         state.group = None

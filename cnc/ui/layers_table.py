@@ -157,11 +157,20 @@ def _storage_cell(quant, r: int, col: int) -> dict:
 
 
 def quant_note(quant, r: int, col: int) -> str:
-    """' · Q4_K · err 6.1%' under a cell of a quantized model ('' when it has no error vs a reference)."""
+    """'Q4_K · err 6.1%' under a cell of a quantized model ('' when it has no error vs a reference)."""
     if quant is None or not quant.quantized[col] or not math.isfinite(quant.error[r, col]) or quant.error[r, col] == 0:
         return ""  # float or unquantized layers (norms kept in F32) lose nothing
     kind = quant.storage[r][col]
-    return (f" · {kind}" if kind else "") + f" · err {quant.error[r, col]:.2%}"
+    return (f"{kind} · " if kind else "") + f"err {quant.error[r, col]:.2%}"
+
+
+def cell_note(change: str, quant: str) -> dict | str:
+    """The words under a cell: the change, and a quantized layer's storage and error on a line of
+    its own, so the note never widens the column past its histogram's width by much (a one-line
+    note of both cut the last model column at 1400 px)."""
+    if not quant:
+        return h("Div", change, className="cell-note")
+    return h("Div", [h("Span", change), h("Span", quant, className="quant-note")], className="cell-note")
 
 
 def quant_tip(quant, r: int, col: int) -> str:
@@ -200,7 +209,6 @@ def _cell(table: L.LayerTable, r: int, col: int, state: dict, aggregate: bool, c
     else:
         cue = change_cue(fractions) if state["mode"] != "sparsity" else ""
         note = fmt_change(change) + (f" · {cue}" if cue else "")
-    note += quant_note(table.quant, r, col)
     sparsity = table.agg_sparsity[r, col]
     zeros = int(round(sparsity * count))
     what = "outputs" if state["mode"] == "activations" else "weights"
@@ -217,4 +225,4 @@ def _cell(table: L.LayerTable, r: int, col: int, state: dict, aggregate: bool, c
     else:
         main = h("Canvas", className="hist" + (" is-base" if is_base else ""), width=120, height=30,
                  **{"data-h": codes[col] or ""})
-    return h("Td", [main, note], className="layers-cell" + (" is-base" if is_base else ""), title=tip)
+    return h("Td", [main, cell_note(note, quant_note(table.quant, r, col))], className="layers-cell" + (" is-base" if is_base else ""), title=tip)

@@ -9,6 +9,7 @@ parameter values) is HTML-escaped, since plotly renders a subset of HTML in labe
 from __future__ import annotations
 
 import re
+import textwrap
 from html import escape
 from typing import Any
 
@@ -145,12 +146,13 @@ def bar_figure(
     metric: Metric | None,
     labels: dict[str, str] | None = None,
     metric_name: str = "",
+    hover: dict[str, str] | None = None,
 ) -> dict:
     """The grouped bar chart of `values` (model id -> metric value) over the explanation.
 
     Zero variables and several models: one bar per model (x = model label). One bar per model by
     recipe: best value first. Models sharing a cell (the same values of both variables) get their
-    own bars side by side in that cell.
+    own bars side by side in that cell. `hover`: a line more per model id (plain text, e.g. its test).
     """
     labels = labels or {}
     models = list(explanation.rows)
@@ -186,7 +188,7 @@ def bar_figure(
     traces = []
     for (color, k), members in sorted(slots.items(), key=lambda item: (order[item[0][0]], item[0][1])):
         traces.append(_trace(explanation, members, values, metric, labels, x_of, color, k,
-                             palette[color], show_legend=c_var is not None and k == 0))
+                             palette[color], show_legend=c_var is not None and k == 0, hover=hover or {}))
 
     # recipe bars need no axis title (their labels are recipes, the summary says so), and a title
     # under multi-line recipe labels would overlap them
@@ -248,7 +250,7 @@ def _horizontal(traces: list[dict], order: list[str], x_of: dict[str, str], titl
 
 def _trace(explanation: Explanation, members: list[str], values: dict[str, float | None],
            metric: Metric | None, labels: dict[str, str], x_of: dict[str, str], color: str,
-           slot: int, fill: str, show_legend: bool) -> dict:
+           slot: int, fill: str, show_legend: bool, hover: dict[str, str]) -> dict:
     ys, texts, hovers = [], [], []
     for m in members:
         v = values.get(m)
@@ -258,8 +260,11 @@ def _trace(explanation: Explanation, members: list[str], values: dict[str, float
         texts.append("" if missing else shown)
         label = labels.get(m, m)
         head = label if label == m else f"{label} ({m})"
-        hovers.append("<br>".join([f"<b>{escape(head)}</b>", wrap(explanation.recipe(m), 60),
-                                   escape(f"{metric.name if metric else 'value'}: {shown}")]))
+        lines = [f"<b>{escape(head)}</b>", wrap(explanation.recipe(m), 60),
+                 escape(f"{metric.name if metric else 'value'}: {shown}")]
+        if m in hover:
+            lines += [escape(line) for line in textwrap.wrap(hover[m], 60)]
+        hovers.append("<br>".join(lines))
     name = color if slot == 0 else f"{color} ({slot + 1})"
     return {
         "type": "bar",

@@ -38,6 +38,7 @@ from cnc.ui.selection_refinement import (  # noqa: F401
     value_index,
     variable_index,
 )
+from cnc.ui.selection_significance import selection_tests
 
 NAME = "selection"
 SELECTION = cid("overview", "selection")  # owned by the Overview page
@@ -176,7 +177,10 @@ def panel_content(ctx: AppContext, selection: list[str], metric: str | None,
     if all(v is None for v in values.values()):
         notes.append(f"No charted model has a {metric} value.")
     notes.extend(metric_notes(exp, list(chart.rows), metric))
-    figure = bar_figure(chart, values, m, labels, metric_name=metric or "")
+    tests = selection_tests(ctx, metric, list(chart.rows))
+    if tests is not None and tests.note():
+        notes.append(tests.note())
+    figure = bar_figure(chart, values, m, labels, metric_name=metric or "", hover=tests.hover() if tests else None)
     return PanelContent(selection, metric, expl, chart, figure, notes)
 
 
@@ -330,7 +334,7 @@ def layout(ctx: AppContext, query: dict, notices: list[str]) -> html.Div:
 # ---------------------------------------------------------------- callbacks
 
 def register(app, ctx: AppContext) -> None:
-    selection_export.register(app, ctx, SELECTION, explain)
+    selection_export.register(app, ctx, SELECTION, explain, METRIC)
     selection_table.register(app)
 
     @app.callback(

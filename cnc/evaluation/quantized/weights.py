@@ -13,13 +13,14 @@ from typing import Callable
 
 import numpy as np
 
-from cnc.evaluation.inspection import STREAM, RunningSummary, sample_positions, shared_edges
+from cnc.evaluation.inspection import RunningSummary, sample_positions, shared_edges
 from cnc.evaluation.quantized import gguf as _gguf  # noqa: F401 - registers the GGUF reader
 from cnc.evaluation.quantized.base import LayerStorage, open_quantized
 from cnc.experiment.errors import TaskError
 from cnc.experiment.files import safetensors_header
 
 Loader = Callable[[], np.ndarray]
+PIECE = 1 << 16  # elements per step of the error sums: the pieces stay in the CPU's cache
 
 
 def _safetensors_files(path: Path) -> list[Path]:
@@ -127,7 +128,7 @@ def summarize_weights(path: str | Path, edges: dict[str, np.ndarray], reference:
         entry["storage"] = "+".join(stored)
         entry["bits"] = sum(s.bits_per_weight * v.size for s, v in loaded) / max(count, 1)
         if ref is not None:
-            entry.update(_error_sums(path, reference, loaded, ref))
+            entry.update(_error_sums(path, reference, loaded, ref, running.squares))
         out[module] = entry
         del loaded
     if reader is not None and ref is not None:
@@ -138,8 +139,13 @@ def summarize_weights(path: str | Path, edges: dict[str, np.ndarray], reference:
 
 
 def _error_sums(path, reference, loaded: list[tuple[LayerStorage, np.ndarray]],
-                ref: dict[str, tuple[LayerStorage, Loader]]) -> dict:
-    sums = {"diff_sq": 0.0, "ref_sq": 0.0, "own_sq": 0.0, "dot": 0.0}
+                ref: dict[str, tuple[LayerStorage, Loader]], own_sq: float) -> dict:
+    """The module's error sums against the reference, in float64 (the float32 values, their
+    differences and products are exact there), a cache-sized piece at a time into buffers reused
+    piece after piece; einsum, not BLAS, whose threads spin on a busy machine. The model's own
+    squares are its summary's (`own_sq`, the same sum)."""
+    sums = {"diff_sq": 0.0, "ref_sq": 0.0, "own_sq": own_sq, "dot": 0.0}
+    v64, b64, d64 = (np.empty(PIECE) for _ in range(3))
     for storage, values in loaded:
         if storage.name not in ref:
             return {}
@@ -148,12 +154,13 @@ def _error_sums(path, reference, loaded: list[tuple[LayerStorage, np.ndarray]],
             raise TaskError(f"{path}: tensor {storage.name} has shape {values.shape}, but {reference} has "
                             f"{base.shape}. Fix: this file is not a variant of that base; set its base in a YAML.")
         flat_v, flat_b = values.reshape(-1), base.reshape(-1)
-        for s in range(0, flat_v.size, STREAM):  # float64 sums a piece at a time (no float64 copy of the tensor)
-            v, b = flat_v[s:s + STREAM].astype(np.float64), flat_b[s:s + STREAM].astype(np.float64)
-            d = v - b
-            sums["diff_sq"] += float(d @ d)
-            sums["ref_sq"] += float(b @ b)
-            sums["own_sq"] += float(v @ v)
-            sums["dot"] += float(v @ b)
+        for s in range(0, flat_v.size, PIECE):
+            n = min(PIECE, flat_v.size - s)
+            v, b, d = v64[:n], b64[:n], d64[:n]
+            v[...], b[...] = flat_v[s:s + n], flat_b[s:s + n]
+            np.subtract(v, b, out=d)
+            sums["diff_sq"] += float(np.einsum("i,i->", d, d))
+            sums["ref_sq"] += float(np.einsum("i,i->", b, b))
+            sums["dot"] += float(np.einsum("i,i->", v, b))
         del base
     return sums

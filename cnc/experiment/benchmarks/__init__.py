@@ -80,10 +80,19 @@ def _spec(raw: Any, where: str) -> dict[str, Any]:
     return raw
 
 
-def files_of(pattern: str, base_dir: Path | None) -> list[Path]:
+def pattern_path(pattern: str, base_dir: Path | None) -> Path:
+    """A benchmark entry's file, folder or glob, relative to the experiment file's folder."""
     path = Path(pattern).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+    return base_dir / path if not path.is_absolute() and base_dir is not None else path
+
+
+def watched_paths(raw: Any, base_dir: Path | None, where: str) -> list[str]:
+    """What a model's `benchmarks:` value names (files, folders, globs), for the live reload."""
+    return [str(pattern_path(_spec(e, where)["file"], base_dir)) for e in (raw if isinstance(raw, list) else [raw])]
+
+
+def files_of(pattern: str, base_dir: Path | None) -> list[Path]:
+    path = pattern_path(pattern, base_dir)
     if path.is_file():
         return [path]
     if path.is_dir():

@@ -164,7 +164,7 @@ window.dash_clientside = window.dash_clientside || {};
         shown = {key: d.key, data: d};
         pending = [];  // restyles of the elements being replaced
         var cy = live();
-        if (cy) { cy._cncLabels = null; }  // the new elements get their label style after their layout
+        if (cy) { cy._cncLabels = cy._cncHeadsAt = null; }  // the new elements get their label style after their layout
         return [build(d), relayout];
     }
 
@@ -301,7 +301,8 @@ window.dash_clientside = window.dash_clientside || {};
         var lo = (d.px || [10, 30])[0], big = (d.px || [10, 30])[1], dense = d.dy * z < px * scale + 4;
         var room = function(gap) { return dense ? 0 : (gap - big) * z - 2 * SLACK_PX - 2; };  // screen px
         var margin = function(size) { return ((big - size) / 2 + 2 / z).toFixed(3); };
-        return {room: room, scale: scale, px: px, key: (dense ? 'dense ' : '') + z.toFixed(4), style: {
+        // dense: no text fits at any size, so the rule need not follow the zoom (a restyle of every node is dear)
+        return {room: room, scale: scale, px: px, key: dense ? 'dense' : z.toFixed(4), style: {
             'font-size': font, 'text-max-width': (room(LEAF_GAP * d.dx) + SLACK_PX) / z,
             'text-margin-y': -(px * scale / 2 + 2) / z,
             // every label of a column starts where its largest node would end: clear of the nodes above
@@ -355,30 +356,33 @@ window.dash_clientside = window.dash_clientside || {};
         return '';
     }
 
-    /* Two rules after the map's stylesheet (one restyle of everything, not one per node) and each
-       node's text as data (`lt`), set only where it changes. */
+    /* One rule after the map's stylesheet (one restyle of everything, not one per node; only when the
+       texts' size or room changed) and each node's text as data (`lt`), set only where it changes. */
     function fitLabels(cy) {
         var d = shown && shown.data;
         if (!d || !d.dx || !d.s) { return; }
         var z = cy.zoom(), fit = labelStyle(d, z), tiers = (d.short || []).length;
-        if (cy._cncLabels === fit.key && cy._cncLabelsAt === d.x) { return; }  // same zoom, same positions
-        cy._cncLabels = fit.key;
-        cy._cncLabelsAt = d.x;
-        cy._cncStyle = cy._cncStyle || cy.style().json();
+        var heads = z.toFixed(4), labels = cy._cncLabels !== fit.key || cy._cncLabelsAt !== d.x;
+        if (!labels && cy._cncHeadsAt === heads) { return; }  // same zoom, same positions
         cy.batch(function() {
+            // column titles (a few nodes: their own style per zoom): as readable, wrapped within their
+            // column, above the first row's labels
+            cy.nodes('.head').style({'font-size': HEAD_PX * Math.max(z, 1) / z, 'text-max-width': d.dx - 12,
+                                     'text-wrap': 'wrap', 'text-valign': 'top', 'text-opacity': d.dx * z < 48 ? 0 : 1});
+            cy._cncHeadsAt = heads;
+            if (!labels) { return; }
+            cy._cncLabels = fit.key;
+            cy._cncLabelsAt = d.x;
+            cy._cncStyle = cy._cncStyle || cy.style().json();
             var first = cy.getElementById(d.id[0]), gap = gaps(d);
             var family = cssFamily(first.length ? first.style('font-family') : 'sans-serif');
             d.id.forEach(function(id, i) {
                 var n = cy.getElementById(id), text = labelText(n, fit.room(gap[i]), fit, tiers, family);
                 if (n.length && n.data('lt') !== text) { n.data('lt', text); }
             });
-            cy.style().fromJson(cy._cncStyle.concat([
-                {selector: 'node[c]', style: fit.style},
-                // column titles: as readable, wrapped within their column, above the first row's labels
-                {selector: 'node.head', style: {'font-size': HEAD_PX * Math.max(z, 1) / z, 'text-max-width': d.dx - 12,
-                                                'text-wrap': 'wrap', 'text-valign': 'top',
-                                                'text-opacity': d.dx * z < 48 ? 0 : 1}},
-            ])).update();
+            if (fit.key !== 'dense') {  // dense: every text is empty, whatever the rule says
+                cy.style().fromJson(cy._cncStyle.concat([{selector: 'node[c]', style: fit.style}])).update();
+            }
         });
     }
 

@@ -5,27 +5,28 @@ import re
 
 from cnc.experiment.forest import Metric, is_missing
 
-_D3 = re.compile(r"^(?P<comma>,)?(?:\.(?P<prec>\d+))?(?P<type>[%fdegs])?$")
+_D3 = re.compile(r"^(?P<sign>[+-])?(?P<comma>,)?(?:\.(?P<prec>\d+))?(?P<type>[%fdegs])?$")
 MISSING = "—"
 
 
 def format_value(fmt: str | None, value: float | None) -> str:
-    """Format like d3-format for the common specs (',d', '.1%', '.3f', '.2s', '.3g')."""
+    """Format like d3-format for the common specs (',d', '.1%', '.3f', '.2s', '.3g', and a leading
+    '+' for changes: '+.1%')."""
     if is_missing(value):
         return MISSING
     m = _D3.match((fmt or "").strip().lstrip("~"))
     if not fmt or not m:
         return f"{value:.4g}"
-    comma = "," if m["comma"] else ""
+    comma, sign = ("," if m["comma"] else ""), ("+" if m["sign"] == "+" else "")
     prec, kind = m["prec"], m["type"] or "g"
     if kind == "d":
-        return f"{round(value):{comma}d}"
+        return f"{round(value):{sign}{comma}d}"
     if kind == "%":
-        return f"{value * 100:{comma}.{prec or 0}f}%"
+        return f"{value * 100:{sign}{comma}.{prec or 0}f}%"
     if kind == "s":
-        return _si(value, int(prec or 3))
+        return ("+" if sign and value > 0 else "") + _si(value, int(prec or 3))
     if kind in "feg":
-        return f"{value:{comma}.{prec or 6 if kind != 'g' else prec or 6}{kind}}"
+        return f"{value:{sign}{comma}.{prec or 6}{kind}}"
     return f"{value:.4g}"
 
 

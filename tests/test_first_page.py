@@ -45,6 +45,9 @@ def test_the_layout_holds_the_page_its_referrer_names(app):
     assert _has(page, model_map.DATA)  # the Overview's map data is there at once
     # Compare is left to the router, whose spinner shows while a big selection is drawn
     assert _stores(_layout(client, "http://localhost/compare?models=m2,m3"))[webapp.RENDERED] is None
+    # a link too long for the address bar (hundreds of selected models) is the router's, which shortens it
+    long_link = "http://localhost/?sel=" + ",".join(f"model-{i}" for i in range(400))
+    assert _stores(_layout(client, long_link))[webapp.RENDERED] is None
 
 
 @pytest.mark.parametrize("referrer", [None, "", "http://elsewhere.example/", "http://localhost/nope",

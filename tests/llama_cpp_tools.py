@@ -100,6 +100,7 @@ def install_python_package() -> Path:
         if _installed_version() != VERSION:
             subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
                             str(_sdist(cache_root()))], check=True, env=env)
+        importlib.invalidate_caches()  # installed by a subprocess just now: this process must look again
         lib = Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib"
         lib.mkdir(exist_ok=True)
         for so in sorted((tools.root / "build" / "bin").glob("lib*.so*")):

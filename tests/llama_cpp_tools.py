@@ -21,6 +21,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from cnc.evaluation.gguf_runtime import llama_cpp_version
+
 VERSION = "0.3.36"
 TARGETS = ("llama-quantize", "llama-perplexity", "llama-bench")
 
@@ -97,7 +99,7 @@ def install_python_package() -> Path:
     tools = ensure_built()
     env = {**os.environ, "CMAKE_ARGS": "-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF"}
     with FileLock(str(cache_root() / VERSION / ".lock")):
-        if _installed_version() != VERSION:
+        if llama_cpp_version() != VERSION:
             subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
                             str(_sdist(cache_root()))], check=True, env=env)
         importlib.invalidate_caches()  # installed by a subprocess just now: this process must look again
@@ -109,15 +111,6 @@ def install_python_package() -> Path:
                 target.unlink(missing_ok=True)
                 shutil.copy2(so, target, follow_symlinks=False)  # links stay links (libllama.so -> .so.0)
     return lib
-
-
-def _installed_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llama_cpp_python")
-    except PackageNotFoundError:
-        return None
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from cnc.pages import compare, overview
 from cnc.server import device
 from cnc.server.auth import load_credentials, protect
 from cnc.server.context import AppContext
-from cnc.server.urlstate import MAX_QUERY, open_views, parse_query
+from cnc.server.urlstate import fits_address, open_views, parse_query
 from cnc.ui import errors, experiment_download, urlsync
 from cnc.ui.ids import PAGE, URL, url_part
 
@@ -48,7 +48,7 @@ def build_app(ctx: AppContext) -> dash.Dash:
 
     def layout() -> html.Div:  # a function: a reloaded experiment shows on the next page load
         asked = first_page.requested(FIRST_PAGES)
-        if asked and len(asked[1]) > MAX_QUERY:  # a long link: the router draws it and the URL is shortened
+        if asked and not fits_address(asked[1]):  # a long link: the router draws it and the URL is shortened
             asked = None
         page, (path, search) = (render(*asked), asked) if asked else (None, (None, None))
         return html.Div([

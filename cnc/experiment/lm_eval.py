@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 from cnc.experiment.bounded_load import parse_json, read_bounded_text
 from cnc.experiment.errors import ExperimentError
+from cnc.experiment.files import files_stamp
 
 # Keys of a task's entry in "results" that are not metrics.
 _NOT_METRICS = {"alias", "name", "sample_len", " ", "samples"}
@@ -99,15 +100,15 @@ def find_results(spec: str, base_dir: Path | None, where: str) -> list[Path]:
 def harness_stamp(models) -> tuple:
     """Results files (with mtime and size) that the models' `lm_eval` entries name now: a new run
     written into a watched folder changes it, so the server reloads the experiment."""
-    stamp = []
+    paths = []
     for m in models:
         if getattr(m, "lm_eval", None):
             try:
                 found = find_results(m.lm_eval, None, "")
             except ExperimentError:
                 found = []
-            stamp.extend((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in found if p.exists())
-    return tuple(stamp)
+            paths.extend(str(p) for p in found)
+    return files_stamp(paths)
 
 
 def _read_json(path: Path, where: str) -> dict:

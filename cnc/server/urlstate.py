@@ -69,6 +69,11 @@ def pick(value: str | None, allowed: Iterable[str], default: str | None, notices
 
 
 
+def fits_address(query: str) -> bool:
+    """A query short enough to stay in the URL as it is (longer ones live behind ?view=<id>)."""
+    return len(query) <= MAX_QUERY
+
+
 class ViewStore:
     """Long view states kept server-side (any mapping-like store: a diskcache works).
 
@@ -82,7 +87,7 @@ class ViewStore:
         self.max_age = max_age
 
     def shorten(self, query: str) -> str:
-        if len(query) <= MAX_QUERY:
+        if fits_address(query):
             return query
         if len(query) > MAX_INPUT:  # would be ignored when opened: do not store it
             return ""

@@ -53,13 +53,14 @@ MAX_LABEL = 22
 # at the current zoom, at a font never under LABEL_PX on screen, and none where rows are too close.
 SHORT_LABELS = (16, 12)
 LABEL_PX = 11
+LABEL_FONT = '-apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'  # the page's (app.css)
 
 STYLESHEET = [
     {"selector": "node[c]", "style": {
         "width": "data(s)", "height": "data(s)", "background-color": "data(c)",
         # right of the node, just above its outgoing edge (cncMap picks the text and sets the size
         # and margins per zoom)
-        "label": "data(lt)", "font-size": LABEL_PX, "color": "#333", "text-halign": "right",
+        "label": "data(lt)", "font-size": LABEL_PX, "font-family": LABEL_FONT, "color": "#333", "text-halign": "right",
         "text-valign": "center", "text-margin-x": 2, "text-margin-y": -8, "border-width": 1,
         "border-color": "#ffffff", "overlay-opacity": 0, "text-max-width": DX - NODE_PX[1], "text-wrap": "ellipsis",
         "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 1,
@@ -139,7 +140,8 @@ def map_data(exp: Experiment, mode: str, parts: tuple[str, ...] | None = None) -
     base indices (fixed per experiment, with its `key`; `plain`: edges drawn plain, not
     following the encodings, in large experiments; `px` the node size range) and positions per `mode` (`x`, `y`, column
     `heads`; `short`: the labels cut to each of SHORT_LABELS' widths, for a map zoomed out;
-    `label_px`: the smallest font size of a label on screen). The browser adds the model ids (`mid`), the encodings (`c` colour, `s` size, `m`
+    `label_px`: the smallest font size of a label on screen,
+    `label_font` the labels' font, which the browser measures them in). The browser adds the model ids (`mid`), the encodings (`c` colour, `s` size, `m`
     indices drawn hollow) and `off` (indices failing the filters), from the VALUES store
     (`cncMap.encode`).
     `parts=("layout",)`: the positions only (a mode change). Tooltips are not here: they are
@@ -148,7 +150,7 @@ def map_data(exp: Experiment, mode: str, parts: tuple[str, ...] | None = None) -
     if parts is None:
         ident = _identity(exp)
         out.update(ident["data"], key=ident["key"], dx=DX, dy=DY, px=list(NODE_PX), plain=plain_edges(len(exp.models)),
-                   label_px=LABEL_PX)
+                   label_px=LABEL_PX, label_font=LABEL_FONT)
     mode = mode if mode in MODES else "step"
     out.update(_positions(exp, mode), mode=mode)
     return out

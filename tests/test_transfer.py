@@ -49,7 +49,7 @@ def test_best_encoding_the_browser_offers(app, accept, chosen):
 def test_plotly_is_preloaded_and_revalidated_not_kept(app):
     client = app.server.test_client()
     page = client.get("/").get_data(as_text=True)
-    assert f'<link rel="preload" as="script" href="/{transfer.PLOTLY_JS}">' in page
+    assert f'<link rel="preload" as="script" href="/{transfer.PLOTLY_JS}" fetchpriority="low">' in page
     resp = client.get("/" + transfer.PLOTLY_JS, headers={"Accept-Encoding": "gzip"})
     assert resp.status_code == 200 and resp.headers["Content-Encoding"] == "gzip"
     assert "max-age" not in resp.headers.get("Cache-Control", "")  # its URL has no fingerprint

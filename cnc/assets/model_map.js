@@ -10,7 +10,7 @@ window.dash_clientside = window.dash_clientside || {};
     /* Cytoscape elements: column headers, one node per model, one edge per base link. The element
        set is the same for every mode, encoding and filter (unused headers are blank), because
        dash-cytoscape reports a removed element as a selection change. */
-    function build(d, texts) {
+    function build(d, texts, keep) {  // keep: the models to build (edges between two of them), else all
         var n = d.id.length, out = [], i;
         var off = {}, hollow = {};
         (d.off || []).forEach(function(k) { off[k] = true; });
@@ -20,6 +20,7 @@ window.dash_clientside = window.dash_clientside || {};
                       classes: label ? 'head' : 'head blank', selectable: false});
         });
         for (i = 0; i < n; i++) {
+            if (keep && !keep[i]) { continue; }
             var data = {id: d.id[i], mid: d.mid[i], label: d.label[i], lt: texts ? texts[i] : '', c: d.c[i], s: d.s[i]};
             if (hollow[i]) { data.m = 1; }
             out.push({data: data, position: {x: d.x[i], y: d.y[i]}, selectable: !off[i],
@@ -27,7 +28,7 @@ window.dash_clientside = window.dash_clientside || {};
         }
         for (i = 0; i < n; i++) {
             var p = d.base[i];
-            if (p < 0) { continue; }
+            if (p < 0 || (keep && !(keep[i] && keep[p]))) { continue; }
             var edge = {id: 'e' + d.id[i].slice(1), source: d.id[p], target: d.id[i]};
             out.push({data: d.plain ? edge : Object.assign(edge, edgeStyle(d, p, i)),
                       classes: off[i] || off[p] ? 'off' : ''});
@@ -142,28 +143,63 @@ window.dash_clientside = window.dash_clientside || {};
         }
     }
 
-    var shown = null;  // the map data cytoscape holds: {key, data}
+    var shown = null;  // the map data cytoscape holds: {key, data, node: the id of a model node in its elements prop}
+    var partial = null;  // {key} while the elements prop holds only the first view's part (`complete`)
 
     /* Patch the live cytoscape instance from what it shows to `d`, if it holds this experiment's
        elements; false if it does not (not drawn yet, another experiment). */
     function show(d) {
         var cy = live();
-        if (!(cy && shown && shown.key === d.key && cy.getElementById(d.id[d.id.length - 1]).length)) { return false; }
+        if (!(cy && shown && shown.key === d.key && cy.getElementById(shown.node).length)) { return false; }
         patch(cy, d, shown.data);
-        shown = {key: d.key, data: d};
+        shown = {key: d.key, data: d, node: shown.node};
+        complete();  // a change before the rest of a large map is in: it comes now, with the new values
         return true;
     }
 
     /* The elements prop is built once per experiment; later changes go to cytoscape directly
-       (`patch`). A new column mode also gives a new layout (a re-fit, after the new positions). */
+       (`patch`). A new column mode also gives a new layout (a re-fit, after the new positions).
+       A large map's first elements are those of its first view: cytoscape styles and measures every
+       element it holds before its first frame (about 0.6 s for 1,000 models and their edges), so the
+       rest is handed over once the page is idle, or before anything needs it (`complete`). */
     function elements(d, layout) {
         if (!d || !d.id || !d.c) { return [noUpdate(), noUpdate()]; }  // `encode` adds the encodings
         var relayout = layout && layout.cncMode !== d.mode ? Object.assign({}, layout, {cncMode: d.mode}) : noUpdate();
         if (show(d)) { return [noUpdate(), relayout]; }
-        shown = {key: d.key, data: d};
         pending = [];  // restyles of the elements being replaced
-        var cy = live();
-        return [build(d, cy ? prepare(cy, d, layout) : null), relayout];
+        var cy = live(), first = null, texts = null;
+        if (cy) {
+            var fresh = !cy.elements().length;
+            texts = prepare(cy, d, layout);
+            first = fresh && window.dash_clientside.set_props ? window.cncMapView.firstPart(d, cy.extent()) : null;
+        }
+        var els = build(d, texts, first);
+        shown = {key: d.key, data: d, node: els.length > (d.heads || []).length ? els[(d.heads || []).length].data.id : d.id[0]};
+        partial = first ? {key: d.key} : null;
+        if (partial) { completeLater(cy); }
+        return [els, relayout];
+    }
+
+    /* The whole element set of a map drawn in part, built from the latest data (and labels for the
+       current zoom), into the elements prop: dash-cytoscape adds what is missing. */
+    function complete() {
+        var cy = live(), d = shown && shown.data;
+        if (!partial || !cy || !d || partial.key !== shown.key) { partial = null; return; }
+        partial = null;
+        var id = cy.container().id;
+        window.dash_clientside.set_props(id.charAt(0) === '{' ? JSON.parse(id) : id,
+                                         {elements: build(d, labelTexts(d, labelStyle(d, cy.zoom())))});
+    }
+
+    var settling = false;  // `view` moving the viewport to its first fit: not a user's pan or zoom
+
+    function completeLater(cy) {
+        if (!cy._cncComplete) {  // once per cytoscape instance: a pan or zoom needs the whole map
+            cy._cncComplete = true;
+            cy.on('viewport', function() { if (!settling) { complete(); } });
+        }
+        var idle = window.requestIdleCallback || function(fn) { return setTimeout(fn, 16); };
+        setTimeout(function() { idle(complete); }, START_MS);
     }
 
     /* Before a new element set goes in: the first view (estimated from the positions, as `view`
@@ -172,7 +208,7 @@ window.dash_clientside = window.dash_clientside || {};
        the first frame). A live map that gets new elements (a model logged meanwhile) keeps its view. */
     function prepare(cy, d, layout) {
         if (!cy.elements().length) {
-            var first = firstView(cy, d, layout);
+            var first = window.cncMapView.firstView(d, layout, cy.width(), cy.height(), cy.minZoom(), cy.maxZoom());
             if (first) { cy.viewport(first); }
         }
         var fit = labelStyle(d, cy.zoom());
@@ -181,24 +217,6 @@ window.dash_clientside = window.dash_clientside || {};
         return labelTexts(d, fit);
     }
 
-    /* The viewport `view` settles on, from the positions and node sizes (labels and column titles
-       are left out, so a fitted map may end a little smaller): the whole map, or when that is under
-       the layout's `cncMinZoom` that zoom at the top-left. Null while the box has no size. */
-    function firstView(cy, d, layout) {
-        var pad = (layout && layout.padding) || 24, minZoom = (layout && layout.cncMinZoom) || 0.5;
-        var r = (d.px || [10, 30])[1] / 2, w = cy.width(), h = cy.height();
-        var x1 = Math.min.apply(null, d.x) - r, x2 = Math.max.apply(null, d.x) + r;
-        var y1 = Math.min(Math.min.apply(null, d.y) - r, (d.heads || []).some(Boolean) ? -d.dy - r : Infinity);
-        var y2 = Math.max.apply(null, d.y) + r;
-        if (!(w > 2 * pad && h > 2 * pad && isFinite(x1 + x2 + y1 + y2))) { return null; }
-        var z = Math.min((w - 2 * pad) / Math.max(x2 - x1, 1), (h - 2 * pad) / Math.max(y2 - y1, 1));
-        z = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), z));
-        if (z < minZoom) {
-            z = Math.min(minZoom, cy.maxZoom());
-            return {zoom: z, pan: {x: pad - x1 * z, y: pad - y1 * z}};
-        }
-        return {zoom: z, pan: {x: (w - z * (x1 + x2)) / 2, y: (h - z * (y1 + y2)) / 2}};
-    }
 
     /* The encoding columns of the map data, from the VALUES store (assets/encoding.js): only the
        columns that changed, as a Patch (unchanged inputs give the same memoized arrays). The live
@@ -239,6 +257,7 @@ window.dash_clientside = window.dash_clientside || {};
         if (!els || !els.length) { return noUpdate(); }
         var index = {}, last = null;
         els.forEach(function(e) { if (e.data && e.data.mid !== undefined) { index[e.data.mid] = e.data.id; last = e.data.id; } });
+        if (partial && (selection || []).some(function(m) { return !index[m]; })) { complete(); }  // then again with every node
         var want = {};
         (selection || []).forEach(function(m) { if (index[m]) { want[index[m]] = true; } });
         // After a re-render or new elements cytoscape may not hold the nodes yet: retry briefly.
@@ -288,6 +307,7 @@ window.dash_clientside = window.dash_clientside || {};
         var show = function(cy, force) {
             var all = cy.elements().not('.blank');  // blank headers pad the other mode's columns
             if (!all.length) { return; }
+            settling = !force;
             // until it settles: the labels' size follows the zoom, and each fit makes room for them
             for (var pass = 0; pass < 4; pass++) {
                 var before = cy.zoom();
@@ -300,11 +320,14 @@ window.dash_clientside = window.dash_clientside || {};
                 if (pass > 0 && Math.abs(cy.zoom() - before) <= 0.005 * before) { break; }
                 fitLabels(cy);
             }
+            settling = false;
             followZoom(cy);
         };
         var apply = function(attempt) {
             var cy = live();
-            if (!cy || !cy.nodes().length) {
+            if (fitOnly) { complete(); }  // the whole map: every element first
+            var need = fitOnly && shown ? shown.data.id.length : 1;
+            if (!cy || cy.nodes('[mid]').length < need) {
                 if (attempt < 50) { setTimeout(function() { apply(attempt + 1); }, 100); }
                 return;
             }
@@ -440,7 +463,7 @@ window.dash_clientside = window.dash_clientside || {};
     }
 
     /* Restyles still waiting for idle time (0 once every element shows the latest data). */
-    function pendingCount() { return pending.length; }
+    function pendingCount() { return pending.length + (partial ? 1 : 0); }
 
     window.dash_clientside.cncMap = {encode: encode, elements: elements, hover: hover, sync: sync, view: view, pending: pendingCount};
 })();

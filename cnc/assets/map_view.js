@@ -1,0 +1,47 @@
+/* The Model Map's first view, from its data alone (cnc/ui/model_map.py `map_data`), before
+   cytoscape holds any element: where `cncMap.view` will settle, and which models that view shows.
+   Pure functions of the data and the box; assets/model_map.js applies them. */
+window.cncMapView = (function() {
+    var MARGIN = 0.25;  // of the view's width and height, on each side: the first part of a large map
+
+    function range(values, r) {
+        var lo = Infinity, hi = -Infinity;
+        for (var i = 0; i < values.length; i++) { lo = Math.min(lo, values[i]); hi = Math.max(hi, values[i]); }
+        return [lo - r, hi + r];
+    }
+
+    /* {zoom, pan} of a `w` x `h` px box: the whole map when it fits at the layout's `cncMinZoom` or
+       more, else that zoom at its top-left corner. From the positions and the largest node size
+       (labels and column titles are left out: a fitted map may end a little smaller). Null while
+       the box has no size. */
+    function firstView(d, layout, w, h, minZoomOfMap, maxZoomOfMap) {
+        var pad = (layout && layout.padding) || 24, minZoom = (layout && layout.cncMinZoom) || 0.5;
+        var r = (d.px || [10, 30])[1] / 2, xs = range(d.x, r), ys = range(d.y, r);
+        if ((d.heads || []).some(Boolean)) { ys[0] = Math.min(ys[0], -d.dy - r); }
+        if (!(w > 2 * pad && h > 2 * pad && isFinite(xs[0] + xs[1] + ys[0] + ys[1]))) { return null; }
+        var z = Math.min((w - 2 * pad) / Math.max(xs[1] - xs[0], 1), (h - 2 * pad) / Math.max(ys[1] - ys[0], 1));
+        z = Math.max(minZoomOfMap, Math.min(maxZoomOfMap, z));
+        if (z < minZoom) {
+            z = Math.min(minZoom, maxZoomOfMap);
+            return {zoom: z, pan: {x: pad - xs[0] * z, y: pad - ys[0] * z}};
+        }
+        return {zoom: z, pan: {x: (w - z * (xs[0] + xs[1])) / 2, y: (h - z * (ys[0] + ys[1])) / 2}};
+    }
+
+    /* Which models the view `extent` (cytoscape's, model coordinates) shows, with a margin: each
+       model inside, and both ends of every edge that crosses it (an edge runs within the box its two
+       models span). Null when that is every model. */
+    function firstPart(d, extent) {
+        var mx = extent.w * MARGIN, my = extent.h * MARGIN;
+        var x1 = extent.x1 - mx, x2 = extent.x2 + mx, y1 = extent.y1 - my, y2 = extent.y2 + my;
+        var meets = function(a, b) {
+            return Math.max(d.x[a], d.x[b]) >= x1 && Math.min(d.x[a], d.x[b]) <= x2 &&
+                   Math.max(d.y[a], d.y[b]) >= y1 && Math.min(d.y[a], d.y[b]) <= y2;
+        };
+        var keep = d.x.map(function(_, i) { return meets(i, i); });
+        d.base.forEach(function(p, i) { if (p >= 0 && meets(p, i)) { keep[p] = keep[i] = true; } });
+        return keep.every(Boolean) ? null : keep;
+    }
+
+    return {firstView: firstView, firstPart: firstPart};
+})();

@@ -123,10 +123,12 @@ def _serve_and_measure(ctx: AppContext, experiment: str, repeat: int) -> dict:
     from cnc.app.webapp import build_app
     from cnc.bench.browser import LiveServer
 
-    server = LiveServer(build_app(ctx).server)
+    app = build_app(ctx)
+    server = LiveServer(app.server)
     try:
         models = map_positions(ctx.experiment)
         fresh_paint(server.url + "/", models)  # warm the server's memos: the figure is the network's and the browser's
+        app.server.extensions["compress"].cache.settle()  # static files at brotli's best, as later visitors get them
         return _record([fresh_paint(server.url + "/", models) for _ in range(repeat)], len(models), experiment)
     finally:
         server.stop()

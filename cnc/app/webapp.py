@@ -74,7 +74,8 @@ def build_app(ctx: AppContext) -> dash.Dash:
 
     @app.callback(Output(STATUS, "children"), Output(MODEL_COUNT, "children"), Output(STATUS_TICK, "interval"),
                   Input(STATUS_TICK, "n_intervals"),
-                  State(STATUS, "children"), State(MODEL_COUNT, "children"), State(STATUS_TICK, "interval"))
+                  State(STATUS, "children"), State(MODEL_COUNT, "children"), State(STATUS_TICK, "interval"),
+                  prevent_initial_call=True)  # the page is drawn with both: no round trip while it draws
     def status(_, shown_line, shown_count, interval):
         line, count = ctx.status_line(), _count(ctx)
         if (line or None, count) == (shown_line or None, shown_count):
@@ -127,7 +128,7 @@ def _header(ctx: AppContext) -> html.Header:
         ]),
         html.Div(_count(ctx), id=MODEL_COUNT, className="model-count"),
         experiment_download.button(),
-        html.Div(id=STATUS, className="status-line"),
+        html.Div(ctx.status_line() or None, id=STATUS, className="status-line"),
     ], className="header")
 
 

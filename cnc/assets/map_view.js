@@ -2,7 +2,8 @@
    cytoscape holds any element: where `cncMap.view` will settle, and which models that view shows.
    Pure functions of the data and the box; assets/model_map.js applies them. */
 window.cncMapView = (function() {
-    var MARGIN = 0.25;  // of the view's width and height, on each side: the first part of a large map
+    var MARGIN = 0.25;
+    var BORDER = 1.5;  // what cytoscape's bounding box adds around a node for its border  // of the view's width and height, on each side: the first part of a large map
 
     function range(values, r) {
         var lo = Infinity, hi = -Infinity;
@@ -11,21 +12,32 @@ window.cncMapView = (function() {
     }
 
     /* {zoom, pan} of a `w` x `h` px box: the whole map when it fits at the layout's `cncMinZoom` or
-       more, else that zoom at its top-left corner. From the positions and the largest node size
-       (labels and column titles are left out: a fitted map may end a little smaller). Null while
-       the box has no size. */
-    function firstView(d, layout, w, h, minZoomOfMap, maxZoomOfMap) {
+       more, else that zoom at its top-left corner; `zooms`: the map's [min, max] zoom. From the
+       positions, the largest node size and `labels(z)` ({left, right, top}: how far labels and column
+       titles reach at zoom z, model units), settled over a few passes as `cncMap.view` settles its
+       fit. Null while the box has no size. */
+    function firstView(d, layout, w, h, zooms, labels) {
         var pad = (layout && layout.padding) || 24, minZoom = (layout && layout.cncMinZoom) || 0.5;
-        var r = (d.px || [10, 30])[1] / 2, xs = range(d.x, r), ys = range(d.y, r);
-        if ((d.heads || []).some(Boolean)) { ys[0] = Math.min(ys[0], -d.dy - r); }
+        var r = (d.px || [10, 30])[1] / 2 + BORDER, xs = range(d.x, r), ys = range(d.y, r);
         if (!(w > 2 * pad && h > 2 * pad && isFinite(xs[0] + xs[1] + ys[0] + ys[1]))) { return null; }
-        var z = Math.min((w - 2 * pad) / Math.max(xs[1] - xs[0], 1), (h - 2 * pad) / Math.max(ys[1] - ys[0], 1));
-        z = Math.max(minZoomOfMap, Math.min(maxZoomOfMap, z));
+        var heads = (d.heads || []).some(Boolean);
+        var box = function(z) {  // [x1, x2, y1, y2] at zoom z
+            var reach = labels(z);
+            return [Math.min(xs[0], reach.left), Math.max(xs[1], reach.right), heads ? Math.min(ys[0], reach.top) : ys[0], ys[1]];
+        };
+        var fit = function(b) {
+            var z = Math.min((w - 2 * pad) / Math.max(b[1] - b[0], 1), (h - 2 * pad) / Math.max(b[3] - b[2], 1));
+            return Math.max(zooms[0], Math.min(zooms[1], z));
+        };
+        var z = fit([xs[0], xs[1], ys[0], ys[1]]), b;
+        for (var pass = 0; pass < 3; pass++) { b = box(z); z = fit(b); }
         if (z < minZoom) {
-            z = Math.min(minZoom, maxZoomOfMap);
-            return {zoom: z, pan: {x: pad - xs[0] * z, y: pad - ys[0] * z}};
+            z = Math.min(minZoom, zooms[1]);
+            b = box(z);
+            return {zoom: z, pan: {x: pad - b[0] * z, y: pad - b[2] * z}};
         }
-        return {zoom: z, pan: {x: (w - z * (xs[0] + xs[1])) / 2, y: (h - z * (ys[0] + ys[1])) / 2}};
+        b = box(z);
+        return {zoom: z, pan: {x: (w - z * (b[0] + b[1])) / 2, y: (h - z * (b[2] + b[3])) / 2}};
     }
 
     /* Which models the view `extent` (cytoscape's, model coordinates) shows, with a margin: each

@@ -10,14 +10,15 @@ window.dash_clientside = window.dash_clientside || {};
     /* Cytoscape elements: column headers, one node per model, one edge per base link. The element
        set is the same for every mode, encoding and filter (unused headers are blank), because
        dash-cytoscape reports a removed element as a selection change. */
-    function build(d, texts, keep) {  // keep: the models to build (edges between two of them), else all
+    function build(d, texts, keep, zoom) {  // keep: the models to build (edges between two of them), else all
         var n = d.id.length, out = [], i;
         var off = {}, hollow = {};
         (d.off || []).forEach(function(k) { off[k] = true; });
         (d.m || []).forEach(function(k) { hollow[k] = true; });
         (d.heads || []).forEach(function(label, j) {
-            out.push({data: {id: 'h' + j, label: label}, position: {x: j * d.dx, y: -d.dy},
-                      classes: label ? 'head' : 'head blank', selectable: false});
+            var head = {data: {id: 'h' + j, label: label}, position: {x: j * d.dx, y: -d.dy},
+                        classes: label ? 'head' : 'head blank', selectable: false};
+            out.push(zoom ? Object.assign(head, {style: headStyle(d, zoom)}) : head);
         });
         for (i = 0; i < n; i++) {
             if (keep && !keep[i]) { continue; }
@@ -173,7 +174,7 @@ window.dash_clientside = window.dash_clientside || {};
             texts = prepare(cy, d, layout);
             first = fresh && window.dash_clientside.set_props ? window.cncMapView.firstPart(d, cy.extent()) : null;
         }
-        var els = build(d, texts, first);
+        var els = build(d, texts, first, cy ? cy.zoom() : null);
         shown = {key: d.key, data: d, node: els.length > (d.heads || []).length ? els[(d.heads || []).length].data.id : d.id[0]};
         partial = first ? {key: d.key} : null;
         if (partial) { completeLater(cy); }
@@ -188,7 +189,7 @@ window.dash_clientside = window.dash_clientside || {};
         partial = null;
         var id = cy.container().id;
         window.dash_clientside.set_props(id.charAt(0) === '{' ? JSON.parse(id) : id,
-                                         {elements: build(d, labelTexts(d, labelStyle(d, cy.zoom())))});
+                                         {elements: build(d, labelTexts(d, labelStyle(d, cy.zoom())), null, cy.zoom())});
     }
 
     var settling = false;  // `view` moving the viewport to its first fit: not a user's pan or zoom
@@ -208,11 +209,13 @@ window.dash_clientside = window.dash_clientside || {};
        the first frame). A live map that gets new elements (a model logged meanwhile) keeps its view. */
     function prepare(cy, d, layout) {
         if (!cy.elements().length) {
-            var first = window.cncMapView.firstView(d, layout, cy.width(), cy.height(), cy.minZoom(), cy.maxZoom());
+            cy.resize();  // the box's size now: cytoscape measured it when it mounted, before the page settled
+            var first = window.cncMapView.firstView(d, layout, cy.width(), cy.height(), [cy.minZoom(), cy.maxZoom()],
+                                                    function(z) { return labelBounds(d, z); });
             if (first) { cy.viewport(first); }
         }
         var fit = labelStyle(d, cy.zoom());
-        cy._cncHeadsAt = null;
+        cy._cncHeadsAt = cy.zoom().toFixed(4);  // the titles are built with their style for this zoom
         setRule(cy, d, fit);
         return labelTexts(d, fit);
     }
@@ -357,11 +360,26 @@ window.dash_clientside = window.dash_clientside || {};
         var room = function(gap) { return dense ? 0 : (gap - big) * z - 2 * SLACK_PX - 2; };  // screen px
         var margin = function(size) { return ((big - size) / 2 + 2 / z).toFixed(3); };
         // dense: no text fits at any size, so the rule need not follow the zoom (a restyle of every node is dear)
-        return {room: room, scale: scale, px: px, key: dense ? 'dense' : z.toFixed(4), style: {
+        return {room: room, scale: scale, px: px, zoom: z, key: dense ? 'dense' : z.toFixed(4), style: {
             'font-size': font, 'text-max-width': (room(LEAF_GAP * d.dx) + SLACK_PX) / z,
             'text-margin-y': -(px * scale / 2 + 2) / z,
             // every label of a column starts where its largest node would end: clear of the nodes above
             'text-margin-x': 'mapData(s, ' + [lo, big, margin(lo), margin(big)].join(', ') + ')'}};
+    }
+
+    /* How far the labels and column titles reach at zoom z, in model units: the right end of the
+       longest label (as `labelTexts` picks them), the column titles' sides and top (one line), for
+       `cncMapView.firstView`. */
+    function labelBounds(d, z) {
+        var fit = labelStyle(d, z), texts = labelTexts(d, fit), family = cssFamily(d.label_font || 'sans-serif');
+        var start = (d.px || [10, 30])[1] / 2 + 2 / z, right = -Infinity;
+        texts.forEach(function(text, i) {
+            if (text) { right = Math.max(right, d.x[i] + start + (textWidth(text, fit.px, family) * fit.scale + 2) / z); }
+        });
+        var head = d.head || [140, 18], last = (d.heads || []).reduce(function(k, h, j) { return h ? j : k; }, -1);
+        if (last >= 0) { right = Math.max(right, last * d.dx + head[0] / 2); }
+        return {left: last >= 0 ? -head[0] / 2 : Infinity, right: right,
+                top: -d.dy - head[1] / 2 - 1.2 * HEAD_PX * Math.max(z, 1) / z};
     }
 
     /* Each node's room for its label, in model units: up to the next node right of it in its row or
@@ -421,26 +439,43 @@ window.dash_clientside = window.dash_clientside || {};
        when the texts' size or room changed. */
     function setRule(cy, d, fit) {
         cy._cncLabels = fit.key;
+        cy._cncLabelZoom = fit.zoom;
         cy._cncLabelsAt = d.x;
         cy._cncStyle = cy._cncStyle || cy.style().json();
         if (fit.key !== 'dense') {  // dense: every text is empty, whatever the rule says
+            (cy._cncRules = cy._cncRules || []).push(cy.nodes().length);  // how many nodes each rule restyled
             cy.style().fromJson(cy._cncStyle.concat([{selector: 'node[c]', style: fit.style}])).update();
         }
     }
 
     /* The labels for the current zoom: the rule and each node's text as data (`lt`), set only where
        it changes. */
+    // A rule set for a zoom up to this much smaller is kept (labels a little larger on screen, never
+    // under LABEL_PX): the first view is estimated, on the small side, before cytoscape measures it
+    var RULE_TOLERANCE = 0.03;
+
+    function changed(cy, fit) {  // does `fit` need another rule than the one set?
+        if (cy._cncLabels === fit.key) { return false; }
+        if (cy._cncLabels === 'dense' || fit.key === 'dense' || !cy._cncLabelZoom) { return true; }
+        var grown = fit.zoom / cy._cncLabelZoom - 1;
+        return grown < 0 || grown > RULE_TOLERANCE;
+    }
+
+    /* Column titles (a few nodes: their own style per zoom): as readable, wrapped within their
+       column, above the first row's labels. */
+    function headStyle(d, z) {
+        return {'font-size': HEAD_PX * Math.max(z, 1) / z, 'text-max-width': d.dx - 12, 'text-wrap': 'wrap',
+                'text-valign': 'top', 'text-opacity': d.dx * z < 48 ? 0 : 1};
+    }
+
     function fitLabels(cy) {
         var d = shown && shown.data;
         if (!d || !d.dx || !d.s) { return; }
         var z = cy.zoom(), fit = labelStyle(d, z);
-        var heads = z.toFixed(4), labels = cy._cncLabels !== fit.key || cy._cncLabelsAt !== d.x;
+        var heads = z.toFixed(4), labels = cy._cncLabelsAt !== d.x || changed(cy, fit);
         if (!labels && cy._cncHeadsAt === heads) { return; }  // same zoom, same positions
         cy.batch(function() {
-            // column titles (a few nodes: their own style per zoom): as readable, wrapped within their
-            // column, above the first row's labels
-            cy.nodes('.head').style({'font-size': HEAD_PX * Math.max(z, 1) / z, 'text-max-width': d.dx - 12,
-                                     'text-wrap': 'wrap', 'text-valign': 'top', 'text-opacity': d.dx * z < 48 ? 0 : 1});
+            cy.nodes('.head').style(headStyle(d, z));
             cy._cncHeadsAt = heads;
             if (!labels) { return; }
             var texts = labelTexts(d, fit);

@@ -53,6 +53,7 @@ MAX_LABEL = 22
 # at the current zoom, at a font never under LABEL_PX on screen, and none where rows are too close.
 SHORT_LABELS = (16, 12)
 LABEL_PX = 11
+HEAD_W, HEAD_H = 140, 18  # a column title's box
 LABEL_FONT = '-apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'  # the page's (app.css)
 
 STYLESHEET = [
@@ -72,7 +73,7 @@ STYLESHEET = [
     {"selector": "node:selected", "style": {"border-width": 4, "border-color": "#d62728"}},
     {"selector": "node.off", "style": {"opacity": 0.2}},
     {"selector": "node.head", "style": {
-        "shape": "round-rectangle", "background-opacity": 0, "border-width": 0, "width": 140, "height": 18,
+        "shape": "round-rectangle", "background-opacity": 0, "border-width": 0, "width": HEAD_W, "height": HEAD_H,
         "label": "data(label)", "font-size": 13, "font-weight": "bold", "color": "#555",
         "text-valign": "center", "events": "no",
         "min-zoomed-font-size": 4,
@@ -141,7 +142,7 @@ def map_data(exp: Experiment, mode: str, parts: tuple[str, ...] | None = None) -
     following the encodings, in large experiments; `px` the node size range) and positions per `mode` (`x`, `y`, column
     `heads`; `short`: the labels cut to each of SHORT_LABELS' widths, for a map zoomed out;
     `label_px`: the smallest font size of a label on screen,
-    `label_font` the labels' font, which the browser measures them in). The browser adds the model ids (`mid`), the encodings (`c` colour, `s` size, `m`
+    `label_font` the labels' font, which the browser measures them in; `head` a column title's box). The browser adds the model ids (`mid`), the encodings (`c` colour, `s` size, `m`
     indices drawn hollow) and `off` (indices failing the filters), from the VALUES store
     (`cncMap.encode`).
     `parts=("layout",)`: the positions only (a mode change). Tooltips are not here: they are
@@ -150,7 +151,7 @@ def map_data(exp: Experiment, mode: str, parts: tuple[str, ...] | None = None) -
     if parts is None:
         ident = _identity(exp)
         out.update(ident["data"], key=ident["key"], dx=DX, dy=DY, px=list(NODE_PX), plain=plain_edges(len(exp.models)),
-                   label_px=LABEL_PX, label_font=LABEL_FONT)
+                   label_px=LABEL_PX, label_font=LABEL_FONT, head=[HEAD_W, HEAD_H])
     mode = mode if mode in MODES else "step"
     out.update(_positions(exp, mode), mode=mode)
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import time
 import tempfile
 from pathlib import Path
 
@@ -107,6 +108,16 @@ def map_positions(exp: Experiment) -> list:
     return [list(m) for m in zip(data["id"], data["x"], data["y"])]
 
 
+def machine_ms() -> float:
+    """A fixed CPU task (3 million loop steps in Python), in ms: this figure swings with the machine's
+    speed of the moment (270-470 ms on the 2-core VM the README's figures come from), and first paint
+    with it."""
+    t0, total = time.perf_counter(), 0
+    for i in range(3_000_000):
+        total += i * i
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
 def _record(runs: list[dict], models: int | str, experiment: str) -> dict:
     both = [max(r["map_ms"], r["scatter_ms"]) for r in runs]
     med = statistics.median
@@ -115,7 +126,7 @@ def _record(runs: list[dict], models: int | str, experiment: str) -> dict:
             "scatter_ms": med(r["scatter_ms"] for r in runs), "map_all_ms": med(r["map_all_ms"] for r in runs),
             "runs_ms": both,
             "bytes": int(med(r["bytes"] for r in runs)), "decoded_bytes": int(med(r["decoded_bytes"] for r in runs)),
-            "requests": max(r["requests"] for r in runs),
+            "requests": max(r["requests"] for r in runs), "machine_ms": machine_ms(),
             "note": f"fresh profile, {MBIT} Mbit/s, {LATENCY_MS} ms latency; ms: map (its view) and scatterplot both drawn"}
 
 

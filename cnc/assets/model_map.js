@@ -220,7 +220,6 @@ window.dash_clientside = window.dash_clientside || {};
         return labelTexts(d, fit);
     }
 
-
     /* The encoding columns of the map data, from the VALUES store (assets/encoding.js): only the
        columns that changed, as a Patch (unchanged inputs give the same memoized arrays). The live
        map is restyled here and now, not a dispatch later when the DATA store's change reaches
@@ -376,7 +375,7 @@ window.dash_clientside = window.dash_clientside || {};
         texts.forEach(function(text, i) {
             if (text) { right = Math.max(right, d.x[i] + start + (textWidth(text, fit.px, family) * fit.scale + 2) / z); }
         });
-        var head = d.head || [140, 18], last = (d.heads || []).reduce(function(k, h, j) { return h ? j : k; }, -1);
+        var head = d.head || [0, 0], last = (d.heads || []).reduce(function(k, h, j) { return h ? j : k; }, -1);
         if (last >= 0) { right = Math.max(right, last * d.dx + head[0] / 2); }
         return {left: last >= 0 ? -head[0] / 2 : Infinity, right: right,
                 top: -d.dy - head[1] / 2 - 1.2 * HEAD_PX * Math.max(z, 1) / z};
@@ -448,8 +447,6 @@ window.dash_clientside = window.dash_clientside || {};
         }
     }
 
-    /* The labels for the current zoom: the rule and each node's text as data (`lt`), set only where
-       it changes. */
     // A rule set for a zoom up to this much smaller is kept (labels a little larger on screen, never
     // under LABEL_PX): the first view is estimated, on the small side, before cytoscape measures it
     var RULE_TOLERANCE = 0.03;
@@ -468,6 +465,8 @@ window.dash_clientside = window.dash_clientside || {};
                 'text-valign': 'top', 'text-opacity': d.dx * z < 48 ? 0 : 1};
     }
 
+    /* The labels for the current zoom: the rule and each node's text as data (`lt`), set only where
+       it changes. */
     function fitLabels(cy) {
         var d = shown && shown.data;
         if (!d || !d.dx || !d.s) { return; }

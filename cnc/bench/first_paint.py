@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import time
 import tempfile
+import time
 from pathlib import Path
 
 from cnc.experiment.config import load_config

@@ -2,8 +2,7 @@
    cytoscape holds any element: where `cncMap.view` will settle, and which models that view shows.
    Pure functions of the data and the box; assets/model_map.js applies them. */
 window.cncMapView = (function() {
-    var MARGIN = 0.25;
-    var BORDER = 1.5;  // what cytoscape's bounding box adds around a node for its border  // of the view's width and height, on each side: the first part of a large map
+    var BORDER = 1.5;  // what cytoscape's bounding box adds around a node for its border
 
     function range(values, r) {
         var lo = Infinity, hi = -Infinity;
@@ -40,12 +39,12 @@ window.cncMapView = (function() {
         return {zoom: z, pan: {x: (w - z * (b[0] + b[1])) / 2, y: (h - z * (b[2] + b[3])) / 2}};
     }
 
-    /* Which models the view `extent` (cytoscape's, model coordinates) shows, with a margin: each
-       model inside, and both ends of every edge that crosses it (an edge runs within the box its two
-       models span). Null when that is every model. */
+    /* Which models the view `extent` (cytoscape's, model coordinates) shows: each model whose node
+       or label may reach into it (two columns left of it, a row above and below), and both ends of
+       every edge that crosses it (an edge runs within the box its two models span). No more: any
+       pan or zoom brings the rest. Null when that is every model. */
     function firstPart(d, extent) {
-        var mx = extent.w * MARGIN, my = extent.h * MARGIN;
-        var x1 = extent.x1 - mx, x2 = extent.x2 + mx, y1 = extent.y1 - my, y2 = extent.y2 + my;
+        var x1 = extent.x1 - 2 * d.dx, x2 = extent.x2 + d.dx, y1 = extent.y1 - d.dy, y2 = extent.y2 + d.dy;
         var meets = function(a, b) {
             return Math.max(d.x[a], d.x[b]) >= x1 && Math.min(d.x[a], d.x[b]) <= x2 &&
                    Math.max(d.y[a], d.y[b]) >= y1 && Math.min(d.y[a], d.y[b]) <= y2;

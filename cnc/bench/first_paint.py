@@ -109,9 +109,9 @@ def map_positions(exp: Experiment) -> list:
 
 
 def machine_ms() -> float:
-    """A fixed CPU task (3 million loop steps in Python), in ms: this figure swings with the machine's
-    speed of the moment (270-470 ms on the 2-core VM the README's figures come from), and first paint
-    with it."""
+    """A fixed CPU task (3 million loop steps in Python), in ms: it swings with the machine's speed
+    of the moment (125-220 ms within an hour on the 2-core VM of the README's figures), and first
+    paint with it."""
     t0, total = time.perf_counter(), 0
     for i in range(3_000_000):
         total += i * i

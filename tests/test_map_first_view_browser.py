@@ -9,8 +9,9 @@ import pytest
 from conftest import wait_for
 from selenium.webdriver.support.ui import WebDriverWait
 
+from cnc.bench.first_paint import map_positions
 from cnc.pages import overview
-from cnc.ui.model_map import map_data, node_id
+from cnc.ui.model_map import node_id
 
 N_MODELS = 1500
 CY = "var cy = window.cncCyto.get('cnc-model-map');"
@@ -37,11 +38,6 @@ def large_ctx(tmp_path):
     return AppContext(config=config, store=SummaryStore(config.cache_dir))
 
 
-def _positions(exp) -> list:
-    data = map_data(exp, "step")
-    return [list(m) for m in zip(data["id"], data["x"], data["y"])]
-
-
 def _open_partial(chrome, url: str, positions: list) -> dict:
     chrome.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": NO_IDLE})
     chrome.get(url)
@@ -56,7 +52,7 @@ def _complete(chrome, positions: list) -> dict:
 
 
 def test_first_frame_holds_the_view_and_a_pan_brings_the_rest(large_ctx, serve, chrome):
-    positions = _positions(large_ctx.experiment)
+    positions = map_positions(large_ctx.experiment)
     first = _open_partial(chrome, serve(large_ctx) + "/", positions)
     assert 0 < first["nodes"] < N_MODELS / 2  # only the first view's part, though nothing else comes
     assert first["inView"] > 0 and first["missingInView"] == 0 and first["edgesOk"]
@@ -69,7 +65,7 @@ def test_first_frame_holds_the_view_and_a_pan_brings_the_rest(large_ctx, serve, 
 
 
 def test_fit_shows_every_model(large_ctx, serve, chrome):
-    positions = _positions(large_ctx.experiment)
+    positions = map_positions(large_ctx.experiment)
     _open_partial(chrome, serve(large_ctx) + "/", positions)
     chrome.find_element("css selector", ".map-fit").click()
     _complete(chrome, positions)
@@ -82,7 +78,7 @@ def test_fit_shows_every_model(large_ctx, serve, chrome):
 
 
 def test_a_model_out_of_the_first_view_can_be_selected(large_ctx, serve, chrome):
-    positions = _positions(large_ctx.experiment)
+    positions = map_positions(large_ctx.experiment)
     last = list(large_ctx.experiment.models)[-1]  # bottom of the map: not in the first part
     _open_partial(chrome, serve(large_ctx) + "/", positions)
     assert not chrome.execute_script(CY + f"return cy.getElementById({json.dumps(node_id(last))}).length;")

@@ -1,6 +1,7 @@
 /* The one place that touches dash-cytoscape's internals (checked against dash-cytoscape 1.0.x,
-   cytoscape 3.28): the container's private `_cyreg.cy` (the live cytoscape instance; dash-cytoscape
-   has no public prop or event for it) and the renderer's `invalidateContainerClientCoordsCache`.
+   cytoscape 3.28): the container's id (the component's) and private `_cyreg.cy` (the live cytoscape
+   instance; dash-cytoscape has no public prop or event for it) and the renderer's
+   `invalidateContainerClientCoordsCache`.
    When a new dash-cytoscape moves either, `cncCyto.get` reports it once, in the console and over
    the map, and the map keeps working without the extras (tooltip placement, selection sync, view). */
 (function() {
@@ -55,6 +56,12 @@
             // rendered (cytoscape drew its canvases) but no registry: the internals moved
             if (box.querySelector('canvas')) { report(box, 'the container registry `_cyreg.cy`'); }
             return null;
+        },
+        /* The Dash id of the component a cytoscape instance draws (dash-cytoscape renders its
+           container with the id, a pattern-matching id as its JSON), for dash_clientside.set_props. */
+        componentId: function(cy) {
+            var id = cy.container().id;
+            return id.charAt(0) === '{' ? JSON.parse(id) : id;
         },
         /* Cytoscape caches its container's page position and refreshes it only on scroll/resize,
            so content shifting above the map would make clicks hit the wrong node. */

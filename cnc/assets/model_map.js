@@ -127,20 +127,23 @@ window.dash_clientside = window.dash_clientside || {};
 
     function flush(cy) { var work = pending; pending = []; run(cy, work); }
 
+    function idle(fn) { return (window.requestIdleCallback || function(f) { return setTimeout(f, 16); })(fn); }
+
+    function afterStart(fn) { setTimeout(function() { idle(fn); }, START_MS); }  // then in an idle period
+
     function later(cy, work) {
         pending = pending.concat(work);
         if (!cy._cncLater) {  // once per cytoscape instance: moving the view shows everything up to date
             cy._cncLater = true;
             cy.on('viewport', function() { flush(cy); });
         }
-        var idle = window.requestIdleCallback || function(fn) { return setTimeout(fn, 16); };
         var step = function() {
             run(cy, pending.splice(0, CHUNK));
             if (pending.length) { idle(step); } else { scheduled = false; }
         };
         if (!scheduled && pending.length) {
             scheduled = true;
-            setTimeout(function() { idle(step); }, START_MS);
+            afterStart(step);
         }
     }
 
@@ -187,8 +190,7 @@ window.dash_clientside = window.dash_clientside || {};
         var cy = live(), d = shown && shown.data;
         if (!partial || !cy || !d || partial.key !== shown.key) { partial = null; return; }
         partial = null;
-        var id = cy.container().id;
-        window.dash_clientside.set_props(id.charAt(0) === '{' ? JSON.parse(id) : id,
+        window.dash_clientside.set_props(window.cncCyto.componentId(cy),
                                          {elements: build(d, labelTexts(d, labelStyle(d, cy.zoom())), null, cy.zoom())});
     }
 
@@ -199,8 +201,7 @@ window.dash_clientside = window.dash_clientside || {};
             cy._cncComplete = true;
             cy.on('viewport', function() { if (!settling) { complete(); } });
         }
-        var idle = window.requestIdleCallback || function(fn) { return setTimeout(fn, 16); };
-        setTimeout(function() { idle(complete); }, START_MS);
+        afterStart(complete);
     }
 
     /* Before a new element set goes in: the first view (estimated from the positions, as `view`
@@ -370,7 +371,7 @@ window.dash_clientside = window.dash_clientside || {};
        longest label (as `labelTexts` picks them), the column titles' sides and top (one line), for
        `cncMapView.firstView`. */
     function labelBounds(d, z) {
-        var fit = labelStyle(d, z), texts = labelTexts(d, fit), family = cssFamily(d.label_font || 'sans-serif');
+        var fit = labelStyle(d, z), texts = labelTexts(d, fit), family = labelFamily(d);
         var start = (d.px || [10, 30])[1] / 2 + 2 / z, right = -Infinity;
         texts.forEach(function(text, i) {
             if (text) { right = Math.max(right, d.x[i] + start + (textWidth(text, fit.px, family) * fit.scale + 2) / z); }
@@ -419,6 +420,8 @@ window.dash_clientside = window.dash_clientside || {};
         }).join(', ');
     }
 
+    function labelFamily(d) { return cssFamily(d.label_font || 'sans-serif'); }  // as the canvas measures it
+
     function labelText(d, i, room, fit, tiers, family) {  // the longest of model i's texts within `room`, or none
         for (var t = 0; t <= tiers; t++) {
             var text = t ? d.short[t - 1][i] : d.label[i];
@@ -430,7 +433,7 @@ window.dash_clientside = window.dash_clientside || {};
 
     /* Every model's label text for the rule `fit` (`labelStyle`). */
     function labelTexts(d, fit) {
-        var gap = gaps(d), tiers = (d.short || []).length, family = cssFamily(d.label_font || 'sans-serif');
+        var gap = gaps(d), tiers = (d.short || []).length, family = labelFamily(d);
         return d.id.map(function(_, i) { return labelText(d, i, fit.room(gap[i]), fit, tiers, family); });
     }
 

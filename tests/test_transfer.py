@@ -88,6 +88,18 @@ def test_static_files_come_at_brotlis_best_quality_once_it_is_made(app):
     assert client.get("/" + transfer.PLOTLY_JS, headers={"Accept-Encoding": "br"}).data == later.data
 
 
+def test_a_body_brotli_cannot_read_keeps_its_fast_level_and_the_worker_goes_on():
+    import brotli
+
+    cache = transfer.StaticCache()
+    cache.set("br;/garbled", b"not brotli at all")
+    good = brotli.compress(b"x" * 10_000, quality=1)
+    cache.set("br;/good", good)
+    cache.settle()  # returns: the garbled body did not stop the worker
+    assert cache.get("br;/garbled") == b"not brotli at all"
+    assert brotli.decompress(cache.get("br;/good")) == b"x" * 10_000 and len(cache.get("br;/good")) < len(good)
+
+
 def test_static_cache_is_bounded_and_skips_uncacheable():
     cache = transfer.StaticCache(max_bytes=10)
     cache.set("gzip;", b"12345")

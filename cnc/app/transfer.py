@@ -83,11 +83,15 @@ class StaticCache:
         assert self._todo is not None
         while True:
             key, value = self._todo.get()
-            best = brotli.compress(brotli.decompress(value), quality=BEST_BR)  # brotli releases the GIL
-            with self._lock:
-                if key in self._items and len(best) < len(value):
-                    self._store(key, best)
-            self._todo.task_done()
+            try:  # a body that fails here keeps its fast-level brotli; the worker and `settle` go on
+                best = brotli.compress(brotli.decompress(value), quality=BEST_BR)  # brotli releases the GIL
+                with self._lock:
+                    if key in self._items and len(best) < len(value):
+                        self._store(key, best)
+            except (brotli.error, MemoryError):
+                pass
+            finally:
+                self._todo.task_done()
 
     def settle(self) -> None:
         """Wait for the best-quality bodies being made (tests, benchmarks)."""
